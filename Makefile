@@ -1,0 +1,35 @@
+# The two entry points of the README. Both do all the set-up a fresh machine needs:
+# a virtualenv with the package, and the emulated control plane built from upstream Go
+# modules into a cache outside the clone (first time only).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+ARGS   ?=
+
+.PHONY: run test setup lint bench clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@rm -f $(VENV)/.installed-* && touch $@
+
+setup: $(STAMP)
+	$(BIN)/harvester-conformance cluster build
+
+run: setup
+	$(BIN)/harvester-conformance run $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check src conformance tests bench conftest.py
+
+test: setup lint
+	$(BIN)/pytest tests -p no:cacheprovider -ra $(ARGS)
+
+bench: setup
+	$(BIN)/python bench/cluster_up.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) reports/hc-* src/*.egg-info

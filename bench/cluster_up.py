@@ -1,0 +1,82 @@
+"""Benchmark of the emulated cluster: warm `cluster up` time to Ready, resident memory of the
+running cluster, and (with --cold) the cold build of the control plane into an empty cache.
+
+Prints its figures; measured on this machine, not asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from harvester_conformance.emulator import build, lifecycle, manage
+
+TARGET_UP_SECONDS = 90
+
+
+def rss_mib(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            continue
+    return total / 1024
+
+
+def cold_build() -> float:
+    """Build into empty module, build and binary caches (takes minutes; network to the Go proxy)."""
+    with tempfile.TemporaryDirectory(prefix="hc-cold-") as tmp:
+        env = {**os.environ, "HC_CACHE_DIR": f"{tmp}/cache", "GOMODCACHE": f"{tmp}/mod", "GOCACHE": f"{tmp}/gocache"}
+        started = time.monotonic()
+        subprocess.run(
+            [sys.executable, "-c", "from harvester_conformance.emulator import build; build.ensure_binaries()"],
+            env=env,
+            check=True,
+        )
+        elapsed = time.monotonic() - started
+        subprocess.run(["chmod", "-R", "u+w", tmp], check=False)  # module cache files are read-only
+        return elapsed
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--profile", default="v1.3.1")
+    ap.add_argument("--nodes", type=int)
+    ap.add_argument("--cold", action="store_true", help="also time a cold control-plane build")
+    args = ap.parse_args()
+    if args.cold:
+        print(f"cold build (empty Go module/build caches): {cold_build():.0f} s", flush=True)
+    build.ensure_binaries()
+    ups, mems = [], []
+    name = f"bench-{os.getpid()}"
+    for i in range(args.repeat):
+        started = time.monotonic()
+        st, _ = manage.up(args.profile, nodes=args.nodes, name=name, progress=lambda _: None)
+        ups.append(time.monotonic() - started)
+        pids = [p for p in lifecycle._group_members(st.pgid)]
+        mems.append(rss_mib(pids))
+        manage.down(name)
+        print(
+            f"run {i + 1}: up to Ready {ups[-1]:.1f} s, cluster RSS {mems[-1]:.0f} MiB ({len(pids)} processes)",
+            flush=True,
+        )
+    print(
+        f"warm cluster up ({args.profile}, {os.cpu_count()} cores): median {statistics.median(ups):.1f} s, "
+        f"max {max(ups):.1f} s (target < {TARGET_UP_SECONDS} s)"
+    )
+    print(f"memory of the running cluster: median {statistics.median(mems):.0f} MiB RSS")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

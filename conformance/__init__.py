@@ -1,0 +1,1 @@
+"""The conformance test packages: one per knowledge-base article or area."""

@@ -1,0 +1,1 @@
+"""Article: KubeVirt Certificates Rotation (kb/kubevirt_certificates_rotation.md)."""

@@ -1,0 +1,72 @@
+"""Shared data of the KubeVirt certificate checks, read from the run's snapshot."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+
+import pytest
+
+from harvester_conformance.checks import kubevirt_certs as kc
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.context import RunContext
+from harvester_conformance.plugin import CTX
+
+# Clock skew and operator reconcile latency allowed when comparing lifetimes.
+TOLERANCE = dt.timedelta(minutes=5)
+RECONCILE_SLACK = dt.timedelta(minutes=15)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise over the secrets this KubeVirt version manages (identical on every worker:
+    the version comes from the controller)."""
+    if "kvc_secret" not in metafunc.fixturenames:
+        return
+    ctx = metafunc.config.stash.get(CTX, None)
+    version = ctx.versions.get("kubevirt") if ctx else None
+    names = sorted(kc.managed_secrets(version))
+    only = getattr(metafunc.function, "kvc_classes", None)
+    if only:
+        names = [n for n in names if kc.managed_secrets(version)[n] in only]
+    metafunc.parametrize("kvc_secret", names)
+
+
+@pytest.fixture(scope="session")
+def kubevirt_cr(hc: RunContext) -> dict | None:
+    return hc.snapshot.get(R.KUBEVIRTS, "kubevirt", kc.NAMESPACE)
+
+
+@pytest.fixture(scope="session")
+def policy(kubevirt_cr: dict | None) -> kc.Policy:
+    if kubevirt_cr is None:
+        pytest.fail("KubeVirt CR harvester-system/kubevirt is missing (see KVC-01)")
+    try:
+        return kc.effective_policy(kubevirt_cr.get("spec") or {})
+    except kc.StrategyError as exc:
+        pytest.fail(f"effective policy unknown: certificateRotateStrategy is malformed ({exc}); see KVC-01")
+
+
+@pytest.fixture(scope="session")
+def managed(hc: RunContext) -> dict[str, str]:
+    return kc.managed_secrets(hc.versions.get("kubevirt"))
+
+
+def secret_certificate(hc: RunContext, name: str, cls: str) -> tuple[kc.CertInfo | None, str | None, str]:
+    """(certificate, duration annotation, problem) of one managed secret, from the snapshot."""
+    secret = hc.snapshot.get(R.SECRETS, name, kc.NAMESPACE)
+    if secret is None:
+        return None, None, "missing"
+    pem = (secret.get("data") or {}).get("tls.crt")
+    if not pem:
+        return None, None, "has no tls.crt"
+    try:
+        info = kc.load_certificate(name, cls, base64.b64decode(pem))
+    except ValueError as exc:
+        return None, None, f"tls.crt does not parse: {exc}"
+    annotation = (secret["metadata"].get("annotations") or {}).get("kubevirt.io/duration")
+    return info, annotation, ""
+
+
+@pytest.fixture(scope="session")
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)

@@ -1,0 +1,50 @@
+"""Section "Certificate Rotation Triggers" (invalid CA signature, CA expiration): every
+certificate chains to the current CA, and the published bundle carries that CA."""
+
+from __future__ import annotations
+
+import pytest
+
+from harvester_conformance.checks import kubevirt_certs as kc
+from harvester_conformance.checks.findings import Finding
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.context import RunContext
+from harvester_conformance.invariant import invariant
+from harvester_conformance.verdict import require
+
+from .conftest import secret_certificate
+
+
+def _current_ca(hc: RunContext) -> kc.CertInfo:
+    info, _, problem = secret_certificate(hc, kc.CA_SECRET, "ca")
+    if info is None:
+        require([Finding(f"Secret {kc.NAMESPACE}/{kc.CA_SECRET}", problem)], "current CA unreadable")
+    return info
+
+
+@invariant("KVC-04")
+def test_server_certificate_is_signed_by_current_ca(hc: RunContext, kvc_secret: str, managed: dict[str, str]) -> None:
+    cls = managed[kvc_secret]
+    if cls in ("ca", "export-ca"):
+        pytest.skip(f"{kvc_secret} is a CA; its bundle is checked separately")
+    ca = _current_ca(hc)
+    info, _, problem = secret_certificate(hc, kvc_secret, cls)
+    if info is None:
+        require([Finding(f"Secret {kc.NAMESPACE}/{kvc_secret}", problem)], "managed certificate unreadable")
+    require([kc.check_signed_by(info, ca)], "certificate does not chain to the current KubeVirt CA")
+
+
+@invariant("KVC-04")
+def test_ca_bundles_contain_current_cas(hc: RunContext, managed: dict[str, str]) -> None:
+    findings = []
+    for secret, cls in managed.items():
+        if cls not in ("ca", "export-ca"):
+            continue
+        ca, _, problem = secret_certificate(hc, secret, cls)
+        if ca is None:
+            findings.append(Finding(f"Secret {kc.NAMESPACE}/{secret}", problem))
+            continue
+        cm = hc.snapshot.get(R.CONFIGMAPS, secret, kc.NAMESPACE)
+        bundle = ((cm or {}).get("data") or {}).get("ca-bundle")
+        findings.append(kc.check_bundle(bundle, ca, secret))
+    require(findings, "published CA bundle lacks the current CA")

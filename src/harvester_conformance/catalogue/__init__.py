@@ -1,0 +1,127 @@
+"""The invariant catalogue as data: one entry per documented invariant ID."""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).parent
+IMPACTS = ("disruptive", "active", "read_only")
+NEEDS = {"node": "node", "rancher": "rancher", "guest-cluster": "guest_cluster", "vendor": "vendor"}
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    title: str
+    area: str
+    article: str | None
+    section: str
+    url: str | None
+    kind: tuple[str, ...]
+    severity: str
+    versions: dict[str, str]
+    remediation: str
+    upstream_note: str | None
+
+    @property
+    def impact(self) -> str:
+        """The most intrusive thing its test does: disruptive > active > read_only."""
+        if "disruptive" in self.kind:
+            return "disruptive"
+        if "active" in self.kind:
+            return "active"
+        return "read_only"
+
+    @property
+    def needs(self) -> tuple[str, ...]:
+        return tuple(marker for kind, marker in NEEDS.items() if kind in self.kind)
+
+    @property
+    def advisory(self) -> bool:
+        return "advisory" in self.kind
+
+    @property
+    def testable(self) -> bool:
+        return "guidance" not in self.kind
+
+    def markers(self) -> tuple[str, ...]:
+        extra = tuple(k for k in ("advisory", "regression") if k in self.kind)
+        return (self.impact, *self.needs, *extra, self.area)
+
+
+@functools.cache
+def entries() -> dict[str, Entry]:
+    raw = yaml.safe_load((HERE / "invariants.yaml").read_text())
+    return {
+        e["id"]: Entry(
+            id=e["id"],
+            title=e["title"],
+            area=e["area"],
+            article=e["article"],
+            section=e["section"],
+            url=e["url"],
+            kind=tuple(e["kind"]),
+            severity=e["severity"],
+            versions=dict(e["versions"] or {}),
+            remediation=" ".join(e["remediation"].split()),
+            upstream_note=e.get("upstream_note"),
+        )
+        for e in raw
+    }
+
+
+@functools.cache
+def articles() -> list[dict]:
+    return yaml.safe_load((HERE / "articles.yaml").read_text())
+
+
+def article_title(entry: Entry) -> str:
+    for a in articles():
+        if a["file"] == entry.article:
+            return a["title"]
+    return "Harvester upgrade readiness"
+
+
+# -- version gates ------------------------------------------------------------------------
+_CONSTRAINT = re.compile(r"^\s*(>=|<=|>|<|==)?\s*v?([0-9][0-9.]*)")
+
+
+def parse_version(text: str) -> tuple[int, ...]:
+    """'v1.3.1', '1.1.1-150500.8.15.1', 'v1.27.13+rke2r1' -> (1, 3, 1)."""
+    m = re.match(r"^\s*v?(\d+(?:\.\d+)*)", text or "")
+    if not m:
+        raise ValueError(f"not a version: {text!r}")
+    return tuple(int(x) for x in m.group(1).split("."))
+
+
+def satisfies(version: str, constraint: str) -> bool:
+    if not constraint or constraint.strip() == "*":
+        return True
+    v = parse_version(version)
+    for part in constraint.split(","):
+        m = _CONSTRAINT.match(part)
+        if not m:
+            raise ValueError(f"bad constraint {constraint!r}")
+        op, target = m.group(1) or "==", tuple(int(x) for x in m.group(2).split("."))
+        width = max(len(v), len(target))
+        a, b = v + (0,) * (width - len(v)), target + (0,) * (width - len(target))
+        ok = {">=": a >= b, "<=": a <= b, ">": a > b, "<": a < b, "==": a == b}[op]
+        if not ok:
+            return False
+    return True
+
+
+def applies(entry: Entry, detected: dict[str, str | None]) -> tuple[bool, str]:
+    """Whether the entry's version gates hold for the detected versions, and why not."""
+    for component, constraint in entry.versions.items():
+        version = detected.get(component)
+        if not constraint or constraint == "*" or not version:
+            continue
+        if not satisfies(version, constraint):
+            return False, f"{entry.id} applies to {component} {constraint}; this cluster runs {version}"
+    return True, ""

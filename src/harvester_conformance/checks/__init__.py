@@ -1,0 +1,1 @@
+"""Pure functions over plain data: what each invariant means, with no cluster I/O."""

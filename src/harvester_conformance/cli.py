@@ -1,0 +1,182 @@
+"""`harvester-conformance`: run the suite, list the catalogue, manage the emulated cluster."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from harvester_conformance import exitcodes
+
+
+def _err(msg: str) -> None:
+    print(f"harvester-conformance: {msg}", file=sys.stderr, flush=True)
+
+
+def _cluster_up(args: argparse.Namespace) -> int:
+    from harvester_conformance.emulator import manage
+
+    st, _ = manage.up(args.profile, nodes=args.nodes, vms=args.vms, name=args.name)
+    print(st.kubeconfig)
+    return exitcodes.CONFORMS
+
+
+def _cluster_down(args: argparse.Namespace) -> int:
+    from harvester_conformance.emulator import manage
+
+    left = manage.down(args.name)
+    if left:
+        _err(f"could not stop: {', '.join(left)}")
+        return exitcodes.CANNOT_RUN
+    print(f"cluster {args.name!r} is down")
+    return exitcodes.CONFORMS
+
+
+def _cluster_status(args: argparse.Namespace) -> int:
+    from harvester_conformance.emulator import manage
+
+    st = manage.status(args.name)
+    if args.format == "json":
+        print(json.dumps(st, indent=2))
+    else:
+        print(f"cluster {st['name']}: {st['state']} (profile {st['profile']})")
+        if st["kubeconfig"]:
+            print(f"kubeconfig: {st['kubeconfig']}")
+        for comp, c in st["components"].items():
+            mark = "healthy" if c["healthy"] else ("running, unhealthy" if c["alive"] else "not running")
+            print(f"  {comp:<24} {mark:<20} log: {c['log']}")
+    return exitcodes.CONFORMS if st["state"] == "running" else exitcodes.CANNOT_RUN
+
+
+def _cluster_fault(args: argparse.Namespace) -> int:
+    from harvester_conformance.emulator import faults, manage
+
+    kubeconfig = manage.kubeconfig(args.name)
+    if kubeconfig is None:
+        _err(f"cluster {args.name!r} is not running; start it with `harvester-conformance cluster up`")
+        return exitcodes.CANNOT_RUN
+    done = faults.revert(args.id, kubeconfig) if args.revert else faults.inject(args.id, kubeconfig)
+    print(done)
+    return exitcodes.CONFORMS
+
+
+def _cluster_build(args: argparse.Namespace) -> int:
+    from harvester_conformance.emulator import build
+
+    print(build.ensure_binaries())
+    return exitcodes.CONFORMS
+
+
+def _run(args: argparse.Namespace) -> int:
+    from harvester_conformance import cli_run
+
+    return cli_run.run(args)
+
+
+def _list(args: argparse.Namespace) -> int:
+    from harvester_conformance.catalogue import entries
+    from harvester_conformance.catalogue.traceability import invariant_tests
+    from harvester_conformance.emulator.faults import FAULTS
+
+    tests = invariant_tests()
+    rows = [
+        {
+            "id": e.id,
+            "title": e.title,
+            "article": e.article,
+            "section": e.section,
+            "url": e.url,
+            "kind": list(e.kind),
+            "severity": e.severity,
+            "versions": e.versions,
+            "tests": tests.get(e.id, []),
+            "fault": FAULTS[e.id].how if e.id in FAULTS else None,
+        }
+        for e in entries().values()
+    ]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+        return exitcodes.CONFORMS
+    print(f"{'ID':<8} {'kind':<24} {'severity':<9} {'tests':>5}  title")
+    for r in rows:
+        print(f"{r['id']:<8} {'+'.join(r['kind']):<24} {r['severity']:<9} {len(r['tests']):>5}  {r['title']}")
+    implemented = sum(1 for r in rows if r["tests"])
+    print(f"\n{len(rows)} invariants, {implemented} with tests")
+    return exitcodes.CONFORMS
+
+
+def _cleanup(args: argparse.Namespace) -> int:
+    from harvester_conformance.cleanup import cleanup
+
+    return cleanup(args.kubeconfig, args.context, args.run_id)
+
+
+def parser() -> argparse.ArgumentParser:
+    from harvester_conformance import cli_run
+
+    ap = argparse.ArgumentParser(prog="harvester-conformance", description=__doc__)
+    sub = ap.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="run the suite (on the emulated cluster when no kubeconfig is given)")
+    cli_run.add_arguments(run)
+    run.set_defaults(func=_run)
+    ls = sub.add_parser("list", help="the invariant catalogue")
+    ls.add_argument("--format", choices=("table", "json"), default="table")
+    ls.set_defaults(func=_list)
+    cu = sub.add_parser("cleanup", help="remove what an aborted run left on a cluster")
+    cu.add_argument("--kubeconfig")
+    cu.add_argument("--context")
+    cu.add_argument("--run-id", help="only this run's objects (default: every run's)")
+    cu.set_defaults(func=_cleanup)
+
+    cl = sub.add_parser("cluster", help="the emulated cluster").add_subparsers(dest="action", required=True)
+    up = cl.add_parser("up", help="start the emulated cluster")
+    up.add_argument("--profile", default="v1.3.1", help="seed profile (Harvester release or 'scale')")
+    up.add_argument("--nodes", type=int, help="number of nodes (default: the profile's)")
+    up.add_argument("--vms", type=int, help="number of VMs (default: the profile's)")
+    up.set_defaults(func=_cluster_up)
+    down = cl.add_parser("down", help="stop it and remove its processes")
+    down.set_defaults(func=_cluster_down)
+    st = cl.add_parser("status", help="state, versions, components, logs")
+    st.add_argument("--format", choices=("text", "json"), default="text")
+    st.set_defaults(func=_cluster_status)
+    fault = cl.add_parser("fault", help="put the cluster in a state that violates invariant ID")
+    fault.add_argument("id")
+    fault.add_argument("--revert", action="store_true")
+    fault.set_defaults(func=_cluster_fault)
+    b = cl.add_parser("build", help="build the control plane from upstream Go modules (cached)")
+    b.set_defaults(func=_cluster_build)
+    for p in (up, down, st, fault):
+        p.add_argument("--name", default="default", help=argparse.SUPPRESS)
+    return ap
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from harvester_conformance.emulator.build import BuildError
+    from harvester_conformance.emulator.faults import UnknownFault
+    from harvester_conformance.emulator.lifecycle import ClusterStartError
+    from harvester_conformance.emulator.profiles import UnknownProfile
+    from harvester_conformance.waits import WaitTimeout
+
+    args = parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (UnknownProfile, UnknownFault) as exc:
+        _err(str(exc))
+        return exitcodes.USAGE
+    except (BuildError, ClusterStartError, WaitTimeout) as exc:
+        _err(str(exc))
+        return exitcodes.CANNOT_RUN
+    except KeyboardInterrupt:
+        _err("interrupted")
+        return 130
+    except Exception as exc:  # noqa: BLE001 - a one-line reason instead of a traceback
+        _err(f"internal error: {type(exc).__name__}: {exc} (set HC_DEBUG=1 for the traceback)")
+        if os.environ.get("HC_DEBUG"):
+            raise
+        return exitcodes.CANNOT_RUN
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The one layer through which the suite and the emulator talk to a cluster."""

@@ -1,0 +1,210 @@
+"""One client for every call: kubeconfig/context/in-cluster loading, plain-dict REST,
+and tenacity retries on transient errors only (connection resets, 429, 5xx)."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
+
+from harvester_conformance.cluster.resources import Resource
+
+TRANSIENT_STATUS = {429, 500, 502, 503, 504}
+PAGE_SIZE = 500
+
+
+class ClusterUnreachable(Exception):
+    """The API server could not be reached at all: the suite cannot run (exit code 3)."""
+
+
+class ConfigError(Exception):
+    """Kubeconfig or context is unusable: a usage/configuration error (exit code 2)."""
+
+
+@dataclass(frozen=True)
+class ApiError(Exception):
+    """A non-transient API failure, kept small and free of response bodies' secrets."""
+
+    status: int
+    reason: str
+    verb: str
+    path: str
+
+    def __str__(self) -> str:
+        return f"{self.verb} {self.path}: HTTP {self.status} {self.reason}"
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def forbidden(self) -> bool:
+        return self.status == 403
+
+
+def _transient(exc: BaseException) -> bool:
+    if isinstance(exc, ApiException):
+        return exc.status in TRANSIENT_STATUS
+    return isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.ReadTimeoutError)
+
+
+def load_configuration(kubeconfig: str | None, context: str | None) -> client.Configuration:
+    cfg = client.Configuration()
+    try:
+        if kubeconfig:
+            config.load_kube_config(config_file=kubeconfig, context=context, client_configuration=cfg)
+        else:
+            config.load_incluster_config(client_configuration=cfg)
+    except config.ConfigException as exc:
+        raise ConfigError(str(exc)) from None
+    except FileNotFoundError:
+        raise ConfigError(f"kubeconfig not found: {kubeconfig}") from None
+    return cfg
+
+
+class Cluster:
+    """A connection to one cluster. Everything returns plain JSON-like dicts."""
+
+    def __init__(self, cfg: client.Configuration, *, request_timeout: float = 30.0) -> None:
+        cfg.retries = 0  # retries are ours, on transient errors only
+        self.api = client.ApiClient(cfg)
+        self.host = cfg.host
+        self.timeout = request_timeout
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None, context: str | None = None) -> Cluster:
+        return cls(load_configuration(kubeconfig, context))
+
+    def close(self) -> None:
+        self.api.close()
+
+    # -- raw REST ---------------------------------------------------------------------
+    def request(
+        self,
+        verb: str,
+        path: str,
+        *,
+        body: Any = None,
+        query: dict[str, Any] | None = None,
+        content_type: str = "application/json",
+        timeout: float | None = None,
+        attempts: int = 4,
+    ) -> Any:
+        def once() -> Any:
+            method, url, headers, data, _ = self.api.param_serialize(
+                verb,
+                path,
+                query_params=list((query or {}).items()),
+                header_params={"Accept": "application/json", "Content-Type": content_type},
+                body=body,
+                auth_settings=["BearerToken"],
+            )
+            resp = self.api.call_api(
+                method, url, header_params=headers, body=data, _request_timeout=timeout or self.timeout
+            )
+            raw = resp.read()
+            if not 200 <= resp.status < 300:
+                raise ApiException(status=resp.status, reason=resp.reason)
+            return json.loads(raw) if raw else None
+
+        retrying = Retrying(
+            stop=stop_after_attempt(attempts),
+            wait=wait_random_exponential(multiplier=0.2, max=3),
+            retry=retry_if_exception(_transient),
+            reraise=True,
+        )
+        try:
+            return retrying(once)
+        except ApiException as exc:
+            raise ApiError(exc.status or 0, str(exc.reason), verb, path) from None
+        except urllib3.exceptions.HTTPError as exc:
+            raise ClusterUnreachable(f"{self.host}: {type(exc).__name__}: {_short(exc)}") from None
+
+    # -- typed helpers ---------------------------------------------------------------------
+    def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
+        try:
+            return self.request("GET", res.path(namespace, name))
+        except ApiError as exc:
+            if exc.not_found:
+                return None
+            raise
+
+    def iter_list(
+        self, res: Resource, namespace: str | None = None, label_selector: str | None = None
+    ) -> Iterator[dict]:
+        query: dict[str, Any] = {"limit": PAGE_SIZE}
+        if label_selector:
+            query["labelSelector"] = label_selector
+        while True:
+            page = self.request("GET", res.path(namespace), query=query)
+            for item in page.get("items", []):
+                item.setdefault("apiVersion", res.api_version)
+                item.setdefault("kind", res.kind)
+                yield item
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return
+            query["continue"] = token
+
+    def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
+        return list(self.iter_list(res, namespace, label_selector))
+
+    def create(self, res: Resource, body: dict, namespace: str | None = None) -> dict:
+        return self.request("POST", res.path(namespace or body.get("metadata", {}).get("namespace")), body=body)
+
+    def apply(self, res: Resource, body: dict, *, manager: str, sub: str | None = None) -> dict:
+        """Server-side apply, so that repeated seeding converges instead of conflicting."""
+        meta = body["metadata"]
+        body = {"apiVersion": res.api_version, "kind": res.kind, **body}
+        return self.request(
+            "PATCH",
+            res.path(meta.get("namespace"), meta["name"], sub),
+            body=body,
+            query={"fieldManager": manager, "force": "true"},
+            content_type="application/apply-patch+yaml",
+        )
+
+    def patch(
+        self, res: Resource, name: str, patch: dict, namespace: str | None = None, sub: str | None = None
+    ) -> dict:
+        return self.request(
+            "PATCH",
+            res.path(namespace, name, sub),
+            body=patch,
+            content_type="application/merge-patch+json",
+        )
+
+    def replace(self, res: Resource, body: dict, sub: str | None = None) -> dict:
+        meta = body["metadata"]
+        return self.request("PUT", res.path(meta.get("namespace"), meta["name"], sub), body=body)
+
+    def delete(self, res: Resource, name: str, namespace: str | None = None) -> bool:
+        try:
+            self.request("DELETE", res.path(namespace, name))
+            return True
+        except ApiError as exc:
+            if exc.not_found:
+                return False
+            raise
+
+    def version(self, timeout: float = 5.0, attempts: int = 1) -> dict:
+        return self.request("GET", "/version", timeout=timeout, attempts=attempts)
+
+
+def _short(exc: BaseException) -> str:
+    """urllib3 messages embed object reprs; keep the errno and reason a person can act on."""
+    text = str(exc)
+    m = re.search(r"\[Errno \d+\] [^'\")]+", text)
+    if m:
+        return m.group(0)
+    for marker in ("timed out", "Connection refused", "Name or service not known"):
+        if marker in text:
+            return marker
+    return text[:200]

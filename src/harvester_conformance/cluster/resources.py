@@ -1,0 +1,97 @@
+"""Every resource type the suite reads or writes: group, version, plural, scope.
+
+One place for these facts (facts.md): checks name a resource by its key here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Resource:
+    group: str  # "" for the core group
+    version: str
+    plural: str
+    kind: str
+    namespaced: bool
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    def path(self, namespace: str | None = None, name: str | None = None, sub: str | None = None) -> str:
+        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
+        if self.namespaced and namespace:
+            base += f"/namespaces/{namespace}"
+        base += f"/{self.plural}"
+        if name:
+            base += f"/{name}"
+            if sub:
+                base += f"/{sub}"
+        return base
+
+    @property
+    def key(self) -> str:
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+
+def _r(group: str, version: str, plural: str, kind: str, namespaced: bool = True) -> Resource:
+    return Resource(group, version, plural, kind, namespaced)
+
+
+NAMESPACES = _r("", "v1", "namespaces", "Namespace", False)
+NODES = _r("", "v1", "nodes", "Node", False)
+PODS = _r("", "v1", "pods", "Pod")
+SECRETS = _r("", "v1", "secrets", "Secret")
+CONFIGMAPS = _r("", "v1", "configmaps", "ConfigMap")
+SERVICES = _r("", "v1", "services", "Service")
+SERVICE_ACCOUNTS = _r("", "v1", "serviceaccounts", "ServiceAccount")
+PVCS = _r("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim")
+DEPLOYMENTS = _r("apps", "v1", "deployments", "Deployment")
+DAEMONSETS = _r("apps", "v1", "daemonsets", "DaemonSet")
+CRDS = _r("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False)
+CLUSTER_ROLES = _r("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False)
+CLUSTER_ROLE_BINDINGS = _r("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False)
+VALIDATING_WEBHOOKS = _r(
+    "admissionregistration.k8s.io",
+    "v1",
+    "validatingwebhookconfigurations",
+    "ValidatingWebhookConfiguration",
+    False,
+)
+MUTATING_WEBHOOKS = _r(
+    "admissionregistration.k8s.io",
+    "v1",
+    "mutatingwebhookconfigurations",
+    "MutatingWebhookConfiguration",
+    False,
+)
+PRIORITY_CLASSES = _r("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False)
+STORAGE_CLASSES = _r("storage.k8s.io", "v1", "storageclasses", "StorageClass", False)
+CSI_DRIVERS = _r("storage.k8s.io", "v1", "csidrivers", "CSIDriver", False)
+SELF_SUBJECT_ACCESS_REVIEWS = _r(
+    "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False
+)
+
+# Harvester
+HARVESTER_SETTINGS = _r("harvesterhci.io", "v1beta1", "settings", "Setting", False)
+UPGRADES = _r("harvesterhci.io", "v1beta1", "upgrades", "Upgrade")
+VERSIONS = _r("harvesterhci.io", "v1beta1", "versions", "Version")
+# KubeVirt
+KUBEVIRTS = _r("kubevirt.io", "v1", "kubevirts", "KubeVirt")
+VMS = _r("kubevirt.io", "v1", "virtualmachines", "VirtualMachine")
+VMIS = _r("kubevirt.io", "v1", "virtualmachineinstances", "VirtualMachineInstance")
+VMIMS = _r("kubevirt.io", "v1", "virtualmachineinstancemigrations", "VirtualMachineInstanceMigration")
+MIGRATION_POLICIES = _r("migrations.kubevirt.io", "v1alpha1", "migrationpolicies", "MigrationPolicy", False)
+# Longhorn
+LONGHORN_NODES = _r("longhorn.io", "v1beta2", "nodes", "Node")
+LONGHORN_SETTINGS = _r("longhorn.io", "v1beta2", "settings", "Setting")
+LONGHORN_VOLUMES = _r("longhorn.io", "v1beta2", "volumes", "Volume")
+LONGHORN_REPLICAS = _r("longhorn.io", "v1beta2", "replicas", "Replica")
+LONGHORN_ENGINE_IMAGES = _r("longhorn.io", "v1beta2", "engineimages", "EngineImage")
+# Load balancer and networks
+IPPOOLS = _r("loadbalancer.harvesterhci.io", "v1beta1", "ippools", "IPPool", False)
+LOADBALANCERS = _r("loadbalancer.harvesterhci.io", "v1beta1", "loadbalancers", "LoadBalancer")
+CLUSTER_NETWORKS = _r("network.harvesterhci.io", "v1beta1", "clusternetworks", "ClusterNetwork", False)
+VLAN_CONFIGS = _r("network.harvesterhci.io", "v1beta1", "vlanconfigs", "VlanConfig", False)

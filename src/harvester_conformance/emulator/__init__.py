@@ -1,0 +1,1 @@
+"""The emulated Harvester cluster: real control plane, simulated Harvester/KubeVirt/Longhorn."""

@@ -1,0 +1,190 @@
+"""Files the control plane needs before it starts: PKI, kubeconfigs, free ports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import socket
+from pathlib import Path
+
+import yaml
+
+from harvester_conformance.emulator import pki
+
+YEAR = dt.timedelta(days=365)
+# Harvester's default service CIDR (facts.md §2.3); pods use its pod CIDR.
+SERVICE_CIDR = "10.53.0.0/16"
+POD_CIDR = "10.52.0.0/16"
+
+# identity name -> (CN, organisation); organisations map to the bootstrap RBAC groups.
+IDENTITIES = {
+    "admin": ("hc-admin", "system:masters"),
+    "controller-manager": ("system:kube-controller-manager", None),
+    "scheduler": ("system:kube-scheduler", None),
+    "kwok": ("hc-kwok", "system:masters"),
+    "simulator": ("harvester-simulator", None),
+}
+PORT_NAMES = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok", "simulator")
+
+
+def free_ports(names: tuple[str, ...] = PORT_NAMES) -> dict[str, int]:
+    """Ask the kernel for free loopback ports, holding all sockets open until every port is chosen."""
+    socks, ports = [], {}
+    try:
+        for name in names:
+            s = socket.socket()
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+            ports[name] = s.getsockname()[1]
+    finally:
+        for s in socks:
+            s.close()
+    return ports
+
+
+def _write(path: Path, data: bytes, private: bool = False) -> None:
+    path.write_bytes(data)
+    if private:
+        path.chmod(0o600)
+
+
+def write_pki(pki_dir: Path) -> None:
+    pki_dir.mkdir(parents=True, exist_ok=True)
+    ca = pki.make_ca("harvester-conformance-emulated-ca", 10 * YEAR)
+    _write(pki_dir / "ca.crt", ca.cert_pem)
+    _write(pki_dir / "ca.key", ca.key_pem, private=True)
+    server = pki.issue(
+        ca,
+        "kube-apiserver",
+        YEAR,
+        dns=(
+            "localhost",
+            "kubernetes",
+            "kubernetes.default",
+            "kubernetes.default.svc",
+            "kubernetes.default.svc.cluster.local",
+        ),
+        ips=("127.0.0.1", "10.53.0.1"),
+    )
+    _write(pki_dir / "apiserver.crt", server.cert_pem)
+    _write(pki_dir / "apiserver.key", server.key_pem, private=True)
+    for ident, (cn, org) in IDENTITIES.items():
+        pair = pki.issue(ca, cn, YEAR, org=org, client=True, server=False)
+        _write(pki_dir / f"{ident}.crt", pair.cert_pem)
+        _write(pki_dir / f"{ident}.key", pair.key_pem, private=True)
+    # The simulator serves admission webhooks and an aggregated API over TLS with this pair.
+    webhook = pki.issue(ca, "harvester-simulator", YEAR, dns=("localhost",), ips=("127.0.0.1",))
+    _write(pki_dir / "simulator-serving.crt", webhook.cert_pem)
+    _write(pki_dir / "simulator-serving.key", webhook.key_pem, private=True)
+    front = pki.make_ca("front-proxy-ca", 10 * YEAR)
+    _write(pki_dir / "front-proxy-ca.crt", front.cert_pem)
+    proxy = pki.issue(front, "front-proxy-client", YEAR, client=True, server=False)
+    _write(pki_dir / "front-proxy-client.crt", proxy.cert_pem)
+    _write(pki_dir / "front-proxy-client.key", proxy.key_pem, private=True)
+    pub, priv = pki.rsa_public_private_pem()
+    _write(pki_dir / "sa.pub", pub)
+    _write(pki_dir / "sa.key", priv, private=True)
+
+
+def write_kubeconfig(path: Path, server: str, pki_dir: Path, ident: str, context: str) -> None:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": context, "cluster": {"server": server, "certificate-authority": str(pki_dir / "ca.crt")}}
+        ],
+        "users": [
+            {
+                "name": ident,
+                "user": {
+                    "client-certificate": str(pki_dir / f"{ident}.crt"),
+                    "client-key": str(pki_dir / f"{ident}.key"),
+                },
+            }
+        ],
+        "contexts": [{"name": context, "context": {"cluster": context, "user": ident}}],
+        "current-context": context,
+    }
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    path.chmod(0o600)
+
+
+def component_argv(bin_dir: Path, state: Path, ports: dict[str, int]) -> dict[str, list[str]]:
+    p, k = state / "pki", state / "kubeconfigs"
+    etcd_url = f"http://127.0.0.1:{ports['etcd']}"
+    peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
+    common_auth = lambda ident: [  # noqa: E731 - small local builder
+        f"--kubeconfig={k / f'{ident}.kubeconfig'}",
+        f"--authentication-kubeconfig={k / f'{ident}.kubeconfig'}",
+        f"--authorization-kubeconfig={k / f'{ident}.kubeconfig'}",
+        "--bind-address=127.0.0.1",
+        "--leader-elect=false",
+    ]
+    return {
+        "etcd": [
+            str(bin_dir / "etcd"),
+            "--name=hc",
+            f"--data-dir={state / 'etcd'}",
+            f"--listen-client-urls={etcd_url}",
+            f"--advertise-client-urls={etcd_url}",
+            f"--listen-peer-urls={peer_url}",
+            f"--initial-advertise-peer-urls={peer_url}",
+            f"--initial-cluster=hc={peer_url}",
+            "--listen-metrics-urls=",
+            "--unsafe-no-fsync",
+            "--log-level=warn",
+        ],
+        "kube-apiserver": [
+            str(bin_dir / "kube-apiserver"),
+            f"--etcd-servers={etcd_url}",
+            f"--secure-port={ports['apiserver']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--cert-dir={state / 'apiserver-certs'}",
+            f"--tls-cert-file={p / 'apiserver.crt'}",
+            f"--tls-private-key-file={p / 'apiserver.key'}",
+            f"--client-ca-file={p / 'ca.crt'}",
+            "--authorization-mode=Node,RBAC",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-account-key-file={p / 'sa.pub'}",
+            f"--service-account-signing-key-file={p / 'sa.key'}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--allow-privileged=true",
+            f"--requestheader-client-ca-file={p / 'front-proxy-ca.crt'}",
+            "--requestheader-allowed-names=front-proxy-client",
+            "--requestheader-username-headers=X-Remote-User",
+            "--requestheader-group-headers=X-Remote-Group",
+            "--requestheader-extra-headers-prefix=X-Remote-Extra-",
+            f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
+            f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
+            "--enable-aggregator-routing=true",
+            "--endpoint-reconciler-type=none",
+            "--v=1",
+        ],
+        "kube-controller-manager": [
+            str(bin_dir / "kube-controller-manager"),
+            *common_auth("controller-manager"),
+            f"--secure-port={ports['controller-manager']}",
+            f"--service-account-private-key-file={p / 'sa.key'}",
+            f"--root-ca-file={p / 'ca.crt'}",
+            f"--cluster-signing-cert-file={p / 'ca.crt'}",
+            f"--cluster-signing-key-file={p / 'ca.key'}",
+            "--use-service-account-credentials=true",
+            f"--cluster-cidr={POD_CIDR}",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--controllers=*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-route",
+            "--v=1",
+        ],
+        "kube-scheduler": [
+            str(bin_dir / "kube-scheduler"),
+            *common_auth("scheduler"),
+            f"--secure-port={ports['scheduler']}",
+            "--v=1",
+        ],
+        "kwok": [
+            str(bin_dir / "kwok"),
+            f"--kubeconfig={k / 'kwok.kubeconfig'}",
+            "--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake",
+            f"--server-address=127.0.0.1:{ports['kwok']}",
+            "--node-lease-duration-seconds=40",
+        ],
+    }

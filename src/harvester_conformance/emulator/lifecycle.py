@@ -1,0 +1,270 @@
+"""Start, inspect and stop an emulated cluster: one process group, one state directory.
+
+`up` refuses to start a second cluster under the same name; `down` is idempotent and leaves
+no process behind (the whole group is signalled, then each recorded pid is checked).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harvester_conformance.emulator import controlplane, versions
+from harvester_conformance.waits import Abort, WaitTimeout, wait_for
+
+ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "simulator")
+
+
+class ClusterStartError(Abort):
+    """The emulated cluster could not start (exit code 3); names the component and its log."""
+
+
+@dataclass
+class State:
+    name: str
+    dir: Path
+    profile: str = ""
+    pgid: int = 0
+    ports: dict[str, int] = field(default_factory=dict)
+    pids: dict[str, int] = field(default_factory=dict)
+    started: float = 0.0
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def file(self) -> Path:
+        return self.dir / "state.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.dir / "kubeconfig"
+
+    def log(self, component: str) -> Path:
+        return self.dir / "logs" / f"{component}.log"
+
+    def save(self) -> None:
+        self.file.write_text(
+            json.dumps(
+                {
+                    "name": self.name,
+                    "profile": self.profile,
+                    "pgid": self.pgid,
+                    "ports": self.ports,
+                    "pids": self.pids,
+                    "started": self.started,
+                    "options": self.options,
+                },
+                indent=2,
+            )
+        )
+
+    @classmethod
+    def load(cls, name: str) -> State:
+        d = versions.state_root() / name
+        st = cls(name=name, dir=d)
+        if st.file.exists():
+            raw = json.loads(st.file.read_text())
+            for key in ("profile", "pgid", "ports", "pids", "started", "options"):
+                setattr(st, key, raw.get(key, getattr(st, key)))
+        return st
+
+
+def pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # zombies count as gone
+
+
+def _group_members(pgid: int) -> list[int]:
+    members = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[2]) == pgid and fields[0] != "Z":
+                members.append(int(entry.name))
+    return members
+
+
+def running(st: State) -> bool:
+    return bool(st.pids) and any(pid_alive(p) for p in st.pids.values())
+
+
+def _http_ok(url: str, *, tls: bool, ctx: ssl.SSLContext | None = None) -> bool:
+    if tls and ctx is None:
+        ctx = ssl._create_unverified_context()  # noqa: S323 - self-signed /healthz on loopback; no data read
+    try:
+        with urllib.request.urlopen(url, timeout=2, context=ctx) as resp:  # noqa: S310 - loopback
+            return resp.status == 200
+    except OSError:
+        return False
+
+
+def health_url(st: State, component: str) -> str | None:
+    ports = st.ports
+    return {
+        "etcd": f"http://127.0.0.1:{ports.get('etcd')}/health",
+        "kube-controller-manager": f"https://127.0.0.1:{ports.get('controller-manager')}/healthz",
+        "kube-scheduler": f"https://127.0.0.1:{ports.get('scheduler')}/healthz",
+        "kwok": f"http://127.0.0.1:{ports.get('kwok')}/healthz",
+        "simulator": f"https://127.0.0.1:{ports.get('simulator')}/healthz",
+    }.get(component)
+
+
+def component_healthy(st: State, component: str) -> bool:
+    if not pid_alive(st.pids.get(component, 0)):
+        return False
+    if component == "kube-apiserver":
+        pki_dir = st.dir / "pki"
+        ctx = ssl.create_default_context(cafile=str(pki_dir / "ca.crt"))
+        ctx.load_cert_chain(str(pki_dir / "admin.crt"), str(pki_dir / "admin.key"))
+        return _http_ok(f"https://127.0.0.1:{st.ports.get('apiserver')}/readyz", tls=True, ctx=ctx)
+    url = health_url(st, component)
+    return _http_ok(url, tls=url.startswith("https")) if url else True
+
+
+def _spawn(st: State, component: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    logf = st.log(component).open("ab")
+    # The first process leads a new group (not the terminal's, so Ctrl-C in the shell does not
+    # reach it); the others join it, so that one killpg reaches every component.
+    kwargs: dict[str, Any] = {"process_group": st.pgid or 0}
+    proc = subprocess.Popen(  # noqa: S603 - argv built from our own paths
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=logf,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        cwd=st.dir,
+        **kwargs,
+    )
+    logf.close()
+    if not st.pgid:
+        st.pgid = proc.pid
+    st.pids[component] = proc.pid
+    st.save()
+
+
+def _await_healthy(st: State, component: str, progress) -> None:
+    def probe() -> bool:
+        if not pid_alive(st.pids[component]):
+            raise ClusterStartError(_died(st, component))
+        return component_healthy(st, component)
+
+    try:
+        wait_for("control-plane-ready", probe)
+    except WaitTimeout as exc:
+        raise ClusterStartError(f"{component} did not become healthy ({exc}); log: {st.log(component)}") from None
+    progress(f"{component} healthy")
+
+
+def _died(st: State, component: str) -> str:
+    tail = ""
+    try:
+        lines = st.log(component).read_text(errors="replace").splitlines()
+        tail = " | ".join(line.strip() for line in lines[-3:])
+    except OSError:
+        pass
+    return f"{component} exited during start-up; log: {st.log(component)} (last lines: {tail[:400]})"
+
+
+def start_processes(st: State, bin_dir: Path, progress) -> None:
+    """Start the real control plane and kwok, each waited on before the next."""
+    for sub in ("logs", "kubeconfigs"):
+        (st.dir / sub).mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(st.dir / "etcd", ignore_errors=True)
+    st.ports = controlplane.free_ports()
+    controlplane.write_pki(st.dir / "pki")
+    server = f"https://127.0.0.1:{st.ports['apiserver']}"
+    for ident in controlplane.IDENTITIES:
+        controlplane.write_kubeconfig(
+            st.dir / "kubeconfigs" / f"{ident}.kubeconfig", server, st.dir / "pki", ident, "harvester-emulated"
+        )
+    shutil.copy(st.dir / "kubeconfigs" / "admin.kubeconfig", st.kubeconfig)
+    st.kubeconfig.chmod(0o600)
+    st.started = time.time()
+    argvs = controlplane.component_argv(bin_dir, st.dir, st.ports)
+    for component in ORDER[:-1]:
+        progress(f"starting {component}")
+        _spawn(st, component, argvs[component])
+        _await_healthy(st, component, progress)
+
+
+def start_simulator(st: State, progress) -> None:
+    progress("starting simulator")
+    _spawn(
+        st,
+        "simulator",
+        [
+            sys.executable,
+            "-m",
+            "harvester_conformance.emulator.simulator",
+            "--state-dir",
+            str(st.dir),
+        ],
+    )
+    _await_healthy(st, "simulator", progress)
+
+
+def stop(st: State) -> list[str]:
+    """Signal the group, wait, then kill what is left. Returns what could not be stopped."""
+    pids = [p for p in st.pids.values() if pid_alive(p)]
+    if st.pgid:
+        pids = sorted(set(pids) | set(_group_members(st.pgid)))
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        for pid in pids:
+            try:
+                os.kill(pid, sig)
+            except ProcessLookupError:
+                pass
+        try:
+            wait_for("process-exit", lambda: not any(pid_alive(p) for p in pids))
+            break
+        except WaitTimeout:
+            continue
+    left = [f"pid {p}" for p in pids if pid_alive(p)]
+    st.pids, st.pgid = {}, 0
+    if st.file.exists():
+        st.save()
+    shutil.rmtree(st.dir / "etcd", ignore_errors=True)
+    return left
+
+
+def status(st: State) -> dict[str, Any]:
+    comps = {}
+    for component in ORDER:
+        pid = st.pids.get(component, 0)
+        alive = pid_alive(pid)
+        comps[component] = {
+            "pid": pid or None,
+            "alive": alive,
+            "healthy": alive and component_healthy(st, component),
+            "log": str(st.log(component)),
+        }
+    any_alive = any(c["alive"] for c in comps.values())
+    all_healthy = all(c["healthy"] for c in comps.values())
+    state = "running" if all_healthy else ("degraded" if any_alive else "stopped")
+    return {
+        "name": st.name,
+        "state": state,
+        "profile": st.profile or None,
+        "kubeconfig": str(st.kubeconfig) if any_alive else None,
+        "state_dir": str(st.dir),
+        "versions": {"kubernetes": versions.KUBERNETES, "etcd": versions.ETCD, "kwok": versions.KWOK},
+        "ports": st.ports,
+        "components": comps,
+    }

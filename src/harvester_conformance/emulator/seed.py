@@ -1,0 +1,280 @@
+"""Put a profile's objects into a fresh emulated cluster, through the real API server."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import yaml
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator import lifecycle
+from harvester_conformance.emulator.profiles import ProfileSpec
+from harvester_conformance.waits import wait_for
+
+MANAGER = "harvester-conformance-emulator"
+CRD_DIR = Path(__file__).with_name("crds")
+NAMESPACES = ("harvester-system", "longhorn-system", "cattle-system", "cattle-global-data", "fleet-local")
+Progress = Callable[[str], None]
+
+# What the simulator may touch: Harvester, KubeVirt and Longhorn objects, and the core objects
+# those controllers own upstream. Bound to the simulator's client identity.
+SIMULATOR_RULES = [
+    {
+        "apiGroups": [
+            "harvesterhci.io",
+            "kubevirt.io",
+            "migrations.kubevirt.io",
+            "longhorn.io",
+            "loadbalancer.harvesterhci.io",
+            "network.harvesterhci.io",
+            "cdi.kubevirt.io",
+            "snapshot.storage.k8s.io",
+            "management.cattle.io",
+            "provisioning.cattle.io",
+        ],
+        "resources": ["*"],
+        "verbs": ["*"],
+    },
+    {
+        "apiGroups": [""],
+        "resources": [
+            "secrets",
+            "configmaps",
+            "pods",
+            "nodes",
+            "nodes/status",
+            "persistentvolumeclaims",
+            "services",
+            "events",
+        ],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    },
+    {"apiGroups": ["apps"], "resources": ["deployments", "daemonsets"], "verbs": ["get", "list", "watch"]},
+]
+
+
+def crd_documents() -> list[dict]:
+    docs: list[dict] = []
+    for path in sorted(CRD_DIR.glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def prepare(cl: Cluster, st: lifecycle.State, progress: Progress) -> None:
+    for ns in NAMESPACES:
+        cl.apply(R.NAMESPACES, {"metadata": {"name": ns}}, manager=MANAGER)
+    crds = crd_documents()
+    for crd in crds:
+        cl.apply(R.CRDS, crd, manager=MANAGER)
+    names = [c["metadata"]["name"] for c in crds]
+
+    def established() -> bool:
+        for name in names:
+            conds = (cl.get(R.CRDS, name) or {}).get("status", {}).get("conditions", [])
+            if not any(c["type"] == "Established" and c["status"] == "True" for c in conds):
+                return False
+        return True
+
+    wait_for("crd-established", established)
+    progress(f"{len(names)} CRDs established")
+    cl.apply(R.CLUSTER_ROLES, {"metadata": {"name": "harvester-simulator"}, "rules": SIMULATOR_RULES}, manager=MANAGER)
+    cl.apply(
+        R.CLUSTER_ROLE_BINDINGS,
+        {
+            "metadata": {"name": "harvester-simulator"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "harvester-simulator"},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "harvester-simulator"}],
+        },
+        manager=MANAGER,
+    )
+
+
+def node_body(name: str, index: int, spec: ProfileSpec) -> dict:
+    capacity = {
+        "cpu": "32",
+        "memory": "131811764Ki",
+        "pods": "200",
+        "ephemeral-storage": "292837504Ki",
+        "hugepages-1Gi": "0",
+        "hugepages-2Mi": "0",
+        "devices.kubevirt.io/kvm": "1k",
+        "devices.kubevirt.io/tun": "1k",
+        "devices.kubevirt.io/vhost-net": "1k",
+    }
+    allocatable = {**capacity, "cpu": "31800m", "memory": "131709364Ki", "ephemeral-storage": "284874165160"}
+    return {
+        "metadata": {
+            "name": name,
+            "annotations": {"kwok.x-k8s.io/node": "fake"},
+            "labels": {
+                "kubernetes.io/hostname": name,
+                "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": "amd64",
+                "node-role.kubernetes.io/control-plane": "true",
+                "node-role.kubernetes.io/etcd": "true",
+                "node-role.kubernetes.io/master": "true",
+                "type": "kwok",
+                "kubevirt.io/schedulable": "true",
+            },
+        },
+        "spec": {},
+        "status": {
+            "capacity": capacity,
+            "allocatable": allocatable,
+            "addresses": [
+                {"type": "InternalIP", "address": f"192.0.2.{11 + index}"},
+                {"type": "Hostname", "address": name},
+            ],
+            "nodeInfo": {
+                "kubeletVersion": spec.rke2,
+                "kubeProxyVersion": spec.rke2,
+                "osImage": f"Harvester {spec.harvester}",
+                "kernelVersion": "5.14.21-150500.55.65-default",
+                "containerRuntimeVersion": "containerd://1.7.23-k3s2",
+                "operatingSystem": "linux",
+                "architecture": "amd64",
+            },
+            "conditions": node_conditions(),
+            "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+        },
+    }
+
+
+def node_conditions(ready: bool = True) -> list[dict]:
+    stamp = now_rfc3339()
+    healthy = {
+        "MemoryPressure": ("False", "KubeletHasSufficientMemory"),
+        "DiskPressure": ("False", "KubeletHasNoDiskPressure"),
+        "PIDPressure": ("False", "KubeletHasSufficientPID"),
+        "Ready": ("True" if ready else "False", "KubeletReady" if ready else "KubeletNotReady"),
+    }
+    return [
+        {"type": t, "status": s, "reason": r, "message": r, "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
+        for t, (s, r) in healthy.items()
+    ]
+
+
+def now_rfc3339() -> str:
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def node_names(spec: ProfileSpec) -> list[str]:
+    return [f"harvester-node-{i}" for i in range(spec.nodes)]
+
+
+def _settings(spec: ProfileSpec) -> dict[str, str]:
+    """Harvester settings with their defaults for this release (facts.md §2.2)."""
+    settings = {
+        "server-version": spec.harvester,
+        "http-proxy": "{}",
+        "overcommit-config": '{"cpu":1600,"memory":150,"storage":200}',
+        "additional-ca": "",
+        "ssl-certificates": "{}",
+        "ssl-parameters": "{}",
+        "containerd-registry": "",
+        "storage-network": "",
+        "vm-force-reset-policy": '{"enable":true,"period":300}',
+        "default-vm-termination-grace-period-seconds": "120",
+        "csi-driver-config": json.dumps(
+            {
+                "driver.longhorn.io": {
+                    "volumeSnapshotClassName": "longhorn-snapshot",
+                    "backupVolumeSnapshotClassName": "longhorn",
+                }
+            }
+        ),
+    }
+    ver = tuple(int(x) for x in spec.harvester.lstrip("v").split("."))
+    if ver >= (1, 3, 0):
+        settings["auto-rotate-rke2-certs"] = '{"enable":false,"expiringInHours":240}'
+    if ver >= (1, 3, 1):
+        settings["kubeconfig-default-token-ttl-minutes"] = "0"
+    if ver >= (1, 4, 0):
+        settings["additional-guest-memory-overhead-ratio"] = "1.5"
+    return settings
+
+
+def populate(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
+    for i, name in enumerate(node_names(spec)):
+        # Registered the way a kubelet does, status included: kwok's default stages initialise only
+        # nodes without a Ready condition, so the profile's capacity and addresses stay.
+        cl.create(R.NODES, {"apiVersion": "v1", "kind": "Node", **node_body(name, i, spec)})
+    progress(f"{spec.nodes} kwok nodes registered")
+    for name, default in _settings(spec).items():
+        value = spec.harvester if name == "server-version" else ""
+        cl.apply(
+            R.HARVESTER_SETTINGS, {"metadata": {"name": name}, "default": default, "value": value}, manager=MANAGER
+        )
+    cl.apply(
+        R.KUBEVIRTS,
+        {
+            "metadata": {"name": "kubevirt", "namespace": "harvester-system"},
+            "spec": {"certificateRotateStrategy": {}, "configuration": {"developerConfiguration": {}}},
+        },
+        manager=MANAGER,
+    )
+    cl.apply(
+        R.KUBEVIRTS,
+        {
+            "metadata": {"name": "kubevirt", "namespace": "harvester-system"},
+            "status": {
+                "phase": "Deployed",
+                "observedKubeVirtVersion": spec.kubevirt,
+                "targetKubeVirtVersion": spec.kubevirt,
+            },
+        },
+        manager=MANAGER,
+        sub="status",
+    )
+    cl.apply(R.DEPLOYMENTS, _deployment("virt-operator", "harvester-system", spec.kubevirt), manager=MANAGER)
+    progress("Harvester settings, KubeVirt CR and virt-operator seeded")
+
+
+def _deployment(name: str, ns: str, tag: str) -> dict:
+    labels = {"kubevirt.io": name}
+    return {
+        "metadata": {"name": name, "namespace": ns, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "priorityClassName": "system-cluster-critical",
+                    "containers": [
+                        {
+                            "name": name,
+                            "image": f"registry.suse.com/suse/sles/15.5/{name}:{tag}",
+                            "resources": {"requests": {"cpu": "10m", "memory": "150Mi"}},
+                        }
+                    ],
+                    "tolerations": [{"key": "CriticalAddonsOnly", "operator": "Exists"}],
+                },
+            },
+        },
+    }
+
+
+def await_ready(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
+    def nodes_ready() -> bool:
+        for node in cl.list(R.NODES):
+            conds = node.get("status", {}).get("conditions", [])
+            if not any(c["type"] == "Ready" and c["status"] == "True" for c in conds):
+                return False
+        return True
+
+    wait_for("cluster-seeded", nodes_ready)
+    progress("nodes Ready")
+
+    def operator_done() -> bool:
+        try:
+            return cl.get(R.SECRETS, "kubevirt-virt-handler-certs", "harvester-system") is not None
+        except ApiError:
+            return False
+
+    wait_for("cluster-seeded", operator_done)
+    progress("virt-operator certificates issued")

@@ -1,0 +1,30 @@
+"""Pinned versions of the emulated control plane, and where its build cache lives.
+
+One place for these pins: the build script receives them through the environment.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+KUBERNETES = "v1.34.4"
+# etcd minor that Kubernetes 1.34 is tested with.
+ETCD = "v3.6.4"
+KWOK = "v0.7.0"
+
+BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwokctl")
+
+
+def cache_root() -> Path:
+    """Outside the clone so that builds survive fresh checkouts; override with HC_CACHE_DIR."""
+    return Path(os.environ.get("HC_CACHE_DIR", Path.home() / ".cache" / "harvester-conformance"))
+
+
+def bin_dir() -> Path:
+    return cache_root() / f"k8s-{KUBERNETES}-etcd-{ETCD}-kwok-{KWOK}" / "bin"
+
+
+def state_root() -> Path:
+    """Where running clusters keep their state; one sub-directory per cluster name."""
+    return Path(os.environ.get("HC_STATE_DIR", cache_root() / "clusters"))

@@ -1,0 +1,1 @@
+"""Everything the suite writes: outcomes, summaries, allure metadata, and the redactor."""

@@ -1,0 +1,58 @@
+"""One redactor for all output: secret values seen by the cluster layer, and shapes that are
+secrets whatever their origin (private keys, bearer tokens, kubeconfig credentials)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import threading
+
+MASK = "[REDACTED]"
+_PATTERNS = [
+    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S),
+    re.compile(r"LS0tLS1CRUdJTi[A-Za-z0-9+/=]{40,}"),  # base64 of a PEM block
+    re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}"),
+    re.compile(r"(?i)((?:token|password|client-key-data|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{8,}"),
+    re.compile(r"kubeconfig-u-[a-z0-9]+:[a-z0-9]{20,}"),  # Rancher API token name:secret
+]
+
+
+class Redactor:
+    def __init__(self) -> None:
+        self._values: set[str] = set()
+        self._lock = threading.Lock()
+
+    def add(self, value: str | bytes | None) -> None:
+        """Remember a secret value (and its base64 form) so that it is masked wherever it appears."""
+        if not value:
+            return
+        text = value.decode(errors="replace") if isinstance(value, bytes) else value
+        if len(text) < 6:
+            return  # too short to mask without masking ordinary words
+        forms = {text, base64.b64encode(text.encode()).decode()}
+        with self._lock:
+            self._values |= forms
+
+    def add_secret_data(self, data: dict[str, str] | None) -> None:
+        for encoded in (data or {}).values():
+            self.add(encoded)
+            try:
+                self.add(base64.b64decode(encoded, validate=True))
+            except ValueError:
+                pass
+
+    def __call__(self, text: str) -> str:
+        if not text:
+            return text
+        with self._lock:
+            values = sorted(self._values, key=len, reverse=True)
+        for v in values:
+            if v in text:
+                text = text.replace(v, MASK)
+        for pat in _PATTERNS:
+            text = pat.sub(lambda m: (m.group(1) if m.groups() else "") + MASK, text)
+        return text
+
+
+REDACT = Redactor()

@@ -1,0 +1,106 @@
+"""summary.json and summary.md (the stable contracts documented in the README), allure's
+environment and categories, and the final redaction pass over everything under the run dir."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from harvester_conformance.catalogue import entries
+from harvester_conformance.reporting.outcomes import ORDER, InvariantResult
+from harvester_conformance.reporting.redact import REDACT
+
+MAX_OBJECTS = 50
+
+
+def invariant_records(results: dict[str, InvariantResult]) -> list[dict]:
+    catalogue = entries()
+    records = []
+    for inv in sorted(results):
+        r = results[inv]
+        objects = r.objects[:MAX_OBJECTS]
+        if len(r.objects) > MAX_OBJECTS:
+            objects.append(f"... and {len(r.objects) - MAX_OBJECTS} more")
+        records.append(
+            {
+                "id": inv,
+                "status": r.status,
+                "message": REDACT(r.message),
+                "objects": [REDACT(o) for o in objects],
+                "remediation": catalogue[inv].remediation if r.status in ("failed", "warned", "broken") else "",
+            }
+        )
+    return records
+
+
+def write(
+    run_dir: Path, *, run_id: str, profile: str, cluster: dict, exit_code: int, results: dict[str, InvariantResult]
+) -> dict:
+    records = invariant_records(results)
+    doc = {"run_id": run_id, "profile": profile, "cluster": cluster, "exit_code": exit_code, "invariants": records}
+    (run_dir / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
+    (run_dir / "summary.md").write_text(markdown(doc))
+    return doc
+
+
+def counts(records: list[dict]) -> dict[str, int]:
+    return {s: sum(1 for r in records if r["status"] == s) for s in ORDER}
+
+
+def markdown(doc: dict) -> str:
+    catalogue = entries()
+    c = counts(doc["invariants"])
+    lines = [
+        f"# Harvester conformance run {doc['run_id']}",
+        "",
+        f"Profile `{doc['profile']}`, exit code {doc['exit_code']}. "
+        + ", ".join(f"{n} {s}" for s, n in c.items() if n),
+        "",
+        "| component | version |",
+        "|---|---|",
+        *[f"| {k} | {v or 'unknown'} |" for k, v in doc["cluster"].items()],
+        "",
+        "| invariant | status | title |",
+        "|---|---|---|",
+        *[f"| {r['id']} | {r['status']} | {catalogue[r['id']].title} |" for r in doc["invariants"]],
+        "",
+    ]
+    for r in doc["invariants"]:
+        if r["status"] in ("failed", "broken", "warned"):
+            lines += [f"## {r['id']}: {r['status']}", "", "```", r["message"], "```", ""]
+            if r["objects"]:
+                lines += ["Objects:", *[f"- {o}" for o in r["objects"]], ""]
+            if r["remediation"]:
+                lines += [f"Remediation: {r['remediation']}", ""]
+    return "\n".join(lines)
+
+
+def allure_metadata(allure_dir: Path, cluster: dict) -> None:
+    allure_dir.mkdir(parents=True, exist_ok=True)
+    (allure_dir / "environment.properties").write_text("".join(f"{k}={v or 'unknown'}\n" for k, v in cluster.items()))
+    (allure_dir / "categories.json").write_text(
+        json.dumps(
+            [
+                {"name": "Cluster does not conform", "matchedStatuses": ["failed"]},
+                {"name": "Could not evaluate (broken)", "matchedStatuses": ["broken"]},
+            ],
+            indent=2,
+        )
+    )
+
+
+def redact_tree(root: Path) -> int:
+    """Last line of defence: rewrite any file under the run dir that contains a secret."""
+    changed = 0
+    for path in root.rglob("*"):
+        if not path.is_file() or path.stat().st_size > 20_000_000:
+            continue
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, OSError):
+            continue
+        clean = REDACT(text)
+        if clean != text:
+            path.write_text(clean)
+            changed += 1
+    return changed

@@ -1,0 +1,80 @@
+"""The one way to wait: tenacity, with named timeouts, a lab-wide slowness multiplier,
+exponential back-off with jitter, and the last observed state in the failure message."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import TypeVar
+
+from tenacity import RetryError, Retrying, retry_if_result, stop_after_delay, wait_random_exponential
+
+T = TypeVar("T")
+
+# Named timeouts in seconds, before the --timeout-scale multiplier.
+TIMEOUTS: dict[str, float] = {
+    "api-reachable": 10,
+    "control-plane-ready": 120,
+    "crd-established": 60,
+    "cluster-seeded": 120,
+    "certificate-reissued": 90,
+    "process-exit": 15,
+    "object-deleted": 60,
+}
+
+
+class Abort(Exception):
+    """Raised by a probe when waiting longer cannot help (a process died): ends the wait at once."""
+
+
+class WaitTimeout(Exception):
+    """Raised when a named wait runs out; carries the last thing that was observed."""
+
+    def __init__(self, name: str, seconds: float, last: object) -> None:
+        super().__init__(f"timed out after {seconds:.0f}s waiting for {name}; last observed: {last!r}")
+        self.name = name
+        self.last = last
+
+
+def timeout_scale() -> float:
+    return float(os.environ.get("HC_TIMEOUT_SCALE", "1") or 1)
+
+
+def wait_for(
+    name: str,
+    probe: Callable[[], T | None],
+    *,
+    timeout: float | None = None,
+    describe: Callable[[], object] | None = None,
+    max_interval: float = 2.0,
+) -> T:
+    """Poll `probe` until it returns something truthy; that value is returned.
+
+    `probe` may raise: the exception is kept as the last observation and polling goes on,
+    except `Abort`, which ends the wait at once.
+    """
+    seconds = (timeout if timeout is not None else TIMEOUTS[name]) * timeout_scale()
+    last: list[object] = [None]
+
+    def attempt() -> T | None:
+        try:
+            value = probe()
+        except Abort:
+            raise
+        except Exception as exc:  # noqa: BLE001 - the probe's failure is the observation
+            last[0] = f"{type(exc).__name__}: {exc}"
+            return None
+        last[0] = describe() if describe else value
+        return value
+
+    retrying = Retrying(
+        stop=stop_after_delay(seconds),
+        wait=wait_random_exponential(multiplier=0.1, max=max_interval),
+        retry=retry_if_result(lambda v: not v),
+    )
+    try:
+        result = retrying(attempt)
+    except RetryError:
+        raise WaitTimeout(name, seconds, last[0]) from None
+    assert result
+    return result

@@ -1,0 +1,85 @@
+"""Fixtures of the project's own tests: emulated clusters (real control plane) per profile,
+and a helper that runs the suite the way a user does, through the CLI, in a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from harvester_conformance.emulator import lifecycle, manage
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Emulated:
+    name: str
+    profile: str
+    kubeconfig: Path
+    state: lifecycle.State
+
+
+@dataclass
+class RunResult:
+    code: int
+    stdout: str
+    stderr: str
+    summary: dict | None
+    run_dir: Path
+
+    def status(self, inv: str) -> str | None:
+        for r in (self.summary or {}).get("invariants", []):
+            if r["id"] == inv:
+                return r["status"]
+        return None
+
+    def record(self, inv: str) -> dict:
+        return next(r for r in (self.summary or {})["invariants"] if r["id"] == inv)
+
+
+_clusters: dict[str, Emulated] = {}
+
+
+@pytest.fixture(scope="session")
+def emulated():
+    """Factory: an emulated cluster of the given profile, started once per session."""
+
+    def get(profile: str) -> Emulated:
+        if profile not in _clusters:
+            name = f"pytest-{os.getpid()}-{profile}"
+            st, _ = manage.up(profile, name=name)
+            _clusters[profile] = Emulated(name, profile, st.kubeconfig, st)
+        return _clusters[profile]
+
+    yield get
+    for c in _clusters.values():
+        manage.down(c.name)
+    _clusters.clear()
+
+
+def run_suite(tmp_path: Path, kubeconfig: Path | str | None, *args: str, timeout: float = 600) -> RunResult:
+    run_id = f"t{len(list(tmp_path.glob('*')))}"
+    cmd = [
+        sys.executable,
+        "-m",
+        "harvester_conformance.cli",
+        "run",
+        "--reports-dir",
+        str(tmp_path),
+        "--run-id",
+        run_id,
+        *args,
+    ]
+    if kubeconfig is not None:
+        cmd += ["--kubeconfig", str(kubeconfig)]
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    summary_path = tmp_path / run_id / "summary.json"
+    summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
+    return RunResult(proc.returncode, proc.stdout, proc.stderr, summary, tmp_path / run_id)

@@ -1,0 +1,141 @@
+"""The emulated cluster itself: lifecycle, kubectl access, CRDs and seed objects, simulator."""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator import lifecycle, manage, seed, versions
+
+PROFILES = ["v1.2.1", "v1.3.1", "v1.4.3", "v1.5.0"]
+
+
+@pytest.mark.parametrize("profile", PROFILES)
+def test_profile_comes_up_with_its_versions(emulated, profile: str) -> None:
+    c = emulated(profile)
+    st = manage.status(c.name)
+    assert st["state"] == "running", st
+    assert st["profile"] == profile and st["kubeconfig"] == str(c.kubeconfig)
+    assert all(comp["healthy"] for comp in st["components"].values())
+    cl = Cluster.from_kubeconfig(str(c.kubeconfig))
+    assert cl.version()["gitVersion"] == versions.KUBERNETES
+    server_version = cl.get(R.HARVESTER_SETTINGS, "server-version")
+    assert server_version["value"] == profile
+    nodes = cl.list(R.NODES)
+    assert len(nodes) == 3
+    for n in nodes:
+        assert n["status"]["allocatable"]["devices.kubevirt.io/kvm"] == "1k"
+        assert any(a["type"] == "InternalIP" for a in n["status"]["addresses"])
+    has_auto_rotate = cl.get(R.HARVESTER_SETTINGS, "auto-rotate-rke2-certs") is not None
+    assert has_auto_rotate is (profile != "v1.2.1")  # the setting exists from v1.3.0
+
+
+def test_kubectl_works_with_the_written_kubeconfig(emulated) -> None:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed")
+    c = emulated("v1.3.1")
+    out = subprocess.run(
+        ["kubectl", "--kubeconfig", str(c.kubeconfig), "get", "nodes", "-o", "json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert len(json.loads(out.stdout)["items"]) == 3
+
+
+def test_every_crd_is_established_and_rejects_invalid_objects(emulated) -> None:
+    c = emulated("v1.3.1")
+    cl = Cluster.from_kubeconfig(str(c.kubeconfig))
+    names = {d["metadata"]["name"] for d in seed.crd_documents()}
+    served = {crd["metadata"]["name"] for crd in cl.list(R.CRDS)}
+    assert names <= served and len(names) >= 40
+    bad = {
+        "apiVersion": "loadbalancer.harvesterhci.io/v1beta1",
+        "kind": "LoadBalancer",
+        "metadata": {"name": "bad", "namespace": "default"},
+        "spec": {"ipam": "static"},
+    }
+    with pytest.raises(ApiError) as err:
+        cl.create(R.LOADBALANCERS, bad, "default")
+    assert err.value.status == 422
+
+
+def test_up_on_a_running_cluster_reports_it(emulated) -> None:
+    c = emulated("v1.3.1")
+    st, started = manage.up("v1.3.1", name=c.name, progress=lambda _: None)
+    assert not started and st.kubeconfig == c.kubeconfig
+
+
+def test_virt_operator_pod_is_scheduled_by_the_real_scheduler(emulated) -> None:
+    c = emulated("v1.3.1")
+    cl = Cluster.from_kubeconfig(str(c.kubeconfig))
+    pods = cl.list(R.PODS, "harvester-system", label_selector="kubevirt.io=virt-operator")
+    assert pods and all(p["spec"].get("nodeName", "").startswith("harvester-node-") for p in pods)
+    assert all(p["status"]["phase"] == "Running" for p in pods)
+
+
+def test_simulator_runs_with_its_own_rbac_identity(emulated) -> None:
+    c = emulated("v1.3.1")
+    sim = Cluster.from_kubeconfig(str(c.state.dir / "kubeconfigs" / "simulator.kubeconfig"))
+    with pytest.raises(ApiError) as err:
+        sim.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "nope"}})
+    assert err.value.forbidden
+
+
+def test_certificates_are_real_x509_with_the_documented_validity(emulated) -> None:
+    from cryptography import x509
+
+    c = emulated("v1.3.1")
+    cl = Cluster.from_kubeconfig(str(c.kubeconfig))
+    ca = x509.load_pem_x509_certificate(
+        base64.b64decode(cl.get(R.SECRETS, "kubevirt-ca", "harvester-system")["data"]["tls.crt"])
+    )
+    assert (ca.not_valid_after_utc - ca.not_valid_before_utc).total_seconds() == 168 * 3600
+
+
+def test_status_names_a_dead_component_and_its_log(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HC_STATE_DIR", str(tmp_path))
+    name = "dies"
+    st, _ = manage.up("v1.3.1", name=name, progress=lambda _: None)
+    try:
+        os.kill(st.pids["kube-scheduler"], 9)
+        status = manage.status(name)
+        assert status["state"] == "degraded"
+        comp = status["components"]["kube-scheduler"]
+        assert not comp["alive"] and comp["log"].endswith("kube-scheduler.log")
+        out = subprocess.run(
+            [sys.executable, "-m", "harvester_conformance.cli", "cluster", "status"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, "HC_STATE_DIR": str(tmp_path)},
+        )
+        assert out.returncode != 0
+    finally:
+        pids = list(st.pids.values())
+        assert manage.down(name) == []
+    assert not any(lifecycle.pid_alive(p) for p in pids)
+    assert manage.down(name) == []  # idempotent
+
+
+def test_down_leaves_no_process_or_port(tmp_path, monkeypatch) -> None:
+    import socket
+
+    monkeypatch.setenv("HC_STATE_DIR", str(tmp_path))
+    st, _ = manage.up("v1.2.1", name="gone", progress=lambda _: None)
+    pids, ports, pgid = list(st.pids.values()), dict(st.ports), st.pgid
+    assert manage.down("gone") == []
+    assert not any(lifecycle.pid_alive(p) for p in pids)
+    assert lifecycle._group_members(pgid) == []
+    for port in ports.values():
+        with socket.socket() as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            s.bind(("127.0.0.1", port))  # free again

@@ -1,0 +1,122 @@
+"""Exit codes, report contents, xdist parity and secrecy of everything the suite writes."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+
+import pytest
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster
+
+from .conftest import run_suite
+
+KNOWN_TOKEN = "hc-test-token-7f3a9c2e51d84b6a"
+KNOWN_PASSWORD = "Hunter2-correct-horse-battery"
+
+
+def test_exit_code_0_when_conforming_and_reports_complete(emulated, tmp_path) -> None:
+    c = emulated("v1.3.1")
+    r = run_suite(tmp_path, c.kubeconfig)
+    assert r.code == 0, r.stdout[-2000:]
+    for name in ("summary.json", "summary.md", "junit.xml"):
+        assert (r.run_dir / name).is_file()
+    allure = r.run_dir / "allure-results"
+    results = [json.loads(p.read_text()) for p in allure.glob("*-result.json")]
+    assert results and (allure / "environment.properties").is_file() and (allure / "categories.json").is_file()
+    labels = {(lab["name"], lab["value"]) for res in results for lab in res["labels"]}
+    assert ("epic", "kubevirt") in labels and ("story", "KVC-03") in labels
+    assert any(link["url"].endswith("kubevirt_certificates_rotation") for res in results for link in res["links"])
+    s = r.summary
+    assert set(s) >= {"run_id", "profile", "cluster", "exit_code", "invariants"}
+    assert s["exit_code"] == 0 and s["cluster"]["harvester"] == "v1.3.1"
+    for rec in s["invariants"]:
+        assert set(rec) == {"id", "status", "message", "objects", "remediation"}
+
+
+def test_exit_code_1_on_violation(emulated, tmp_path) -> None:
+    from harvester_conformance.emulator import faults
+
+    c = emulated("v1.3.1")
+    faults.inject("KVC-02", c.kubeconfig)
+    try:
+        r = run_suite(tmp_path, c.kubeconfig, "--id", "KVC-02")
+    finally:
+        faults.revert("KVC-02", c.kubeconfig)
+    assert r.code == 1 and r.summary["exit_code"] == 1
+
+
+@pytest.mark.parametrize(
+    "args", [["--profile", "bogus"], ["--id", "NOPE-99"], ["--no-such-option"], ["--profile", "full"]]
+)
+def test_exit_code_2_on_bad_usage(emulated, tmp_path, args: list[str]) -> None:
+    c = emulated("v1.3.1")
+    r = run_suite(tmp_path, c.kubeconfig, *args)
+    assert r.code == 2, (r.stdout[-1000:], r.stderr[-1000:])
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_exit_code_3_fast_when_unreachable(emulated, tmp_path) -> None:
+    c = emulated("v1.3.1")
+    dead = tmp_path / "dead.kubeconfig"
+    text = c.kubeconfig.read_text()
+    port = c.state.ports["apiserver"]
+    dead.write_text(text.replace(f"127.0.0.1:{port}", "127.0.0.1:9"))
+    started = time.monotonic()
+    r = run_suite(tmp_path, dead)
+    assert r.code == 3 and time.monotonic() - started < 15
+    reason = [line for line in (r.stdout + r.stderr).splitlines() if "unreachable" in line]
+    assert len(reason) == 1 and "Traceback" not in r.stdout + r.stderr
+
+
+def test_parallel_and_serial_runs_agree(emulated, tmp_path) -> None:
+    c = emulated("v1.3.1")
+    serial = run_suite(tmp_path, c.kubeconfig, "-n", "0")
+    parallel = run_suite(tmp_path, c.kubeconfig, "-n", "2")
+    assert serial.code == parallel.code == 0
+    assert serial.summary["invariants"] == parallel.summary["invariants"]
+
+
+def test_no_secret_value_in_any_output(emulated, tmp_path) -> None:
+    from harvester_conformance.emulator import faults
+
+    c = emulated("v1.3.1")
+    cl = Cluster.from_kubeconfig(str(c.kubeconfig))
+    seeded = {"token": KNOWN_TOKEN, "password": KNOWN_PASSWORD}
+    cl.create(
+        R.SECRETS,
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "conformance-seeded", "namespace": "harvester-system"},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in seeded.items()},
+        },
+        "harvester-system",
+    )
+    keys = [
+        base64.b64decode(s["data"]["tls.key"]).decode()
+        for s in cl.list(R.SECRETS, "harvester-system")
+        if "tls.key" in (s.get("data") or {})
+    ]
+    faults.inject("KVC-04", c.kubeconfig)  # a failing run: messages and tracebacks are produced
+    try:
+        r = run_suite(tmp_path, c.kubeconfig, "--profile", "full", "--allow-disruptive", "--timeout-scale", "0.2")
+    finally:
+        faults.revert("KVC-04", c.kubeconfig)
+        cl.delete(R.SECRETS, "conformance-seeded", "harvester-system")
+    assert r.code == 1
+    needles = [
+        KNOWN_TOKEN,
+        KNOWN_PASSWORD,
+        *[line for k in keys for line in k.splitlines() if line and "-----" not in line],
+    ]
+    needles += [base64.b64encode(v.encode()).decode() for v in seeded.values()]
+    haystacks = {"stdout": r.stdout, "stderr": r.stderr}
+    for path in r.run_dir.rglob("*"):
+        if path.is_file():
+            haystacks[str(path)] = path.read_text(errors="replace")
+    assert len(haystacks) > 5
+    leaks = [(where, n[:12]) for where, text in haystacks.items() for n in needles if n in text]
+    assert leaks == []

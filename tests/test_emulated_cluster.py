@@ -139,3 +139,47 @@ def test_down_leaves_no_process_or_port(tmp_path, monkeypatch) -> None:
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))  # free again
+
+
+PROXY_MISSING_NODES = '{"httpProxy":"http://192.0.2.200:3128","noProxy":"localhost,127.0.0.1"}'
+PROXY_COVERING_NODES = '{"httpProxy":"http://192.0.2.200:3128","noProxy":"localhost,192.0.2.0/24"}'
+
+
+def _set(cl: Cluster, name: str, value: str) -> None:
+    cl.patch(R.HARVESTER_SETTINGS, name, {"value": value})
+
+
+@pytest.mark.parametrize("profile,rejects", [("v1.3.1", True), ("v1.2.1", False)])
+def test_setting_webhook_checks_no_proxy_from_v1_3_1(emulated, profile: str, rejects: bool) -> None:
+    """The apiserver calls the simulator's webhook over TLS; the noProxy rule exists from v1.3.1."""
+    cl = Cluster.from_kubeconfig(str(emulated(profile).kubeconfig))
+    try:
+        if rejects:
+            with pytest.raises(ApiError) as err:
+                _set(cl, "http-proxy", PROXY_MISSING_NODES)
+            assert err.value.status == 400
+            body = cl.get(R.HARVESTER_SETTINGS, "http-proxy")
+            assert body["value"] == ""
+        else:
+            _set(cl, "http-proxy", PROXY_MISSING_NODES)
+        _set(cl, "http-proxy", PROXY_COVERING_NODES)
+    finally:
+        _set(cl, "http-proxy", "")
+
+
+@pytest.mark.parametrize(
+    "name,value",
+    [
+        ("overcommit-config", '{"cpu":50,"memory":150,"storage":200}'),
+        ("overcommit-config", "not json"),
+        ("auto-rotate-rke2-certs", '{"enable":true,"expiringInHours":8760}'),
+        ("ssl-parameters", '{"protocols":"TLSv1.2 TLSv9"}'),
+        ("kubeconfig-default-token-ttl-minutes", "-1"),
+    ],
+)
+def test_setting_webhook_rejects_what_harvester_rejects(emulated, name: str, value: str) -> None:
+    cl = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
+    with pytest.raises(ApiError) as err:
+        _set(cl, name, value)
+    assert err.value.status == 400
+    assert cl.get(R.HARVESTER_SETTINGS, name)["value"] == ""

@@ -38,9 +38,10 @@ def test_healthy_cluster_conforms(emulated, tmp_path, profile: str) -> None:
     assert exports is (profile == "v1.3.1")  # the export certificates exist only from KubeVirt 0.55
 
 
+@pytest.mark.parametrize("profile", ["v1.2.1", "v1.3.1"])
 @pytest.mark.parametrize("fault_id", KVC)
-def test_fault_makes_only_its_invariant_fail(emulated, tmp_path, fault_id: str) -> None:
-    c = emulated("v1.3.1")
+def test_fault_makes_only_its_invariant_fail(emulated, tmp_path, fault_id: str, profile: str) -> None:
+    c = emulated(profile)
     # The trigger faults stop virt-operator: every trigger test then fails for the same cause,
     # so each runs with the read-only invariants only.
     ids = READ_ONLY if fault_id in READ_ONLY else [*READ_ONLY, fault_id]

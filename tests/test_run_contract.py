@@ -120,3 +120,39 @@ def test_no_secret_value_in_any_output(emulated, tmp_path) -> None:
     assert len(haystacks) > 5
     leaks = [(where, n[:12]) for where, text in haystacks.items() for n in needles if n in text]
     assert leaks == []
+
+
+def test_missing_permissions_are_broken_not_failed(emulated, tmp_path) -> None:
+    """An identity that may read nothing: every check is broken with the verb and resource it
+    lacks, and the run exits 3 (could not run), without a traceback."""
+    import yaml
+
+    from harvester_conformance.emulator import pki
+
+    c = emulated("v1.3.1")
+    pki_dir = c.state.dir / "pki"
+    ca = pki.load((pki_dir / "ca.crt").read_bytes(), (pki_dir / "ca.key").read_bytes())
+    who = pki.issue(ca, "conformance-nobody", pki.dt.timedelta(hours=1), client=True, server=False)
+    (tmp_path / "nobody.crt").write_bytes(who.cert_pem)
+    (tmp_path / "nobody.key").write_bytes(who.key_pem)
+    cfg = yaml.safe_load(c.kubeconfig.read_text())
+    cfg["users"][0]["user"] = {
+        "client-certificate": str(tmp_path / "nobody.crt"),
+        "client-key": str(tmp_path / "nobody.key"),
+    }
+    kubeconfig = tmp_path / "nobody.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(cfg))
+    r = run_suite(tmp_path, kubeconfig)
+    assert r.code == 3, r.stdout[-2000:]
+    statuses = {rec["id"]: rec["status"] for rec in r.summary["invariants"]}
+    assert statuses and set(statuses.values()) == {"broken"}
+    assert "missing permission: list" in r.record("KVC-02")["message"]
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_list_profiles_and_dry_run_touch_no_cluster(tmp_path) -> None:
+    profiles = run_suite(tmp_path, None, "--list-profiles")
+    assert profiles.code == 0 and "certification" in profiles.stdout
+    dry = run_suite(tmp_path, None, "--dry-run", "--profile", "full", "--allow-disruptive")
+    assert dry.code == 0, dry.stdout[-2000:]
+    assert "KVC-05" in dry.stdout and "test_deleted_certificate_is_reissued" in dry.stdout

@@ -8,9 +8,11 @@ import datetime as dt
 import pytest
 
 from harvester_conformance.checks import kubevirt_certs as kc
+from harvester_conformance.checks.findings import Finding
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.context import RunContext
 from harvester_conformance.plugin import CTX
+from harvester_conformance.verdict import require
 
 # Clock skew and operator reconcile latency allowed when comparing lifetimes.
 TOLERANCE = dt.timedelta(minutes=5)
@@ -65,6 +67,15 @@ def secret_certificate(hc: RunContext, name: str, cls: str) -> tuple[kc.CertInfo
         return None, None, f"tls.crt does not parse: {exc}"
     annotation = (secret["metadata"].get("annotations") or {}).get("kubevirt.io/duration")
     return info, annotation, ""
+
+
+def require_certificate(hc: RunContext, name: str, cls: str) -> tuple[kc.CertInfo, str | None]:
+    """The certificate and duration annotation of a managed secret; an unreadable one is a violation."""
+    info, annotation, problem = secret_certificate(hc, name, cls)
+    if info is None:
+        require([Finding(f"Secret {kc.NAMESPACE}/{name}", problem)], "managed certificate unreadable")
+    assert info is not None
+    return info, annotation
 
 
 @pytest.fixture(scope="session")

@@ -12,14 +12,7 @@ from harvester_conformance.context import RunContext
 from harvester_conformance.invariant import invariant
 from harvester_conformance.verdict import require
 
-from .conftest import secret_certificate
-
-
-def _current_ca(hc: RunContext) -> kc.CertInfo:
-    info, _, problem = secret_certificate(hc, kc.CA_SECRET, "ca")
-    if info is None:
-        require([Finding(f"Secret {kc.NAMESPACE}/{kc.CA_SECRET}", problem)], "current CA unreadable")
-    return info
+from .conftest import require_certificate, secret_certificate
 
 
 @invariant("KVC-04")
@@ -27,10 +20,8 @@ def test_server_certificate_is_signed_by_current_ca(hc: RunContext, kvc_secret: 
     cls = managed[kvc_secret]
     if cls in ("ca", "export-ca"):
         pytest.skip(f"{kvc_secret} is a CA; its bundle is checked separately")
-    ca = _current_ca(hc)
-    info, _, problem = secret_certificate(hc, kvc_secret, cls)
-    if info is None:
-        require([Finding(f"Secret {kc.NAMESPACE}/{kvc_secret}", problem)], "managed certificate unreadable")
+    ca, _ = require_certificate(hc, kc.CA_SECRET, "ca")
+    info, _ = require_certificate(hc, kvc_secret, cls)
     require([kc.check_signed_by(info, ca)], "certificate does not chain to the current KubeVirt CA")
 
 

@@ -6,21 +6,18 @@ from __future__ import annotations
 import datetime as dt
 
 from harvester_conformance.checks import kubevirt_certs as kc
-from harvester_conformance.checks.findings import Finding
 from harvester_conformance.context import RunContext
 from harvester_conformance.invariant import invariant
 from harvester_conformance.verdict import require
 
-from .conftest import RECONCILE_SLACK, TOLERANCE, secret_certificate
+from .conftest import RECONCILE_SLACK, TOLERANCE, require_certificate
 
 
 @invariant("KVC-02")
 def test_certificate_validity_matches_effective_policy(
     hc: RunContext, kvc_secret: str, managed: dict[str, str], policy: kc.Policy, now: dt.datetime
 ) -> None:
-    info, annotation, problem = secret_certificate(hc, kvc_secret, managed[kvc_secret])
-    if info is None:
-        require([Finding(f"Secret {kc.NAMESPACE}/{kvc_secret}", problem)], "managed certificate unreadable")
+    info, annotation = require_certificate(hc, kvc_secret, managed[kvc_secret])
     require(
         [kc.check_validity(info, policy, now, annotation, TOLERANCE)],
         "certificate not issued for the effective duration " + _policy_note(policy),
@@ -31,9 +28,7 @@ def test_certificate_validity_matches_effective_policy(
 def test_certificate_is_outside_its_renewal_window(
     hc: RunContext, kvc_secret: str, managed: dict[str, str], policy: kc.Policy, now: dt.datetime
 ) -> None:
-    info, _, problem = secret_certificate(hc, kvc_secret, managed[kvc_secret])
-    if info is None:
-        require([Finding(f"Secret {kc.NAMESPACE}/{kvc_secret}", problem)], "managed certificate unreadable")
+    info, _ = require_certificate(hc, kvc_secret, managed[kvc_secret])
     require(
         [kc.check_lifetime(info, policy, now, RECONCILE_SLACK)],
         "certificate expired or not rotated inside its renewal window",

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import copy
 import datetime as dt
+from collections.abc import Callable
 
 from harvester_conformance.checks import kubevirt_certs as kc
 from harvester_conformance.cluster import resources as R
@@ -54,6 +55,16 @@ def _reissued(cl: Cluster, name: str, old_serial: int | None, duration: dt.timed
     return probe
 
 
+def _observe(cl: Cluster) -> str:
+    """What the secret looks like now, for the failure message (never its data)."""
+    secret, info = _live(cl, TARGET)
+    if secret is None:
+        return "secret absent"
+    if info is None:
+        return "secret has no tls.crt"
+    return f"certificate serial {info.cert.serial_number:x}, issuer {info.cert.issuer.rfc4514_string()}"
+
+
 def _restore_secret(cl: Cluster, saved: dict) -> None:
     body = {k: saved[k] for k in ("apiVersion", "kind", "type", "data") if k in saved}
     body["metadata"] = {
@@ -69,36 +80,53 @@ def _restore_secret(cl: Cluster, saved: dict) -> None:
 
 def _fail_after(what: str, exc: WaitTimeout) -> None:
     raise Violation(
-        f"{what}: virt-operator did not re-issue Secret {kc.NAMESPACE}/{TARGET} "
-        f"within {exc.args[0].split(' waiting')[0].removeprefix('timed out after ')}; "
+        f"{what}: virt-operator did not re-issue Secret {kc.NAMESPACE}/{TARGET} within {exc.seconds:.0f}s; "
         f"last observed: {exc.last}",
         [f"Secret {kc.NAMESPACE}/{TARGET}"],
     )
 
 
-@invariant("KVC-05")
-def test_deleted_certificate_is_reissued(hc: RunContext) -> None:
-    cl = hc.cluster
-    saved, info = _live(cl, TARGET)
-    assert saved is not None and info is not None, f"Secret {kc.NAMESPACE}/{TARGET} is missing before the test"
+def _trigger_and_expect_reissue(
+    cl: Cluster, saved: dict, trigger: Callable[[], None], bad_serial: int, what: str
+) -> None:
+    """Pull a trigger on TARGET and wait for virt-operator's new certificate; put the saved
+    secret back when none comes, so that a failing cluster is not left worse than it was."""
     fixed = False
     try:
-        cl.delete(R.SECRETS, TARGET, kc.NAMESPACE)
+        trigger()
         try:
-            wait_for("certificate-reissued", _reissued(cl, TARGET, info.cert.serial_number))
+            wait_for("certificate-reissued", _reissued(cl, TARGET, bad_serial), describe=lambda: _observe(cl))
             fixed = True
         except WaitTimeout as exc:
-            _fail_after("missing-certificate trigger", exc)
+            _fail_after(what, exc)
     finally:
         if not fixed:
             _restore_secret(cl, saved)
 
 
+def _saved_target(cl: Cluster) -> tuple[dict, kc.CertInfo]:
+    saved, info = _live(cl, TARGET)
+    assert saved is not None and info is not None, f"Secret {kc.NAMESPACE}/{TARGET} is missing before the test"
+    return saved, info
+
+
+@invariant("KVC-05")
+def test_deleted_certificate_is_reissued(hc: RunContext) -> None:
+    cl = hc.cluster
+    saved, info = _saved_target(cl)
+    _trigger_and_expect_reissue(
+        cl,
+        saved,
+        lambda: cl.delete(R.SECRETS, TARGET, kc.NAMESPACE),
+        info.cert.serial_number,
+        "missing-certificate trigger",
+    )
+
+
 @invariant("KVC-06")
 def test_foreign_signed_certificate_is_reissued(hc: RunContext) -> None:
     cl = hc.cluster
-    saved, info = _live(cl, TARGET)
-    assert saved is not None and info is not None, f"Secret {kc.NAMESPACE}/{TARGET} is missing before the test"
+    saved, info = _saved_target(cl)
     policy = _live_policy(cl)
     foreign_ca = pki.make_ca("conformance-foreign-ca", policy.ca_duration)
     forged = pki.issue(foreign_ca, info.cert.subject.rfc4514_string().removeprefix("CN="), policy.server_duration)
@@ -107,17 +135,9 @@ def test_foreign_signed_certificate_is_reissued(hc: RunContext) -> None:
         "tls.crt": base64.b64encode(forged.cert_pem).decode(),
         "tls.key": base64.b64encode(forged.key_pem).decode(),
     }
-    fixed = False
-    try:
-        cl.replace(R.SECRETS, body)
-        try:
-            wait_for("certificate-reissued", _reissued(cl, TARGET, forged.cert.serial_number))
-            fixed = True
-        except WaitTimeout as exc:
-            _fail_after("invalid-CA-signature trigger", exc)
-    finally:
-        if not fixed:
-            _restore_secret(cl, saved)
+    _trigger_and_expect_reissue(
+        cl, saved, lambda: cl.replace(R.SECRETS, body), forged.cert.serial_number, "invalid-CA-signature trigger"
+    )
 
 
 @invariant("KVC-07")

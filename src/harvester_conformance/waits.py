@@ -33,6 +33,7 @@ class WaitTimeout(Exception):
     def __init__(self, name: str, seconds: float, last: object) -> None:
         super().__init__(f"timed out after {seconds:.0f}s waiting for {name}; last observed: {last!r}")
         self.name = name
+        self.seconds = seconds
         self.last = last
 
 

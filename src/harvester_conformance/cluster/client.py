@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import urllib3
@@ -28,17 +27,17 @@ class ConfigError(Exception):
     """Kubeconfig or context is unusable: a usage/configuration error (exit code 2)."""
 
 
-@dataclass(frozen=True)
 class ApiError(Exception):
-    """A non-transient API failure, kept small and free of response bodies' secrets."""
+    """A non-transient API failure: status, reason and the server's own message (a Status
+    object's `message`; Kubernetes puts no secret data there)."""
 
-    status: int
-    reason: str
-    verb: str
-    path: str
+    def __init__(self, status: int, reason: str, verb: str, path: str, message: str = "") -> None:
+        super().__init__(status, reason, verb, path, message)
+        self.status, self.reason, self.verb, self.path, self.message = status, reason, verb, path, message
 
     def __str__(self) -> str:
-        return f"{self.verb} {self.path}: HTTP {self.status} {self.reason}"
+        detail = f": {self.message}" if self.message else ""
+        return f"{self.verb} {self.path}: HTTP {self.status} {self.reason}{detail}"
 
     @property
     def not_found(self) -> bool:
@@ -111,7 +110,9 @@ class Cluster:
             )
             raw = resp.read()
             if not 200 <= resp.status < 300:
-                raise ApiException(status=resp.status, reason=resp.reason)
+                exc = ApiException(status=resp.status, reason=resp.reason)
+                exc.body = raw
+                raise exc
             return json.loads(raw) if raw else None
 
         retrying = Retrying(
@@ -123,7 +124,7 @@ class Cluster:
         try:
             return retrying(once)
         except ApiException as exc:
-            raise ApiError(exc.status or 0, str(exc.reason), verb, path) from None
+            raise ApiError(exc.status or 0, str(exc.reason), verb, path, _status_message(exc.body)) from None
         except urllib3.exceptions.HTTPError as exc:
             raise ClusterUnreachable(f"{self.host}: {type(exc).__name__}: {_short(exc)}") from None
 
@@ -196,6 +197,14 @@ class Cluster:
 
     def version(self, timeout: float = 5.0, attempts: int = 1) -> dict:
         return self.request("GET", "/version", timeout=timeout, attempts=attempts)
+
+
+def _status_message(body: bytes | str | None) -> str:
+    try:
+        doc = json.loads(body or b"")
+    except (ValueError, TypeError):
+        return ""
+    return str(doc.get("message", ""))[:500] if isinstance(doc, dict) else ""
 
 
 def _short(exc: BaseException) -> str:

@@ -236,6 +236,11 @@ def stop(st: State) -> list[str]:
             break
         except WaitTimeout:
             continue
+    for pid in pids:  # reap our own children (when this process started them) so no zombie lingers
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
     left = [f"pid {p}" for p in pids if pid_alive(p)]
     st.pids, st.pgid = {}, 0
     if st.file.exists():

@@ -48,6 +48,7 @@ def up(
         try:
             seed.prepare(cl, st, progress)  # CRDs, RBAC, webhook registrations
             lifecycle.start_simulator(st, progress)
+            seed.register_webhooks(cl, st)
             seed.populate(cl, spec, progress)  # the profile's objects
             seed.await_ready(cl, spec, progress)
         finally:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime
 import json
 from collections.abc import Callable
@@ -88,6 +89,40 @@ def prepare(cl: Cluster, st: lifecycle.State, progress: Progress) -> None:
             "metadata": {"name": "harvester-simulator"},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "harvester-simulator"},
             "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "harvester-simulator"}],
+        },
+        manager=MANAGER,
+    )
+
+
+def register_webhooks(cl: Cluster, st: lifecycle.State) -> None:
+    """Register the simulator's webhooks with the real apiserver, over TLS to its loopback port."""
+    from harvester_conformance.emulator.simulator.webhooks import SETTING_PATH
+
+    ca_bundle = base64.b64encode((st.dir / "pki" / "ca.crt").read_bytes()).decode()
+    base = f"https://127.0.0.1:{st.ports['simulator']}"
+    cl.apply(
+        R.VALIDATING_WEBHOOKS,
+        {
+            "metadata": {"name": "harvester-validator"},
+            "webhooks": [
+                {
+                    "name": "validator.harvesterhci.io",
+                    "clientConfig": {"url": base + SETTING_PATH, "caBundle": ca_bundle},
+                    "rules": [
+                        {
+                            "apiGroups": ["harvesterhci.io"],
+                            "apiVersions": ["v1beta1"],
+                            "operations": ["CREATE", "UPDATE"],
+                            "resources": ["settings"],
+                            "scope": "Cluster",
+                        }
+                    ],
+                    "failurePolicy": "Fail",
+                    "sideEffects": "None",
+                    "admissionReviewVersions": ["v1"],
+                    "timeoutSeconds": 10,
+                }
+            ],
         },
         manager=MANAGER,
     )

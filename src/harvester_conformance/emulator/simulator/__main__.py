@@ -38,7 +38,7 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         length = int(self.headers.get("Content-Length", "0"))
         review = json.loads(self.rfile.read(length) or b"{}")
-        handler = webhooks.ROUTES.get(self.path)
+        handler = webhooks.ROUTES.get(self.path.split("?", 1)[0])  # the apiserver appends ?timeout=
         if handler is None:
             self._reply(404, b"not found", "text/plain")
             return

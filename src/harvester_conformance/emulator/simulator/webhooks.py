@@ -39,6 +39,14 @@ def respond(review: dict, handler: Callable[[dict, Cluster], Result], cluster: C
     return {"apiVersion": "admission.k8s.io/v1", "kind": "AdmissionReview", "response": response}
 
 
-@route("/v1/ping")
-def ping(request: dict, cluster: Cluster) -> Result:
-    return True, "", None
+SETTING_PATH = "/v1/harvester/harvesterhci.io.settings/validate"
+
+
+@route(SETTING_PATH)
+def validate_setting(request: dict, cluster: Cluster) -> Result:
+    from harvester_conformance.emulator.simulator import setting_validator
+
+    if request.get("operation") not in ("CREATE", "UPDATE"):
+        return True, "", None
+    allowed, message = setting_validator.validate(request.get("object") or {}, cluster)
+    return allowed, message, None

@@ -1,0 +1,151 @@
+"""Harvester's Setting validation webhook (pkg/webhook/resources/setting/validator.go,
+facts.md §2.3), per setting name. Rules that arrived in a later release apply from it only."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from collections.abc import Callable
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster
+
+SSL_PROTOCOLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
+HTTP_PROXY_CHECK_SINCE = (1, 3, 1)  # harvester/harvester#5824
+
+
+class Invalid(Exception):
+    pass
+
+
+def _json_object(value: str, name: str) -> dict:
+    try:
+        doc = json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise Invalid(f"invalid JSON for {name}: {exc.msg}") from None
+    if not isinstance(doc, dict):
+        raise Invalid(f"{name} must be a JSON object")
+    return doc
+
+
+def _harvester_version(cl: Cluster) -> tuple[int, ...]:
+    item = cl.get(R.HARVESTER_SETTINGS, "server-version") or {}
+    text = (item.get("value") or item.get("default") or "").lstrip("v").split("-")[0]
+    try:
+        return tuple(int(x) for x in text.split("."))
+    except ValueError:
+        return (99,)  # dev builds carry every rule
+
+
+def http_proxy(value: str, cl: Cluster) -> None:
+    cfg = _json_object(value or "{}", "http-proxy")
+    if _harvester_version(cl) < HTTP_PROXY_CHECK_SINCE:
+        return
+    if not (cfg.get("httpProxy") or cfg.get("httpsProxy")):
+        return
+    entries = [e.strip() for e in (cfg.get("noProxy") or "").split(",") if e.strip()]
+    nets = []
+    for e in entries:
+        try:
+            nets.append(ipaddress.ip_network(e, strict=False))
+        except ValueError:
+            continue
+    uncovered = []
+    for node in cl.list(R.NODES):
+        for addr in node.get("status", {}).get("addresses", []):
+            if addr.get("type") != "InternalIP":
+                continue
+            ip = addr["address"]
+            if ip in entries or any(ipaddress.ip_address(ip) in n for n in nets):
+                continue
+            uncovered.append(ip)
+    if uncovered:
+        raise Invalid(
+            "noProxy should contain the node's IP addresses or CIDR. "
+            f"The node(s) {', '.join(uncovered)} are not covered."
+        )
+
+
+def overcommit_config(value: str, cl: Cluster) -> None:
+    cfg = _json_object(value, "overcommit-config")
+    for key in ("cpu", "memory", "storage"):
+        v = cfg.get(key)
+        if not isinstance(v, int) or v < 100:
+            raise Invalid(f"Cannot undercommit. Should be greater than or equal to 100 but got {key}: {v}")
+
+
+def auto_rotate_rke2_certs(value: str, cl: Cluster) -> None:
+    cfg = _json_object(value, "auto-rotate-rke2-certs")
+    hours = cfg.get("expiringInHours")
+    if not isinstance(hours, int) or not 0 < hours < 24 * 365:
+        raise Invalid(f"expiringInHours must be within (0, {24 * 365 - 1}], got {hours}")
+
+
+def ssl_parameters(value: str, cl: Cluster) -> None:
+    cfg = _json_object(value or "{}", "ssl-parameters")
+    for proto in (cfg.get("protocols") or "").split():
+        if proto not in SSL_PROTOCOLS:
+            raise Invalid(f"unsupported protocol {proto!r}; supported: {', '.join(sorted(SSL_PROTOCOLS))}")
+
+
+def containerd_registry(value: str, cl: Cluster) -> None:
+    if value:
+        _json_object(value, "containerd-registry")
+
+
+def _int_range(name: str, low: int, high: int | None) -> Callable[[str, Cluster], None]:
+    def check(value: str, cl: Cluster) -> None:
+        if value == "":
+            return
+        try:
+            n = int(value)
+        except ValueError:
+            raise Invalid(f"{name} must be an integer, got {value!r}") from None
+        if n < low or (high is not None and n > high):
+            raise Invalid(f"{name} must be within [{low}, {high if high is not None else '∞'}], got {n}")
+
+    return check
+
+
+def vm_force_reset_policy(value: str, cl: Cluster) -> None:
+    cfg = _json_object(value, "vm-force-reset-policy")
+    if not isinstance(cfg.get("period"), int) or cfg["period"] <= 0:
+        raise Invalid(f"period must be a positive number of seconds, got {cfg.get('period')}")
+
+
+def guest_memory_overhead_ratio(value: str, cl: Cluster) -> None:
+    if value in ("", "0"):
+        return
+    try:
+        ratio = float(value)
+    except ValueError:
+        raise Invalid(f"additional-guest-memory-overhead-ratio must be a number, got {value!r}") from None
+    if not 1.0 <= ratio <= 10.0:
+        raise Invalid(f"additional-guest-memory-overhead-ratio must be 0 or within [1.0, 10.0], got {value}")
+
+
+VALIDATORS: dict[str, Callable[[str, Cluster], None]] = {
+    "http-proxy": http_proxy,
+    "overcommit-config": overcommit_config,
+    "auto-rotate-rke2-certs": auto_rotate_rke2_certs,
+    "ssl-parameters": ssl_parameters,
+    "containerd-registry": containerd_registry,
+    "default-vm-termination-grace-period-seconds": _int_range("default-vm-termination-grace-period-seconds", 0, None),
+    "kubeconfig-default-token-ttl-minutes": _int_range("kubeconfig-default-token-ttl-minutes", 0, 52_560_000),
+    "vm-force-reset-policy": vm_force_reset_policy,
+    "additional-guest-memory-overhead-ratio": guest_memory_overhead_ratio,
+}
+
+
+def validate(setting: dict, cl: Cluster) -> tuple[bool, str]:
+    """Validate the effective value (value, else default), as Harvester does."""
+    name = setting.get("metadata", {}).get("name", "")
+    check = VALIDATORS.get(name)
+    if check is None:
+        return True, ""
+    value = setting.get("value") or setting.get("default") or ""
+    try:
+        check(value, cl)
+    except Invalid as exc:
+        return False, f"invalid value for {name}: {exc}"
+    return True, ""

@@ -31,7 +31,14 @@ def test_exit_code_0_when_conforming_and_reports_complete(emulated, tmp_path) ->
     assert any(link["url"].endswith("kubevirt_certificates_rotation") for res in results for link in res["links"])
     s = r.summary
     assert set(s) >= {"run_id", "profile", "cluster", "exit_code", "invariants"}
-    assert s["exit_code"] == 0 and s["cluster"]["harvester"] == "v1.3.1"
+    assert s["exit_code"] == 0
+    assert s["cluster"] == {
+        "kubernetes": "v1.34.4",
+        "harvester": "v1.3.1",
+        "kubevirt": "1.1.1-150500.8.15.1",
+        "rke2": "v1.27.13+rke2r1",
+        "longhorn": "v1.6.2",
+    }
     for rec in s["invariants"]:
         assert set(rec) == {"id", "status", "message", "objects", "remediation"}
 

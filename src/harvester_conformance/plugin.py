@@ -295,6 +295,8 @@ class _Collector:
     def __init__(self, results: dict[str, InvariantResult]) -> None:
         self.results = results
         self.announced: set[tuple[str, ...]] = set()
+        self.live = sys.stderr.isatty()
+        self.done = 0
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
@@ -303,6 +305,12 @@ class _Collector:
             for inv in value["ids"]:
                 result = self.results.setdefault(inv, InvariantResult(inv))
                 result.add(report.nodeid, value["status"], value["message"], value["objects"])
+            self.done += 1
+            if self.live:
+                tally = summary.counts([{"status": r.status} for r in self.results.values()])
+                line = ", ".join(f"{n} {s}" for s, n in tally.items() if n)
+                sys.stderr.write(f"\r[hc] {self.done} tests, {len(self.results)} invariants: {line}\x1b[K")
+                sys.stderr.flush()
             key_ids = (*value["ids"], value["status"])
             if value["status"] in ("failed", "broken") and key_ids not in self.announced:
                 self.announced.add(key_ids)

@@ -22,6 +22,7 @@ PRELOAD: list[tuple[R.Resource, str | None]] = [
     (R.NODES, None),
     (R.HARVESTER_SETTINGS, None),
     (R.KUBEVIRTS, "harvester-system"),
+    (R.LONGHORN_SETTINGS, "longhorn-system"),
     (R.SECRETS, "harvester-system"),
     (R.CONFIGMAPS, "harvester-system"),
 ]

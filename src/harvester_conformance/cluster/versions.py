@@ -29,5 +29,8 @@ def detect(cluster: Cluster, snap: Snapshot) -> dict[str, str | None]:
         found["rke2"] = sorted(kubelets)[0] if kubelets else None
     except Exception:  # noqa: BLE001
         found["rke2"] = None
-    found["longhorn"] = None
+    try:
+        found["longhorn"] = _setting_value(snap.get(R.LONGHORN_SETTINGS, "current-longhorn-version", "longhorn-system"))
+    except Exception:  # noqa: BLE001
+        found["longhorn"] = None
     return found

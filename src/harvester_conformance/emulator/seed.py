@@ -244,6 +244,12 @@ def populate(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
         cl.apply(
             R.HARVESTER_SETTINGS, {"metadata": {"name": name}, "default": default, "value": value}, manager=MANAGER
         )
+    # longhorn-manager records its own version in this setting.
+    cl.apply(
+        R.LONGHORN_SETTINGS,
+        {"metadata": {"name": "current-longhorn-version", "namespace": "longhorn-system"}, "value": spec.longhorn},
+        manager=MANAGER,
+    )
     cl.apply(
         R.KUBEVIRTS,
         {

@@ -163,3 +163,30 @@ def test_list_profiles_and_dry_run_touch_no_cluster(tmp_path) -> None:
     dry = run_suite(tmp_path, None, "--dry-run", "--profile", "full", "--allow-disruptive")
     assert dry.code == 0, dry.stdout[-2000:]
     assert "KVC-05" in dry.stdout and "test_deleted_certificate_is_reissued" in dry.stdout
+
+
+def test_unknown_markers_are_rejected(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    pkg = tmp_path / "conformance"
+    pkg.mkdir()
+    (pkg / "test_typo.py").write_text("import pytest\n\n@pytest.mark.read_onyl\ndef test_x():\n    pass\n")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(pkg),
+            "--dry-run",
+            "-p",
+            "no:cacheprovider",
+            "--reports-dir",
+            str(tmp_path / "r"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode != 0
+    assert "read_onyl" in proc.stdout + proc.stderr

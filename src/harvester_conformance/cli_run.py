@@ -9,8 +9,6 @@ import sys
 
 import pytest
 
-from harvester_conformance import exitcodes
-
 PASS_THROUGH = (
     "context",
     "profile",
@@ -85,6 +83,3 @@ def run(args: argparse.Namespace) -> int:
             )
         elif started:
             print(f"[run] emulated cluster left running; kubeconfig: {st.kubeconfig}", file=sys.stderr)
-
-
-__all__ = ["add_arguments", "run", "exitcodes"]

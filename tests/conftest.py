@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -59,7 +60,8 @@ def emulated():
 
     yield get
     for c in _clusters.values():
-        manage.down(c.name)
+        assert manage.down(c.name) == []
+        shutil.rmtree(c.state.dir, ignore_errors=True)  # PKI and logs of a throw-away cluster
     _clusters.clear()
 
 

@@ -183,3 +183,13 @@ def test_setting_webhook_rejects_what_harvester_rejects(emulated, name: str, val
         _set(cl, name, value)
     assert err.value.status == 400
     assert cl.get(R.HARVESTER_SETTINGS, name)["value"] == ""
+
+
+def test_down_stops_everything_even_when_state_json_is_lost(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("HC_STATE_DIR", str(tmp_path))
+    st, _ = manage.up("v1.3.1", name="lost", progress=lambda _: None)
+    pids = list(st.pids.values())
+    st.file.unlink()
+    assert manage.down("lost") == []
+    assert not any(lifecycle.pid_alive(p) for p in pids)
+    assert lifecycle._referencing(st.dir) == []

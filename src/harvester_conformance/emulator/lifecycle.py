@@ -101,6 +101,22 @@ def _group_members(pgid: int) -> list[int]:
     return members
 
 
+def _referencing(state_dir: Path) -> list[int]:
+    """Processes whose command line names this state directory: found even when state.json
+    (and so the recorded pids) was lost, so that `down` never leaves a component behind."""
+    needle = str(state_dir).encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if needle in (entry / "cmdline").read_bytes() and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
 def running(st: State) -> bool:
     return bool(st.pids) and any(pid_alive(p) for p in st.pids.values())
 
@@ -222,9 +238,10 @@ def start_simulator(st: State, progress) -> None:
 
 def stop(st: State) -> list[str]:
     """Signal the group, wait, then kill what is left. Returns what could not be stopped."""
-    pids = [p for p in st.pids.values() if pid_alive(p)]
+    pids = {p for p in st.pids.values() if pid_alive(p)} | set(_referencing(st.dir))
     if st.pgid:
-        pids = sorted(set(pids) | set(_group_members(st.pgid)))
+        pids |= set(_group_members(st.pgid))
+    pids = sorted(pids)
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             try:

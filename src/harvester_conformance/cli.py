@@ -78,7 +78,9 @@ def _run(args: argparse.Namespace) -> int:
 def _list(args: argparse.Namespace) -> int:
     from harvester_conformance.catalogue import entries
     from harvester_conformance.catalogue.traceability import invariant_tests
-    from harvester_conformance.emulator.faults import FAULTS
+    from harvester_conformance.emulator.faults import all_faults
+
+    faults = all_faults()
 
     tests = invariant_tests()
     rows = [
@@ -92,7 +94,7 @@ def _list(args: argparse.Namespace) -> int:
             "severity": e.severity,
             "versions": e.versions,
             "tests": tests.get(e.id, []),
-            "fault": FAULTS[e.id].how if e.id in FAULTS else None,
+            "fault": faults[e.id].how if e.id in faults else None,
         }
         for e in entries().values()
     ]

@@ -22,7 +22,7 @@ NS = "harvester-system"
 
 class UnknownFault(Exception):
     def __init__(self, fault_id: str) -> None:
-        super().__init__(f"no fault for {fault_id!r}; faults exist for: {', '.join(sorted(FAULTS))}")
+        super().__init__(f"no fault for {fault_id!r}; faults exist for: {', '.join(sorted(all_faults()))}")
 
 
 @dataclass(frozen=True)
@@ -190,10 +190,20 @@ FAULTS: dict[str, Fault] = {
 }
 
 
+def all_faults() -> dict[str, Fault]:
+    from harvester_conformance.emulator.areas import AREAS
+
+    every = dict(FAULTS)
+    for area in AREAS:
+        every.update({f.id: f for f in area.FAULTS})
+    return every
+
+
 def _run(fault_id: str, kubeconfig: Path, revert: bool) -> str:
-    if fault_id not in FAULTS:
+    every = all_faults()
+    if fault_id not in every:
         raise UnknownFault(fault_id)
-    fault = FAULTS[fault_id]
+    fault = every[fault_id]
     cl = Cluster.from_kubeconfig(str(kubeconfig))
     try:
         (fault.revert if revert else fault.inject)(cl)

@@ -49,7 +49,8 @@ def up(
             seed.prepare(cl, st, progress)  # CRDs, RBAC, webhook registrations
             lifecycle.start_simulator(st, progress)
             seed.register_webhooks(cl, st)
-            seed.populate(cl, spec, progress)  # the profile's objects
+            seed.populate(cl, spec, progress)  # the profile's core objects
+            seed.populate_areas(cl, spec, st, progress)  # KubeVirt workloads, Longhorn, hosts
             seed.await_ready(cl, spec, progress)
         finally:
             cl.close()

@@ -95,37 +95,49 @@ def prepare(cl: Cluster, st: lifecycle.State, progress: Progress) -> None:
 
 
 def register_webhooks(cl: Cluster, st: lifecycle.State) -> None:
-    """Register the simulator's webhooks with the real apiserver, over TLS to its loopback port."""
+    """Register the simulator's webhooks with the real apiserver, over TLS to its loopback port.
+
+    A registration is {"kind": "validating"|"mutating", "name", "path", "rules", optional
+    "failurePolicy"}; the core's Setting validator comes first, then every area's."""
+    from harvester_conformance.emulator.areas import AREAS
     from harvester_conformance.emulator.simulator.webhooks import SETTING_PATH
 
     ca_bundle = base64.b64encode((st.dir / "pki" / "ca.crt").read_bytes()).decode()
     base = f"https://127.0.0.1:{st.ports['simulator']}"
-    cl.apply(
-        R.VALIDATING_WEBHOOKS,
+    regs = [
         {
-            "metadata": {"name": "harvester-validator"},
-            "webhooks": [
+            "kind": "validating",
+            "name": "validator.harvesterhci.io",
+            "path": SETTING_PATH,
+            "rules": [
                 {
-                    "name": "validator.harvesterhci.io",
-                    "clientConfig": {"url": base + SETTING_PATH, "caBundle": ca_bundle},
-                    "rules": [
-                        {
-                            "apiGroups": ["harvesterhci.io"],
-                            "apiVersions": ["v1beta1"],
-                            "operations": ["CREATE", "UPDATE"],
-                            "resources": ["settings"],
-                            "scope": "Cluster",
-                        }
-                    ],
-                    "failurePolicy": "Fail",
-                    "sideEffects": "None",
-                    "admissionReviewVersions": ["v1"],
-                    "timeoutSeconds": 10,
+                    "apiGroups": ["harvesterhci.io"],
+                    "apiVersions": ["v1beta1"],
+                    "operations": ["CREATE", "UPDATE"],
+                    "resources": ["settings"],
+                    "scope": "Cluster",
                 }
             ],
-        },
-        manager=MANAGER,
-    )
+        }
+    ]
+    for area in AREAS:
+        regs += area.WEBHOOKS
+    for kind, res in (("validating", R.VALIDATING_WEBHOOKS), ("mutating", R.MUTATING_WEBHOOKS)):
+        hooks = [
+            {
+                "name": r["name"],
+                "clientConfig": {"url": base + r["path"], "caBundle": ca_bundle},
+                "rules": r["rules"],
+                "failurePolicy": r.get("failurePolicy", "Fail"),
+                "sideEffects": "None",
+                "admissionReviewVersions": ["v1"],
+                "timeoutSeconds": 10,
+            }
+            for r in regs
+            if r["kind"] == kind
+        ]
+        if hooks:
+            cl.apply(res, {"metadata": {"name": f"harvester-simulator-{kind}"}, "webhooks": hooks}, manager=MANAGER)
 
 
 def node_body(name: str, index: int, spec: ProfileSpec) -> dict:
@@ -275,6 +287,13 @@ def populate(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
     progress("Harvester settings, KubeVirt CR and virt-operator seeded")
 
 
+def populate_areas(cl: Cluster, spec: ProfileSpec, st: lifecycle.State, progress: Progress) -> None:
+    from harvester_conformance.emulator.areas import AREAS
+
+    for area in AREAS:
+        area.seed(cl, spec, st.dir, progress)
+
+
 def _deployment(name: str, ns: str, tag: str) -> dict:
     labels = {"kubevirt.io": name}
     return {
@@ -319,3 +338,8 @@ def await_ready(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
 
     wait_for("cluster-seeded", operator_done)
     progress("virt-operator certificates issued")
+    from harvester_conformance.emulator.areas import AREAS
+
+    for area in AREAS:
+        wait_for("cluster-seeded", lambda a=area: a.ready(cl, spec))
+    progress("every area settled")

@@ -85,7 +85,10 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    from harvester_conformance.emulator.areas import AREAS
+
     controllers = [("virt-operator", VirtOperator(cluster).reconcile, 1.0)]
+    controllers += [(n, factory(cluster, args.state_dir), p) for a in AREAS for n, factory, p in a.CONTROLLERS]
     threads = [
         threading.Thread(target=run_controller, args=(n, f, p, stop), name=n, daemon=True) for n, f, p in controllers
     ]

@@ -54,7 +54,17 @@ SIMULATOR_RULES = [
         ],
         "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
     },
-    {"apiGroups": ["apps"], "resources": ["deployments", "daemonsets"], "verbs": ["get", "list", "watch"]},
+    {
+        "apiGroups": ["apps"],
+        "resources": ["deployments", "daemonsets", "replicasets"],
+        "verbs": ["get", "list", "watch", "update", "patch"],
+    },
+    {
+        "apiGroups": ["storage.k8s.io", "scheduling.k8s.io", "k8s.cni.cncf.io"],
+        "resources": ["*"],
+        "verbs": ["get", "list", "watch"],
+    },
+    {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch"]},
 ]
 
 

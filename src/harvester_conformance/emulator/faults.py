@@ -7,8 +7,9 @@ Only the cluster is changed, through its API, never the suite.
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -34,6 +35,25 @@ class Fault:
 
 
 # -- building blocks ------------------------------------------------------------------------
+@contextlib.contextmanager
+def webhooks_unavailable(cl: Cluster) -> Iterator[None]:
+    """Write as if the simulator's admission webhooks were down (as during an upgrade, when a
+    webhook pod restarts): their registrations are removed for the duration, then put back."""
+    saved = []
+    for res in (R.VALIDATING_WEBHOOKS, R.MUTATING_WEBHOOKS):
+        for cfg in cl.list(res):
+            if cfg["metadata"]["name"].startswith("harvester-simulator-"):
+                saved.append((res, cfg))
+                cl.delete(res, cfg["metadata"]["name"])
+    try:
+        yield
+    finally:
+        for res, cfg in saved:
+            body = {k: cfg[k] for k in ("apiVersion", "kind", "webhooks") if k in cfg}
+            body["metadata"] = {"name": cfg["metadata"]["name"]}
+            cl.create(res, body)
+
+
 def _scale_virt_operator(cl: Cluster, replicas: int) -> None:
     cl.patch(R.DEPLOYMENTS, "virt-operator", {"spec": {"replicas": replicas}}, NS)
 

@@ -12,6 +12,6 @@ Adding an area is adding a module here and naming it in AREAS.
 
 from __future__ import annotations
 
-from harvester_conformance.emulator.areas import harvester_hosts, kubevirt_workloads, longhorn
+from harvester_conformance.emulator.areas import harvester_hosts, harvester_settings, kubevirt_workloads, longhorn
 
-AREAS = (kubevirt_workloads, longhorn, harvester_hosts)
+AREAS = (harvester_settings, kubevirt_workloads, longhorn, harvester_hosts)

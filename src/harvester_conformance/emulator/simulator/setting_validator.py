@@ -88,6 +88,26 @@ def ssl_parameters(value: str, cl: Cluster) -> None:
             raise Invalid(f"unsupported protocol {proto!r}; supported: {', '.join(sorted(SSL_PROTOCOLS))}")
 
 
+def ssl_certificates(value: str, cl: Cluster) -> None:
+    """Each non-empty field must parse: a CA bundle, a serving bundle, a private key. Harvester
+    does not check that the key belongs to the certificate (facts.md §2.3)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    cfg = _json_object(value or "{}", "ssl-certificates")
+    for field in ("ca", "publicCertificate"):
+        if cfg.get(field):
+            try:
+                x509.load_pem_x509_certificates(cfg[field].encode())
+            except ValueError:
+                raise Invalid(f"{field} is not a valid PEM certificate bundle") from None
+    if cfg.get("privateKey"):
+        try:
+            serialization.load_pem_private_key(cfg["privateKey"].encode(), password=None)
+        except (ValueError, TypeError):
+            raise Invalid("privateKey is not a valid PEM private key") from None
+
+
 def containerd_registry(value: str, cl: Cluster) -> None:
     if value:
         _json_object(value, "containerd-registry")
@@ -129,6 +149,7 @@ VALIDATORS: dict[str, Callable[[str, Cluster], None]] = {
     "overcommit-config": overcommit_config,
     "auto-rotate-rke2-certs": auto_rotate_rke2_certs,
     "ssl-parameters": ssl_parameters,
+    "ssl-certificates": ssl_certificates,
     "containerd-registry": containerd_registry,
     "default-vm-termination-grace-period-seconds": _int_range("default-vm-termination-grace-period-seconds", 0, None),
     "kubeconfig-default-token-ttl-minutes": _int_range("kubeconfig-default-token-ttl-minutes", 0, 52_560_000),

@@ -1,0 +1,76 @@
+"""Faults of the core objects (settings, nodes, recorded Longhorn version), proven both ways on
+the objects themselves, and the webhooks restored after a "webhook was down" injection."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator import faults
+
+
+def _value(cl: Cluster, name: str) -> str:
+    s = cl.get(R.HARVESTER_SETTINGS, name)
+    return s.get("value") or s.get("default") or ""
+
+
+def _key_fits(cfg: dict) -> bool:
+    cert = x509.load_pem_x509_certificate(cfg["publicCertificate"].encode())
+    key = serialization.load_pem_private_key(cfg["privateKey"].encode(), password=None)
+    fmt = (serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return cert.public_key().public_bytes(*fmt) == key.public_key().public_bytes(*fmt)
+
+
+def _holds(cl: Cluster, fault_id: str) -> bool:
+    """The invariant's statement, evaluated directly on the objects (independent of the suite)."""
+    node = cl.get(R.NODES, "harvester-node-0")
+    if fault_id == "SCH-01":
+        cfg = json.loads(_value(cl, "overcommit-config"))
+        return all(cfg[k] >= 100 for k in ("cpu", "memory", "storage"))
+    if fault_id == "SEC-03":
+        try:
+            json.loads(_value(cl, "auto-rotate-rke2-certs"))
+            return True
+        except ValueError:
+            return False
+    if fault_id == "SEC-05":
+        cfg = json.loads(_value(cl, "ssl-certificates") or "{}")
+        return not cfg.get("publicCertificate") or _key_fits(cfg)
+    if fault_id == "MET-05":
+        alloc, cap = node["status"]["allocatable"]["cpu"], node["status"]["capacity"]["cpu"]
+        to_milli = lambda q: int(q[:-1]) if q.endswith("m") else int(q) * 1000  # noqa: E731
+        return to_milli(alloc) <= to_milli(cap)
+    if fault_id == "UPG-02":
+        return not node["spec"].get("unschedulable")
+    if fault_id == "TRM-01":
+        lh = cl.get(R.LONGHORN_SETTINGS, "current-longhorn-version", "longhorn-system")["value"]
+        return lh == "v1.6.2"  # Harvester v1.3.1 ships Longhorn v1.6.2 (facts.md §0.1)
+    raise AssertionError(fault_id)
+
+
+@pytest.mark.parametrize("fault_id", ["SCH-01", "SEC-03", "SEC-05", "MET-05", "UPG-02", "TRM-01"])
+def test_fault_violates_and_revert_restores(emulated, fault_id: str) -> None:
+    c = emulated("v1.3.1")
+    cl = Cluster.from_kubeconfig(str(c.kubeconfig))
+    assert _holds(cl, fault_id)
+    faults.inject(fault_id, c.kubeconfig)
+    try:
+        assert not _holds(cl, fault_id)
+    finally:
+        faults.revert(fault_id, c.kubeconfig)
+    assert _holds(cl, fault_id)
+    # whatever the fault did to the webhooks, they are back
+    with pytest.raises(ApiError):
+        cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", {"value": '{"cpu":10,"memory":150,"storage":200}'})
+
+
+def test_ssl_certificates_webhook_rejects_what_does_not_parse(emulated) -> None:
+    cl = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
+    with pytest.raises(ApiError) as err:
+        cl.patch(R.HARVESTER_SETTINGS, "ssl-certificates", {"value": '{"publicCertificate": "not a pem"}'})
+    assert err.value.status == 400 and "publicCertificate" in err.value.message

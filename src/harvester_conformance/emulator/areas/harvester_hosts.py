@@ -1,18 +1,707 @@
-"""Area module (see areas/__init__.py): not yet implemented; contributes nothing."""
+"""Area: Harvester hosts, nodes, networks, load balancers and the Rancher side (facts §0.2, §2, §3,
+§4, §6, §11, §12, §13, §16).
+
+- seed: simulated host files (harvester_hosts_fs), networks, IP pools and load balancers (with a
+  released and a re-acquired address in the history), Trident, Rancher/CAPI/Fleet objects.
+- controllers: `harvester-node-resources` (pod-requests/-limits annotations), `ipam`,
+  `harvester-network` (VlanStatus, LinkMonitor, ClusterNetwork readiness).
+- webhooks: IPPool validator and mutator (harvester_hosts_ipam).
+- faults: MET-01, IPP-01..04, NIC-01, SEC-01, SEC-04, NTA-02, NTA-03, CCR-01, ISC-02, UPG-05, UPG-07.
+"""
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import datetime as dt
+import json
+import time
+import urllib.parse
+import zlib
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
-CONTROLLERS: list[Any] = []
-WEBHOOKS: list[dict] = []
-FAULTS: list[Any] = []
+import yaml
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator import pki, versions
+from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
+from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
+from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
+from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
+from harvester_conformance.emulator.faults import Fault
+from harvester_conformance.emulator.profiles import ProfileSpec
+from harvester_conformance.waits import wait_for
+
+MANAGER = "harvester-conformance-emulator"
+LB_NS = "default"
+GUEST_CLUSTER = "rke2-guest"
+VALIDATING_CFG = "harvester-simulator-validating"
+SETTING_WEBHOOK = "validator.harvesterhci.io"
 
 
-def seed(cl: Any, spec: Any, state_dir: Path, progress: Any) -> None:
-    return None
+def guest_lb_name(cluster: str, ns: str, svc: str, uid: str) -> str:
+    """cloud-provider-harvester's name: <cluster>-<ns>-<svc>-<crc32(prefix + svc UID)> (facts §12.2)."""
+    prefix = f"{cluster}-{ns}-{svc}"
+    return f"{prefix}-{zlib.crc32((prefix + uid).encode()):08x}"[:63]
 
 
-def ready(cl: Any, spec: Any) -> bool:
-    return True
+GUEST_NGINX = guest_lb_name(GUEST_CLUSTER, "default", "nginx", "5f0c7d6e-3b7a-4d1e-9a61-2f4b8c0e1a11")
+GUEST_INGRESS = guest_lb_name(GUEST_CLUSTER, "kube-system", "ingress", "a3d9e2b4-71c5-4f08-8e6d-0b2c9f7a5d34")
+
+
+# -- seed -----------------------------------------------------------------------------------
+def _nodes(spec: ProfileSpec) -> list[str]:
+    from harvester_conformance.emulator.seed import node_names
+
+    return node_names(spec)
+
+
+def _networks(cl: Cluster) -> None:
+    cl.apply(
+        R.CLUSTER_NETWORKS,
+        {"metadata": {"name": "mgmt"}, "description": "built-in management network"},
+        manager=MANAGER,
+    )
+    cl.apply(R.CLUSTER_NETWORKS, {"metadata": {"name": "vm-net"}}, manager=MANAGER)
+    cl.apply(R.VLAN_CONFIGS, vlan_config(), manager=MANAGER)
+    cl.apply(
+        R.LINK_MONITORS,
+        {"metadata": {"name": "nic"}, "spec": {"targetLinkRule": {"typeRule": "device"}}},
+        manager=MANAGER,
+    )
+    cl.apply(
+        R.NADS,
+        {
+            "metadata": {
+                "name": "vlan100",
+                "namespace": "default",
+                "labels": {
+                    "network.harvesterhci.io/clusternetwork": "vm-net",
+                    "network.harvesterhci.io/ready": "true",
+                    "network.harvesterhci.io/type": "L2VlanNetwork",
+                },
+            },
+            "spec": {
+                "config": json.dumps(
+                    {
+                        "cniVersion": "0.3.1",
+                        "name": "vlan100",
+                        "type": "bridge",
+                        "bridge": "vm-net-br",
+                        "promiscMode": True,
+                        "vlan": 100,
+                        "ipam": {},
+                    }
+                )
+            },
+        },
+        manager=MANAGER,
+    )
+
+
+def vlan_config(nics: tuple[str, ...] = (hostfs.VM_NET_NIC,)) -> dict:
+    return {
+        "metadata": {"name": "vm-net-vc", "labels": {"network.harvesterhci.io/clusternetwork": "vm-net"}},
+        "spec": {
+            "clusterNetwork": "vm-net",
+            "nodeSelector": {},
+            "uplink": {
+                "nics": list(nics),
+                "linkAttributes": {"mtu": 1500, "txQLen": -1},
+                "bondOptions": {"mode": "active-backup", "miimon": -1},
+            },
+        },
+    }
+
+
+POOLS = [
+    {
+        "metadata": {"name": "default-pool"},
+        "spec": {
+            "description": "global pool for VM and guest-cluster load balancers",
+            "ranges": [
+                {
+                    "subnet": "192.0.2.128/26",
+                    "rangeStart": "192.0.2.129",
+                    "rangeEnd": "192.0.2.190",
+                    "gateway": "192.0.2.129",
+                }
+            ],
+            "selector": {"scope": [{"project": "*", "namespace": "*", "guestCluster": "*"}]},
+        },
+    },
+    {
+        "metadata": {"name": "guest-pool"},
+        "spec": {
+            "description": "guest clusters of namespace default on vlan 100",
+            "ranges": [{"subnet": "198.51.100.0/24"}],
+            "selector": {
+                "priority": 10,
+                "network": "default/vlan100",
+                "scope": [{"project": "*", "namespace": "default", "guestCluster": "*"}],
+            },
+        },
+    },
+]
+
+
+def _lb(name: str, workload: str, mode: str, annotations: dict | None = None, backend: str = "web") -> dict:
+    return {
+        "apiVersion": R.LOADBALANCERS.api_version,
+        "kind": R.LOADBALANCERS.kind,
+        "metadata": {"name": name, "namespace": LB_NS, **({"annotations": annotations} if annotations else {})},
+        "spec": {
+            "description": f"{workload} load balancer ({mode})",
+            "workloadType": workload,
+            "ipam": mode,
+            "listeners": [{"name": "http", "port": 80, "protocol": "TCP", "backendPort": 8080}],
+            "backendServerSelector": {"harvesterhci.io/vmName": [backend]},
+            "healthCheck": {
+                "port": 8080,
+                "successThreshold": 1,
+                "failureThreshold": 3,
+                "periodSeconds": 5,
+                "timeoutSeconds": 3,
+            },
+        },
+    }
+
+
+def guest_annotations(ns: str) -> dict:
+    return {
+        ipam.ANN_CLUSTER: GUEST_CLUSTER,
+        ipam.ANN_NAMESPACE: ns,
+        ipam.ANN_PROJECT: "*",
+        ipam.ANN_NETWORK: "default/vlan100",
+    }
+
+
+def load_balancers() -> list[dict]:
+    return [
+        _lb("vm-web", "vm", "pool"),
+        _lb("vm-temp", "vm", "pool", backend="temp"),
+        _lb("vm-dns", "vm", "dhcp", backend="dns"),
+        _lb(GUEST_NGINX, "cluster", "pool", guest_annotations("default"), backend="nginx"),
+        _lb(GUEST_INGRESS, "cluster", "dhcp", {ipam.ANN_CLUSTER: GUEST_CLUSTER}, backend="ingress"),
+    ]
+
+
+def _lb_address(cl: Cluster, name: str) -> str | None:
+    return ((cl.get(R.LOADBALANCERS, name, LB_NS) or {}).get("status") or {}).get("address")
+
+
+def _pool_status(cl: Cluster, name: str) -> dict:
+    return (cl.get(R.IPPOOLS, name) or {}).get("status") or {}
+
+
+def _delete_lb(cl: Cluster, name: str) -> None:
+    cl.delete(R.LOADBALANCERS, name, LB_NS)
+    wait_for("object-deleted", lambda: cl.get(R.LOADBALANCERS, name, LB_NS) is None)
+
+
+def _create_lbs(cl: Cluster) -> None:
+    for pool in POOLS:
+        cl.apply(R.IPPOOLS, pool, manager=MANAGER)
+    for lb in load_balancers():
+        cl.create(R.LOADBALANCERS, lb, LB_NS)
+
+
+def _lb_history(cl: Cluster) -> None:
+    """vm-temp was deleted for good; vm-web was deleted and created again, and got its IP back (IPP-07)."""
+    wait_for("cluster-seeded", lambda: _lb_address(cl, "vm-temp") and _lb_address(cl, "vm-web"))
+    web_ip = _lb_address(cl, "vm-web")
+    cl.delete(R.LOADBALANCERS, "vm-temp", LB_NS)
+    _delete_lb(cl, "vm-web")
+    wait_for("object-deleted", lambda: cl.get(R.LOADBALANCERS, "vm-temp", LB_NS) is None)
+    cl.create(R.LOADBALANCERS, next(lb for lb in load_balancers() if lb["metadata"]["name"] == "vm-web"), LB_NS)
+    wait_for("cluster-seeded", lambda: _lb_address(cl, "vm-web") == web_ip)
+
+
+def seed(cl: Cluster, spec: ProfileSpec, state_dir: Path, progress: Callable[[str], None]) -> None:
+    started = time.monotonic()
+    cl.apply(R.CRDS, rancher.TOKEN_CRD, manager=MANAGER)  # establishes while the rest is written
+    names = _nodes(spec)
+    hostfs.write_hosts(Path(state_dir), spec, names)
+    progress(f"simulated hosts written for {len(names)} nodes")
+    _networks(cl)
+    _create_lbs(cl)  # the ipam controller allocates while Trident and Rancher are seeded
+    rancher.seed_trident(cl)
+    rancher.seed_token_crd(cl)
+    rancher.seed_rancher(cl, spec, names, (Path(state_dir) / "pki" / "ca.crt").read_bytes())
+    _lb_history(cl)
+    progress(f"hosts, networks, load balancers, Trident and Rancher objects seeded ({time.monotonic() - started:.1f}s)")
+
+
+def ready(cl: Cluster, spec: ProfileSpec) -> bool:
+    for node in cl.list(R.NODES):
+        ann = node["metadata"].get("annotations") or {}
+        if nodes_ctl.REQUESTS_ANN not in ann or nodes_ctl.LIMITS_ANN not in ann:
+            return False
+    if any(not (lb.get("status") or {}).get("address") for lb in cl.list(R.LOADBALANCERS)):
+        return False
+    return all("total" in (p.get("status") or {}) and "available" in p["status"] for p in cl.list(R.IPPOOLS))
+
+
+CONTROLLERS = [
+    ("harvester-node-resources", nodes_ctl.node_resources_factory, 3.0),
+    ("ipam", ipam.ipam_factory, 1.0),
+    ("harvester-network", nodes_ctl.network_factory, 3.0),
+]
+WEBHOOKS = ipam.WEBHOOKS
+
+
+# -- fault helpers --------------------------------------------------------------------------
+def state_dir_of(cl: Cluster) -> Path:
+    """The emulated cluster's state directory, found by its apiserver port (faults get only a client)."""
+    port = urllib.parse.urlparse(cl.host).port
+    for f in versions.state_root().glob("*/state.json"):
+        try:
+            if json.loads(f.read_text()).get("ports", {}).get("apiserver") == port:
+                return f.parent
+        except (OSError, ValueError):
+            continue
+    raise RuntimeError(f"no emulated cluster state found for {cl.host}")
+
+
+@contextlib.contextmanager
+def webhook_down(cl: Cluster, name: str) -> Iterator[None]:
+    """The validating webhook `name` unregistered for the duration (a webhook outage)."""
+    cfg = cl.get(R.VALIDATING_WEBHOOKS, VALIDATING_CFG)
+    assert cfg is not None, "webhooks not registered"
+    saved = next(h for h in cfg["webhooks"] if h["name"] == name)
+    cfg["webhooks"] = [h for h in cfg["webhooks"] if h["name"] != name]
+    cl.replace(R.VALIDATING_WEBHOOKS, cfg)
+    try:
+        yield
+    finally:
+        cur = cl.get(R.VALIDATING_WEBHOOKS, VALIDATING_CFG)
+        assert cur is not None
+        if all(h["name"] != name for h in cur["webhooks"]):
+            cur["webhooks"].append(saved)
+            cl.replace(R.VALIDATING_WEBHOOKS, cur)
+
+
+def _retry_until_admitted(action: Callable[[], None]) -> None:
+    """The apiserver drops a removed webhook from its cache within moments; retry until it has."""
+
+    def attempt() -> bool:
+        try:
+            action()
+        except ApiError as exc:
+            if exc.status == 409:  # already created by an earlier attempt
+                return True
+            raise
+        return True
+
+    wait_for("cluster-seeded", attempt, timeout=30)
+
+
+def _replace_pool_status(cl: Cluster, name: str, change: Callable[[dict], None]) -> None:
+    def attempt() -> bool:
+        pool = cl.get(R.IPPOOLS, name)
+        assert pool is not None, f"IPPool {name} missing"
+        status = dict(pool.get("status") or {})
+        change(status)
+        cl.replace(R.IPPOOLS, {**pool, "status": status}, sub="status")
+        return True
+
+    wait_for("cluster-seeded", attempt, timeout=30)
+
+
+def _pool_of(cl: Cluster, applicant: str) -> tuple[str, str]:
+    for pool in cl.list(R.IPPOOLS):
+        for ip, who in ((pool.get("status") or {}).get("allocated") or {}).items():
+            if who == applicant:
+                return pool["metadata"]["name"], ip
+    raise RuntimeError(f"{applicant} holds no IP")
+
+
+# -- faults ---------------------------------------------------------------------------------
+MET01_POD = "met01-late-pod"
+
+
+def _met01_node(cl: Cluster) -> str:
+    return sorted(n["metadata"]["name"] for n in cl.list(R.NODES))[-1]
+
+
+def _met01(cl: Cluster) -> None:
+    node = _met01_node(cl)
+    cl.patch(R.NODES, node, {"metadata": {"annotations": {nodes_ctl.FAULT_ANN: nodes_ctl.STALE_POD_RESOURCES}}})
+    ann = (cl.get(R.NODES, node) or {})["metadata"].get("annotations") or {}
+    before = {k: ann.get(k) for k in (nodes_ctl.REQUESTS_ANN, nodes_ctl.LIMITS_ANN)}
+    cl.create(
+        R.PODS,
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": MET01_POD, "namespace": "default", "labels": {"app": "met01"}},
+            "spec": {
+                "nodeName": node,
+                "containers": [
+                    {
+                        "name": "app",
+                        "image": "registry.suse.com/bci/bci-base:15.5",
+                        "resources": {
+                            "requests": {"cpu": "750m", "memory": "1Gi"},
+                            "limits": {"cpu": "1", "memory": "2Gi"},
+                        },
+                    }
+                ],
+                "terminationGracePeriodSeconds": 0,
+            },
+        },
+        "default",
+    )
+    wait_for(
+        "cluster-seeded",
+        lambda: ((cl.get(R.PODS, MET01_POD, "default") or {}).get("status") or {}).get("phase") == "Running",
+    )
+    # The agent's last write is from before the pod (a resync racing the annotation is undone).
+    cl.patch(R.NODES, node, {"metadata": {"annotations": before}})
+
+
+def _met01_revert(cl: Cluster) -> None:
+    node = _met01_node(cl)
+    cl.delete(R.PODS, MET01_POD, "default")
+    wait_for("object-deleted", lambda: cl.get(R.PODS, MET01_POD, "default") is None)
+    cl.patch(R.NODES, node, {"metadata": {"annotations": {nodes_ctl.FAULT_ANN: None}}})
+
+
+def _ipp01(cl: Cluster) -> None:
+    pool = {
+        "apiVersion": R.IPPOOLS.api_version,
+        "kind": R.IPPOOLS.kind,
+        "metadata": {"name": "ipp01-stale"},
+        "spec": {
+            "description": "written while the IPPool webhook was down",
+            "ranges": [{"subnet": "203.0.113.0/28", "rangeStart": "203.0.113.20", "rangeEnd": "203.0.113.14"}],
+            "selector": {"scope": [{"project": "*", "namespace": "ipp01", "guestCluster": "*"}]},
+        },
+    }
+    with webhook_down(cl, ipam.WEBHOOKS[0]["name"]):
+        _retry_until_admitted(lambda: cl.create(R.IPPOOLS, pool))
+
+
+def _ipp01_revert(cl: Cluster) -> None:
+    cl.delete(R.IPPOOLS, "ipp01-stale")
+    wait_for("object-deleted", lambda: cl.get(R.IPPOOLS, "ipp01-stale") is None)
+
+
+def _ipp02(cl: Cluster) -> None:
+    # An old controller's status write on guest-pool still lists vm-web's address from default-pool.
+    _, ip = _pool_of(cl, f"{LB_NS}/vm-web")
+
+    def change(status: dict) -> None:
+        status.setdefault("allocated", {})[ip] = f"{LB_NS}/vm-web"
+        status["available"] = int(status.get("available", 0)) - 1
+
+    _replace_pool_status(cl, "guest-pool", change)
+
+
+def _ipp02_revert(cl: Cluster) -> None:
+    applicant = f"{LB_NS}/vm-web"
+
+    def change(status: dict) -> None:
+        stale = [ip for ip, who in (status.get("allocated") or {}).items() if who == applicant]
+        for ip in stale:
+            del status["allocated"][ip]
+        status["available"] = int(status.get("available", 0)) + len(stale)
+
+    _replace_pool_status(cl, "guest-pool", change)
+
+
+def _guest_lb_body(cl: Cluster) -> dict:
+    lb = cl.get(R.LOADBALANCERS, GUEST_NGINX, LB_NS)
+    assert lb is not None, f"LoadBalancer {LB_NS}/{GUEST_NGINX} missing"
+    return {
+        "apiVersion": R.LOADBALANCERS.api_version,
+        "kind": R.LOADBALANCERS.kind,
+        "metadata": {
+            "name": GUEST_NGINX,
+            "namespace": LB_NS,
+            "annotations": lb["metadata"].get("annotations") or {},
+            "labels": lb["metadata"].get("labels") or {},
+        },
+        "spec": lb["spec"],
+    }
+
+
+def _ipp03(cl: Cluster) -> None:
+    """The KB's keep-IP step done too late: the guest cluster's LB came back under its name before
+    allocatedHistory was patched, so it took a new IP and the history names it for the old one."""
+    applicant = f"{LB_NS}/{GUEST_NGINX}"
+    body = _guest_lb_body(cl)
+    pool, old_ip = _pool_of(cl, applicant)
+    _delete_lb(cl, GUEST_NGINX)
+    wait_for("cluster-seeded", lambda: _pool_status(cl, pool).get("allocatedHistory", {}).get(old_ip) == applicant)
+    # The upgrade renamed the guest cluster's service LB: the history holds it under the old name.
+    _replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].__setitem__(old_ip, applicant + "-pre-upgrade"))
+    cl.create(R.LOADBALANCERS, body, LB_NS)
+    wait_for("cluster-seeded", lambda: _lb_address(cl, GUEST_NGINX))
+    _replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].__setitem__(old_ip, applicant))
+
+
+def _ipp03_revert(cl: Cluster) -> None:
+    applicant = f"{LB_NS}/{GUEST_NGINX}"
+    body = _guest_lb_body(cl)
+    pool, new_ip = _pool_of(cl, applicant)
+    history = _pool_status(cl, pool).get("allocatedHistory", {})
+    old_ip = next(ip for ip, who in history.items() if who == applicant)
+    _delete_lb(cl, GUEST_NGINX)
+    wait_for("cluster-seeded", lambda: _pool_status(cl, pool).get("allocatedHistory", {}).get(new_ip) == applicant)
+    _replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].pop(new_ip, None))
+    cl.create(R.LOADBALANCERS, body, LB_NS)
+    wait_for("cluster-seeded", lambda: _lb_address(cl, GUEST_NGINX) == old_ip)
+
+
+def _ipp04(cl: Cluster) -> None:
+    # Counters left behind by a controller that counted releases twice.
+    _replace_pool_status(cl, "default-pool", lambda s: s.__setitem__("available", int(s.get("available", 0)) + 3))
+
+
+def _ipp04_revert(cl: Cluster) -> None:
+    _replace_pool_status(
+        cl, "default-pool", lambda s: s.__setitem__("available", int(s["total"]) - len(s.get("allocated") or {}))
+    )
+
+
+def _nic01(cl: Cluster) -> None:
+    cl.apply(R.VLAN_CONFIGS, vlan_config(("eno9",)), manager=MANAGER)
+
+
+def _nic01_revert(cl: Cluster) -> None:
+    cl.apply(R.VLAN_CONFIGS, vlan_config(), manager=MANAGER)
+
+
+SEC01_PROXY = {
+    "httpProxy": "http://192.0.2.5:3128",
+    "httpsProxy": "http://192.0.2.5:3128",
+    "noProxy": "localhost,127.0.0.1,0.0.0.0,10.0.0.0/8,.svc,.cluster.local,192.0.2.11",
+}
+
+
+def _sec01(cl: Cluster) -> None:
+    value = json.dumps(SEC01_PROXY, separators=(",", ":"))
+    with webhook_down(cl, SETTING_WEBHOOK):
+        _retry_until_admitted(lambda: cl.patch(R.HARVESTER_SETTINGS, "http-proxy", {"value": value}))
+
+
+def _sec01_revert(cl: Cluster) -> None:
+    cl.patch(R.HARVESTER_SETTINGS, "http-proxy", {"value": ""})
+
+
+SEC04_LEAF = "serving-kube-apiserver"
+
+
+def _sec04_node(cl: Cluster) -> tuple[str, str]:
+    nodes = sorted(cl.list(R.NODES), key=lambda n: n["metadata"]["name"])
+    node = nodes[1] if len(nodes) > 1 else nodes[0]
+    ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
+    return node["metadata"]["name"], ip
+
+
+def _rewrite_leaf(cl: Cluster, days_left: float) -> None:
+    state_dir = state_dir_of(cl)
+    node, ip = _sec04_node(cl)
+    cas = {name: hostfs.load_ca(state_dir, node, name) for name in ("server-ca", "client-ca")}
+    end = pki.now() + dt.timedelta(days=days_left)
+    start = end - dt.timedelta(days=hostfs.RKE2_LEAF_DAYS)
+    hostfs.write_rke2_leaf(
+        state_dir, node, SEC04_LEAF, hostfs.issue_rke2_leaf(cas, SEC04_LEAF, node, ip, not_before=start, not_after=end)
+    )
+
+
+def _sec04(cl: Cluster) -> None:
+    # A server that has not restarted for a year: RKE2 renews only on restart (facts §2.4).
+    _rewrite_leaf(cl, 2)
+
+
+def _sec04_revert(cl: Cluster) -> None:
+    _rewrite_leaf(cl, hostfs.RKE2_LEAF_DAYS - 1)
+
+
+def _nta02(cl: Cluster) -> None:
+    # The operator chart's role applied without the KB's authorisation step.
+    cl.apply(R.CLUSTER_ROLES, rancher.trident_psa_role(("get", "list", "watch")), manager=MANAGER)
+
+
+def _nta02_revert(cl: Cluster) -> None:
+    cl.apply(R.CLUSTER_ROLES, rancher.trident_psa_role(), manager=MANAGER)
+
+
+def _nta03_node(cl: Cluster) -> str:
+    return sorted(n["metadata"]["name"] for n in cl.list(R.NODES))[-1]
+
+
+def _nta03(cl: Cluster) -> None:
+    """A node added after Trident was installed: Harvester's default (multipathd disabled, no /oem file)."""
+    state_dir, node = state_dir_of(cl), _nta03_node(cl)
+    hostfs.write(state_dir, node, "services.json", json.dumps(hostfs.services(False), indent=2, sort_keys=True) + "\n")
+    hostfs.remove(state_dir, node, "oem/99_multipathd.yaml")
+
+
+def _nta03_revert(cl: Cluster) -> None:
+    state_dir, node = state_dir_of(cl), _nta03_node(cl)
+    hostfs.write(state_dir, node, "services.json", json.dumps(hostfs.services(True), indent=2, sort_keys=True) + "\n")
+    hostfs.write(state_dir, node, "oem/99_multipathd.yaml", hostfs.OEM_MULTIPATHD)
+
+
+def _isc02_node(cl: Cluster) -> tuple[str, int]:
+    names = sorted(n["metadata"]["name"] for n in cl.list(R.NODES))
+    return (names[1], 1) if len(names) > 1 else (names[0], 0)
+
+
+def _isc02(cl: Cluster) -> None:
+    """An iSCSI-booted node after an upgrade: still running with the arguments, but the upgrade
+    rewrote grub.cfg without them (the KB's warning)."""
+    state_dir, (node, index) = state_dir_of(cl), _isc02_node(cl)
+    version = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "dev"
+    hostfs.write_ibft(state_dir, node, index)
+    hostfs.write(state_dir, node, "proc/cmdline", hostfs.kernel_cmdline(iscsi=True))
+    hostfs.write(state_dir, node, hostfs.GRUB_CFG, hostfs.grub_cfg(version))
+
+
+def _isc02_revert(cl: Cluster) -> None:
+    state_dir, (node, _) = state_dir_of(cl), _isc02_node(cl)
+    version = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "dev"
+    hostfs.remove(state_dir, node, "sys/firmware/ibft")
+    hostfs.write(state_dir, node, "proc/cmdline", hostfs.kernel_cmdline(iscsi=False))
+    hostfs.write(state_dir, node, hostfs.GRUB_CFG, hostfs.grub_cfg(version))
+
+
+def cloud_credentials(cl: Cluster) -> list[dict]:
+    return [
+        s
+        for s in cl.list(R.SECRETS, rancher.CC_NS)
+        if (s["metadata"].get("annotations") or {}).get("provisioning.cattle.io/driver") == "harvester"
+    ]
+
+
+def _renew_credential(cl: Cluster, ttl_minutes: int, created: dt.datetime | None) -> None:
+    secret = cloud_credentials(cl)[0]
+    kubeconfig = yaml.safe_load(base64.b64decode(secret["data"][rancher.CC_KEY]))
+    old_name = kubeconfig["users"][0]["user"]["token"].split(":", 1)[0]
+    token = cl.get(rancher.TOKENS, old_name) or {}
+    user = token.get("userId") or "u-" + old_name.removeprefix("kubeconfig-u-")[:5]
+    cluster = kubeconfig["clusters"][0]["cluster"]
+    bearer = rancher.new_token(cl, user, ttl_minutes, created)
+    new = rancher.kubeconfig_for(cluster["server"], base64.b64decode(cluster["certificate-authority-data"]), bearer)
+    # The KB's renewal: a merge patch of the kubeconfig data key.
+    cl.patch(
+        R.SECRETS,
+        secret["metadata"]["name"],
+        {"data": {rancher.CC_KEY: base64.b64encode(new.encode()).decode()}},
+        rancher.CC_NS,
+    )
+
+
+def _ccr01(cl: Cluster) -> None:
+    # Issued 31 days ago under Rancher 2.8's default TTL of 30 days.
+    _renew_credential(cl, 43200, dt.datetime.now(dt.UTC) - dt.timedelta(days=31))
+
+
+def _ccr01_revert(cl: Cluster) -> None:
+    setting = cl.get(R.RANCHER_SETTINGS, rancher.TTL_SETTING) or {}
+    _renew_credential(cl, int(setting.get("value") or setting.get("default") or 0), None)
+
+
+UPG07_NAME = "hvst-upgrade-upg07"
+
+
+def _upg07(cl: Cluster) -> None:
+    current = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or ""
+    target = rancher.NEXT_RELEASE.get(current, current)
+    cl.create(
+        R.UPGRADES,
+        {
+            "apiVersion": R.UPGRADES.api_version,
+            "kind": R.UPGRADES.kind,
+            "metadata": {
+                "name": UPG07_NAME,
+                "namespace": "harvester-system",
+                "labels": {
+                    "harvesterhci.io/latestUpgrade": "true",
+                    "harvesterhci.io/upgradeState": "UpgradingSystemService",
+                },
+            },
+            "spec": {"version": target, "logEnabled": True},
+            "status": {
+                "previousVersion": current,
+                "conditions": [
+                    {"type": "ImageReady", "status": "True"},
+                    {"type": "RepoReady", "status": "True"},
+                    {"type": "SystemServicesUpgraded", "status": "Unknown"},
+                ],
+            },
+        },
+        "harvester-system",
+    )
+
+
+def _upg07_revert(cl: Cluster) -> None:
+    cl.delete(R.UPGRADES, UPG07_NAME, "harvester-system")
+
+
+UPG05_NAME = "upg05-backup"
+
+
+def _upg05(cl: Cluster) -> None:
+    vms = cl.list(R.VMS, "default")
+    vm = vms[0]["metadata"]["name"] if vms else "vm-0"
+    cl.create(
+        R.VM_BACKUPS,
+        {
+            "apiVersion": R.VM_BACKUPS.api_version,
+            "kind": R.VM_BACKUPS.kind,
+            "metadata": {"name": UPG05_NAME, "namespace": "default"},
+            "spec": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": vm}, "type": "backup"},
+            "status": {"readyToUse": False, "progress": 35},
+        },
+        "default",
+    )
+
+
+def _upg05_revert(cl: Cluster) -> None:
+    cl.delete(R.VM_BACKUPS, UPG05_NAME, "default")
+
+
+FAULTS = [
+    Fault("MET-01", "the pod-resources agent stuck on one node while a pod was added to it", _met01, _met01_revert),
+    Fault(
+        "IPP-01",
+        "an IPPool with rangeStart outside its subnet, written while the IPPool webhook was down",
+        _ipp01,
+        _ipp01_revert,
+    ),
+    Fault(
+        "IPP-02", "a stale guest-pool status from an old controller also allocating vm-web's IP", _ipp02, _ipp02_revert
+    ),
+    Fault(
+        "IPP-03",
+        "a guest-cluster LB recreated before its history was patched: new IP, history names the old one",
+        _ipp03,
+        _ipp03_revert,
+    ),
+    Fault("IPP-04", "default-pool counters out of sync (available != total - allocated)", _ipp04, _ipp04_revert),
+    Fault("NIC-01", "vm-net-vc's uplink renamed to eno9, a NIC the hosts do not have", _nic01, _nic01_revert),
+    Fault(
+        "SEC-01",
+        "http-proxy with a proxy and a noProxy missing node IPs, written while the webhook was down",
+        _sec01,
+        _sec01_revert,
+    ),
+    Fault("SEC-04", "an RKE2 serving certificate on one host two days from expiry", _sec04, _sec04_revert),
+    Fault("NTA-02", "trident-operator-psa ClusterRole without the updatepsa verb", _nta02, _nta02_revert),
+    Fault("NTA-03", "one node without the KB's multipathd setup (disabled, no /oem file)", _nta03, _nta03_revert),
+    Fault("CCR-01", "the cloud credential's token expired (30-day TTL, issued 31 days ago)", _ccr01, _ccr01_revert),
+    Fault(
+        "ISC-02",
+        "an iSCSI-booted node whose grub.cfg an upgrade rewrote without the iSCSI arguments",
+        _isc02,
+        _isc02_revert,
+    ),
+    Fault("UPG-05", "a VirtualMachineBackup in progress", _upg05, _upg05_revert),
+    Fault("UPG-07", "an Upgrade in progress (upgradeState UpgradingSystemService)", _upg07, _upg07_revert),
+]

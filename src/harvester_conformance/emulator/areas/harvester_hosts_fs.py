@@ -1,0 +1,438 @@
+"""Simulated hosts: the files a node probe would read on a real Harvester node, mirrored under
+`<state_dir>/hosts/<node>/<real path>` (the layout is described in `hosts/README.md`, written by
+`write_hosts`). The emulated cluster has no hosts; this tree is what its nodes "contain".
+
+`read(state_dir, node, path)` is the reader contract used by the tests and by the node probe's
+`simulated` backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+
+from harvester_conformance.emulator import pki
+from harvester_conformance.emulator.profiles import ProfileSpec
+
+RKE2_TLS = "var/lib/rancher/rke2/server/tls"
+RKE2_LEAF_DAYS = 365  # RKE2 issues its leaf certificates for one year (facts §2.4)
+RKE2_CA_DAYS = 3650
+GRUB_CFG = "run/initramfs/cos-state/grub2/grub.cfg"
+ISCSI_ARGS = ("rd.iscsi.firmware", "rd.iscsi.ibft")
+NICS = ("eno1", "eno2", "eno3", "eno4")  # physical NICs of every simulated host
+MGMT_NIC = "eno1"
+VM_NET_NIC = "eno2"
+
+# RKE2 server leaf certificates: file stem -> (CN, signer, server?, organisation)
+RKE2_LEAVES = {
+    "client-admin": ("system:admin", "client-ca", False, "system:masters"),
+    "client-controller": ("system:kube-controller-manager", "client-ca", False, None),
+    "client-scheduler": ("system:kube-scheduler", "client-ca", False, None),
+    "client-kube-apiserver": ("system:apiserver", "client-ca", False, "system:masters"),
+    "client-kube-proxy": ("system:kube-proxy", "client-ca", False, None),
+    "client-supervisor": ("system:rke2-supervisor", "client-ca", False, "system:masters"),
+    "serving-kube-apiserver": ("kube-apiserver", "server-ca", True, None),
+}
+
+# Per Harvester release: harvester chart, monitoring and logging chart versions and the minimum
+# version one may upgrade from. Values as in harvester-installer's release file for that tag where
+# known; the chart versions are representative, not checked upstream (see README).
+RELEASE_EXTRAS = {
+    "v1.2.1": ("1.2.1", "102.0.0+up40.1.2", "102.0.1+up3.38.1", "v1.1.2"),
+    "v1.3.1": ("1.3.1", "103.0.3+up45.31.1", "103.0.0+up4.4.0", "v1.2.2"),
+    "v1.4.3": ("1.4.3", "103.1.1+up45.31.1", "103.1.0+up4.4.0", "v1.3.2"),
+    "v1.5.0": ("1.5.0", "105.1.2+up61.3.2", "105.2.0+up4.10.0", "v1.4.0"),
+}
+
+SERVICES_DEFAULT = {
+    "rke2-server.service": ("enabled", "active"),
+    "rancherd.service": ("enabled", "inactive"),  # oneshot bootstrap; done after install
+    "rancher-system-agent.service": ("enabled", "active"),
+    "containerd.service": ("disabled", "inactive"),  # RKE2 runs its own containerd
+    "iscsid.service": ("enabled", "active"),  # Longhorn needs open-iscsi
+    "multipathd.service": ("disabled", "inactive"),  # Harvester's default, see multipath_enabled
+    "sshd.service": ("enabled", "active"),
+    "wicked.service": ("enabled", "active"),
+    "chronyd.service": ("enabled", "active"),
+}
+
+MODULES = (
+    "kvm_intel",
+    "kvm",
+    "vhost_net",
+    "vhost",
+    "tun",
+    "tap",
+    "bridge",
+    "br_netfilter",
+    "8021q",
+    "bonding",
+    "overlay",
+    "iscsi_tcp",
+    "libiscsi",
+    "dm_multipath",
+    "dm_mod",
+    "nvme_tcp",
+    "ip_vs",
+    "nf_conntrack",
+)
+
+MULTIPATH_CONF = """blacklist {
+    device {
+        vendor "!NETAPP"
+        product "!LUN"
+    }
+}
+blacklist_exceptions {
+    device {
+        vendor "NETAPP"
+        product "LUN"
+    }
+}
+"""
+
+OEM_MULTIPATHD = """stages:
+  default:
+    - name: "Setup multipathd"
+      systemctl:
+        enable:
+          - multipathd
+        start:
+          - multipathd
+"""
+
+
+def host_dir(state_dir: Path, node: str) -> Path:
+    return Path(state_dir) / "hosts" / node
+
+
+def _rel(path: str) -> str:
+    return path.lstrip("/")
+
+
+def read(state_dir: Path | str, node: str, path: str) -> bytes | None:
+    """The bytes of `path` on simulated host `node`, or None when the host has no such file."""
+    f = host_dir(Path(state_dir), node) / _rel(path)
+    try:
+        return f.read_bytes()
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        return None
+
+
+def exists(state_dir: Path | str, node: str, path: str) -> bool:
+    return (host_dir(Path(state_dir), node) / _rel(path)).exists()
+
+
+def listdir(state_dir: Path | str, node: str, path: str) -> list[str]:
+    d = host_dir(Path(state_dir), node) / _rel(path)
+    return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
+
+
+def write(state_dir: Path | str, node: str, path: str, data: bytes | str, mode: int = 0o644) -> None:
+    """Write one host file atomically (a reader never sees half a file)."""
+    f = host_dir(Path(state_dir), node) / _rel(path)
+    f.parent.mkdir(parents=True, exist_ok=True)
+    tmp = f.with_name(f".{f.name}.tmp")
+    tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+    tmp.chmod(mode)
+    tmp.replace(f)
+
+
+def remove(state_dir: Path | str, node: str, path: str) -> None:
+    f = host_dir(Path(state_dir), node) / _rel(path)
+    if f.is_dir():
+        for child in sorted(f.rglob("*"), reverse=True):
+            child.rmdir() if child.is_dir() else child.unlink()
+        f.rmdir()
+    elif f.exists():
+        f.unlink()
+
+
+# -- contents ---------------------------------------------------------------------------------
+def kernel_cmdline(iscsi: bool = False) -> str:
+    args = [
+        "BOOT_IMAGE=(loop0)/boot/vmlinuz",
+        "console=tty1",
+        "root=LABEL=COS_STATE",
+        "cos-img/filename=/cOS/active.img",
+        "panic=0",
+        "net.ifnames=1",
+        "rd.cos.oemlabel=COS_OEM",
+        "rd.cos.mount=LABEL=COS_OEM:/oem",
+        "rd.cos.mount=LABEL=COS_PERSISTENT:/usr/local",
+        "rd.cos.oemtimeout=10",
+        "audit=1",
+        "audit_backlog_limit=8192",
+        "intel_iommu=on",
+        "amd_iommu=on",
+        "iommu=pt",
+    ]
+    if iscsi:
+        args += list(ISCSI_ARGS)
+    return " ".join(args) + "\n"
+
+
+def grub_cfg(version: str, iscsi_entries: Iterable[str] = ()) -> str:
+    """COS_STATE grub.cfg with several menuentry blocks; `iscsi_entries` names the entries whose
+    linux line carries the iSCSI boot arguments (the KB's manual edit)."""
+    marked = set(iscsi_entries)
+    entries = [
+        ("Harvester " + version, "active", "/cOS/active.img", ""),
+        ("Harvester " + version + " (fallback)", "passive", "/cOS/passive.img", ""),
+        ("Harvester " + version + " recovery", "recovery", "/cOS/recovery.squashfs", " ${extra_recovery_cmdline}"),
+        ("Harvester " + version + " (debug)", "active", "/cOS/active.img", " rd.debug rd.shell"),
+    ]
+    out = [
+        "set timeout=10",
+        'set default="${saved_entry}"',
+        "search --no-floppy --label --set=root COS_STATE",
+        "",
+    ]
+    for title, label, img, extra in entries:
+        iscsi = " " + " ".join(ISCSI_ARGS) if title in marked else ""
+        out += [
+            f'menuentry "{title}" --id {label} {{',
+            f"  set label={label}",
+            f"  set img={img}",
+            "  loopback $loopdev /$img",
+            "  source ($loopdev)/etc/cos/bootargs.cfg",
+            f"  linux ($loopdev)$kernel $kernelcmd ${{extra_cmdline}}{extra}{iscsi}",
+            "  initrd ($loopdev)$initramfs",
+            "}",
+            "",
+        ]
+    return "\n".join(out)
+
+
+def menuentry_titles(version: str) -> list[str]:
+    return [
+        f"Harvester {version}",
+        f"Harvester {version} (fallback)",
+        f"Harvester {version} recovery",
+        f"Harvester {version} (debug)",
+    ]
+
+
+def release_yaml(spec: ProfileSpec) -> str:
+    chart, monitoring, logging, min_upgradable = RELEASE_EXTRAS.get(
+        spec.harvester, (spec.harvester.lstrip("v"), "", "", "")
+    )
+    keys = {
+        "harvester": spec.harvester,
+        "harvesterChart": chart,
+        "os": f"Harvester {spec.harvester}",
+        "kubernetes": spec.rke2,
+        "rancher": spec.rancher,
+        "monitoringChart": monitoring,
+        "loggingChart": logging,
+        "kubevirt": spec.kubevirt,
+        "minUpgradableVersion": min_upgradable,
+    }
+    return "".join(f"{k}: {v}\n" for k, v in keys.items())
+
+
+def nics(index: int) -> list[dict]:
+    """The host's links: physical NICs, the management bond/bridge and the vm-net bond/bridge."""
+    out = [{"name": "lo", "index": 1, "type": "loopback", "mac": "00:00:00:00:00:00", "state": "up"}]
+    for i, name in enumerate(NICS):
+        master = {"eno1": "mgmt-bo", "eno2": "vm-net-bo"}.get(name)
+        out.append(
+            {
+                "name": name,
+                "index": 2 + i,
+                "type": "device",
+                "mac": f"52:54:00:{index // 256:02x}:{index % 256:02x}:{i + 1:02x}",
+                "state": "up",
+                **({"master": master} if master else {}),
+            }
+        )
+    base = 2 + len(NICS)
+    for j, (name, kind, master) in enumerate(
+        (
+            ("mgmt-bo", "bond", "mgmt-br"),
+            ("mgmt-br", "bridge", None),
+            ("vm-net-bo", "bond", "vm-net-br"),
+            ("vm-net-br", "bridge", None),
+        )
+    ):
+        out.append(
+            {
+                "name": name,
+                "index": base + j,
+                "type": kind,
+                "mac": f"52:54:00:{index // 256:02x}:{index % 256:02x}:{1 if 'mgmt' in name else 2:02x}",
+                "state": "up",
+                **({"master": master} if master else {}),
+            }
+        )
+    return out
+
+
+def services(multipath_enabled: bool) -> dict:
+    units = dict(SERVICES_DEFAULT)
+    if multipath_enabled:
+        units["multipathd.service"] = ("enabled", "active")
+    return {
+        u: {"enabled": e, "active": a, "sub": "running" if a == "active" and u != "rancherd.service" else "dead"}
+        for u, (e, a) in units.items()
+    }
+
+
+def proc_modules(names: Iterable[str]) -> str:
+    return "".join(f"{n} 65536 0 - Live 0x0000000000000000\n" for n in names)
+
+
+# -- RKE2 PKI -------------------------------------------------------------------------------
+def _pem_key(pair: pki.KeyPair) -> bytes:
+    return pair.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+
+
+def rke2_cas() -> dict[str, pki.KeyPair]:
+    """The cluster's RKE2 CAs (shared by every server through RKE2's bootstrap data)."""
+    start = pki.now() - dt.timedelta(days=30)
+    return {
+        "server-ca": pki.make_ca(f"rke2-server-ca@{int(start.timestamp())}", dt.timedelta(days=RKE2_CA_DAYS), start),
+        "client-ca": pki.make_ca(f"rke2-client-ca@{int(start.timestamp())}", dt.timedelta(days=RKE2_CA_DAYS), start),
+    }
+
+
+def load_ca(state_dir: Path | str, node: str, name: str) -> pki.KeyPair:
+    cert, key = read(state_dir, node, f"{RKE2_TLS}/{name}.crt"), read(state_dir, node, f"{RKE2_TLS}/{name}.key")
+    if cert is None or key is None:
+        raise FileNotFoundError(f"{node}: {RKE2_TLS}/{name}.crt/.key missing; is the host seeded?")
+    return pki.load(cert, key)
+
+
+def issue_rke2_leaf(
+    cas: dict[str, pki.KeyPair],
+    stem: str,
+    node: str,
+    ip: str,
+    *,
+    not_before: dt.datetime | None = None,
+    not_after: dt.datetime | None = None,
+) -> pki.KeyPair:
+    cn, signer, server, org = RKE2_LEAVES[stem]
+    start = not_before or pki.now() - dt.timedelta(days=1)
+    dns = ("kubernetes", "kubernetes.default", "kubernetes.default.svc", "localhost", node) if server else ()
+    ips = ("127.0.0.1", "10.53.0.1", ip) if server else ()
+    return pki.issue(
+        cas[signer],
+        cn,
+        dt.timedelta(days=RKE2_LEAF_DAYS),
+        dns=dns,
+        ips=ips,
+        org=org,
+        client=not server,
+        server=server,
+        not_before=start,
+        not_after=not_after or start + dt.timedelta(days=RKE2_LEAF_DAYS),
+    )
+
+
+def write_rke2_leaf(state_dir: Path | str, node: str, stem: str, pair: pki.KeyPair) -> None:
+    write(state_dir, node, f"{RKE2_TLS}/{stem}.crt", pair.cert_pem)
+    write(state_dir, node, f"{RKE2_TLS}/{stem}.key", _pem_key(pair), 0o600)
+
+
+# -- the whole tree -------------------------------------------------------------------------
+def write_host(
+    state_dir: Path, spec: ProfileSpec, node: str, index: int, cas: dict[str, pki.KeyPair], *, iscsi: bool = False
+) -> None:
+    ip = f"192.0.2.{11 + index}"
+    w = lambda p, d, m=0o644: write(state_dir, node, p, d, m)  # noqa: E731 - local shorthand
+    w("etc/hostname", node + "\n")
+    w("proc/cmdline", kernel_cmdline(iscsi=iscsi))
+    w(GRUB_CFG, grub_cfg(spec.harvester, menuentry_titles(spec.harvester) if iscsi else ()))
+    w("etc/harvester-release.yaml", release_yaml(spec))
+    w(
+        "etc/os-release",
+        f'NAME="Harvester"\nVERSION="{spec.harvester}"\nID="harvester"\nPRETTY_NAME="Harvester {spec.harvester}"\n',
+    )
+    w("oem/90_custom.yaml", f"name: Harvester Configuration\nstages:\n  initramfs:\n    - hostname: {node}\n")
+    # Trident is installed in this cluster, so every node has the KB's multipathd setup.
+    w("oem/99_multipathd.yaml", OEM_MULTIPATHD)
+    w(
+        "oem/99_multipath_conf.yaml",
+        "stages:\n  initramfs:\n    - name: Configure multipath blacklist and whitelist\n      files:\n"
+        "        - path: /etc/multipath.conf\n          permissions: 0644\n          content: |\n"
+        + "".join("            " + line + "\n" for line in MULTIPATH_CONF.splitlines()),
+    )
+    w("etc/multipath.conf", MULTIPATH_CONF)
+    w("services.json", json.dumps(services(multipath_enabled=True), indent=2, sort_keys=True) + "\n")
+    w("proc/modules", proc_modules(MODULES))
+    links = nics(index)
+    w("nics.json", json.dumps(links, indent=2) + "\n")
+    for link in links:
+        base = f"sys/class/net/{link['name']}"
+        w(f"{base}/address", link["mac"] + "\n")
+        w(f"{base}/operstate", ("unknown" if link["name"] == "lo" else link["state"]) + "\n")
+        w(f"{base}/ifindex", f"{link['index']}\n")
+        if "master" in link:
+            w(f"{base}/master_name", link["master"] + "\n")
+    w("etc/rancher/rke2/config.yaml", f"node-ip: {ip}\ncluster-cidr: 10.52.0.0/16\nservice-cidr: 10.53.0.0/16\n")
+    for name, ca in cas.items():
+        w(f"{RKE2_TLS}/{name}.crt", ca.cert_pem)
+        w(f"{RKE2_TLS}/{name}.key", _pem_key(ca), 0o600)
+    for stem in RKE2_LEAVES:
+        write_rke2_leaf(state_dir, node, stem, issue_rke2_leaf(cas, stem, node, ip))
+    if iscsi:
+        write_ibft(state_dir, node, index)
+
+
+def write_ibft(state_dir: Path, node: str, index: int) -> None:
+    """iSCSI Boot Firmware Table as sysfs shows it on a node booted from iSCSI."""
+    w = lambda p, d: write(state_dir, node, f"sys/firmware/ibft/{p}", d)  # noqa: E731
+    w("initiator/initiator-name", f"iqn.2024-02.com.example:cluster1-{node}-boot-disk\n")
+    w("target0/target-name", "iqn.2024-02.com.example:storage.boot\n")
+    w("target0/ip-addr", "192.0.2.250\n")
+    w("target0/port", "3260\n")
+    w("target0/lun", "0\n")
+    w("ethernet0/mac", nics(index)[1]["mac"] + "\n")
+
+
+def write_hosts(state_dir: Path, spec: ProfileSpec, nodes: list[str]) -> None:
+    cas = rke2_cas()
+    for i, node in enumerate(nodes):
+        write_host(state_dir, spec, node, i, cas)
+    (Path(state_dir) / "hosts" / "README.md").write_text(README)
+
+
+README = """# Simulated hosts
+
+One directory per node, `hosts/<node>/`, holding the files a node probe reads on a real
+Harvester node at the same path below `/` (so `/proc/cmdline` is `hosts/<node>/proc/cmdline`).
+Written when the cluster is seeded; faults rewrite single files (each write is atomic).
+
+- `proc/cmdline`: the running kernel command line (one line).
+- `run/initramfs/cos-state/grub2/grub.cfg`: the persisted GRUB configuration (COS_STATE) with
+  several `menuentry` blocks; each block's `linux` line carries the kernel arguments.
+- `etc/harvester-release.yaml`: keys harvester, harvesterChart, os, kubernetes, rancher,
+  monitoringChart, loggingChart, kubevirt, minUpgradableVersion.
+- `etc/os-release`, `etc/hostname`: OS identity.
+- `oem/*.yaml`: Elemental/cOS cloud-config stages: 90_custom.yaml, and 99_multipathd.yaml and
+  99_multipath_conf.yaml from the NetApp article (Trident is installed in this cluster).
+- `etc/multipath.conf`: multipath configuration (blacklists everything but NETAPP LUN).
+- `etc/rancher/rke2/config.yaml`: RKE2 config (node-ip, cluster-cidr, service-cidr).
+- `var/lib/rancher/rke2/server/tls/*.crt`: real X.509 PEM certificates: server-ca and client-ca
+  (10 years, the same on every server), leaf certificates (365 days); a `.key` beside each.
+- `services.json`: systemd units,
+  `{"<unit>.service": {"enabled": "enabled"|"disabled", "active": "active"|"inactive", "sub": "running"|"dead"}}`.
+- `proc/modules`: loaded kernel modules in `/proc/modules` format (first field = module name).
+- `nics.json`: links, `[{"name", "index", "type" (device|bond|bridge|loopback), "mac",
+  "state" (up|down), "master"?}]`; physical NICs are eno1..eno4 (eno1 in mgmt-bo, eno2 in vm-net-bo).
+- `sys/class/net/<link>/{address,operstate,ifindex,master_name}`: the same links as sysfs shows
+  them (`master_name` stands for the `master` symlink).
+- `sys/firmware/ibft/...`: present only on a node booted from iSCSI (initiator/, target0/,
+  ethernet0/).
+
+Absent file = absent on the host. Reader: `harvester_conformance.emulator.areas.harvester_hosts_fs.read`.
+The chart versions in harvester-release.yaml (monitoringChart, loggingChart) are representative
+values, not checked against harvester-installer.
+"""

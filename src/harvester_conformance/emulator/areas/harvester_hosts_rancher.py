@@ -1,0 +1,378 @@
+"""Rancher-side objects, upgrade prerequisites and the third-party CSI (Trident) of the emulated
+cluster (facts §3, §11, §16; KB "Using NetApp Storage", "Renew Harvester Cloud Credentials").
+
+Cloud-credential tokens: Rancher keeps a token's lifetime on its `tokens.management.cattle.io`
+object (`ttl` in ms, `expiresAt` RFC 3339, `expired`), named by the part of the bearer token
+before the colon (`kubeconfig-u-xxxxx:<secret>`). That CRD is not among the project's CRDs, so
+this module defines it (TOKENS below) and records every credential's token there.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import secrets
+import string
+
+import yaml
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.cluster.resources import Resource
+from harvester_conformance.emulator.profiles import ProfileSpec
+from harvester_conformance.waits import wait_for
+
+MANAGER = "harvester-conformance-emulator"
+TOKENS = Resource("management.cattle.io", "v3", "tokens", "Token", False)
+CSI_DRIVERS = R.CSI_DRIVERS
+TRIDENT = "csi.trident.netapp.io"
+CC_NS = "cattle-global-data"
+TTL_SETTING = "kubeconfig-default-token-ttl-minutes"
+CC_KEY = "harvestercredentialConfig-kubeconfigContent"
+NEXT_RELEASE = {"v1.2.1": "v1.2.2", "v1.3.1": "v1.3.2", "v1.4.3": "v1.5.0", "v1.5.0": "v1.5.1"}
+_ALNUM = string.ascii_lowercase + string.digits
+
+TOKEN_CRD = {
+    "metadata": {
+        "name": "tokens.management.cattle.io",
+        "labels": {"app.kubernetes.io/managed-by": "harvester-conformance"},
+    },
+    "spec": {
+        "group": "management.cattle.io",
+        "scope": "Cluster",
+        "names": {"kind": "Token", "listKind": "TokenList", "plural": "tokens", "singular": "token"},
+        "versions": [
+            {
+                "name": "v3",
+                "served": True,
+                "storage": True,
+                "schema": {
+                    "openAPIV3Schema": {
+                        "description": "A Rancher API token (top-level fields, no spec/status).",
+                        "type": "object",
+                        "properties": {
+                            "apiVersion": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "metadata": {"type": "object"},
+                            "userId": {"type": "string"},
+                            "authProvider": {"type": "string"},
+                            "description": {"type": "string"},
+                            "token": {"type": "string", "description": "SHA-256 hash of the secret part"},
+                            "ttl": {"type": "integer", "format": "int64", "description": "milliseconds; 0 = never"},
+                            "expiresAt": {"type": "string", "description": "RFC 3339; empty = never"},
+                            "expired": {"type": "boolean"},
+                            "isDerived": {"type": "boolean"},
+                            "current": {"type": "boolean"},
+                            "clusterName": {"type": "string"},
+                        },
+                    }
+                },
+            }
+        ],
+    },
+}
+
+
+def _ver(v: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in v.lstrip("v").split("-")[0].split("+")[0].split("."))
+
+
+def rancher_token_ttl_default(spec: ProfileSpec) -> str:
+    """Rancher's own default: 0 up to v2.7, 43200 (30 days) from v2.8 (facts §3)."""
+    return "43200" if _ver(spec.rancher) >= (2, 8) else "0"
+
+
+def _rand(n: int) -> str:
+    return "".join(secrets.choice(_ALNUM) for _ in range(n))
+
+
+def _rfc3339(t: dt.datetime) -> str:
+    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def new_token(cl: Cluster, user: str, ttl_minutes: int, created: dt.datetime | None = None) -> str:
+    """Create a Rancher kubeconfig token; returns the bearer string `<name>:<secret>` (never logged)."""
+    name = f"kubeconfig-{user}{_rand(5)}"
+    secret = _rand(54)
+    created = created or dt.datetime.now(dt.UTC)
+    expires = created + dt.timedelta(minutes=ttl_minutes) if ttl_minutes else None
+    cl.create(
+        TOKENS,
+        {
+            "apiVersion": TOKENS.api_version,
+            "kind": TOKENS.kind,
+            "metadata": {
+                "name": name,
+                "labels": {
+                    "authn.management.cattle.io/token-userId": user,
+                    "authn.management.cattle.io/kind": "kubeconfig",
+                },
+                "annotations": {"emulator.harvester-conformance.io/created": _rfc3339(created)},
+            },
+            "userId": user,
+            "authProvider": "local",
+            "description": "Kubeconfig token",
+            "token": hashlib.sha256(secret.encode()).hexdigest(),
+            "ttl": ttl_minutes * 60_000,
+            "expiresAt": _rfc3339(expires) if expires else "",
+            "expired": bool(expires and expires <= dt.datetime.now(dt.UTC)),
+            "isDerived": True,
+            "clusterName": "local",
+        },
+    )
+    return f"{name}:{secret}"
+
+
+def kubeconfig_for(server: str, ca_pem: bytes, bearer: str) -> str:
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [
+                {
+                    "name": "local",
+                    "cluster": {"server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()},
+                }
+            ],
+            "users": [{"name": "local", "user": {"token": bearer}}],
+            "contexts": [{"name": "local", "context": {"cluster": "local", "user": "local"}}],
+            "current-context": "local",
+        },
+        sort_keys=False,
+    )
+
+
+def credential_data(kubeconfig: str, cluster_id: str) -> dict[str, str]:
+    b64 = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    return {
+        CC_KEY: b64(kubeconfig),
+        "harvestercredentialConfig-clusterType": b64("imported"),
+        "harvestercredentialConfig-clusterId": b64(cluster_id),
+    }
+
+
+def seed_token_crd(cl: Cluster) -> None:
+    cl.apply(R.CRDS, TOKEN_CRD, manager=MANAGER)
+
+    def established() -> bool:
+        conds = (cl.get(R.CRDS, TOKEN_CRD["metadata"]["name"]) or {}).get("status", {}).get("conditions", [])
+        return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
+
+    wait_for("crd-established", established)
+
+
+def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes) -> None:
+    ttl_default = rancher_token_ttl_default(spec)
+    # Harvester >= v1.3.1 copies its own setting (default 0) into the embedded Rancher's settings.
+    copied = "0" if _ver(spec.harvester) >= (1, 3, 1) else ""
+    cl.apply(
+        R.RANCHER_SETTINGS,
+        {"metadata": {"name": TTL_SETTING}, "default": ttl_default, "value": copied, "source": "db" if copied else ""},
+        manager=MANAGER,
+    )
+    effective = int(copied or ttl_default)
+    user = f"u-{_rand(5)}"
+    bearer = new_token(cl, user, effective)
+    cluster_id = f"c-m-{_rand(8)}"
+    cc_name = f"cc-{_rand(5)}"
+    cl.apply(
+        R.SECRETS,
+        {
+            "metadata": {
+                "name": cc_name,
+                "namespace": CC_NS,
+                "annotations": {
+                    "provisioning.cattle.io/driver": "harvester",
+                    "field.cattle.io/name": "harvester-local",
+                },
+                "labels": {"cattle.io/creator": "norman"},
+            },
+            "type": "provisioning.cattle.io/cloud-credential",
+            "data": credential_data(kubeconfig_for(cl.host, ca_pem, bearer), cluster_id),
+        },
+        manager=MANAGER,
+    )
+    now = _rfc3339(dt.datetime.now(dt.UTC))
+    ready = [{"type": "Ready", "status": "True", "lastTransitionTime": now}]
+    cl.apply(
+        R.PROVISIONING_CLUSTERS,
+        {
+            "metadata": {"name": "local", "namespace": "fleet-local"},
+            "spec": {"kubernetesVersion": spec.rke2, "rkeConfig": {}},
+            "status": {
+                "ready": True,
+                "clusterName": "local",
+                "clientSecretName": "local-kubeconfig",
+                "fleetWorkspaceName": "fleet-local",
+                "observedGeneration": 1,
+                "conditions": ready + [{"type": "Provisioned", "status": "True", "lastTransitionTime": now}],
+            },
+        },
+        manager=MANAGER,
+    )
+    cl.apply(
+        R.CAPI_CLUSTERS,
+        {
+            "metadata": {"name": "local", "namespace": "fleet-local"},
+            "spec": {"paused": False},
+            "status": {
+                "phase": "Provisioned",
+                "infrastructureReady": True,
+                "controlPlaneReady": True,
+                "observedGeneration": 1,
+                "conditions": ready,
+            },
+        },
+        manager=MANAGER,
+    )
+    for node in nodes:
+        cl.apply(
+            R.CAPI_MACHINES,
+            {
+                "metadata": {
+                    "name": f"custom-{hashlib.sha256(node.encode()).hexdigest()[:12]}",
+                    "namespace": "fleet-local",
+                    "labels": {"cluster.x-k8s.io/cluster-name": "local", "cluster.x-k8s.io/control-plane": "true"},
+                },
+                "spec": {
+                    "clusterName": "local",
+                    "version": spec.rke2,
+                    "providerID": f"rke2://{node}",
+                    "bootstrap": {"dataSecretName": f"custom-{node}-machine-bootstrap"},
+                    "infrastructureRef": {"apiVersion": "rke.cattle.io/v1", "kind": "CustomMachine", "name": node},
+                },
+                "status": {
+                    "phase": "Running",
+                    "nodeRef": {"apiVersion": "v1", "kind": "Node", "name": node},
+                    "bootstrapReady": True,
+                    "infrastructureReady": True,
+                    "observedGeneration": 1,
+                    "conditions": ready,
+                },
+            },
+            manager=MANAGER,
+        )
+    cl.apply(
+        R.SECRETS,
+        {
+            "metadata": {
+                "name": "local-kubeconfig",
+                "namespace": "fleet-local",
+                "labels": {"cluster.x-k8s.io/cluster-name": "local"},
+            },
+            "data": {"value": base64.b64encode(b"# kubeconfig of the local cluster (emulated)\n").decode()},
+        },
+        manager=MANAGER,
+    )
+    chart_ver = spec.harvester.lstrip("v")
+    for chart in ("harvester", "harvester-crd"):
+        cl.apply(
+            R.MANAGED_CHARTS,
+            {
+                "metadata": {"name": chart, "namespace": "fleet-local"},
+                "spec": {
+                    "chart": chart,
+                    "version": chart_ver,
+                    "releaseName": chart,
+                    "defaultNamespace": "harvester-system",
+                },
+                "status": {
+                    "conditions": [
+                        {"type": "Ready", "status": "True", "lastTransitionTime": now},
+                        {"type": "Processed", "status": "True", "lastTransitionTime": now},
+                        {"type": "Defined", "status": "True", "lastTransitionTime": now},
+                    ],
+                    "summary": {"desiredReady": 1, "ready": 1},
+                },
+            },
+            manager=MANAGER,
+        )
+    for bundle in ("mcc-harvester", "mcc-harvester-crd", "fleet-agent-local"):
+        cl.apply(
+            R.FLEET_BUNDLES,
+            {
+                "metadata": {"name": bundle, "namespace": "fleet-local"},
+                "spec": {"targets": [{"clusterName": "local"}]},
+                "status": {
+                    "summary": {"desiredReady": 1, "ready": 1},
+                    "display": {"readyClusters": "1/1", "state": ""},
+                    "observedGeneration": 1,
+                    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
+                },
+            },
+            manager=MANAGER,
+        )
+    nxt = NEXT_RELEASE.get(spec.harvester)
+    if nxt:
+        cl.apply(
+            R.VERSIONS,
+            {
+                "metadata": {"name": nxt, "namespace": "harvester-system"},
+                "spec": {
+                    "isoURL": f"https://releases.rancher.com/harvester/{nxt}/harvester-{nxt}-amd64.iso",
+                    "isoChecksum": hashlib.sha512(nxt.encode()).hexdigest(),
+                    "releaseDate": "20250101",
+                    "minUpgradableVersion": spec.harvester,
+                    "tags": [],
+                },
+            },
+            manager=MANAGER,
+        )
+
+
+def seed_trident(cl: Cluster) -> None:
+    """Trident as the NetApp KB installs it: CSIDriver, StorageClass, VolumeSnapshotClass, the
+    operator's namespace/SA and the PSA ClusterRole, and csi-driver-config naming the classes."""
+    cl.apply(
+        CSI_DRIVERS,
+        {
+            "metadata": {"name": TRIDENT},
+            "spec": {"attachRequired": True, "podInfoOnMount": False, "fsGroupPolicy": "ReadWriteOnceWithFSType"},
+        },
+        manager=MANAGER,
+    )
+    cl.apply(
+        R.STORAGE_CLASSES,
+        {
+            "metadata": {"name": "ontap-san-economy"},
+            "provisioner": TRIDENT,
+            "parameters": {"selector": "name=default_backend_san"},
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "Immediate",
+            "allowVolumeExpansion": True,
+        },
+        manager=MANAGER,
+    )
+    cl.apply(
+        R.VOLUME_SNAPSHOT_CLASSES,
+        {"metadata": {"name": "trident-snapshotclass"}, "driver": TRIDENT, "deletionPolicy": "Delete"},
+        manager=MANAGER,
+    )
+    cl.apply(R.NAMESPACES, {"metadata": {"name": "trident"}}, manager=MANAGER)
+    cl.apply(R.SERVICE_ACCOUNTS, {"metadata": {"name": "trident-operator", "namespace": "trident"}}, manager=MANAGER)
+    cl.apply(R.CLUSTER_ROLES, trident_psa_role(), manager=MANAGER)
+    cl.apply(
+        R.CLUSTER_ROLE_BINDINGS,
+        {
+            "metadata": {"name": "trident-operator-psa"},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "trident-operator-psa"},
+            "subjects": [{"kind": "ServiceAccount", "name": "trident-operator", "namespace": "trident"}],
+        },
+        manager=MANAGER,
+    )
+    setting = cl.get(R.HARVESTER_SETTINGS, "csi-driver-config") or {}
+    current = json.loads(setting.get("value") or setting.get("default") or "{}")
+    current[TRIDENT] = {
+        "volumeSnapshotClassName": "trident-snapshotclass",
+        "backupVolumeSnapshotClassName": "trident-snapshotclass",
+    }
+    cl.patch(R.HARVESTER_SETTINGS, "csi-driver-config", {"value": json.dumps(current, separators=(",", ":"))})
+
+
+def trident_psa_role(verbs: tuple[str, ...] = ("updatepsa",)) -> dict:
+    return {
+        "metadata": {"name": "trident-operator-psa"},
+        "rules": [{"apiGroups": ["management.cattle.io"], "resources": ["projects"], "verbs": list(verbs)}],
+    }

@@ -1,0 +1,357 @@
+"""Longhorn faults: states real clusters reach (a stuck longhorn-manager, a wrong value written to
+a disk, a stale object, a never-configured setting), each with its undo (facts.md §6-§9, §16)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.areas import longhorn_model as M
+from harvester_conformance.emulator.faults import Fault
+from harvester_conformance.waits import wait_for
+
+FAULT_LABEL = {"emulator.harvester-conformance.io/fault-object": "longhorn"}
+FAULT_NS = "default"
+FAULT_PVC = "hc-longhorn-fault-data"
+FAULT_POD = "hc-longhorn-fault-writer"
+
+
+# -- building blocks ------------------------------------------------------------------------------
+def _annotate(cl: Cluster, res: object, name: str, value: str | None, ns: str = M.NS) -> None:
+    cl.patch(res, name, {"metadata": {"annotations": {M.FAULT_ANNOTATION: value}}}, ns)
+
+
+def _volumes(cl: Cluster) -> list[dict]:
+    return sorted(cl.list(R.LONGHORN_VOLUMES, M.NS), key=lambda v: v["metadata"]["name"])
+
+
+def _fault_volume(cl: Cluster) -> dict | None:
+    pvc = cl.get(R.PVCS, FAULT_PVC, FAULT_NS)
+    if pvc is None:
+        return None
+    return cl.get(R.LONGHORN_VOLUMES, f"pvc-{pvc['metadata']['uid']}", M.NS)
+
+
+def ensure_volume(cl: Cluster, attached: bool) -> dict:
+    """A Longhorn volume to break: an existing one (attached if asked), else one made for the
+    fault from a PVC of harvester-longhorn (and a pod using it when it must be attached)."""
+    for vol in _volumes(cl):
+        if attached and (vol.get("status") or {}).get("state") != "attached":
+            continue
+        if _replicas(cl, vol["metadata"]["name"]):
+            return vol
+    if cl.get(R.PVCS, FAULT_PVC, FAULT_NS) is None:
+        cl.create(
+            R.PVCS,
+            {
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": FAULT_PVC, "namespace": FAULT_NS, "labels": FAULT_LABEL},
+                "spec": {
+                    "accessModes": ["ReadWriteMany"],
+                    "volumeMode": "Block",
+                    "storageClassName": "harvester-longhorn",
+                    "resources": {"requests": {"storage": "10Gi"}},
+                },
+            },
+            FAULT_NS,
+        )
+    if attached and cl.get(R.PODS, FAULT_POD, FAULT_NS) is None:
+        cl.create(
+            R.PODS,
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": FAULT_POD, "namespace": FAULT_NS, "labels": FAULT_LABEL},
+                "spec": {
+                    "containers": [{"name": "writer", "image": "registry.suse.com/bci/bci-busybox:15.6"}],
+                    "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": FAULT_PVC}}],
+                },
+            },
+            FAULT_NS,
+        )
+    want = "attached" if attached else "detached"
+
+    def ready() -> dict | None:
+        vol = _fault_volume(cl)
+        if vol is None or (vol.get("status") or {}).get("state") != want:
+            return None
+        return vol if len(_replicas(cl, vol["metadata"]["name"])) >= vol["spec"]["numberOfReplicas"] else None
+
+    return wait_for("cluster-seeded", ready)
+
+
+def drop_fault_objects(cl: Cluster) -> None:
+    """Remove the PVC and pod a fault made for itself (a volume that existed stays)."""
+    vol = _fault_volume(cl)
+    cl.delete(R.PODS, FAULT_POD, FAULT_NS)
+    cl.delete(R.PVCS, FAULT_PVC, FAULT_NS)
+    if vol is not None:
+        wait_for("object-deleted", lambda: cl.get(R.LONGHORN_VOLUMES, vol["metadata"]["name"], M.NS) is None)
+
+
+def _replicas(cl: Cluster, volume: str) -> list[dict]:
+    return cl.list(R.LONGHORN_REPLICAS, M.NS, f"longhornvolume={volume}")
+
+
+def _first_node(cl: Cluster) -> dict:
+    nodes = sorted(cl.list(R.LONGHORN_NODES, M.NS), key=lambda n: n["metadata"]["name"])
+    k8s = {n["metadata"]["name"] for n in cl.list(R.NODES)}
+    return next(n for n in nodes if n["metadata"]["name"] in k8s)
+
+
+def _default_disk(node: dict) -> tuple[str, int]:
+    name = next(d for d in node["spec"]["disks"] if d.startswith("default-disk-"))
+    maximum = node["status"]["diskStatus"][name]["storageMaximum"]
+    return name, int(maximum)
+
+
+def _percentage(cl: Cluster) -> int:
+    setting = cl.get(R.LONGHORN_SETTINGS, "storage-reserved-percentage-for-default-disk", M.NS)
+    return M.reserved_percentage({"storage-reserved-percentage-for-default-disk": (setting or {}).get("value", "30")})
+
+
+def _set_default_reserved(value: Callable[[int, int], int]) -> Callable[[Cluster], None]:
+    def act(cl: Cluster) -> None:
+        node = _first_node(cl)
+        disk, maximum = _default_disk(node)
+        reserved = value(maximum, _percentage(cl))
+        cl.patch(
+            R.LONGHORN_NODES, node["metadata"]["name"], {"spec": {"disks": {disk: {"storageReserved": reserved}}}}, M.NS
+        )
+
+    return act
+
+
+def _restore_reserved(cl: Cluster) -> None:
+    _set_default_reserved(lambda maximum, pct: maximum * pct // 100)(cl)
+
+
+# -- eviction (EVI-02, EVI-03) ------------------------------------------------------------------------
+def _stuck_eviction(cl: Cluster) -> None:
+    """A disk asked to evict while its node's manager is stuck: its replicas stay."""
+    vol = ensure_volume(cl, attached=False)
+    rep = _replicas(cl, vol["metadata"]["name"])[0]
+    node_name, disk_uuid = rep["spec"]["nodeID"], rep["spec"]["diskID"]
+    node = cl.get(R.LONGHORN_NODES, node_name, M.NS)
+    assert node is not None
+    disk = next(n for n, d in node["status"]["diskStatus"].items() if d.get("diskUUID") == disk_uuid)
+    _annotate(cl, R.LONGHORN_NODES, node_name, M.EVICTION_STUCK)
+    cl.patch(
+        R.LONGHORN_NODES,
+        node_name,
+        {"spec": {"disks": {disk: {"allowScheduling": False, "evictionRequested": True}}}},
+        M.NS,
+    )
+
+
+def _stuck_eviction_revert(cl: Cluster) -> None:
+    for node in cl.list(R.LONGHORN_NODES, M.NS):
+        name = node["metadata"]["name"]
+        if M.fault_of(node) != M.EVICTION_STUCK:
+            continue
+        disks = {
+            d: {"allowScheduling": True, "evictionRequested": False}
+            for d, spec in node["spec"]["disks"].items()
+            if spec.get("evictionRequested")
+        }
+        if disks:
+            cl.patch(R.LONGHORN_NODES, name, {"spec": {"disks": disks}}, M.NS)
+        _annotate(cl, R.LONGHORN_NODES, name, None)
+    drop_fault_objects(cl)
+
+
+def _manager_stuck_everywhere(cl: Cluster) -> None:
+    ensure_volume(cl, attached=False)  # something to evict, so that a stuck eviction shows
+    for node in cl.list(R.LONGHORN_NODES, M.NS):
+        _annotate(cl, R.LONGHORN_NODES, node["metadata"]["name"], M.EVICTION_STUCK)
+
+
+# -- nodes (EVI-01) --------------------------------------------------------------------------------
+def _stale_node_name(cl: Cluster) -> str:
+    return f"harvester-node-{len(cl.list(R.NODES))}"
+
+
+def _stale_node(cl: Cluster) -> None:
+    """The Longhorn Node of a removed Kubernetes node, left behind."""
+    name = _stale_node_name(cl)
+    version = (cl.get(R.LONGHORN_SETTINGS, "current-longhorn-version", M.NS) or {}).get("value", "v1.6.2")
+    cl.create(R.LONGHORN_NODES, M.longhorn_node(name, 0, _percentage(cl), version), M.NS)
+
+
+def _stale_node_revert(cl: Cluster) -> None:
+    k8s = {n["metadata"]["name"] for n in cl.list(R.NODES)}
+    for node in cl.list(R.LONGHORN_NODES, M.NS):
+        if node["metadata"]["name"] not in k8s:
+            cl.delete(R.LONGHORN_NODES, node["metadata"]["name"], M.NS)
+
+
+# -- priority class (LPC-01, LPC-03) ------------------------------------------------------------------
+def _recreate_priority_setting(value: str) -> Callable[[Cluster], None]:
+    """The setting object as an upgraded cluster keeps it (recreated, so no UPDATE is validated)."""
+
+    def act(cl: Cluster) -> None:
+        cl.delete(R.LONGHORN_SETTINGS, "priority-class", M.NS)
+        wait_for("object-deleted", lambda: cl.get(R.LONGHORN_SETTINGS, "priority-class", M.NS) is None)
+        cl.create(
+            R.LONGHORN_SETTINGS,
+            {
+                "apiVersion": "longhorn.io/v1beta2",
+                "kind": "Setting",
+                "metadata": {"name": "priority-class", "namespace": M.NS},
+                "value": value,
+            },
+            M.NS,
+        )
+
+    return act
+
+
+def _rolled_out(cl: Cluster, name: str, priority: str) -> bool:
+    dep = cl.get(R.DEPLOYMENTS, name, M.NS) or {}
+    st = dep.get("status") or {}
+    want = (dep.get("spec") or {}).get("replicas", 1)
+    if st.get("observedGeneration", 0) < dep["metadata"].get("generation", 0):
+        return False
+    if st.get("updatedReplicas") != want or st.get("availableReplicas") != want or st.get("replicas") != want:
+        return False
+    pods = [p for p in cl.list(R.PODS, M.NS, f"app={name}") if not p["metadata"].get("deletionTimestamp")]
+    return len(pods) == want and all(p["spec"].get("priorityClassName", "") == priority for p in pods)
+
+
+def _user_edited_component(cl: Cluster) -> None:
+    """A user removed csi-resizer's priority class by hand while the manager was stuck."""
+    cl.patch(
+        R.DEPLOYMENTS,
+        "csi-resizer",
+        {
+            "metadata": {"annotations": {M.FAULT_ANNOTATION: M.PRIORITY_STUCK}},
+            "spec": {"template": {"spec": {"priorityClassName": None}}},
+        },
+        M.NS,
+    )
+    wait_for("cluster-seeded", lambda: _rolled_out(cl, "csi-resizer", ""))
+
+
+def _user_edit_undone(cl: Cluster) -> None:
+    value = (cl.get(R.LONGHORN_SETTINGS, "priority-class", M.NS) or {}).get("value", M.CRITICAL)
+    cl.patch(
+        R.DEPLOYMENTS,
+        "csi-resizer",
+        {
+            "metadata": {"annotations": {M.FAULT_ANNOTATION: None}},
+            "spec": {"template": {"spec": {"priorityClassName": value or None}}},
+        },
+        M.NS,
+    )
+    wait_for("cluster-seeded", lambda: _rolled_out(cl, "csi-resizer", value))
+
+
+# -- volumes (UPG-01) -------------------------------------------------------------------------------
+def _degraded_volume(cl: Cluster) -> None:
+    """A replica of an attached volume failed and its manager is stuck, so it is never rebuilt."""
+    vol = ensure_volume(cl, attached=True)
+    name = vol["metadata"]["name"]
+    _annotate(cl, R.LONGHORN_VOLUMES, name, M.MANAGER_STUCK)
+    rep = _replicas(cl, name)[0]
+    rep["spec"]["failedAt"] = M.now()
+    rep = cl.replace(R.LONGHORN_REPLICAS, rep)
+    rep["status"] = {**(rep.get("status") or {}), "currentState": "error", "started": False, "instanceManagerName": ""}
+    cl.replace(R.LONGHORN_REPLICAS, rep, sub="status")
+
+    def degrade() -> bool:
+        cur = cl.get(R.LONGHORN_VOLUMES, name, M.NS) or {}
+        cur["status"] = {**(cur.get("status") or {}), "robustness": "degraded", "lastDegradedAt": M.now()}
+        try:
+            cl.replace(R.LONGHORN_VOLUMES, cur, sub="status")
+        except ApiError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    wait_for("cluster-seeded", degrade)
+
+
+def _degraded_volume_revert(cl: Cluster) -> None:
+    names = [v["metadata"]["name"] for v in cl.list(R.LONGHORN_VOLUMES, M.NS) if M.fault_of(v) == M.MANAGER_STUCK]
+    for name in names:
+        _annotate(cl, R.LONGHORN_VOLUMES, name, None)
+    for name in names:
+        wait_for(
+            "cluster-seeded",
+            lambda n=name: (
+                (cl.get(R.LONGHORN_VOLUMES, n, M.NS) or {}).get("status", {}).get("robustness")
+                in ("healthy", "unknown")
+            ),
+        )
+    drop_fault_objects(cl)
+
+
+# -- settings (LHP-01) --------------------------------------------------------------------------------
+def _replica_count_above_nodes(cl: Cluster) -> None:
+    schedulable = [n for n in cl.list(R.LONGHORN_NODES, M.NS) if n["spec"].get("allowScheduling", True)]
+    cl.patch(R.LONGHORN_SETTINGS, "default-replica-count", {"value": str(len(schedulable) + 1)}, M.NS)
+
+
+def _replica_count_default(cl: Cluster) -> None:
+    cl.patch(R.LONGHORN_SETTINGS, "default-replica-count", {"value": "3"}, M.NS)
+
+
+FAULTS = [
+    Fault(
+        "EVI-02",
+        "a disk asked to evict (evictionRequested, scheduling off) while longhorn-manager is stuck: replicas stay",
+        _stuck_eviction,
+        _stuck_eviction_revert,
+    ),
+    Fault(
+        "EVI-03",
+        "longhorn-manager stuck on every node: a requested eviction never completes",
+        _manager_stuck_everywhere,
+        _stuck_eviction_revert,
+    ),
+    Fault(
+        "MET-03",
+        "a default disk's storageReserved written larger than the disk's storageMaximum",
+        _set_default_reserved(lambda maximum, pct: maximum + 10 * 1024**3),
+        _restore_reserved,
+    ),
+    Fault(
+        "MET-04",
+        "a stale default disk reserving 20% while the setting says 30%",
+        _set_default_reserved(lambda maximum, pct: maximum * (pct - 10 if pct > 10 else pct + 10) // 100),
+        _restore_reserved,
+    ),
+    Fault(
+        "LPC-01",
+        "priority-class setting empty, as an upgraded cluster that was never configured keeps it",
+        _recreate_priority_setting(""),
+        _recreate_priority_setting(M.CRITICAL),
+    ),
+    Fault(
+        "LPC-03",
+        "csi-resizer's priority class removed by hand while longhorn-manager was stuck",
+        _user_edited_component,
+        _user_edit_undone,
+    ),
+    Fault(
+        "EVI-01",
+        "a Longhorn Node left behind after its Kubernetes node was removed",
+        _stale_node,
+        _stale_node_revert,
+    ),
+    Fault(
+        "UPG-01",
+        "an attached volume degraded: a replica failed and longhorn-manager is stuck for that volume",
+        _degraded_volume,
+        _degraded_volume_revert,
+    ),
+    Fault(
+        "LHP-01",
+        "default-replica-count set above the number of schedulable Longhorn nodes",
+        _replica_count_above_nodes,
+        _replica_count_default,
+    ),
+]

@@ -1,0 +1,716 @@
+"""The simulated longhorn-manager (facts.md §6, §8, §9, §16).
+
+What it keeps true, tick after tick, from the objects in the API only:
+- a Longhorn Node per Kubernetes node, with disk status derived from the Replicas placed on it
+  (storageScheduled = sum of scheduledReplica, storageAvailable = maximum - usage);
+- the CSI provisioner's part: a PersistentVolume pre-bound to every PVC of a Longhorn
+  StorageClass (kube-controller-manager's PV binder completes the binding), and a Volume named
+  like the PV with `numberOfReplicas` Replicas on distinct nodes;
+- attachment from running pods that use the claim; robustness from the replicas' health;
+- eviction of disks with evictionRequested and scheduling disabled, a few replicas per tick;
+- the priority-class setting applied to system-managed components, refused while any volume
+  is attached.
+
+A Longhorn Node, Volume or component annotated with the fault annotation models a stuck manager
+for that object (see longhorn_faults).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes.utils import parse_quantity
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.areas import longhorn_model as M
+
+log = logging.getLogger("longhorn-manager")
+EVICTIONS_PER_TICK = 5
+
+
+@dataclass
+class Disk:
+    node: str
+    name: str
+    uuid: str
+    path: str
+    maximum: int
+    reserved: int
+    allow: bool
+    evicting: bool
+    node_ok: bool
+    stuck: bool
+    replicas: dict[str, int] = field(default_factory=dict)
+    usage: int = 0
+
+    @property
+    def scheduled(self) -> int:
+        return sum(self.replicas.values())
+
+    def fits(self, size: int, over_pct: int) -> bool:
+        room = (self.maximum - self.reserved) * over_pct // 100
+        return self.node_ok and self.allow and not self.evicting and self.scheduled + size <= room
+
+
+def _value(settings: dict[str, dict], name: str, default: str = "") -> str:
+    obj = settings.get(name)
+    return str(obj.get("value", default)) if obj else default
+
+
+def _int(text: str, default: int) -> int:
+    try:
+        return int(text)
+    except (TypeError, ValueError):
+        return default
+
+
+def _node_ready(node: dict) -> bool:
+    conds = (node.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == "Ready" and c.get("status") == "True" for c in conds)
+
+
+def _deleting(obj: dict) -> bool:
+    return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+class LonghornManager:
+    def __init__(self, cluster: Cluster, state_dir: Path | None = None) -> None:
+        self.cl = cluster
+        self.longhorn = ""
+
+    # -- entry point ------------------------------------------------------------------------
+    def reconcile(self) -> None:
+        cl = self.cl
+        settings = {s["metadata"]["name"]: s for s in cl.list(R.LONGHORN_SETTINGS, M.NS)}
+        if "current-longhorn-version" not in settings:  # not seeded yet: the version decides the layout
+            return
+        self.longhorn = _value(settings, "current-longhorn-version")
+        k8s_nodes = {n["metadata"]["name"]: n for n in cl.list(R.NODES)}
+        lh_nodes = {n["metadata"]["name"]: n for n in cl.list(R.LONGHORN_NODES, M.NS)}
+        self._register_nodes(k8s_nodes, lh_nodes, settings)
+        pods = cl.list(R.PODS)
+        replicas = cl.list(R.LONGHORN_REPLICAS, M.NS)
+        disks = self._disks(lh_nodes, k8s_nodes, replicas)
+        volumes = self._provision(settings, disks, replicas)
+        self._volumes(volumes, replicas, pods, disks, settings)
+        self._node_status(lh_nodes, k8s_nodes, disks, settings)
+        self._instance_managers(lh_nodes, k8s_nodes, pods, settings)
+        self._priority_class(settings, volumes, pods)
+
+    # -- nodes ------------------------------------------------------------------------------
+    def _register_nodes(self, k8s_nodes: dict, lh_nodes: dict, settings: dict) -> None:
+        """longhorn-manager's pod on a new node registers it with a default disk (facts §6)."""
+        pct = M.reserved_percentage({k: _value(settings, k) for k in settings})
+        for index, name in enumerate(sorted(k8s_nodes)):
+            if name in lh_nodes:
+                continue
+            try:
+                lh_nodes[name] = self.cl.create(
+                    R.LONGHORN_NODES, M.longhorn_node(name, index, pct, self.longhorn), M.NS
+                )
+                log.info("registered Longhorn node %s", name)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+
+    def _disks(self, lh_nodes: dict, k8s_nodes: dict, replicas: list[dict]) -> dict[tuple[str, str], Disk]:
+        """Every disk keyed by (node, disk UUID), with the replicas placed on it."""
+        disks: dict[tuple[str, str], Disk] = {}
+        for index, (name, node) in enumerate(sorted(lh_nodes.items())):
+            spec = node.get("spec") or {}
+            status_disks = (node.get("status") or {}).get("diskStatus") or {}
+            k8s = k8s_nodes.get(name)
+            node_ok = bool(spec.get("allowScheduling", True)) and k8s is not None and _node_ready(k8s)
+            node_evicting = bool(spec.get("evictionRequested")) and not spec.get("allowScheduling", True)
+            for dname, d in (spec.get("disks") or {}).items():
+                duuid = (status_disks.get(dname) or {}).get("diskUUID") or M.disk_uuid(name, dname)
+                maximum = (status_disks.get(dname) or {}).get("storageMaximum") or M.disk_maximum(name, dname, index)
+                disks[(name, duuid)] = Disk(
+                    node=name,
+                    name=dname,
+                    uuid=duuid,
+                    path=d.get("path", ""),
+                    maximum=int(maximum),
+                    reserved=int(d.get("storageReserved") or 0),
+                    allow=bool(d.get("allowScheduling", True)),
+                    evicting=node_evicting or (bool(d.get("evictionRequested")) and not d.get("allowScheduling")),
+                    node_ok=node_ok,
+                    stuck=M.fault_of(node) == M.EVICTION_STUCK,
+                    usage=M.disk_base_usage(dname),
+                )
+        for r in replicas:
+            spec = r.get("spec") or {}
+            disk = disks.get((spec.get("nodeID", ""), spec.get("diskID", "")))
+            if disk is not None:
+                size = _int(spec.get("volumeSize"), 0)
+                disk.replicas[r["metadata"]["name"]] = size
+                disk.usage += size // 8
+        return disks
+
+    def _node_status(self, lh_nodes: dict, k8s_nodes: dict, disks: dict, settings: dict) -> None:
+        minimal = _int(_value(settings, "storage-minimal-available-percentage", "25"), 25)
+        newer = M.version(self.longhorn) >= (1, 5, 0)
+        for name, node in lh_nodes.items():
+            old = node.get("status") or {}
+            old_disks = old.get("diskStatus") or {}
+            disk_status = {}
+            for disk in (d for d in disks.values() if d.node == name):
+                prev = (old_disks.get(disk.name) or {}).get("conditions")
+                available = max(disk.maximum - disk.usage, 0)
+                pressure = disk.reserved >= disk.maximum or available <= disk.maximum * minimal // 100
+                entry: dict[str, Any] = {
+                    "conditions": [
+                        M.condition(prev, "Ready", "True"),
+                        M.condition(
+                            prev,
+                            "Schedulable",
+                            "False" if pressure else "True",
+                            "DiskPressure" if pressure else "",
+                            "the disk has no room left above its reservation" if pressure else "",
+                        ),
+                    ],
+                    "storageAvailable": available,
+                    "storageScheduled": disk.scheduled,
+                    "storageMaximum": disk.maximum,
+                    "scheduledReplica": dict(sorted(disk.replicas.items())),
+                    "scheduledBackingImage": {},
+                    "diskUUID": disk.uuid,
+                }
+                if newer:
+                    entry.update({"diskType": "filesystem", "diskName": disk.name, "diskPath": disk.path})
+                if M.version(self.longhorn) >= (1, 6, 0):
+                    entry["filesystemType"] = "ext4"
+                disk_status[disk.name] = entry
+            k8s = k8s_nodes.get(name)
+            conds = old.get("conditions")
+            if k8s is None:
+                ready = M.condition(conds, "Ready", "False", "KubernetesNodeGone", f"Kubernetes node {name} is gone")
+            elif not _node_ready(k8s):
+                ready = M.condition(conds, "Ready", "False", "KubernetesNodeNotReady", f"node {name} is not ready")
+            else:
+                ready = M.condition(conds, "Ready", "True")
+            sched = "True" if k8s is not None and (node.get("spec") or {}).get("allowScheduling", True) else "False"
+            status = {
+                **old,
+                "conditions": [
+                    ready,
+                    M.condition(conds, "Schedulable", sched),
+                    M.condition(conds, "MountPropagation", "True"),
+                ],
+                "diskStatus": disk_status,
+                "region": old.get("region", ""),
+                "zone": old.get("zone", ""),
+                "autoEvicting": False,
+            }
+            if status != old:
+                self._write_status(R.LONGHORN_NODES, node, status)
+
+    # -- CSI provisioning ---------------------------------------------------------------------
+    def _provision(self, settings: dict, disks: dict, replicas: list[dict]) -> list[dict]:
+        cl = self.cl
+        classes = {c["metadata"]["name"]: c for c in cl.list(R.STORAGE_CLASSES) if c.get("provisioner") == M.DRIVER}
+        pvs = {
+            p["metadata"]["name"]: p
+            for p in cl.list(R.PERSISTENT_VOLUMES)
+            if ((p.get("spec") or {}).get("csi") or {}).get("driver") == M.DRIVER
+        }
+        pvcs = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in cl.list(R.PVCS)}
+        for pvc in pvcs.values():
+            sc = classes.get((pvc.get("spec") or {}).get("storageClassName") or "")
+            if sc is None or _deleting(pvc) or (pvc.get("spec") or {}).get("volumeName"):
+                continue
+            name = f"pvc-{pvc['metadata']['uid']}"
+            if name not in pvs:
+                try:
+                    pvs[name] = cl.create(R.PERSISTENT_VOLUMES, self._pv_body(name, pvc, sc))
+                except ApiError as exc:
+                    if exc.status != 409:
+                        raise
+        # The external provisioner deletes released volumes of the Delete policy.
+        for name, pv in list(pvs.items()):
+            if (pv.get("status") or {}).get("phase") == "Released" and (pv.get("spec") or {}).get(
+                "persistentVolumeReclaimPolicy"
+            ) == "Delete":
+                cl.delete(R.PERSISTENT_VOLUMES, name)
+                del pvs[name]
+        volumes = {v["metadata"]["name"]: v for v in cl.list(R.LONGHORN_VOLUMES, M.NS)}
+        for name, vol in list(volumes.items()):
+            pv_name = ((vol.get("status") or {}).get("kubernetesStatus") or {}).get("pvName")
+            if pv_name and pv_name not in pvs and not _deleting(vol):
+                for r in [r for r in replicas if (r.get("spec") or {}).get("volumeName") == name]:
+                    cl.delete(R.LONGHORN_REPLICAS, r["metadata"]["name"], M.NS)
+                    replicas.remove(r)
+                    for disk in disks.values():
+                        disk.replicas.pop(r["metadata"]["name"], None)
+                cl.delete(R.LONGHORN_VOLUMES, name, M.NS)
+                del volumes[name]
+        for name, pv in pvs.items():
+            if name in volumes or (pv.get("status") or {}).get("phase") == "Released":
+                continue
+            ref = (pv.get("spec") or {}).get("claimRef") or {}
+            pvc = pvcs.get((ref.get("namespace", ""), ref.get("name", "")))
+            try:
+                volumes[name] = self._create_volume(name, pv, pvc, settings)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+        return list(volumes.values())
+
+    def _pv_body(self, name: str, pvc: dict, sc: dict) -> dict:
+        spec = pvc.get("spec") or {}
+        attrs = {k: v for k, v in (sc.get("parameters") or {}).items()}
+        body: dict[str, Any] = {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": M.DRIVER}},
+            "spec": {
+                "capacity": {"storage": ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")},
+                "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
+                "storageClassName": sc["metadata"]["name"],
+                "volumeMode": spec.get("volumeMode", "Filesystem"),
+                "csi": {"driver": M.DRIVER, "volumeHandle": name, "volumeAttributes": attrs},
+                "claimRef": {
+                    "apiVersion": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "namespace": pvc["metadata"]["namespace"],
+                    "name": pvc["metadata"]["name"],
+                    "uid": pvc["metadata"]["uid"],
+                },
+            },
+        }
+        if body["spec"]["volumeMode"] == "Filesystem":
+            body["spec"]["csi"]["fsType"] = attrs.get("fsType", "ext4")
+        return body
+
+    def _create_volume(self, name: str, pv: dict, pvc: dict | None, settings: dict) -> dict:
+        spec = pv.get("spec") or {}
+        attrs = (spec.get("csi") or {}).get("volumeAttributes") or {}
+        size = int(parse_quantity((spec.get("capacity") or {}).get("storage", "1Gi")))
+        replicas = _int(attrs.get("numberOfReplicas"), _int(_value(settings, "default-replica-count", "3"), 3))
+        image = M.engine_image(self.longhorn)
+        vspec: dict[str, Any] = {
+            "size": str(size),
+            "numberOfReplicas": replicas,
+            "dataLocality": attrs.get("dataLocality") or _value(settings, "default-data-locality", "disabled"),
+            "accessMode": "rwx" if "ReadWriteMany" in (spec.get("accessModes") or []) else "rwo",
+            "frontend": "blockdev",
+            "migratable": attrs.get("migratable") == "true",
+            "staleReplicaTimeout": _int(attrs.get("staleReplicaTimeout"), 30),
+            "fromBackup": "",
+            "nodeID": "",
+            "encrypted": False,
+        }
+        vspec["image" if M.version(self.longhorn) >= (1, 5, 0) else "engineImage"] = image
+        if M.version(self.longhorn) >= (1, 6, 0):
+            vspec["dataEngine"] = "v1"
+        body = {
+            "apiVersion": "longhorn.io/v1beta2",
+            "kind": "Volume",
+            "metadata": {"name": name, "namespace": M.NS, "labels": {"longhornvolume": name}},
+            "spec": vspec,
+        }
+        vol = self.cl.create(R.LONGHORN_VOLUMES, body, M.NS)
+        ks = {"pvName": name, "pvStatus": "Bound", "namespace": "", "pvcName": "", "workloadsStatus": []}
+        if pvc is not None:
+            ks.update({"namespace": pvc["metadata"]["namespace"], "pvcName": pvc["metadata"]["name"]})
+        vol["status"] = {
+            "state": "creating",
+            "robustness": "unknown",
+            "kubernetesStatus": ks,
+            "actualSize": 0,
+            "currentImage": image,
+        }
+        return self._write_status(R.LONGHORN_VOLUMES, vol, vol["status"]) or vol
+
+    # -- volumes and replicas -----------------------------------------------------------------
+    def _volumes(
+        self, volumes: list[dict], replicas: list[dict], pods: list[dict], disks: dict, settings: dict
+    ) -> None:
+        over = _int(_value(settings, "storage-over-provisioning-percentage", "100"), 100)
+        by_volume: dict[str, list[dict]] = {}
+        for r in replicas:
+            by_volume.setdefault((r.get("spec") or {}).get("volumeName", ""), []).append(r)
+        users = self._users(pods)
+        budget = [EVICTIONS_PER_TICK]
+        for vol in volumes:
+            if _deleting(vol) or M.fault_of(vol) == M.MANAGER_STUCK:
+                continue
+            name = vol["metadata"]["name"]
+            reps = by_volume.get(name, [])
+            ks = (vol.get("status") or {}).get("kubernetesStatus") or {}
+            pod = users.get((ks.get("namespace", ""), ks.get("pvcName", "")))
+            size = _int((vol.get("spec") or {}).get("size"), 0)
+            reps = self._replica_set(vol, reps, disks, size, over)
+            self._evict(reps, disks, size, over, budget)
+            self._volume_status(vol, reps, pod, size)
+
+    def _users(self, pods: list[dict]) -> dict[tuple[str, str], dict]:
+        """(namespace, claim) -> the running pod that uses it: the volume is attached to its node.
+
+        A running VMI counts as its launcher pod (which mounts the VMI's claims upstream), so
+        that attachment holds even where a launcher pod does not list the claim itself."""
+        users: dict[tuple[str, str], dict] = {}
+        running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running" and not _deleting(p)]
+        for pod in running:
+            for v in (pod.get("spec") or {}).get("volumes") or []:
+                claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+                if claim:
+                    users.setdefault((pod["metadata"]["namespace"], claim), pod)
+        try:
+            vmis = self.cl.list(R.VMIS)
+        except ApiError:
+            return users
+        launchers = {(p["metadata"].get("labels") or {}).get("kubevirt.io/created-by"): p for p in running}
+        for vmi in vmis:
+            st = vmi.get("status") or {}
+            if st.get("phase") != "Running" or not st.get("nodeName"):
+                continue
+            meta = vmi["metadata"]
+            launcher = launchers.get(meta.get("uid"))
+            stand_in = {
+                "metadata": {
+                    "name": launcher["metadata"]["name"] if launcher else "",
+                    "ownerReferences": [{"kind": "VirtualMachineInstance", "name": meta["name"]}],
+                },
+                "spec": {"nodeName": launcher["spec"].get("nodeName") if launcher else st["nodeName"]},
+            }
+            for v in (vmi.get("spec") or {}).get("volumes") or []:
+                claim = (v.get("persistentVolumeClaim") or {}).get("claimName") or (v.get("dataVolume") or {}).get(
+                    "name"
+                )
+                if claim:
+                    users.setdefault((meta["namespace"], claim), stand_in)
+        return users
+
+    def _replica_set(self, vol: dict, reps: list[dict], disks: dict, size: int, over: int) -> list[dict]:
+        """Rebuild failed replicas and schedule missing ones on nodes without one of this volume."""
+        want = _int((vol.get("spec") or {}).get("numberOfReplicas"), 3)
+        for r in reps:
+            if (r.get("spec") or {}).get("failedAt"):
+                r["spec"]["failedAt"] = ""
+                r["spec"]["healthyAt"] = M.now()
+                r.update(self._replace(R.LONGHORN_REPLICAS, r) or {})
+        while len(reps) > want:
+            extra = reps.pop()
+            self.cl.delete(R.LONGHORN_REPLICAS, extra["metadata"]["name"], M.NS)
+            for disk in disks.values():
+                disk.replicas.pop(extra["metadata"]["name"], None)
+        while len(reps) < want:
+            used = {(r.get("spec") or {}).get("nodeID") for r in reps}
+            target = self._pick_disk(disks, used, size, over)
+            if target is None:
+                break
+            reps.append(self._create_replica(vol, target, size))
+        return reps
+
+    @staticmethod
+    def _pick_disk(disks: dict, avoid_nodes: set, size: int, over: int) -> Disk | None:
+        candidates = [d for d in disks.values() if d.node not in avoid_nodes and d.fits(size, over)]
+        if not candidates:
+            return None
+        per_node: dict[str, int] = {}
+        for d in disks.values():
+            per_node[d.node] = per_node.get(d.node, 0) + d.scheduled
+        return min(candidates, key=lambda d: (per_node[d.node], d.scheduled, d.node, d.name))
+
+    def _create_replica(self, vol: dict, disk: Disk, size: int) -> dict:
+        vname = vol["metadata"]["name"]
+        rname = f"{vname}-r-{M.hexdigest(vname, disk.node, disk.uuid, M.now())}"
+        image = M.engine_image(self.longhorn)
+        spec: dict[str, Any] = {
+            "volumeName": vname,
+            "volumeSize": str(size),
+            "nodeID": disk.node,
+            "diskID": disk.uuid,
+            "diskPath": disk.path,
+            "dataDirectoryName": f"{vname}-{M.hexdigest(rname)}",
+            "engineName": f"{vname}-e-0",
+            "active": True,
+            "desireState": "stopped",
+            "failedAt": "",
+            "healthyAt": M.now(),
+            "hardNodeAffinity": "",
+            "rebuildRetryCount": 0,
+        }
+        spec["image" if M.version(self.longhorn) >= (1, 5, 0) else "engineImage"] = image
+        body = {
+            "apiVersion": "longhorn.io/v1beta2",
+            "kind": "Replica",
+            "metadata": {
+                "name": rname,
+                "namespace": M.NS,
+                "labels": {"longhornvolume": vname, "longhornnode": disk.node, "longhorndiskuuid": disk.uuid},
+                "ownerReferences": [
+                    {
+                        "apiVersion": "longhorn.io/v1beta2",
+                        "kind": "Volume",
+                        "name": vname,
+                        "uid": vol["metadata"]["uid"],
+                    }
+                ],
+            },
+            "spec": spec,
+        }
+        rep = self.cl.create(R.LONGHORN_REPLICAS, body, M.NS)
+        disk.replicas[rname] = size
+        disk.usage += size // 8
+        rep["status"] = {"currentState": "stopped", "ownerID": disk.node, "currentImage": image, "started": False}
+        return self._write_status(R.LONGHORN_REPLICAS, rep, rep["status"]) or rep
+
+    def _evict(self, reps: list[dict], disks: dict, size: int, over: int, budget: list[int]) -> None:
+        """Move replicas off disks that request eviction and no longer allow scheduling (facts §9)."""
+        for r in reps:
+            if budget[0] <= 0:
+                return
+            spec = r.get("spec") or {}
+            source = disks.get((spec.get("nodeID", ""), spec.get("diskID", "")))
+            if source is None or not source.evicting or source.stuck:
+                continue
+            others = {(o.get("spec") or {}).get("nodeID") for o in reps if o is not r}
+            target = self._pick_disk(disks, others, size, over)
+            if target is None:
+                continue
+            rname = r["metadata"]["name"]
+            spec.update({"nodeID": target.node, "diskID": target.uuid, "diskPath": target.path})
+            r["metadata"].setdefault("labels", {}).update(
+                {"longhornnode": target.node, "longhorndiskuuid": target.uuid}
+            )
+            updated = self._replace(R.LONGHORN_REPLICAS, r)
+            if updated is None:
+                continue
+            r.update(updated)
+            source.replicas.pop(rname, None)
+            source.usage -= size // 8
+            target.replicas[rname] = size
+            target.usage += size // 8
+            budget[0] -= 1
+            log.info(
+                "evicted replica %s from %s/%s to %s/%s", rname, source.node, source.name, target.node, target.name
+            )
+
+    def _volume_status(self, vol: dict, reps: list[dict], pod: dict | None, size: int) -> None:
+        want = _int((vol.get("spec") or {}).get("numberOfReplicas"), 3)
+        attached = pod is not None
+        node = (pod or {}).get("spec", {}).get("nodeName", "") if attached else ""
+        healthy = 0
+        for r in reps:
+            rs = r.get("status") or {}
+            failed = bool((r.get("spec") or {}).get("failedAt"))  # the manager's record, not the status
+            state = "error" if failed else ("running" if attached else "stopped")
+            healthy += 0 if failed else 1
+            im = ""
+            if state == "running":
+                im = self._im_name((r.get("spec") or {}).get("nodeID", ""), "replica")
+            new = {
+                **rs,
+                "currentState": state,
+                "ownerID": (r.get("spec") or {}).get("nodeID", ""),
+                "instanceManagerName": im,
+                "currentImage": M.engine_image(self.longhorn),
+                "started": state == "running",
+            }
+            if new != rs:
+                self._write_status(R.LONGHORN_REPLICAS, r, new)
+        old = vol.get("status") or {}
+        if not attached:
+            robustness = "unknown"
+        elif healthy == 0:
+            robustness = "faulted"
+        elif healthy < want:
+            robustness = "degraded"
+        else:
+            robustness = "healthy"
+        ks = dict(old.get("kubernetesStatus") or {})
+        ks["pvStatus"] = "Bound"
+        if attached:
+            owner = next(iter((pod.get("metadata") or {}).get("ownerReferences") or []), {})
+            ks["workloadsStatus"] = [
+                {
+                    "podName": pod["metadata"]["name"],
+                    "podStatus": "Running",
+                    "workloadName": owner.get("name", ""),
+                    "workloadType": owner.get("kind", ""),
+                }
+            ]
+            ks["lastPodRefAt"] = ""
+        else:
+            ks["workloadsStatus"] = ks.get("workloadsStatus") or []
+        conds = old.get("conditions")
+        scheduled = len(reps) >= want
+        status = {
+            **old,
+            "state": "attached" if attached else "detached",
+            "robustness": robustness,
+            "currentNodeID": node,
+            "ownerID": node or (reps[0]["spec"]["nodeID"] if reps else ""),
+            "currentImage": M.engine_image(self.longhorn),
+            "actualSize": size // 8,
+            "frontendDisabled": False,
+            "kubernetesStatus": ks,
+            "conditions": [
+                M.condition(
+                    conds,
+                    "Scheduled",
+                    "True" if scheduled else "False",
+                    "" if scheduled else "ReplicaSchedulingFailure",
+                    "" if scheduled else "not enough schedulable disks for the replicas",
+                ),
+                M.condition(conds, "Restore", "False"),
+                M.condition(conds, "TooManySnapshots", "False"),
+            ],
+        }
+        if robustness == "degraded" and old.get("robustness") != "degraded":
+            status["lastDegradedAt"] = M.now()
+        if status != old:
+            self._write_status(R.LONGHORN_VOLUMES, vol, status)
+
+    def _im_name(self, node: str, kind: str) -> str:
+        for name, im_type in M.instance_manager_pods(node, self.longhorn):
+            if im_type in (kind, "aio"):
+                return name
+        return ""
+
+    # -- instance managers and priority class (facts §8) ---------------------------------------
+    def _instance_managers(self, lh_nodes: dict, k8s_nodes: dict, pods: list[dict], settings: dict) -> None:
+        present = {p["metadata"]["name"] for p in pods if p["metadata"]["namespace"] == M.NS}
+        priority = self._applied_priority(settings)
+        for node in lh_nodes:
+            if node not in k8s_nodes:
+                continue
+            for name, im_type in M.instance_manager_pods(node, self.longhorn):
+                if name not in present:
+                    create_instance_manager(self.cl, name, im_type, node, self.longhorn, priority)
+
+    def _applied_priority(self, settings: dict) -> str:
+        """The class Longhorn has applied: the setting once applied, else what the components carry."""
+        setting = settings.get("priority-class") or {}
+        if (setting.get("status") or {}).get("applied", True):
+            return str(setting.get("value", ""))
+        dep = self.cl.get(R.DEPLOYMENTS, "csi-attacher", M.NS) or {}
+        return ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("priorityClassName", "")
+
+    def _priority_class(self, settings: dict, volumes: list[dict], pods: list[dict]) -> None:
+        setting = settings.get("priority-class")
+        if setting is None:
+            return
+        want = str(setting.get("value", ""))
+        workloads = [
+            (R.DEPLOYMENTS, d) for d in self.cl.list(R.DEPLOYMENTS, M.NS, "longhorn.io/managed-by=longhorn-manager")
+        ]
+        workloads += [
+            (R.DAEMONSETS, d) for d in self.cl.list(R.DAEMONSETS, M.NS, "longhorn.io/managed-by=longhorn-manager")
+        ]
+        drift = [
+            (res, w)
+            for res, w in workloads
+            if M.fault_of(w) != M.PRIORITY_STUCK
+            and (w["spec"]["template"].get("spec") or {}).get("priorityClassName", "") != want
+        ]
+        ims = [
+            p
+            for p in pods
+            if p["metadata"]["namespace"] == M.NS
+            and (p["metadata"].get("labels") or {}).get("longhorn.io/component") == "instance-manager"
+            and not _deleting(p)
+            and (p.get("spec") or {}).get("priorityClassName", "") != want
+        ]
+        applied = (setting.get("status") or {}).get("applied")
+        if not drift and not ims:
+            if applied is not True:
+                self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": True})
+            return
+        attached = [v["metadata"]["name"] for v in volumes if (v.get("status") or {}).get("state") == "attached"]
+        if attached:
+            if applied is not False:
+                log.warning("%s (%d attached, e.g. %s)", M.PRIORITY_REFUSED, len(attached), attached[0])
+                self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": False})
+                self._event(setting, want)
+            return
+        for res, w in drift:
+            self.cl.patch(
+                res, w["metadata"]["name"], {"spec": {"template": {"spec": {"priorityClassName": want or None}}}}, M.NS
+            )
+        for p in ims:  # pods cannot change priority: recreated on the next tick
+            self.cl.delete(R.PODS, p["metadata"]["name"], M.NS)
+        log.info("applied priority class %r to %d workloads and %d instance managers", want, len(drift), len(ims))
+        self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": True})
+
+    def _event(self, setting: dict, value: str) -> None:
+        stamp = M.now()
+        body = {
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"name": f"priority-class.{M.hexdigest(value, stamp)}", "namespace": M.NS},
+            "involvedObject": {
+                "apiVersion": "longhorn.io/v1beta2",
+                "kind": "Setting",
+                "name": "priority-class",
+                "namespace": M.NS,
+                "uid": setting["metadata"].get("uid", ""),
+            },
+            "reason": "FailedApplyingSetting",
+            "message": M.PRIORITY_REFUSED,
+            "type": "Warning",
+            "source": {"component": "longhorn-setting-controller"},
+            "firstTimestamp": stamp,
+            "lastTimestamp": stamp,
+            "count": 1,
+        }
+        try:
+            self.cl.create(R.EVENTS, body, M.NS)
+        except ApiError as exc:
+            log.warning("event not recorded: %s", exc)
+
+    # -- writes with optimistic concurrency ------------------------------------------------------
+    def _write_status(self, res: Any, obj: dict, status: dict) -> dict | None:
+        body = {**obj, "status": status}
+        try:
+            return self.cl.replace(res, body, sub="status")
+        except ApiError as exc:
+            if exc.status in (404, 409):  # changed or gone since listed: the next tick sees it
+                return None
+            raise
+
+    def _replace(self, res: Any, obj: dict) -> dict | None:
+        try:
+            return self.cl.replace(res, obj)
+        except ApiError as exc:
+            if exc.status in (404, 409):
+                return None
+            raise
+
+
+def create_instance_manager(cl: Cluster, name: str, im_type: str, node: str, longhorn: str, priority: str) -> None:
+    """An instance-manager pod pinned to its node plus its InstanceManager object (facts §8)."""
+    try:
+        cl.create(R.PODS, M.instance_manager_pod(name, im_type, node, longhorn, priority), M.NS)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+    im = {
+        "apiVersion": "longhorn.io/v1beta2",
+        "kind": "InstanceManager",
+        "metadata": {"name": name, "namespace": M.NS, "labels": {**M.IM_COMPONENT, "longhorn.io/node": node}},
+        "spec": {"nodeID": node, "type": im_type, "image": f"longhornio/longhorn-instance-manager:{longhorn}"},
+    }
+    try:
+        created = cl.create(R.LONGHORN_INSTANCE_MANAGERS, im, M.NS)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
+        return
+    created["status"] = {"currentState": "running", "ownerID": node, "apiVersion": 4, "apiMinVersion": 1}
+    try:
+        cl.replace(R.LONGHORN_INSTANCE_MANAGERS, created, sub="status")
+    except ApiError as exc:
+        if exc.status not in (404, 409):
+            raise
+
+
+def factory(cluster: Cluster, state_dir: Path) -> Any:
+    return LonghornManager(cluster, state_dir).reconcile

@@ -50,10 +50,50 @@ def _holds(cl: Cluster, fault_id: str) -> bool:
     if fault_id == "TRM-01":
         lh = cl.get(R.LONGHORN_SETTINGS, "current-longhorn-version", "longhorn-system")["value"]
         return lh == "v1.6.2"  # Harvester v1.3.1 ships Longhorn v1.6.2 (facts.md §0.1)
+    if fault_id in ("SEC-02", "LPC-04"):
+        name = {"SEC-02": "validator.harvesterhci.io", "LPC-04": "validator.longhorn.io"}[fault_id]
+        cfg = cl.get(R.VALIDATING_WEBHOOKS, "harvester-simulator-validating")
+        return name in {h["name"] for h in cfg["webhooks"]}
+    if fault_id == "CCR-02":
+        return cl.get(R.RANCHER_SETTINGS, "kubeconfig-default-token-ttl-minutes").get("value") in ("0", "")
+    if fault_id == "CSI-01":
+        classes = {c["metadata"]["name"] for c in cl.list(R.VOLUME_SNAPSHOT_CLASSES)}
+        cfg = json.loads(_value(cl, "csi-driver-config"))
+        named = {v for entry in cfg.values() for v in entry.values()}
+        return named <= classes
+    if fault_id == "UPG-06":
+        chart = cl.get(R.MANAGED_CHARTS, "harvester", "fleet-local")
+        return any(c["type"] == "Ready" and c["status"] == "True" for c in chart["status"]["conditions"])
+    if fault_id == "NTA-01":
+        return any(sc["provisioner"] == "csi.trident.netapp.io" for sc in cl.list(R.STORAGE_CLASSES))
+    if fault_id == "LHP-02":
+        return not any(
+            sc["provisioner"] == "driver.longhorn.io"
+            and sc.get("parameters", {}).get("dataLocality") == "strict-local"
+            and sc["parameters"].get("numberOfReplicas") != "1"
+            for sc in cl.list(R.STORAGE_CLASSES)
+        )
     raise AssertionError(fault_id)
 
 
-@pytest.mark.parametrize("fault_id", ["SCH-01", "SEC-03", "SEC-05", "MET-05", "UPG-02", "TRM-01"])
+CORE_FAULTS = [
+    "SCH-01",
+    "SEC-03",
+    "SEC-05",
+    "MET-05",
+    "UPG-02",
+    "TRM-01",
+    "SEC-02",
+    "LPC-04",
+    "CCR-02",
+    "CSI-01",
+    "UPG-06",
+    "NTA-01",
+    "LHP-02",
+]
+
+
+@pytest.mark.parametrize("fault_id", CORE_FAULTS)
 def test_fault_violates_and_revert_restores(emulated, fault_id: str) -> None:
     c = emulated("v1.3.1")
     cl = Cluster.from_kubeconfig(str(c.kubeconfig))

@@ -115,6 +115,7 @@ VLAN_STATUSES = _r("network.harvesterhci.io", "v1beta1", "vlanstatuses", "VlanSt
 LINK_MONITORS = _r("network.harvesterhci.io", "v1beta1", "linkmonitors", "LinkMonitor", False)
 NODE_NETWORKS = _r("network.harvesterhci.io", "v1beta1", "nodenetworks", "NodeNetwork", False)
 RANCHER_SETTINGS = _r("management.cattle.io", "v3", "settings", "Setting", False)
+RANCHER_TOKENS = _r("management.cattle.io", "v3", "tokens", "Token", False)
 RANCHER_PROJECTS = _r("management.cattle.io", "v3", "projects", "Project")
 MANAGED_CHARTS = _r("management.cattle.io", "v3", "managedcharts", "ManagedChart")
 PROVISIONING_CLUSTERS = _r("provisioning.cattle.io", "v1", "clusters", "Cluster")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,34 @@ def webhooks_unavailable(cl: Cluster) -> Iterator[None]:
             body = {k: cfg[k] for k in ("apiVersion", "kind", "webhooks") if k in cfg}
             body["metadata"] = {"name": cfg["metadata"]["name"]}
             cl.create(res, body)
+
+
+REMOVED_WEBHOOK = "emulator.harvester-conformance.io/removed-webhook-"
+
+
+def set_webhook_registered(cl: Cluster, webhook: str, present: bool) -> None:
+    """Unregister one of the simulator's webhooks (as when its deployment is broken), keeping its
+    registration in an annotation of its configuration so that the revert can put it back."""
+    key = REMOVED_WEBHOOK + webhook
+    for res, cfg_name in (
+        (R.VALIDATING_WEBHOOKS, "harvester-simulator-validating"),
+        (R.MUTATING_WEBHOOKS, "harvester-simulator-mutating"),
+    ):
+        cfg = cl.get(res, cfg_name)
+        if cfg is None:
+            continue
+        hooks = cfg.get("webhooks") or []
+        annotations = cfg["metadata"].setdefault("annotations", {})
+        mine = [h for h in hooks if h["name"] == webhook]
+        if present and not mine and key in annotations:
+            cfg["webhooks"] = [*hooks, json.loads(annotations.pop(key))]
+        elif not present and mine:
+            annotations[key] = json.dumps(mine[0])
+            cfg["webhooks"] = [h for h in hooks if h["name"] != webhook]
+        else:
+            continue
+        cl.replace(res, cfg)
+        return
 
 
 def _scale_virt_operator(cl: Cluster, replicas: int) -> None:

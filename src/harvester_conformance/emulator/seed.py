@@ -70,6 +70,7 @@ SIMULATOR_RULES = [
         "resources": ["*"],
         "verbs": ["get", "list", "watch"],
     },
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch"]},
 ]
 

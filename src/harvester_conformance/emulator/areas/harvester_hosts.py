@@ -221,14 +221,12 @@ def _lb_history(cl: Cluster) -> None:
 
 def seed(cl: Cluster, spec: ProfileSpec, state_dir: Path, progress: Callable[[str], None]) -> None:
     started = time.monotonic()
-    cl.apply(R.CRDS, rancher.TOKEN_CRD, manager=MANAGER)  # establishes while the rest is written
     names = _nodes(spec)
     hostfs.write_hosts(Path(state_dir), spec, names)
     progress(f"simulated hosts written for {len(names)} nodes")
     _networks(cl)
     _create_lbs(cl)  # the ipam controller allocates while Trident and Rancher are seeded
     rancher.seed_trident(cl)
-    rancher.seed_token_crd(cl)
     rancher.seed_rancher(cl, spec, names, (Path(state_dir) / "pki" / "ca.crt").read_bytes())
     _lb_history(cl)
     progress(f"hosts, networks, load balancers, Trident and Rancher objects seeded ({time.monotonic() - started:.1f}s)")

@@ -3,8 +3,8 @@ cluster (facts §3, §11, §16; KB "Using NetApp Storage", "Renew Harvester Clou
 
 Cloud-credential tokens: Rancher keeps a token's lifetime on its `tokens.management.cattle.io`
 object (`ttl` in ms, `expiresAt` RFC 3339, `expired`), named by the part of the bearer token
-before the colon (`kubeconfig-u-xxxxx:<secret>`). That CRD is not among the project's CRDs, so
-this module defines it (TOKENS below) and records every credential's token there.
+before the colon (`kubeconfig-u-xxxxx:<secret>`); this module records every credential's token
+there (CRD in crds/management.cattle.io.yaml).
 """
 
 from __future__ import annotations
@@ -20,12 +20,10 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.cluster.resources import Resource
 from harvester_conformance.emulator.profiles import ProfileSpec
-from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
-TOKENS = Resource("management.cattle.io", "v3", "tokens", "Token", False)
+TOKENS = R.RANCHER_TOKENS
 CSI_DRIVERS = R.CSI_DRIVERS
 TRIDENT = "csi.trident.netapp.io"
 CC_NS = "cattle-global-data"
@@ -33,46 +31,6 @@ TTL_SETTING = "kubeconfig-default-token-ttl-minutes"
 CC_KEY = "harvestercredentialConfig-kubeconfigContent"
 NEXT_RELEASE = {"v1.2.1": "v1.2.2", "v1.3.1": "v1.3.2", "v1.4.3": "v1.5.0", "v1.5.0": "v1.5.1"}
 _ALNUM = string.ascii_lowercase + string.digits
-
-TOKEN_CRD = {
-    "metadata": {
-        "name": "tokens.management.cattle.io",
-        "labels": {"app.kubernetes.io/managed-by": "harvester-conformance"},
-    },
-    "spec": {
-        "group": "management.cattle.io",
-        "scope": "Cluster",
-        "names": {"kind": "Token", "listKind": "TokenList", "plural": "tokens", "singular": "token"},
-        "versions": [
-            {
-                "name": "v3",
-                "served": True,
-                "storage": True,
-                "schema": {
-                    "openAPIV3Schema": {
-                        "description": "A Rancher API token (top-level fields, no spec/status).",
-                        "type": "object",
-                        "properties": {
-                            "apiVersion": {"type": "string"},
-                            "kind": {"type": "string"},
-                            "metadata": {"type": "object"},
-                            "userId": {"type": "string"},
-                            "authProvider": {"type": "string"},
-                            "description": {"type": "string"},
-                            "token": {"type": "string", "description": "SHA-256 hash of the secret part"},
-                            "ttl": {"type": "integer", "format": "int64", "description": "milliseconds; 0 = never"},
-                            "expiresAt": {"type": "string", "description": "RFC 3339; empty = never"},
-                            "expired": {"type": "boolean"},
-                            "isDerived": {"type": "boolean"},
-                            "current": {"type": "boolean"},
-                            "clusterName": {"type": "string"},
-                        },
-                    }
-                },
-            }
-        ],
-    },
-}
 
 
 def _ver(v: str) -> tuple[int, ...]:
@@ -151,16 +109,6 @@ def credential_data(kubeconfig: str, cluster_id: str) -> dict[str, str]:
         "harvestercredentialConfig-clusterType": b64("imported"),
         "harvestercredentialConfig-clusterId": b64(cluster_id),
     }
-
-
-def seed_token_crd(cl: Cluster) -> None:
-    cl.apply(R.CRDS, TOKEN_CRD, manager=MANAGER)
-
-    def established() -> bool:
-        conds = (cl.get(R.CRDS, TOKEN_CRD["metadata"]["name"]) or {}).get("status", {}).get("conditions", [])
-        return any(c["type"] == "Established" and c["status"] == "True" for c in conds)
-
-    wait_for("crd-established", established)
 
 
 def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes) -> None:

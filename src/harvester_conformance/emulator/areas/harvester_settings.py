@@ -1,5 +1,6 @@
-"""Area module (see areas/__init__.py): faults of the core objects (Harvester settings,
-nodes, the recorded Longhorn version). Seeding of these objects stays in emulator/seed.py."""
+"""Area module (see areas/__init__.py): faults of cluster-wide configuration (Harvester and
+Rancher settings, nodes, webhooks, storage classes, charts). Seeding of the core objects stays in
+emulator/seed.py; the other areas seed theirs."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import pki
-from harvester_conformance.emulator.faults import Fault, webhooks_unavailable
+from harvester_conformance.emulator.faults import Fault, set_webhook_registered, webhooks_unavailable
 from harvester_conformance.emulator.profiles import PROFILES
 
 CONTROLLERS: list[Any] = []
@@ -86,7 +87,129 @@ def _longhorn_version(cl: Cluster, version: str | None) -> None:
     cl.patch(R.LONGHORN_SETTINGS, "current-longhorn-version", {"value": version}, "longhorn-system")
 
 
+ORIGINAL = "emulator.harvester-conformance.io/original"
+
+
+def _edit_keeping_original(res, name: str, ns: str | None, field: str, new_value: Any):
+    """A fault that overwrites one top-level field, keeping the original in an annotation."""
+
+    def inject(cl: Cluster) -> None:
+        obj = cl.get(res, name, ns)
+        assert obj is not None, f"{res.kind} {name} does not exist"
+        cl.patch(res, name, {"metadata": {"annotations": {ORIGINAL: json.dumps(obj.get(field))}}, field: new_value}, ns)
+
+    def revert(cl: Cluster) -> None:
+        obj = cl.get(res, name, ns) or {}
+        saved = (obj.get("metadata", {}).get("annotations") or {}).get(ORIGINAL)
+        if saved is None:
+            return
+        # Clear first: a merge patch of a dict into a dict would keep keys the fault added.
+        cl.patch(res, name, {"metadata": {"annotations": {ORIGINAL: None}}, field: None}, ns)
+        cl.patch(res, name, {field: json.loads(saved)}, ns)
+
+    return inject, revert
+
+
+def _csi_config_with_missing_class(cl: Cluster) -> str:
+    cfg = json.loads((cl.get(R.HARVESTER_SETTINGS, "csi-driver-config") or {}).get("value") or "{}")
+    cfg["driver.longhorn.io"] = {
+        "volumeSnapshotClassName": "longhorn-snapshot-v2",
+        "backupVolumeSnapshotClassName": "longhorn",
+    }
+    return json.dumps(cfg)
+
+
+def _csi01_inject(cl: Cluster) -> None:
+    # An edit naming a VolumeSnapshotClass that was never created (Harvester does not validate it).
+    inject, _ = _edit_keeping_original(
+        R.HARVESTER_SETTINGS, "csi-driver-config", None, "value", _csi_config_with_missing_class(cl)
+    )
+    inject(cl)
+
+
+def _strict_local_class(present: bool):
+    name = "longhorn-strict-local"
+
+    def apply(cl: Cluster) -> None:
+        if present:
+            cl.create(
+                R.STORAGE_CLASSES,
+                {
+                    "apiVersion": "storage.k8s.io/v1",
+                    "kind": "StorageClass",
+                    "metadata": {"name": name},
+                    "provisioner": "driver.longhorn.io",
+                    "allowVolumeExpansion": True,
+                    "parameters": {
+                        "numberOfReplicas": "3",
+                        "dataLocality": "strict-local",
+                        "staleReplicaTimeout": "30",
+                    },
+                },
+            )
+        else:
+            cl.delete(R.STORAGE_CLASSES, name)
+
+    return apply
+
+
+def _trident_class_removed(cl: Cluster) -> None:
+    cl.delete(R.STORAGE_CLASSES, "ontap-san-economy")
+
+
+def _trident_reseeded(cl: Cluster) -> None:
+    from harvester_conformance.emulator.areas import harvester_hosts_rancher
+
+    harvester_hosts_rancher.seed_trident(cl)
+
+
+_CCR02 = _edit_keeping_original(R.RANCHER_SETTINGS, "kubeconfig-default-token-ttl-minutes", None, "value", "43200")
+_UPG06 = _edit_keeping_original(
+    R.MANAGED_CHARTS,
+    "harvester",
+    "fleet-local",
+    "status",
+    {
+        "conditions": [
+            {
+                "type": "Ready",
+                "status": "False",
+                "reason": "ErrApplied",
+                "message": "bundle harvester is not ready: 1 modified",
+            }
+        ],
+    },
+)
+_CSI01_REVERT = _edit_keeping_original(R.HARVESTER_SETTINGS, "csi-driver-config", None, "value", None)[1]
+
 FAULTS: list[Fault] = [
+    Fault(
+        "SEC-02",
+        "Harvester's Setting validation webhook not registered (its pods are broken)",
+        lambda cl: set_webhook_registered(cl, "validator.harvesterhci.io", False),
+        lambda cl: set_webhook_registered(cl, "validator.harvesterhci.io", True),
+    ),
+    Fault(
+        "LPC-04",
+        "Longhorn's admission webhook not registered, so a priority-class change is accepted",
+        lambda cl: set_webhook_registered(cl, "validator.longhorn.io", False),
+        lambda cl: set_webhook_registered(cl, "validator.longhorn.io", True),
+    ),
+    Fault("CCR-02", "Rancher's kubeconfig-default-token-ttl-minutes at 43200 (Rancher 2.8's default)", *_CCR02),
+    Fault("CSI-01", "csi-driver-config naming a VolumeSnapshotClass that does not exist", _csi01_inject, _CSI01_REVERT),
+    Fault("UPG-06", "the harvester ManagedChart not Ready (its bundle was modified)", *_UPG06),
+    Fault(
+        "NTA-01",
+        "the Trident StorageClass deleted while csi-driver-config still names its driver",
+        _trident_class_removed,
+        _trident_reseeded,
+    ),
+    Fault(
+        "LHP-02",
+        "an extra Longhorn StorageClass with strict-local data locality and three replicas",
+        _strict_local_class(True),
+        _strict_local_class(False),
+    ),
     Fault(
         "SCH-01",
         "overcommit-config cpu 50 (under 100) written while the webhook was unavailable",

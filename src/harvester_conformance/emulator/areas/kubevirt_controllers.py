@@ -1,0 +1,599 @@
+"""virt-controller, virt-handler and the migration controller of the emulated cluster (facts §10, §15.2).
+
+- VMs that should run get a VMI (spec copied from the template, mutated requests included) and one
+  virt-launcher pod that the real kube-scheduler places and kwok runs; the VMI then reports Running
+  on the pod's node with Ready/LiveMigratable conditions, migrationMethod, activePods, interfaces.
+- VirtualMachineInstanceMigrations are queued under the effective limits and advance one phase per
+  tick through Scheduling..Running to Succeeded, with a target pod that must land on another node.
+
+Fault hooks (emulator.harvester-conformance.io/fault annotation), each a real-world failure mode:
+  on a VMI  `stale-virt-handler` - its virt-handler is stuck: the VMI's status is no longer updated;
+            `io-error`           - the guest disk returned IO errors: libvirt paused the domain;
+  on the KubeVirt CR `ignore-migration-limits` - the migration controller ignores the per-node limit;
+  on a VMIM `stuck-migration`    - the migration monitor hangs in Running (no completion timeout).
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import logging
+import secrets
+import string
+import zlib
+from collections import defaultdict
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.areas import kubevirt_model as m
+
+log = logging.getLogger("virt-controller")
+KV_NS = "harvester-system"
+LAUNCHER = "kubevirt.io=virt-launcher"
+CREATED_BY = "kubevirt.io/created-by"
+MIGRATION_LABEL = "kubevirt.io/migrationJobUID"
+ACTIVE_PHASES = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
+FINAL = ("Succeeded", "Failed")
+RUNNING_SECONDS = 3  # wall-clock time a healthy migration spends copying memory
+NOT_READY_TOLERATIONS = [
+    {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+    {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+]
+
+
+def now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def stamp(t: dt.datetime | None = None) -> str:
+    return (t or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_stamp(text: str | None) -> dt.datetime | None:
+    if not text:
+        return None
+    return dt.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.UTC)
+
+
+def fault(obj: dict) -> str:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(m.FAULT_ANNOTATION, "")
+
+
+def kubevirt_info(cl: Cluster) -> tuple[dict, tuple[int, ...], str, str]:
+    """(KubeVirt CR, version tuple, image tag, additionalGuestMemoryOverheadRatio)."""
+    kv = cl.get(R.KUBEVIRTS, "kubevirt", KV_NS) or {}
+    tag = (kv.get("status") or {}).get("observedKubeVirtVersion") or ""
+    ratio = ((kv.get("spec") or {}).get("configuration") or {}).get("additionalGuestMemoryOverheadRatio") or ""
+    return kv, m.version_tuple(tag), tag, ratio
+
+
+def wants_running(vm: dict) -> bool:
+    spec = vm.get("spec") or {}
+    if spec.get("running") is not None:
+        return bool(spec["running"])
+    return spec.get("runStrategy") in ("Always", "RerunOnFailure")
+
+
+def owner(obj: dict) -> dict:
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": obj["metadata"]["name"],
+        "uid": obj["metadata"]["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def launcher_pod(
+    vmi: dict, kubevirt: tuple[int, ...], tag: str, ratio: str, extra_affinity: dict | None = None
+) -> dict:
+    """The virt-launcher pod of a VMI: requests = VMI requests + KubeVirt's memory overhead, the
+    KubeVirt device resources, the VMI's scheduling constraints, no nodeName (the scheduler decides).
+    Volumes are not mounted: the emulated cluster has no CSI, storage is modelled by the Longhorn area."""
+    meta, spec = vmi["metadata"], vmi["spec"]
+    vm_name = meta["name"]
+    domain = spec.get("domain") or {}
+    res = domain.get("resources") or {}
+    req, lim = res.get("requests") or {}, res.get("limits") or {}
+    mem = req.get("memory") or lim.get("memory") or (domain.get("memory") or {}).get("guest") or "0"
+    mem_req = m.to_bytes(mem)
+    overhead = m.memory_overhead(domain, mem_req, kubevirt, ratio)
+    devices = {f"devices.kubevirt.io/{d}": "1" for d in ("kvm", "tun", "vhost-net")}
+    requests = {"memory": str(mem_req + overhead), **devices}
+    limits = dict(devices)
+    if req.get("cpu") or lim.get("cpu"):
+        requests["cpu"] = str(req.get("cpu") or lim.get("cpu"))
+    if lim.get("cpu"):
+        limits["cpu"] = str(lim["cpu"])
+    if lim.get("memory"):
+        limits["memory"] = str(m.to_bytes(lim["memory"]) + overhead)
+    affinity = copy.deepcopy(spec.get("affinity") or {})
+    if extra_affinity:
+        terms = affinity.setdefault("nodeAffinity", {}).setdefault(
+            "requiredDuringSchedulingIgnoredDuringExecution", {"nodeSelectorTerms": []}
+        )["nodeSelectorTerms"]
+        if not terms:
+            terms.append({})
+        for term in terms:
+            term.setdefault("matchExpressions", []).append(extra_affinity)
+    suffix = "".join(secrets.choice(string.ascii_lowercase) for _ in range(5))
+    labels = {**(meta.get("labels") or {}), "kubevirt.io": "virt-launcher", CREATED_BY: meta["uid"]}
+    labels["vm.kubevirt.io/name"] = vm_name
+    labels.pop("kubevirt.io/nodeName", None)
+    pod_spec: dict = {
+        "containers": [
+            {
+                "name": "compute",
+                "image": f"registry.suse.com/suse/sles/15.5/virt-launcher:{tag}",
+                "command": ["/usr/bin/virt-launcher-monitor"],
+                "resources": {"requests": requests, "limits": limits},
+            }
+        ],
+        "nodeSelector": {**(spec.get("nodeSelector") or {}), "kubevirt.io/schedulable": "true"},
+        "tolerations": list(spec.get("tolerations") or []) + NOT_READY_TOLERATIONS,
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": False,
+        "terminationGracePeriodSeconds": int(spec.get("terminationGracePeriodSeconds") or 30) + 15,
+        "hostname": spec.get("hostname") or vm_name,
+    }
+    if affinity:
+        pod_spec["affinity"] = affinity
+    for key in ("priorityClassName", "schedulerName", "topologySpreadConstraints"):
+        if spec.get(key):
+            pod_spec[key] = spec[key]
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": f"virt-launcher-{vm_name}-{suffix}"[:63],
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": {"kubevirt.io/domain": vm_name, "kubectl.kubernetes.io/default-container": "compute"},
+            "ownerReferences": [owner(vmi)],
+        },
+        "spec": pod_spec,
+    }
+
+
+def pod_running(pod: dict | None) -> bool:
+    return bool(pod) and (pod.get("status") or {}).get("phase") == "Running" and bool(pod["spec"].get("nodeName"))
+
+
+def condition(ctype: str, status: str, reason: str = "", message: str = "", old: list | None = None) -> dict:
+    prev = next((c for c in old or [] if c.get("type") == ctype), None)
+    since = prev.get("lastTransitionTime") if prev and prev.get("status") == status else stamp()
+    c = {"type": ctype, "status": status, "lastProbeTime": None, "lastTransitionTime": since}
+    if reason:
+        c["reason"] = reason
+    if message:
+        c["message"] = message
+    return c
+
+
+def replacing(old: dict | None, new: dict) -> dict:
+    """A merge patch value that replaces a map: keys that are gone are set to null."""
+    return {**{k: None for k in old or {} if k not in new}, **new}
+
+
+def _cond_key(conds: list) -> list:
+    return sorted((c.get("type"), c.get("status"), c.get("reason", ""), c.get("message", "")) for c in conds or [])
+
+
+class VirtController:
+    """virt-controller (VM -> VMI -> launcher pod) and virt-handler (VMI status) in one loop."""
+
+    def __init__(self, cl: Cluster) -> None:
+        self.cl = cl
+
+    def reconcile(self) -> None:
+        kv, kubevirt, tag, ratio = kubevirt_info(self.cl)
+        if not kv:
+            return
+        ratio = self._guest_overhead_ratio(kv, ratio)
+        vmis = {(v["metadata"]["namespace"], v["metadata"]["name"]): v for v in self.cl.list(R.VMIS)}
+        pods: dict[str, list[dict]] = defaultdict(list)
+        for pod in self.cl.list(R.PODS, label_selector=LAUNCHER):
+            pods[(pod["metadata"].get("labels") or {}).get(CREATED_BY, "")].append(pod)
+        pvcs = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in self.cl.list(R.PVCS)}
+        vms = self.cl.list(R.VMS)
+        # In one tick: VM -> VMI (and its pod), VMI status from the pod, VM status from the VMI.
+        for vm in vms:
+            key = (vm["metadata"]["namespace"], vm["metadata"]["name"])
+            try:
+                vmis[key] = self._ensure_vmi(vm, vmis.get(key))
+            except ApiError as exc:
+                log.warning("vm %s/%s: %s", *key, exc)
+        for key, vmi in list(vmis.items()):
+            if vmi is None:
+                continue
+            try:
+                vmis[key] = self._sync_vmi(vmi, pods.get(vmi["metadata"]["uid"], []), pvcs, kubevirt, tag, ratio)
+            except ApiError as exc:
+                log.warning("vmi %s/%s: %s", *key, exc)
+        for vm in vms:
+            key = (vm["metadata"]["namespace"], vm["metadata"]["name"])
+            try:
+                self._vm_status(vm, vmis.get(key))
+            except ApiError as exc:
+                log.warning("vm %s/%s: %s", *key, exc)
+
+    # -- Harvester's setting controller for additional-guest-memory-overhead-ratio (v1.4.0+) --------
+    def _guest_overhead_ratio(self, kv: dict, ratio: str) -> str:
+        """Copies the Harvester setting into the KubeVirt CR; returns the ratio now in effect."""
+        version = self.cl.get(R.HARVESTER_SETTINGS, "server-version") or {}
+        if m.version_tuple(version.get("value") or version.get("default")) < (1, 4):
+            return ratio
+        setting = self.cl.get(R.HARVESTER_SETTINGS, "additional-guest-memory-overhead-ratio") or {}
+        want = (setting.get("value") or setting.get("default") or "").strip() or None
+        have = ((kv.get("spec") or {}).get("configuration") or {}).get("additionalGuestMemoryOverheadRatio")
+        if want != have:
+            self.cl.patch(
+                R.KUBEVIRTS,
+                "kubevirt",
+                {"spec": {"configuration": {"additionalGuestMemoryOverheadRatio": want}}},
+                KV_NS,
+            )
+        return want or ""
+
+    # -- VM -> VMI -------------------------------------------------------------------------------
+    def _ensure_vmi(self, vm: dict, vmi: dict | None) -> dict | None:
+        meta = vm["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        run = wants_running(vm) and not meta.get("deletionTimestamp")
+        if vmi is not None and vmi["metadata"].get("deletionTimestamp"):
+            return vmi
+        if run and vmi is None:
+            return self._create_vmi(vm)
+        if run and (vmi.get("status") or {}).get("phase") in FINAL:
+            self.cl.delete(R.VMIS, name, ns)  # RerunOnFailure: a new VMI on the next tick
+            return None
+        if not run and vmi is not None:
+            self.cl.delete(R.VMIS, name, ns)
+            return None
+        return vmi
+
+    def _vm_status(self, vm: dict, vmi: dict | None) -> None:
+        meta = vm["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        run = wants_running(vm) and not meta.get("deletionTimestamp")
+        st = (vmi or {}).get("status") or {}
+        conds = st.get("conditions") or []
+        paused = any(c.get("type") == "Paused" and c.get("status") == "True" for c in conds)
+        if vmi is None:
+            printable, ready = ("Starting" if run else "Stopped"), False
+        elif st.get("phase") == "Running" and st.get("nodeName"):
+            printable, ready = ("Paused" if paused else "Running"), not paused
+        else:
+            printable, ready = "Starting", False
+        old = vm.get("status") or {}
+        if old.get("printableStatus") == printable and bool(old.get("ready")) == ready and "created" in old:
+            return
+        status = {
+            "printableStatus": printable,
+            "ready": ready,
+            "created": vmi is not None,
+            "conditions": [
+                condition("Ready", "True" if ready else "False", "" if ready else "NotReady", old=old.get("conditions"))
+            ],
+        }
+        self.cl.patch(R.VMS, name, {"status": status}, ns, sub="status")
+
+    def _create_vmi(self, vm: dict) -> dict:
+        meta, template = vm["metadata"], vm["spec"]["template"]
+        tmeta = template.get("metadata") or {}
+        body = {
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachineInstance",
+            "metadata": {
+                "name": meta["name"],
+                "namespace": meta["namespace"],
+                "labels": dict(tmeta.get("labels") or {}),
+                "annotations": {
+                    **(tmeta.get("annotations") or {}),
+                    "kubevirt.io/latest-observed-api-version": "v1",
+                    "kubevirt.io/storage-observed-api-version": "v1",
+                },
+                "ownerReferences": [owner(vm)],
+            },
+            "spec": copy.deepcopy(template.get("spec") or {}),
+            "status": {
+                "phase": "Pending",
+                "phaseTransitionTimestamps": [{"phase": "Pending", "phaseTransitionTimestamp": stamp()}],
+            },
+        }
+        return self.cl.create(R.VMIS, body, meta["namespace"])
+
+    # -- VMI -> launcher pod, and the VMI's status as virt-handler reports it ---------------------
+    def _sync_vmi(
+        self, vmi: dict, pods: list[dict], pvcs: dict, kubevirt: tuple[int, ...], tag: str, ratio: str
+    ) -> dict:
+        """Returns the VMI as last written."""
+        meta = vmi["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        st = vmi.get("status") or {}
+        phase = st.get("phase") or "Pending"
+        if meta.get("deletionTimestamp") or phase in FINAL or fault(vmi) == "stale-virt-handler":
+            return vmi
+        live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+        if phase != "Running":
+            if not live:
+                self.cl.create(R.PODS, launcher_pod(vmi, kubevirt, tag, ratio), ns)
+                if phase != "Scheduling":
+                    return self._patch_vmi(vmi, {"status": {"phase": "Scheduling", **self._phase_ts(st, "Scheduling")}})
+                return vmi
+            pod = next((p for p in live if pod_running(p)), None)
+            if pod is None:
+                return vmi
+            node = pod["spec"]["nodeName"]
+            # Running, the node and the conditions are reported together, in one write.
+            started = {"phase": "Running", "nodeName": node, **self._phase_ts(st, "Running")}
+            st = {**st, "phase": "Running", "nodeName": node}
+        else:
+            started = {}
+        node = st.get("nodeName")
+        current = next((p for p in live if p["spec"].get("nodeName") == node and pod_running(p)), None)
+        migrating = (st.get("migrationState") or {}).get("targetPod") and not (
+            (st.get("migrationState") or {}).get("completed") or (st.get("migrationState") or {}).get("failed")
+        )
+        if current is None and not migrating:
+            # The launcher died under a running VMI: the VMI fails (the VM's run strategy restarts it).
+            return self._patch_vmi(
+                vmi, {"status": {"phase": "Failed", "reason": "PodTerminating", **self._phase_ts(st, "Failed")}}
+            )
+        if current is None:
+            return vmi
+        ok, reason, message = m.live_migratable(vmi["spec"], {n: p for (pns, n), p in pvcs.items() if pns == ns})
+        old = st.get("conditions") or []
+        conds = [
+            condition("Ready", "True", old=old),
+            condition("LiveMigratable", "True" if ok else "False", reason, message, old=old),
+        ]
+        if fault(vmi) == "io-error":
+            conds.append(condition("Paused", "True", "PausedIOError", "VMI was paused, IO error", old=old))
+        crc = zlib.crc32(f"{ns}/{name}".encode())
+        interfaces = [
+            {
+                "name": iface["name"],
+                "interfaceName": f"eth{i}",
+                "ipAddress": (current.get("status") or {}).get("podIP", "") if i == 0 else "",
+                "mac": f"52:54:00:{(crc >> 8) & 0xFF:02x}:{crc & 0xFF:02x}:{i:02x}",
+                "infoSource": "domain, guest-agent",
+                "queueCount": 1,
+            }
+            for i, iface in enumerate(((vmi["spec"].get("domain") or {}).get("devices") or {}).get("interfaces") or [])
+        ]
+        for item in interfaces:
+            if not item["ipAddress"]:
+                del item["ipAddress"]
+        want = {
+            "conditions": conds,
+            "migrationMethod": m.migration_method(vmi["spec"]),
+            "activePods": {p["metadata"]["uid"]: p["spec"]["nodeName"] for p in live if p["spec"].get("nodeName")},
+            "interfaces": interfaces,
+            "qosClass": "Burstable",
+            "launcherContainerImageVersion": f"registry.suse.com/suse/sles/15.5/virt-launcher:{tag}",
+        }
+        if (
+            not started
+            and _cond_key(old) == _cond_key(conds)
+            and all(st.get(k) == want[k] for k in want if k not in ("conditions", "interfaces"))
+            and [{k: v for k, v in i.items() if k != "mac"} for i in st.get("interfaces") or []]
+            == [{k: v for k, v in i.items() if k != "mac"} for i in interfaces]
+        ):
+            return vmi
+        want["activePods"] = replacing(st.get("activePods"), want["activePods"])
+        patch: dict = {"status": {**want, **started}}
+        if started:
+            patch["metadata"] = {"labels": {"kubevirt.io/nodeName": started["nodeName"]}}
+        return self._patch_vmi(vmi, patch)
+
+    def _phase_ts(self, st: dict, phase: str) -> dict:
+        return {
+            "phaseTransitionTimestamps": list(st.get("phaseTransitionTimestamps") or [])
+            + [{"phase": phase, "phaseTransitionTimestamp": stamp()}]
+        }
+
+    def _patch_vmi(self, vmi: dict, patch: dict) -> dict:
+        # VMIs have no status subresource: status goes with the object.
+        return self.cl.patch(R.VMIS, vmi["metadata"]["name"], patch, vmi["metadata"]["namespace"])
+
+
+class MigrationController:
+    """virt-controller's migration controller plus what virt-handler/virt-launcher report."""
+
+    def __init__(self, cl: Cluster) -> None:
+        self.cl = cl
+
+    def reconcile(self) -> None:
+        migrations = [x for x in self.cl.list(R.VMIMS) if (x.get("status") or {}).get("phase") not in FINAL]
+        if not migrations:
+            return
+        kv, kubevirt, tag, ratio = kubevirt_info(self.cl)
+        base = m.effective_migrations(kv, kubevirt)
+        ignore_node_limit = fault(kv) == "ignore-migration-limits"
+        policies = self.cl.list(R.MIGRATION_POLICIES)
+        active = [x for x in migrations if (x.get("status") or {}).get("phase") in ACTIVE_PHASES]
+        outbound: dict[str, int] = defaultdict(int)
+        for x in active:
+            outbound[((x.get("status") or {}).get("migrationState") or {}).get("sourceNode", "")] += 1
+        counts = {"cluster": len(active), "outbound": outbound}
+        for mig in sorted(
+            migrations, key=lambda x: (x["metadata"].get("creationTimestamp", ""), x["metadata"]["name"])
+        ):
+            try:
+                self._step(mig, base, policies, counts, ignore_node_limit, kubevirt, tag, ratio)
+            except ApiError as exc:
+                log.warning("migration %s/%s: %s", mig["metadata"]["namespace"], mig["metadata"]["name"], exc)
+
+    # -- helpers ---------------------------------------------------------------------------------
+    def _set(self, mig: dict, phase: str | None, extra: dict | None = None) -> None:
+        st = mig.get("status") or {}
+        status: dict = dict(extra or {})
+        if phase and phase != st.get("phase"):
+            status["phase"] = phase
+            status["phaseTransitionTimestamps"] = list(st.get("phaseTransitionTimestamps") or []) + [
+                {"phase": phase, "phaseTransitionTimestamp": stamp()}
+            ]
+        if status:
+            self.cl.patch(
+                R.VMIMS, mig["metadata"]["name"], {"status": status}, mig["metadata"]["namespace"], sub="status"
+            )
+
+    def _fail(self, mig: dict, reason: str, message: str) -> None:
+        cond = {"type": "Failed", "status": "True", "reason": reason, "message": message, "lastTransitionTime": stamp()}
+        self._set(mig, "Failed", {"conditions": [cond]})
+        log.info("migration %s/%s failed: %s", mig["metadata"]["namespace"], mig["metadata"]["name"], message)
+
+    def _vmi_state(self, vmi: dict, state: dict, extra: dict | None = None) -> None:
+        state = replacing((vmi.get("status") or {}).get("migrationState"), state)
+        self.cl.patch(
+            R.VMIS,
+            vmi["metadata"]["name"],
+            {**(extra or {}), "status": {**((extra or {}).get("status") or {}), "migrationState": state}},
+            vmi["metadata"]["namespace"],
+        )
+
+    def _ns_labels(self, ns: str) -> dict:
+        try:
+            item = self.cl.get(R.NAMESPACES, ns) or {}
+            return (item.get("metadata") or {}).get("labels") or {}
+        except ApiError:  # the simulator may not read namespaces: only the automatic label is known
+            return {"kubernetes.io/metadata.name": ns}
+
+    # -- one phase per tick ----------------------------------------------------------------------
+    def _step(
+        self,
+        mig: dict,
+        base: dict,
+        policies: list,
+        counts: dict,
+        ignore_node_limit: bool,
+        kubevirt: tuple[int, ...],
+        tag: str,
+        ratio: str,
+    ) -> None:
+        meta = mig["metadata"]
+        ns = meta["namespace"]
+        st = mig.get("status") or {}
+        phase = st.get("phase") or ""
+        state = dict(st.get("migrationState") or {})
+        vmi = self.cl.get(R.VMIS, (mig.get("spec") or {}).get("vmiName") or "", ns)
+        if vmi is None:
+            self._fail(mig, "VMINotFound", f"the VMI {ns}/{(mig.get('spec') or {}).get('vmiName')} does not exist")
+            return
+        vst = vmi.get("status") or {}
+        if phase in ("", "Pending"):
+            if vst.get("phase") != "Running" or not vst.get("nodeName"):
+                self._fail(mig, "VMINotRunning", f"VMI {ns}/{vmi['metadata']['name']} is not running")
+                return
+            pvcs = {p["metadata"]["name"]: p for p in self.cl.list(R.PVCS, ns)}
+            ok, reason, message = m.live_migratable(vmi["spec"], pvcs)
+            cond = next((c for c in vst.get("conditions") or [] if c.get("type") == "LiveMigratable"), {})
+            if cond.get("status") == "False" and ok:
+                ok, reason, message = False, cond.get("reason", ""), cond.get("message", "")
+            if not ok:
+                self._fail(mig, reason or "NotLiveMigratable", message)
+                return
+            if phase == "":
+                self._set(mig, "Pending")
+                return
+            source = vst["nodeName"]
+            if counts["cluster"] >= int(base["parallelMigrationsPerCluster"]):
+                return
+            if not ignore_node_limit and counts["outbound"][source] >= int(base["parallelOutboundMigrationsPerNode"]):
+                return
+            expr = {"key": "kubernetes.io/hostname", "operator": "NotIn", "values": [source]}
+            pod = launcher_pod(vmi, kubevirt, tag, ratio, extra_affinity=expr)
+            pod["metadata"]["labels"][MIGRATION_LABEL] = meta["uid"]
+            created = self.cl.create(R.PODS, pod, ns)
+            source_pod = next((uid for uid, node in (vst.get("activePods") or {}).items() if node == source), "")
+            state = {
+                "sourceNode": source,
+                "targetPod": created["metadata"]["name"],
+                "migrationUid": meta["uid"],
+                "completed": False,
+                "failed": False,
+            }
+            counts["cluster"] += 1
+            counts["outbound"][source] += 1
+            self._set(mig, "Scheduling", {"migrationState": state})
+            self._vmi_state(vmi, state)
+            log.info(
+                "migration %s/%s scheduling %s from %s (%s)",
+                ns,
+                meta["name"],
+                created["metadata"]["name"],
+                source,
+                source_pod,
+            )
+            return
+        target = self.cl.get(R.PODS, state.get("targetPod", ""), ns) if state.get("targetPod") else None
+        if target is None and phase in ACTIVE_PHASES:
+            self._fail(mig, "TargetPodGone", f"target pod {state.get('targetPod')} disappeared")
+            self._vmi_state(vmi, {**state, "failed": True, "endTimestamp": stamp()})
+            return
+        if phase == "Scheduling":
+            if target["spec"].get("nodeName"):
+                state["targetNode"] = target["spec"]["nodeName"]
+                self._set(mig, "Scheduled", {"migrationState": state})
+                self._vmi_state(vmi, state)
+        elif phase == "Scheduled":
+            if pod_running(target):
+                self._set(mig, "PreparingTarget")
+        elif phase == "PreparingTarget":
+            node = self.cl.get(R.NODES, state["targetNode"]) or {}
+            address = next(
+                (a["address"] for a in (node.get("status") or {}).get("addresses") or [] if a["type"] == "InternalIP"),
+                "",
+            )
+            state.update({"targetNodeAddress": address, "targetNodeDomainDetected": True})
+            state["targetNodeDomainReadyTimestamp"] = stamp()
+            self._set(mig, "TargetReady", {"migrationState": state})
+            self._vmi_state(vmi, state)
+        elif phase == "TargetReady":
+            ns_labels = self._ns_labels(ns)
+            policy = m.match_policy(policies, vmi["metadata"].get("labels") or {}, ns_labels)
+            state.update(
+                {
+                    "startTimestamp": stamp(),
+                    "mode": "PreCopy",
+                    "migrationConfiguration": m.with_policy(base, policy),
+                }
+            )
+            if policy:
+                state["migrationPolicyName"] = policy["metadata"]["name"]
+            self._set(mig, "Running", {"migrationState": state})
+            self._vmi_state(vmi, state)
+        elif phase == "Running":
+            if fault(mig) == "stuck-migration":
+                return  # the migration monitor hangs: no progress, no timeout
+            started = parse_stamp(state.get("startTimestamp")) or now()
+            elapsed = (now() - started).total_seconds()
+            per_gib = int((state.get("migrationConfiguration") or base).get("completionTimeoutPerGiB") or 0)
+            limit = per_gib * m.data_size_units(vmi["spec"])
+            if limit and elapsed > limit:
+                state.update(
+                    {
+                        "failed": True,
+                        "endTimestamp": stamp(),
+                        "failureReason": f"migration timed out after {int(elapsed)}s",
+                    }
+                )
+                self._vmi_state(vmi, state)
+                self.cl.delete(R.PODS, target["metadata"]["name"], ns)
+                self._fail(mig, "CompletionTimeout", f"live migration did not complete within {limit}s")
+                return
+            if elapsed < RUNNING_SECONDS:
+                return
+            target_node = target["spec"]["nodeName"]
+            state.update({"completed": True, "endTimestamp": stamp()})
+            self._vmi_state(
+                vmi,
+                state,
+                {"metadata": {"labels": {"kubevirt.io/nodeName": target_node}}, "status": {"nodeName": target_node}},
+            )
+            for pod in self.cl.list(R.PODS, ns, label_selector=f"{CREATED_BY}={vmi['metadata']['uid']}"):
+                if pod["metadata"]["name"] != target["metadata"]["name"]:
+                    self.cl.delete(R.PODS, pod["metadata"]["name"], ns)
+            self._set(mig, "Succeeded", {"migrationState": state})

@@ -1,0 +1,472 @@
+"""The KubeVirt/Harvester workload area of the emulated cluster, checked through the real API:
+seeded VMs, the overcommit webhook, launcher pods, VMI status, migrations, and each fault both ways.
+
+The expectations are computed here from facts.md, independently of the simulator's code."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import pytest
+import yaml
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.faults import all_faults
+from harvester_conformance.waits import Abort, wait_for
+
+NS = "default"
+MI = 1024 * 1024
+ACTIVE = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
+
+
+@pytest.fixture(scope="module")
+def cl(emulated):
+    c = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
+    yield c
+    c.close()
+
+
+# -- independent helpers -------------------------------------------------------------------------
+def q_bytes(text: str) -> int:
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    for suffix, mult in units.items():
+        if str(text).endswith(suffix):
+            return int(str(text)[: -len(suffix)]) * mult
+    return int(text)
+
+
+def q_milli(text: str) -> int:
+    s = str(text)
+    return int(s[:-1]) if s.endswith("m") else int(s) * 1000
+
+
+def cond(obj: dict, ctype: str) -> dict:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c["type"] == ctype), {})
+
+
+def running_vmis(cl: Cluster) -> list[dict]:
+    return [v for v in cl.list(R.VMIS, NS) if (v.get("status") or {}).get("phase") == "Running"]
+
+
+def pvc_modes(cl: Cluster) -> dict[str, list[str]]:
+    return {p["metadata"]["name"]: p["spec"]["accessModes"] for p in cl.list(R.PVCS, NS)}
+
+
+def mig02_violations(cl: Cluster) -> list[str]:
+    """VMIs whose LiveMigratable condition disagrees with their PVCs' access modes (or lacks a reason)."""
+    modes = pvc_modes(cl)
+    bad = []
+    for vmi in running_vmis(cl):
+        claims = [
+            v["persistentVolumeClaim"]["claimName"] for v in vmi["spec"]["volumes"] if "persistentVolumeClaim" in v
+        ]
+        shared = all("ReadWriteMany" in modes.get(c, []) for c in claims)
+        c = cond(vmi, "LiveMigratable")
+        if not c or (c["status"] == "True") != shared or (c["status"] == "False" and not c.get("reason")):
+            bad.append(vmi["metadata"]["name"])
+    return bad
+
+
+def launcher_pods(cl: Cluster) -> list[dict]:
+    return [
+        p
+        for p in cl.list(R.PODS, NS, label_selector="kubevirt.io=virt-launcher")
+        if not p["metadata"].get("deletionTimestamp")
+    ]
+
+
+def sch02_violations(cl: Cluster) -> list[str]:
+    """Launcher pods whose CPU request is not the VM's limit at 1600%, or whose memory request is
+    not below the limit (the 150% request plus KubeVirt's overhead stays under it for >= 1Gi)."""
+    vms = {v["metadata"]["name"]: v for v in cl.list(R.VMS, NS)}
+    bad = []
+    for pod in launcher_pods(cl):
+        vm = vms[pod["metadata"]["labels"]["vm.kubevirt.io/name"]]
+        limits = vm["spec"]["template"]["spec"]["domain"]["resources"]["limits"]
+        req = pod["spec"]["containers"][0]["resources"]["requests"]
+        if q_milli(req["cpu"]) != q_milli(limits["cpu"]) * 100 // 1600 or int(req["memory"]) >= q_bytes(
+            limits["memory"]
+        ):
+            bad.append(vm["metadata"]["name"])
+    return bad
+
+
+def dhcp_nics(vm: dict) -> int:
+    ci = next(v["cloudInitNoCloud"] for v in vm["spec"]["template"]["spec"]["volumes"] if "cloudInitNoCloud" in v)
+    doc = yaml.safe_load(ci["networkData"])
+    return sum(any(s.get("type") == "dhcp" for s in nic.get("subnets", [])) for nic in doc["network"]["config"])
+
+
+def mnc01_violations(cl: Cluster) -> list[str]:
+    return [
+        v["metadata"]["name"]
+        for v in cl.list(R.VMS, NS)
+        if len(v["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]) > 1 and dhcp_nics(v) > 1
+    ]
+
+
+def parse_ts(text: str) -> float:
+    return time.mktime(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ")) - time.timezone
+
+
+def mig08_violations(cl: Cluster) -> list[str]:
+    """Migrations Running longer than completionTimeoutPerGiB x ceil(guest bytes / 1e9)."""
+    vmis = {v["metadata"]["name"]: v for v in cl.list(R.VMIS, NS)}
+    bad = []
+    for mig in cl.list(R.VMIMS, NS):
+        st = mig.get("status") or {}
+        if st.get("phase") != "Running":
+            continue
+        state = st["migrationState"]
+        vmi = vmis[mig["spec"]["vmiName"]]
+        guest = q_bytes(vmi["spec"]["domain"]["memory"]["guest"])
+        limit = state["migrationConfiguration"]["completionTimeoutPerGiB"] * math.ceil(guest / 10**9)
+        if time.time() - parse_ts(state["startTimestamp"]) > limit:
+            bad.append(mig["metadata"]["name"])
+    return bad
+
+
+def trm02_violations(cl: Cluster) -> list[str]:
+    return [
+        v["metadata"]["name"]
+        for v in cl.list(R.VMIS, NS)
+        if cond(v, "Paused").get("status") == "True" and cond(v, "Paused").get("reason") == "PausedIOError"
+    ]
+
+
+def stays(seconds: float, probe) -> None:
+    """`probe` keeps holding for `seconds` (controllers tick meanwhile)."""
+    start = time.monotonic()
+
+    def check() -> bool:
+        if not probe():
+            raise Abort("the state changed")
+        return time.monotonic() - start >= seconds
+
+    wait_for("cluster-seeded", check, timeout=seconds + 10, max_interval=0.5)
+
+
+def fault(fid: str):
+    return all_faults()[fid]
+
+
+def migrate(cl: Cluster, name: str, vmi: str) -> None:
+    body = {"metadata": {"name": name, "namespace": NS}, "spec": {"vmiName": vmi}}
+    cl.create(R.VMIMS, {"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration", **body}, NS)
+
+
+def await_final(cl: Cluster, names: list[str], timeout: float = 90) -> dict[str, dict]:
+    def done() -> dict | None:
+        migs = {n: cl.get(R.VMIMS, n, NS) for n in names}
+        return (
+            migs
+            if all((m.get("status") or {}).get("phase") in ("Succeeded", "Failed") for m in migs.values())
+            else None
+        )
+
+    return wait_for("cluster-seeded", done, timeout=timeout)
+
+
+# -- seeded state ----------------------------------------------------------------------------------
+def test_seeded_vms_pvcs_and_kubevirt_cr(cl):
+    vms = cl.list(R.VMS, NS, label_selector="harvesterhci.io/creator=harvester")
+    assert len(vms) == 20
+    modes = pvc_modes(cl)
+    for pvc in cl.list(R.PVCS, NS):
+        assert pvc["spec"]["storageClassName"] == "harvester-longhorn" and pvc["spec"]["volumeMode"] == "Block"
+        assert pvc["status"]["phase"] == "Bound"
+    rwx = sum("ReadWriteMany" in m for m in modes.values())
+    assert 8 <= rwx <= 12 and len(modes) >= 20
+    sc = cl.get(R.STORAGE_CLASSES, "harvester-longhorn")
+    assert sc["provisioner"] == "driver.longhorn.io" and sc["parameters"]["numberOfReplicas"] == "3"
+    kv = cl.get(R.KUBEVIRTS, "kubevirt", "harvester-system")
+    assert "migrations" not in kv["spec"].get("configuration", {})
+    assert container_disk_vmis(cl) == []  # healthy: every VM passes Harvester's upgrade gate (UPG-03)
+    two_nic = [v for v in vms if len(v["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]) == 2]
+    assert two_nic and all(dhcp_nics(v) == 1 for v in two_nic)
+    for vm in vms:
+        cores = vm["spec"]["template"]["spec"]["domain"]["cpu"]["cores"]
+        mem = q_bytes(vm["spec"]["template"]["spec"]["domain"]["resources"]["limits"]["memory"])
+        assert 1 <= cores <= 4 and 2**30 <= mem <= 8 * 2**30
+        assert vm["status"]["printableStatus"] == "Running" and vm["status"]["ready"] is True
+
+
+def test_overcommit_webhook_on_seeded_vms(cl):
+    """cpu = limit x 100 / 1600 (integer milli), memory = limit x 100 / 150 truncated to MiB,
+    guest = limit - 100Mi on v1.3.1 (facts §15.2)."""
+    for vm in cl.list(R.VMS, NS):
+        dom = vm["spec"]["template"]["spec"]["domain"]
+        lim, req = dom["resources"]["limits"], dom["resources"]["requests"]
+        if lim == req:  # SCH-02 fault target mid-test would be the only exception
+            continue
+        assert q_milli(req["cpu"]) == q_milli(lim["cpu"]) * 100 // 1600
+        assert q_bytes(req["memory"]) == q_bytes(lim["memory"]) * 100 // 150 // MI * MI
+        assert q_bytes(dom["memory"]["guest"]) == q_bytes(lim["memory"]) - 100 * MI
+
+
+def test_overcommit_webhook_kb_example_and_setting(cl):
+    ns = "kvw-webhook-test"
+    cl.apply(R.NAMESPACES, {"metadata": {"name": ns}}, manager="test")
+    vm = {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": "kb", "namespace": ns},
+        "spec": {
+            "running": False,
+            "template": {
+                "spec": {"domain": {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "devices": {}}},
+            },
+        },
+    }
+    try:
+        dom = cl.create(R.VMS, vm, ns)["spec"]["template"]["spec"]["domain"]
+        assert dom["resources"]["requests"] == {"cpu": "62m", "memory": "682Mi"}
+        assert q_bytes(dom["resources"]["requests"]["memory"]) == 715_128_832
+        assert dom["memory"]["guest"] == "924Mi"
+        cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", {"value": '{"cpu":200,"memory":200,"storage":200}'})
+        cl.patch(R.VMS, "kb", {"metadata": {"labels": {"touch": "1"}}}, ns)
+        dom = cl.get(R.VMS, "kb", ns)["spec"]["template"]["spec"]["domain"]
+        assert dom["resources"]["requests"] == {"cpu": "500m", "memory": "512Mi"}
+    finally:
+        cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", {"value": ""})
+        cl.delete(R.NAMESPACES, ns)
+
+
+def test_launcher_pods_follow_vmis(cl):
+    vmis = {v["metadata"]["uid"]: v for v in running_vmis(cl)}
+    assert len(vmis) == 20
+    pods = launcher_pods(cl)
+    by_uid = {p["metadata"]["labels"]["kubevirt.io/created-by"]: p for p in pods}
+    assert set(by_uid) >= set(vmis)
+    nodes = set()
+    for uid, vmi in vmis.items():
+        pod = by_uid[uid]
+        assert pod["metadata"]["name"].startswith(f"virt-launcher-{vmi['metadata']['name']}-")
+        assert pod["metadata"]["labels"]["vm.kubevirt.io/name"] == vmi["metadata"]["name"]
+        assert pod["spec"]["nodeName"] == vmi["status"]["nodeName"] and pod["status"]["phase"] == "Running"
+        assert {pod["metadata"]["uid"]: pod["spec"]["nodeName"]} == vmi["status"]["activePods"]
+        req = pod["spec"]["containers"][0]["resources"]["requests"]
+        vreq = vmi["spec"]["domain"]["resources"]["requests"]
+        assert q_milli(req["cpu"]) == q_milli(vreq["cpu"])
+        overhead = int(req["memory"]) - q_bytes(vreq["memory"])
+        assert 200 * MI < overhead < 300 * MI  # KubeVirt 1.1: 210Mi + per-vCPU, IOThread, video, pagetables
+        assert req["devices.kubevirt.io/kvm"] == "1" and req["devices.kubevirt.io/vhost-net"] == "1"
+        assert cond(vmi, "Ready")["status"] == "True"
+        nodes.add(pod["spec"]["nodeName"])
+    assert len(nodes) == 3  # the real scheduler spread them
+
+
+def test_live_migratable_and_method(cl):
+    assert mig02_violations(cl) == []
+    for vmi in running_vmis(cl):
+        c = cond(vmi, "LiveMigratable")
+        if c["status"] == "False":
+            assert c["reason"] == "DisksNotLiveMigratable" and "ReadWriteMany" in c["message"]
+        readonly = {d["name"] for d in vmi["spec"]["domain"]["devices"]["disks"] if d.get("disk", {}).get("readonly")}
+        local = [
+            v["name"] for v in vmi["spec"]["volumes"] if "persistentVolumeClaim" not in v and v["name"] not in readonly
+        ]
+        assert vmi["status"]["migrationMethod"] == ("BlockMigration" if local else "LiveMigration")
+    methods = {v["status"]["migrationMethod"] for v in running_vmis(cl)}
+    assert methods == {"BlockMigration", "LiveMigration"}
+
+
+# -- migrations ------------------------------------------------------------------------------------
+def free_migratable(cl: Cluster) -> list[dict]:
+    busy = {m["spec"]["vmiName"] for m in cl.list(R.VMIMS, NS) if m.get("status", {}).get("phase") in ACTIVE}
+    return [
+        v
+        for v in running_vmis(cl)
+        if cond(v, "LiveMigratable").get("status") == "True"
+        and v["metadata"]["name"] not in busy
+        and not v["metadata"].get("annotations", {}).get("emulator.harvester-conformance.io/fault")
+    ]
+
+
+def test_migration_rejected_when_not_live_migratable(cl):
+    rwo = next(v for v in running_vmis(cl) if cond(v, "LiveMigratable")["status"] == "False")
+    with pytest.raises(ApiError) as exc:
+        migrate(cl, "kvw-reject", rwo["metadata"]["name"])
+    assert exc.value.status == 400 and "DisksNotLiveMigratable" in exc.value.message
+    with pytest.raises(ApiError) as exc:
+        migrate(cl, "kvw-missing", "no-such-vmi")
+    assert "does not exist" in exc.value.message
+
+
+def test_migration_completes_with_policy(cl):
+    vmi = free_migratable(cl)[0]
+    name = vmi["metadata"]["name"]
+    policy = {
+        "apiVersion": "migrations.kubevirt.io/v1alpha1",
+        "kind": "MigrationPolicy",
+        "metadata": {"name": "kvw-policy"},
+        "spec": {
+            "selectors": {"virtualMachineInstanceSelector": {"harvesterhci.io/vmName": name}},
+            "completionTimeoutPerGiB": 300,
+            "allowAutoConverge": True,
+        },
+    }
+    cl.create(R.MIGRATION_POLICIES, policy)
+    try:
+        source_pod = vmi["status"]["activePods"]
+        migrate(cl, "kvw-complete", name)
+        mig = await_final(cl, ["kvw-complete"])["kvw-complete"]
+    finally:
+        cl.delete(R.MIGRATION_POLICIES, "kvw-policy")
+    assert mig["status"]["phase"] == "Succeeded"
+    phases = [p["phase"] for p in mig["status"]["phaseTransitionTimestamps"]]
+    assert phases == ["Pending", *ACTIVE, "Succeeded"]
+    after = cl.get(R.VMIS, name, NS)
+    state = after["status"]["migrationState"]
+    assert state["completed"] is True and state["sourceNode"] != state["targetNode"]
+    assert parse_ts(state["startTimestamp"]) <= parse_ts(state["endTimestamp"])
+    assert state["migrationPolicyName"] == "kvw-policy" and state["mode"] == "PreCopy"
+    cfg = state["migrationConfiguration"]
+    assert cfg["completionTimeoutPerGiB"] == 300 and cfg["allowAutoConverge"] is True
+    assert cfg["parallelMigrationsPerCluster"] == 5 and cfg["bandwidthPerMigration"] in ("0", 0)
+    assert after["status"]["nodeName"] == state["targetNode"]
+    pods = cl.list(R.PODS, NS, label_selector=f"kubevirt.io/created-by={after['metadata']['uid']}")
+    live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    assert [p["metadata"]["name"] for p in live] == [state["targetPod"]]
+    assert not set(source_pod) & {p["metadata"]["uid"] for p in live}
+    cl.delete(R.VMIMS, "kvw-complete", NS)
+
+
+def max_outbound(cl: Cluster, count: int, prefix: str) -> int:
+    """Migrate `count` VMIs off one node at once; the highest number seen leaving it together."""
+    free = free_migratable(cl)
+    by_node: dict[str, list[str]] = {}
+    for v in free:
+        by_node.setdefault(v["status"]["nodeName"], []).append(v["metadata"]["name"])
+    node, names = max(by_node.items(), key=lambda kv: len(kv[1]))
+    assert len(names) >= count, by_node
+    migs = [f"{prefix}-{i}" for i in range(count)]
+    for mig, vmi in zip(migs, names, strict=False):
+        migrate(cl, mig, vmi)
+    peak = [0]
+
+    def observe() -> bool:
+        items = [x for x in cl.list(R.VMIMS, NS) if x["metadata"]["name"] in migs]
+        now = [x for x in items if x.get("status", {}).get("phase") in ACTIVE]
+        peak[0] = max(peak[0], sum(x["status"].get("migrationState", {}).get("sourceNode") == node for x in now))
+        return all(x.get("status", {}).get("phase") in ("Succeeded", "Failed") for x in items)
+
+    wait_for("cluster-seeded", observe, max_interval=0.3)
+    for mig in migs:
+        assert cl.get(R.VMIMS, mig, NS)["status"]["phase"] == "Succeeded"
+        cl.delete(R.VMIMS, mig, NS)
+    return peak[0]
+
+
+def test_mig06_outbound_limit_both_ways(cl):
+    assert max_outbound(cl, 3, "kvw-limit") == 2
+    f = fault("MIG-06")
+    f.inject(cl)
+    try:
+        assert max_outbound(cl, 3, "kvw-nolimit") == 3
+    finally:
+        f.revert(cl)
+    assert "emulator.harvester-conformance.io/fault" not in (
+        cl.get(R.KUBEVIRTS, "kubevirt", "harvester-system")["metadata"].get("annotations") or {}
+    )
+
+
+# -- faults ----------------------------------------------------------------------------------------
+def test_mig02_stale_condition_both_ways(cl):
+    assert mig02_violations(cl) == []
+    f = fault("MIG-02")
+    f.inject(cl)
+    try:
+        bad = mig02_violations(cl)
+        assert len(bad) == 1
+        stays(4, lambda: mig02_violations(cl) == bad)  # the stuck virt-handler does not heal it
+        # The migration controller is a second line: it refuses the RWO VMI the webhook let through.
+        migrate(cl, "kvw-stale", bad[0])
+        mig = await_final(cl, ["kvw-stale"])["kvw-stale"]
+        assert (
+            mig["status"]["phase"] == "Failed" and mig["status"]["conditions"][0]["reason"] == "DisksNotLiveMigratable"
+        )
+        cl.delete(R.VMIMS, "kvw-stale", NS)
+    finally:
+        f.revert(cl)
+    assert mig02_violations(cl) == []
+
+
+def test_mig08_stuck_migration_both_ways(cl):
+    assert mig08_violations(cl) == []
+    f = fault("MIG-08")
+    f.inject(cl)
+    try:
+        assert mig08_violations(cl) == ["emulator-stuck-migration"]
+    finally:
+        f.revert(cl)
+    assert mig08_violations(cl) == []
+    assert cl.get(R.VMIMS, "emulator-stuck-migration", NS) is None
+
+
+def test_sch02_unmutated_requests_both_ways(cl):
+    assert sch02_violations(cl) == []
+    f = fault("SCH-02")
+    f.inject(cl)
+    try:
+        bad = sch02_violations(cl)
+        assert len(bad) == 1
+        hooks = cl.get(R.MUTATING_WEBHOOKS, "harvester-simulator-mutating").get("webhooks") or []
+        assert "virtualmachine.mutator.harvesterhci.io" not in {h["name"] for h in hooks}
+    finally:
+        f.revert(cl)
+    assert sch02_violations(cl) == []
+    hooks = cl.get(R.MUTATING_WEBHOOKS, "harvester-simulator-mutating")["webhooks"]
+    assert "virtualmachine.mutator.harvesterhci.io" in {h["name"] for h in hooks}
+
+
+def test_mnc01_dhcp_on_both_nics_both_ways(cl):
+    assert mnc01_violations(cl) == []
+    f = fault("MNC-01")
+    f.inject(cl)
+    try:
+        assert len(mnc01_violations(cl)) == 1
+    finally:
+        f.revert(cl)
+    assert mnc01_violations(cl) == []
+
+
+def test_trm02_paused_io_error_both_ways(cl):
+    assert trm02_violations(cl) == []
+    f = fault("TRM-02")
+    f.inject(cl)
+    try:
+        bad = trm02_violations(cl)
+        assert len(bad) == 1
+        wait_for("cluster-seeded", lambda: cl.get(R.VMS, bad[0], NS)["status"]["printableStatus"] == "Paused")
+    finally:
+        f.revert(cl)
+    assert trm02_violations(cl) == []
+
+
+def container_disk_vmis(cl: Cluster) -> list[str]:
+    """Running VMIs with a containerDisk volume: non-migratable for the upgrade (facts.md §16)."""
+    return [
+        v["metadata"]["name"]
+        for v in cl.list(R.VMIS, NS)
+        if (v.get("status") or {}).get("phase") == "Running"
+        and any("containerDisk" in vol for vol in v["spec"].get("volumes", []))
+    ]
+
+
+def test_upg03_container_disk_both_ways(cl):
+    assert container_disk_vmis(cl) == []
+    f = fault("UPG-03")
+    f.inject(cl)
+    try:
+        assert len(container_disk_vmis(cl)) == 1
+    finally:
+        f.revert(cl)
+    assert container_disk_vmis(cl) == []
+
+
+def test_fault_ids_are_registered():
+    for fid in ("MIG-02", "MIG-06", "MIG-08", "SCH-02", "MNC-01", "TRM-02", "UPG-03"):
+        assert fid in all_faults() and all_faults()[fid].how

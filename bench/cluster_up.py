@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -66,6 +67,7 @@ def main() -> int:
         pids = [p for p in lifecycle._group_members(st.pgid)]
         mems.append(rss_mib(pids))
         manage.down(name)
+        shutil.rmtree(st.dir, ignore_errors=True)
         print(
             f"run {i + 1}: up to Ready {ups[-1]:.1f} s, cluster RSS {mems[-1]:.0f} MiB ({len(pids)} processes)",
             flush=True,

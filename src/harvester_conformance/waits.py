@@ -20,6 +20,7 @@ TIMEOUTS: dict[str, float] = {
     "certificate-reissued": 90,
     "process-exit": 15,
     "object-deleted": 60,
+    "webhook-registration": 30,
 }
 
 

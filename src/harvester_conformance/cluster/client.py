@@ -173,12 +173,21 @@ class Cluster:
         )
 
     def patch(
-        self, res: Resource, name: str, patch: dict, namespace: str | None = None, sub: str | None = None
+        self,
+        res: Resource,
+        name: str,
+        patch: dict,
+        namespace: str | None = None,
+        sub: str | None = None,
+        *,
+        dry_run: bool = False,
     ) -> dict:
+        """JSON merge patch. With dry_run, admission (webhooks included) runs but nothing is stored."""
         return self.request(
             "PATCH",
             res.path(namespace, name, sub),
             body=patch,
+            query={"dryRun": "All"} if dry_run else None,
             content_type="application/merge-patch+json",
         )
 

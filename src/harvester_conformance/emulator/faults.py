@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import pki
 from harvester_conformance.waits import wait_for
 
@@ -36,25 +36,6 @@ class Fault:
 
 
 # -- building blocks ------------------------------------------------------------------------
-@contextlib.contextmanager
-def webhooks_unavailable(cl: Cluster) -> Iterator[None]:
-    """Write as if the simulator's admission webhooks were down (as during an upgrade, when a
-    webhook pod restarts): their registrations are removed for the duration, then put back."""
-    saved = []
-    for res in (R.VALIDATING_WEBHOOKS, R.MUTATING_WEBHOOKS):
-        for cfg in cl.list(res):
-            if cfg["metadata"]["name"].startswith("harvester-simulator-"):
-                saved.append((res, cfg))
-                cl.delete(res, cfg["metadata"]["name"])
-    try:
-        yield
-    finally:
-        for res, cfg in saved:
-            body = {k: cfg[k] for k in ("apiVersion", "kind", "webhooks") if k in cfg}
-            body["metadata"] = {"name": cfg["metadata"]["name"]}
-            cl.create(res, body)
-
-
 REMOVED_WEBHOOK = "emulator.harvester-conformance.io/removed-webhook-"
 
 
@@ -80,7 +61,56 @@ def set_webhook_registered(cl: Cluster, webhook: str, present: bool) -> None:
         else:
             continue
         cl.replace(res, cfg)
+        await_webhook(cl, webhook, enforced=present)
         return
+
+
+SETTING_WEBHOOK = "validator.harvesterhci.io"
+INVALID_OVERCOMMIT = {"value": '{"cpu":10,"memory":150,"storage":200}'}
+
+
+def _setting_webhook_enforced(cl: Cluster) -> bool:
+    """A dry-run write the Setting webhook must reject: admission runs, nothing is stored."""
+    try:
+        cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", INVALID_OVERCOMMIT, dry_run=True)
+    except ApiError as exc:
+        return exc.status == 400
+    return False
+
+
+def await_webhook(cl: Cluster, webhook: str, enforced: bool) -> None:
+    """The apiserver applies webhook registrations asynchronously: wait until it acts on the change.
+    Only the Setting webhook has a side-effect-free probe; writes elsewhere go through `admitted`."""
+    if webhook == SETTING_WEBHOOK:
+        wait_for("webhook-registration", lambda: _setting_webhook_enforced(cl) is enforced)
+
+
+@contextlib.contextmanager
+def webhook_down(cl: Cluster, webhook: str) -> Iterator[None]:
+    """Write as if the webhook were not running (an outage, as during an upgrade)."""
+    set_webhook_registered(cl, webhook, False)
+    try:
+        yield
+    finally:
+        set_webhook_registered(cl, webhook, True)
+
+
+def admitted(action: Callable[[], object]) -> None:
+    """Retry a write until the apiserver has dropped the unregistered webhook from its cache
+    (a denial is HTTP 400 from the webhook); 409 means an earlier attempt already got through."""
+
+    def attempt() -> bool:
+        try:
+            action()
+        except ApiError as exc:
+            if exc.status == 409:
+                return True
+            if exc.status == 400:
+                return False
+            raise
+        return True
+
+    wait_for("webhook-registration", attempt)
 
 
 def _scale_virt_operator(cl: Cluster, replicas: int) -> None:

@@ -12,33 +12,30 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime as dt
 import json
 import time
 import urllib.parse
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
 
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import pki, versions
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
 from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
 from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
 from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
-from harvester_conformance.emulator.faults import Fault
+from harvester_conformance.emulator.faults import SETTING_WEBHOOK, Fault, admitted, webhook_down
 from harvester_conformance.emulator.profiles import ProfileSpec
 from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
 LB_NS = "default"
 GUEST_CLUSTER = "rke2-guest"
-VALIDATING_CFG = "harvester-simulator-validating"
-SETTING_WEBHOOK = "validator.harvesterhci.io"
 
 
 def guest_lb_name(cluster: str, ns: str, svc: str, uid: str) -> str:
@@ -263,39 +260,6 @@ def state_dir_of(cl: Cluster) -> Path:
     raise RuntimeError(f"no emulated cluster state found for {cl.host}")
 
 
-@contextlib.contextmanager
-def webhook_down(cl: Cluster, name: str) -> Iterator[None]:
-    """The validating webhook `name` unregistered for the duration (a webhook outage)."""
-    cfg = cl.get(R.VALIDATING_WEBHOOKS, VALIDATING_CFG)
-    assert cfg is not None, "webhooks not registered"
-    saved = next(h for h in cfg["webhooks"] if h["name"] == name)
-    cfg["webhooks"] = [h for h in cfg["webhooks"] if h["name"] != name]
-    cl.replace(R.VALIDATING_WEBHOOKS, cfg)
-    try:
-        yield
-    finally:
-        cur = cl.get(R.VALIDATING_WEBHOOKS, VALIDATING_CFG)
-        assert cur is not None
-        if all(h["name"] != name for h in cur["webhooks"]):
-            cur["webhooks"].append(saved)
-            cl.replace(R.VALIDATING_WEBHOOKS, cur)
-
-
-def _retry_until_admitted(action: Callable[[], None]) -> None:
-    """The apiserver drops a removed webhook from its cache within moments; retry until it has."""
-
-    def attempt() -> bool:
-        try:
-            action()
-        except ApiError as exc:
-            if exc.status == 409:  # already created by an earlier attempt
-                return True
-            raise
-        return True
-
-    wait_for("cluster-seeded", attempt, timeout=30)
-
-
 def _replace_pool_status(cl: Cluster, name: str, change: Callable[[dict], None]) -> None:
     def attempt() -> bool:
         pool = cl.get(R.IPPOOLS, name)
@@ -379,7 +343,7 @@ def _ipp01(cl: Cluster) -> None:
         },
     }
     with webhook_down(cl, ipam.WEBHOOKS[0]["name"]):
-        _retry_until_admitted(lambda: cl.create(R.IPPOOLS, pool))
+        admitted(lambda: cl.create(R.IPPOOLS, pool))
 
 
 def _ipp01_revert(cl: Cluster) -> None:
@@ -483,7 +447,7 @@ SEC01_PROXY = {
 def _sec01(cl: Cluster) -> None:
     value = json.dumps(SEC01_PROXY, separators=(",", ":"))
     with webhook_down(cl, SETTING_WEBHOOK):
-        _retry_until_admitted(lambda: cl.patch(R.HARVESTER_SETTINGS, "http-proxy", {"value": value}))
+        admitted(lambda: cl.patch(R.HARVESTER_SETTINGS, "http-proxy", {"value": value}))
 
 
 def _sec01_revert(cl: Cluster) -> None:

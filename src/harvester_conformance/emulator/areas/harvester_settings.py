@@ -12,7 +12,13 @@ from typing import Any
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import pki
-from harvester_conformance.emulator.faults import Fault, set_webhook_registered, webhooks_unavailable
+from harvester_conformance.emulator.faults import (
+    SETTING_WEBHOOK,
+    Fault,
+    admitted,
+    set_webhook_registered,
+    webhook_down,
+)
 from harvester_conformance.emulator.profiles import PROFILES
 
 CONTROLLERS: list[Any] = []
@@ -34,8 +40,8 @@ def _set(cl: Cluster, name: str, value: str) -> None:
 
 def _set_unvalidated(name: str, value: str):
     def inject(cl: Cluster) -> None:
-        with webhooks_unavailable(cl):
-            _set(cl, name, value)
+        with webhook_down(cl, SETTING_WEBHOOK):
+            admitted(lambda: _set(cl, name, value))
 
     return inject
 
@@ -186,8 +192,8 @@ FAULTS: list[Fault] = [
     Fault(
         "SEC-02",
         "Harvester's Setting validation webhook not registered (its pods are broken)",
-        lambda cl: set_webhook_registered(cl, "validator.harvesterhci.io", False),
-        lambda cl: set_webhook_registered(cl, "validator.harvesterhci.io", True),
+        lambda cl: set_webhook_registered(cl, SETTING_WEBHOOK, False),
+        lambda cl: set_webhook_registered(cl, SETTING_WEBHOOK, True),
     ),
     Fault(
         "LPC-04",

@@ -67,9 +67,12 @@ MUTATING_WEBHOOKS = _r(
     "MutatingWebhookConfiguration",
     False,
 )
+API_SERVICES = _r("apiregistration.k8s.io", "v1", "apiservices", "APIService", False)
+NODE_METRICS = _r("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False)
 PRIORITY_CLASSES = _r("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False)
 STORAGE_CLASSES = _r("storage.k8s.io", "v1", "storageclasses", "StorageClass", False)
 CSI_DRIVERS = _r("storage.k8s.io", "v1", "csidrivers", "CSIDriver", False)
+SUBJECT_ACCESS_REVIEWS = _r("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", False)
 SELF_SUBJECT_ACCESS_REVIEWS = _r(
     "authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", False
 )

@@ -72,7 +72,9 @@ def write_pki(pki_dir: Path) -> None:
         _write(pki_dir / f"{ident}.crt", pair.cert_pem)
         _write(pki_dir / f"{ident}.key", pair.key_pem, private=True)
     # The simulator serves admission webhooks and an aggregated API over TLS with this pair.
-    webhook = pki.issue(ca, "harvester-simulator", YEAR, dns=("localhost",), ips=("127.0.0.1",))
+    webhook = pki.issue(
+        ca, "harvester-simulator", YEAR, dns=("localhost", "metrics-server.kube-system.svc"), ips=("127.0.0.1",)
+    )
     _write(pki_dir / "simulator-serving.crt", webhook.cert_pem)
     _write(pki_dir / "simulator-serving.key", webhook.key_pem, private=True)
     front = pki.make_ca("front-proxy-ca", 10 * YEAR)
@@ -156,7 +158,7 @@ def component_argv(bin_dir: Path, state: Path, ports: dict[str, int]) -> dict[st
             "--requestheader-extra-headers-prefix=X-Remote-Extra-",
             f"--proxy-client-cert-file={p / 'front-proxy-client.crt'}",
             f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
-            "--enable-aggregator-routing=true",
+            "--enable-aggregator-routing=false",  # route by Service: ExternalName reaches the simulator
             "--endpoint-reconciler-type=none",
             "--v=1",
         ],

@@ -245,6 +245,7 @@ CONTROLLERS = [
     ("harvester-network", nodes_ctl.network_factory, 3.0),
 ]
 WEBHOOKS = ipam.WEBHOOKS
+API_GROUPS: list = []
 
 
 # -- fault helpers --------------------------------------------------------------------------

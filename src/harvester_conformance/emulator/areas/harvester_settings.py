@@ -23,6 +23,7 @@ from harvester_conformance.emulator.profiles import PROFILES
 
 CONTROLLERS: list[Any] = []
 WEBHOOKS: list[dict] = []
+API_GROUPS: list = []
 FIRST_NODE = "harvester-node-0"
 
 

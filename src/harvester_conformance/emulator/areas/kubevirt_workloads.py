@@ -55,6 +55,7 @@ CONTROLLERS = [
     ("migration-controller", lambda cl, state_dir: MigrationController(cl).reconcile, 1.0),
 ]
 WEBHOOKS = kubevirt_webhooks.WEBHOOKS
+API_GROUPS: list = []
 
 
 # -- seed ------------------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ from harvester_conformance.emulator.areas.longhorn_manager import create_instanc
 
 CONTROLLERS: list[Any] = [("longhorn-manager", factory, 2.0)]
 WEBHOOKS: list[dict] = [longhorn_webhook.REGISTRATION]
+API_GROUPS: list = []
 __all__ = ["CONTROLLERS", "FAULTS", "WEBHOOKS", "ready", "seed"]
 
 

@@ -13,14 +13,19 @@ import signal
 import ssl
 import sys
 import threading
+import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator.areas import AREAS
 from harvester_conformance.emulator.simulator import webhooks
 from harvester_conformance.emulator.simulator.virt_operator import VirtOperator
 
 log = logging.getLogger("simulator")
+
+
+API_GROUPS = [route for area in AREAS for route in area.API_GROUPS]
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -30,10 +35,26 @@ class Handler(BaseHTTPRequestHandler):
         return
 
     def do_GET(self) -> None:  # noqa: N802 - http.server API
-        if self.path == "/healthz":
+        url = urllib.parse.urlsplit(self.path)
+        if url.path == "/healthz":
             self._reply(200, b"ok", "text/plain")
-        else:
-            self._reply(404, b"not found", "text/plain")
+            return
+        for prefix, serve_get in API_GROUPS:
+            if url.path == prefix or url.path.startswith(prefix + "/"):
+                query = dict(urllib.parse.parse_qsl(url.query))
+                code, body = serve_get(self.cluster, url.path, query, self._peer_cn(), self.headers)
+                self._reply(code, json.dumps(body).encode(), "application/json")
+                return
+        self._reply(404, b"not found", "text/plain")
+
+    def _peer_cn(self) -> str | None:
+        """CN of a verified client certificate (only the aggregator's front-proxy client has one)."""
+        cert = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        for rdn in (cert or {}).get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName":
+                    return value
+        return None
 
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         length = int(self.headers.get("Content-Length", "0"))
@@ -59,6 +80,9 @@ def serve(state_dir: Path, port: int, cluster: Cluster) -> ThreadingHTTPServer:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     pki_dir = state_dir / "pki"
     ctx.load_cert_chain(str(pki_dir / "simulator-serving.crt"), str(pki_dir / "simulator-serving.key"))
+    # Webhook calls come without a client certificate; the aggregator presents its front-proxy one.
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(str(pki_dir / "front-proxy-ca.crt"))
     server.socket = ctx.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, name="https", daemon=True).start()
     return server
@@ -85,8 +109,6 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    from harvester_conformance.emulator.areas import AREAS
-
     controllers = [("virt-operator", VirtOperator(cluster).reconcile, 1.0)]
     controllers += [(n, factory(cluster, args.state_dir), p) for a in AREAS for n, factory, p in a.CONTROLLERS]
     threads = [

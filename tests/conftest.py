@@ -85,3 +85,13 @@ def run_suite(tmp_path: Path, kubeconfig: Path | str | None, *args: str, timeout
     summary_path = tmp_path / run_id / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     return RunResult(proc.returncode, proc.stdout, proc.stderr, summary, tmp_path / run_id)
+
+
+@pytest.fixture(scope="module")
+def cl(emulated):
+    """A client of the v1.3.1 emulated cluster, the profile the area tests exercise."""
+    from harvester_conformance.cluster.client import Cluster
+
+    cluster = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
+    yield cluster
+    cluster.close()

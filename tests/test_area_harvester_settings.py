@@ -73,6 +73,16 @@ def _holds(cl: Cluster, fault_id: str) -> bool:
             and sc["parameters"].get("numberOfReplicas") != "1"
             for sc in cl.list(R.STORAGE_CLASSES)
         )
+    if fault_id == "LHP-03":
+        lh = cl.get(R.LONGHORN_SETTINGS, "storage-network", "longhorn-system")["value"]
+        return bool(_value(cl, "storage-network")) and lh.startswith("harvester-system/storagenetwork-")
+    if fault_id == "FSR-01":
+        return tuple(int(x) for x in _value(cl, "server-version").lstrip("v").split(".")[:3]) >= (1, 1, 0)
+    if fault_id == "SEC-06":  # facts.md: Harvester v1.3.0 shipped RKE2 v1.27.10+rke2r1
+        return all(n["status"]["nodeInfo"]["kubeletVersion"] != "v1.27.10+rke2r1" for n in cl.list(R.NODES))
+    if fault_id == "MIG-01":  # the KubeVirt CR leaves the documented defaults alone
+        kv = cl.get(R.KUBEVIRTS, "kubevirt", "harvester-system")
+        return not (kv["spec"].get("configuration") or {}).get("migrations")
     raise AssertionError(fault_id)
 
 
@@ -90,6 +100,10 @@ CORE_FAULTS = [
     "UPG-06",
     "NTA-01",
     "LHP-02",
+    "LHP-03",
+    "FSR-01",
+    "SEC-06",
+    "MIG-01",
 ]
 
 

@@ -21,13 +21,6 @@ MI = 1024 * 1024
 ACTIVE = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
 
 
-@pytest.fixture(scope="module")
-def cl(emulated):
-    c = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
-    yield c
-    c.close()
-
-
 # -- independent helpers -------------------------------------------------------------------------
 def q_bytes(text: str) -> int:
     units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
@@ -465,6 +458,159 @@ def test_upg03_container_disk_both_ways(cl):
     finally:
         f.revert(cl)
     assert container_disk_vmis(cl) == []
+
+
+def method_violations(cl: Cluster) -> list[str]:
+    """MIG-03 read directly: BlockMigration exactly when a writable non-PVC disk must be copied."""
+    bad = []
+    for vmi in running_vmis(cl):
+        spec = vmi["spec"]
+        readonly = {
+            d["name"]
+            for d in spec["domain"]["devices"]["disks"]
+            if (d.get("disk") or {}).get("readonly") or "cdrom" in d
+        }
+        local = [
+            v["name"]
+            for v in spec["volumes"]
+            if "persistentVolumeClaim" not in v and "dataVolume" not in v and v["name"] not in readonly
+        ]
+        expected = "BlockMigration" if local else "LiveMigration"
+        if vmi["status"].get("migrationMethod") != expected:
+            bad.append(vmi["metadata"]["name"])
+    return bad
+
+
+def test_mig03_stale_migration_method_both_ways(cl):
+    assert method_violations(cl) == []
+    f = fault("MIG-03")
+    f.inject(cl)
+    try:
+        assert len(method_violations(cl)) == 1
+    finally:
+        f.revert(cl)
+    assert method_violations(cl) == []
+
+
+def test_mig04_non_migratable_admitted_without_the_webhook(cl):
+    rwo = next(v for v in running_vmis(cl) if cond(v, "LiveMigratable")["status"] == "False")["metadata"]["name"]
+    f = fault("MIG-04")
+    f.inject(cl)  # returns once the apiserver no longer calls the webhook
+    try:
+        migrate(cl, "kvw-mig04", rwo)
+    finally:
+        f.revert(cl)
+        cl.delete(R.VMIMS, "kvw-mig04", NS)
+    with pytest.raises(ApiError) as exc:
+        migrate(cl, "kvw-mig04b", rwo)
+    assert exc.value.status == 400 and "DisksNotLiveMigratable" in exc.value.message
+
+
+def test_mig05_migrations_fail_while_the_network_is_down(cl):
+    f = fault("MIG-05")
+    f.inject(cl)
+    try:
+        migrate(cl, "kvw-mig05", free_migratable(cl)[0]["metadata"]["name"])
+        mig = await_final(cl, ["kvw-mig05"])["kvw-mig05"]
+        assert mig["status"]["phase"] == "Failed"
+        assert "connection refused" in mig["status"]["conditions"][0]["message"]
+    finally:
+        f.revert(cl)
+        cl.delete(R.VMIMS, "kvw-mig05", NS)
+    migrate(cl, "kvw-mig05-after", free_migratable(cl)[0]["metadata"]["name"])
+    assert await_final(cl, ["kvw-mig05-after"])["kvw-mig05-after"]["status"]["phase"] == "Succeeded"
+    cl.delete(R.VMIMS, "kvw-mig05-after", NS)
+
+
+def policy_violations(cl: Cluster) -> list[str]:
+    """MIG-07 read directly: a completed migration of a VMI that a policy matches carries the policy's values."""
+    policies = cl.list(R.MIGRATION_POLICIES)
+    bad = []
+    for mig in cl.list(R.VMIMS, NS):
+        state = (mig.get("status") or {}).get("migrationState") or {}
+        vmi = cl.get(R.VMIS, mig["spec"]["vmiName"], NS) or {}
+        labels = vmi.get("metadata", {}).get("labels") or {}
+        for p in policies:
+            sel = p["spec"]["selectors"].get("virtualMachineInstanceSelector") or {}
+            if sel and all(labels.get(k) == v for k, v in sel.items()):
+                cfg = state.get("migrationConfiguration") or {}
+                fields = ("bandwidthPerMigration", "completionTimeoutPerGiB", "allowAutoConverge", "allowPostCopy")
+                wanted = {k: p["spec"][k] for k in fields if k in p["spec"]}
+                if any(str(cfg.get(k)) != str(v) for k, v in wanted.items()):
+                    bad.append(mig["metadata"]["name"])
+    return bad
+
+
+def test_mig07_policy_ignored_both_ways(cl):
+    assert policy_violations(cl) == []
+    f = fault("MIG-07")
+    f.inject(cl)
+    try:
+        assert policy_violations(cl) == ["emulator-mig07"]
+    finally:
+        f.revert(cl)
+    assert policy_violations(cl) == [] and cl.get(R.MIGRATION_POLICIES, "emulator-mig07") is None
+
+
+def vms_per_node(cl: Cluster) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for vmi in running_vmis(cl):
+        counts[vmi["status"]["nodeName"]] = counts.get(vmi["status"]["nodeName"], 0) + 1
+    return counts
+
+
+def test_sch04_pinned_vms_skew_the_spread_both_ways(cl):
+    before = vms_per_node(cl)
+    f = fault("SCH-04")
+    f.inject(cl)
+    try:
+        during = vms_per_node(cl)
+        assert during["harvester-node-0"] - before.get("harvester-node-0", 0) == 6
+        assert max(during.values()) - min(during.values()) > max(before.values()) - min(before.values())
+    finally:
+        f.revert(cl)
+    assert vms_per_node(cl) == before
+
+
+def running_vm_names(cl: Cluster) -> set[str]:
+    return {v["metadata"]["name"] for v in cl.list(R.VMS, NS) if (v.get("status") or {}).get("ready") is True}
+
+
+def test_upg08_vm_left_stopped_both_ways(cl):
+    before = running_vm_names(cl)
+    f = fault("UPG-08")
+    f.inject(cl)
+    try:
+        assert len(before - running_vm_names(cl)) == 1
+    finally:
+        f.revert(cl)
+    assert running_vm_names(cl) == before
+
+
+def vendor_boot_volumes(cl: Cluster) -> list[str]:
+    """CSI-03 read directly: VMs whose boot disk's PVC is on a class not provisioned by Longhorn."""
+    classes = {c["metadata"]["name"]: c["provisioner"] for c in cl.list(R.STORAGE_CLASSES)}
+    pvcs = {p["metadata"]["name"]: p for p in cl.list(R.PVCS, NS)}
+    bad = []
+    for vm in cl.list(R.VMS, NS):
+        spec = vm["spec"]["template"]["spec"]
+        boot = min(spec["domain"]["devices"]["disks"], key=lambda d: d.get("bootOrder", 1 << 30))["name"]
+        vol = next(v for v in spec["volumes"] if v["name"] == boot)
+        claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+        if claim and classes.get(pvcs[claim]["spec"].get("storageClassName")) != "driver.longhorn.io":
+            bad.append(vm["metadata"]["name"])
+    return bad
+
+
+def test_csi03_vendor_boot_volume_both_ways(cl):
+    assert vendor_boot_volumes(cl) == []
+    f = fault("CSI-03")
+    f.inject(cl)
+    try:
+        assert vendor_boot_volumes(cl) == ["emulator-vendor-boot"]
+    finally:
+        f.revert(cl)
+    assert vendor_boot_volumes(cl) == []
 
 
 def test_fault_ids_are_registered():

@@ -26,14 +26,6 @@ STUCK_WINDOW = 8  # seconds: four ticks of the simulated longhorn-manager
 
 
 @pytest.fixture(scope="module")
-def cl(emulated):
-    c = emulated("v1.3.1")
-    cluster = Cluster.from_kubeconfig(str(c.kubeconfig))
-    yield cluster
-    cluster.close()
-
-
-@pytest.fixture(scope="module")
 def volume(cl):
     """A PVC of harvester-longhorn used by a running pod: an attached Longhorn volume."""
     cl.apply(R.NAMESPACES, {"metadata": {"name": TEST_NS}}, manager="test")

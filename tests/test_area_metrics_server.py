@@ -18,14 +18,6 @@ from harvester_conformance.emulator.faults import all_faults
 from harvester_conformance.waits import wait_for
 
 
-@pytest.fixture(scope="module")
-def cl(emulated):
-    c = emulated("v1.3.1")
-    cluster = Cluster.from_kubeconfig(str(c.kubeconfig))
-    yield cluster
-    cluster.close()
-
-
 def _parse_time(text: str) -> dt.datetime:
     return dt.datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
 

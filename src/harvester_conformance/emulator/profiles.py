@@ -3,6 +3,7 @@ versions (facts.md §0.1), plus `scale` for the benchmarks."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, replace
 
 
@@ -28,6 +29,14 @@ class ProfileSpec:
     @property
     def kubevirt_upstream(self) -> str:
         return "v" + self.kubevirt.split("-")[0]
+
+
+# Every profile follows the Longhorn best practice of a dedicated storage network (KB "Best
+# Practices for Optimizing Longhorn Disk Performance"): Harvester's `storage-network` setting and
+# the NetworkAttachmentDefinition its controller creates, which Longhorn's setting names.
+STORAGE_NETWORK = {"vlan": 2012, "clusterNetwork": "vm-net", "range": "10.0.12.0/24", "exclude": []}
+STORAGE_NETWORK_NAD = ("harvester-system", "storagenetwork-hc7q2")
+STORAGE_NETWORK_SETTING = json.dumps(STORAGE_NETWORK, separators=(",", ":"))  # as Harvester writes it
 
 
 PROFILES: dict[str, ProfileSpec] = {

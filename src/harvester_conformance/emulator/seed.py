@@ -13,7 +13,7 @@ import yaml
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import lifecycle
-from harvester_conformance.emulator.profiles import ProfileSpec
+from harvester_conformance.emulator.profiles import STORAGE_NETWORK_SETTING, ProfileSpec
 from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
@@ -240,7 +240,7 @@ def _settings(spec: ProfileSpec) -> dict[str, str]:
         "ssl-certificates": "{}",
         "ssl-parameters": "{}",
         "containerd-registry": "",
-        "storage-network": "",
+        "storage-network": STORAGE_NETWORK_SETTING,
         "vm-force-reset-policy": '{"enable":true,"period":300}',
         "default-vm-termination-grace-period-seconds": "120",
         "csi-driver-config": json.dumps(

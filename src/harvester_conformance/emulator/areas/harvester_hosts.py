@@ -30,7 +30,7 @@ from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
 from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
 from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
 from harvester_conformance.emulator.faults import SETTING_WEBHOOK, Fault, admitted, webhook_down
-from harvester_conformance.emulator.profiles import ProfileSpec
+from harvester_conformance.emulator.profiles import STORAGE_NETWORK, STORAGE_NETWORK_NAD, ProfileSpec
 from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
@@ -66,6 +66,31 @@ def _networks(cl: Cluster) -> None:
     cl.apply(
         R.LINK_MONITORS,
         {"metadata": {"name": "nic"}, "spec": {"targetLinkRule": {"typeRule": "device"}}},
+        manager=MANAGER,
+    )
+    ns, name = STORAGE_NETWORK_NAD
+    cl.apply(
+        R.NADS,
+        {
+            "metadata": {
+                "name": name,
+                "namespace": ns,
+                "labels": {"storagenetwork.settings.harvesterhci.io": "true"},
+                "annotations": {"storage-network.settings.harvesterhci.io/hash": "emulated"},
+            },
+            "spec": {
+                "config": json.dumps(
+                    {
+                        "cniVersion": "0.3.1",
+                        "type": "bridge",
+                        "bridge": f"{STORAGE_NETWORK['clusterNetwork']}-br",
+                        "promiscMode": True,
+                        "vlan": STORAGE_NETWORK["vlan"],
+                        "ipam": {"type": "whereabouts", "range": STORAGE_NETWORK["range"]},
+                    }
+                )
+            },
+        },
         manager=MANAGER,
     )
     cl.apply(

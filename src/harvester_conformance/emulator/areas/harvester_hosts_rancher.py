@@ -26,6 +26,7 @@ MANAGER = "harvester-conformance-emulator"
 TOKENS = R.RANCHER_TOKENS
 CSI_DRIVERS = R.CSI_DRIVERS
 TRIDENT = "csi.trident.netapp.io"
+TRIDENT_CLASS = "ontap-san-economy"
 CC_NS = "cattle-global-data"
 TTL_SETTING = "kubeconfig-default-token-ttl-minutes"
 CC_KEY = "harvestercredentialConfig-kubeconfigContent"
@@ -284,7 +285,7 @@ def seed_trident(cl: Cluster) -> None:
     cl.apply(
         R.STORAGE_CLASSES,
         {
-            "metadata": {"name": "ontap-san-economy"},
+            "metadata": {"name": TRIDENT_CLASS},
             "provisioner": TRIDENT,
             "parameters": {"selector": "name=default_backend_san"},
             "reclaimPolicy": "Delete",

@@ -12,6 +12,7 @@ from typing import Any
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import pki
+from harvester_conformance.emulator.areas import harvester_hosts_rancher
 from harvester_conformance.emulator.faults import (
     SETTING_WEBHOOK,
     Fault,
@@ -19,12 +20,14 @@ from harvester_conformance.emulator.faults import (
     set_webhook_registered,
     webhook_down,
 )
-from harvester_conformance.emulator.profiles import PROFILES
+from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK_NAD, STORAGE_NETWORK_SETTING
 
 CONTROLLERS: list[Any] = []
 WEBHOOKS: list[dict] = []
 API_GROUPS: list = []
 FIRST_NODE = "harvester-node-0"
+LAST_NODE = "harvester-node-2"
+AFFECTED_RKE2 = "v1.27.10+rke2r1"  # token rotation breaks restarts (KB security, facts §0.1)
 
 
 def seed(cl: Any, spec: Any, state_dir: Path, progress: Any) -> None:
@@ -161,13 +164,52 @@ def _strict_local_class(present: bool):
 
 
 def _trident_class_removed(cl: Cluster) -> None:
-    cl.delete(R.STORAGE_CLASSES, "ontap-san-economy")
+    cl.delete(R.STORAGE_CLASSES, harvester_hosts_rancher.TRIDENT_CLASS)
 
 
 def _trident_reseeded(cl: Cluster) -> None:
-    from harvester_conformance.emulator.areas import harvester_hosts_rancher
-
     harvester_hosts_rancher.seed_trident(cl)
+
+
+def _storage_network(configured: bool):
+    """Harvester's setting and the Longhorn setting its controller writes, set or both cleared."""
+
+    def apply(cl: Cluster) -> None:
+        if configured:
+            _set(cl, "storage-network", STORAGE_NETWORK_SETTING)
+        else:  # as left by an upgraded cluster that never configured one
+            _set_unvalidated("storage-network", "")(cl)
+        lh = "/".join(STORAGE_NETWORK_NAD) if configured else ""
+        cl.patch(R.LONGHORN_SETTINGS, "storage-network", {"value": lh}, "longhorn-system")
+
+    return apply
+
+
+def _rke2_on_node(version: str | None):
+    """A node whose RKE2 is (or is no longer) the one the KB warns about for token rotation."""
+
+    def apply(cl: Cluster) -> None:
+        if version is None:
+            server = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value")
+            rke2 = next(p.rke2 for p in PROFILES.values() if p.harvester == server and p.name == server)
+        else:
+            rke2 = version
+        info = {"kubeletVersion": rke2, "kubeProxyVersion": rke2}
+        cl.patch(R.NODES, LAST_NODE, {"status": {"nodeInfo": info}}, sub="status")
+
+    return apply
+
+
+# A release's own migration settings deviate from KubeVirt's documented defaults: edited by hand.
+MIGRATION_EDIT = {"bandwidthPerMigration": "1Gi", "allowPostCopy": True}
+
+
+def _migration_limits(edited: bool):
+    def apply(cl: Cluster) -> None:
+        value = MIGRATION_EDIT if edited else None
+        cl.patch(R.KUBEVIRTS, "kubevirt", {"spec": {"configuration": {"migrations": value}}}, "harvester-system")
+
+    return apply
 
 
 _CCR02 = _edit_keeping_original(R.RANCHER_SETTINGS, "kubeconfig-default-token-ttl-minutes", None, "value", "43200")
@@ -188,8 +230,28 @@ _UPG06 = _edit_keeping_original(
     },
 )
 _CSI01_REVERT = _edit_keeping_original(R.HARVESTER_SETTINGS, "csi-driver-config", None, "value", None)[1]
+_FSR01 = _edit_keeping_original(R.HARVESTER_SETTINGS, "server-version", None, "value", "v1.0.3")
 
 FAULTS: list[Fault] = [
+    Fault(
+        "LHP-03",
+        "no dedicated storage network: storage-network empty, as an upgraded cluster never configured",
+        _storage_network(False),
+        _storage_network(True),
+    ),
+    Fault("FSR-01", "a cluster still on Harvester v1.0.3 (before the v1.1.0 Longhorn fix)", *_FSR01),
+    Fault(
+        "SEC-06",
+        f"{LAST_NODE} still on RKE2 {AFFECTED_RKE2} (a partial upgrade from v1.3.0)",
+        _rke2_on_node(AFFECTED_RKE2),
+        _rke2_on_node(None),
+    ),
+    Fault(
+        "MIG-01",
+        "KubeVirt CR migrations edited by hand: bandwidthPerMigration 1Gi, allowPostCopy true",
+        _migration_limits(True),
+        _migration_limits(False),
+    ),
     Fault(
         "SEC-02",
         "Harvester's Setting validation webhook not registered (its pods are broken)",

@@ -10,6 +10,8 @@ Fault hooks (emulator.harvester-conformance.io/fault annotation), each a real-wo
   on a VMI  `stale-virt-handler` - its virt-handler is stuck: the VMI's status is no longer updated;
             `io-error`           - the guest disk returned IO errors: libvirt paused the domain;
   on the KubeVirt CR `ignore-migration-limits` - the migration controller ignores the per-node limit;
+                     `ignore-migration-policies` - it ignores MigrationPolicies (KubeVirt CR values only);
+                     `migration-network-down` - sources cannot reach targets: running migrations fail;
   on a VMIM `stuck-migration`    - the migration monitor hangs in Running (no completion timeout).
 """
 
@@ -404,6 +406,7 @@ class MigrationController:
 
     def __init__(self, cl: Cluster) -> None:
         self.cl = cl
+        self.network_down = False
 
     def reconcile(self) -> None:
         migrations = [x for x in self.cl.list(R.VMIMS) if (x.get("status") or {}).get("phase") not in FINAL]
@@ -412,7 +415,8 @@ class MigrationController:
         kv, kubevirt, tag, ratio = kubevirt_info(self.cl)
         base = m.effective_migrations(kv, kubevirt)
         ignore_node_limit = fault(kv) == "ignore-migration-limits"
-        policies = self.cl.list(R.MIGRATION_POLICIES)
+        self.network_down = fault(kv) == "migration-network-down"
+        policies = [] if fault(kv) == "ignore-migration-policies" else self.cl.list(R.MIGRATION_POLICIES)
         active = [x for x in migrations if (x.get("status") or {}).get("phase") in ACTIVE_PHASES]
         outbound: dict[str, int] = defaultdict(int)
         for x in active:
@@ -568,6 +572,13 @@ class MigrationController:
         elif phase == "Running":
             if fault(mig) == "stuck-migration":
                 return  # the migration monitor hangs: no progress, no timeout
+            if self.network_down:  # the source cannot reach the target: libvirt gives up
+                reason = f"migration failed: unable to connect to {state.get('targetNodeAddress')}: connection refused"
+                state.update({"failed": True, "endTimestamp": stamp(), "failureReason": reason})
+                self._vmi_state(vmi, state)
+                self.cl.delete(R.PODS, target["metadata"]["name"], ns)
+                self._fail(mig, "MigrationFailed", reason)
+                return
             started = parse_stamp(state.get("startTimestamp")) or now()
             elapsed = (now() - started).total_seconds()
             per_gib = int((state.get("migrationConfiguration") or base).get("completionTimeoutPerGiB") or 0)

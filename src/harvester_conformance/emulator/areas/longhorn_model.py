@@ -12,6 +12,8 @@ import hashlib
 import uuid
 from typing import Any
 
+from harvester_conformance.emulator.profiles import STORAGE_NETWORK_NAD
+
 NS = "longhorn-system"
 MANAGER = "harvester-conformance-longhorn"
 DRIVER = "driver.longhorn.io"
@@ -53,7 +55,7 @@ def settings(longhorn: str, harvester: str) -> dict[str, str]:
         "default-data-locality": "disabled",
         "replica-auto-balance": "disabled",
         "replica-soft-anti-affinity": "false",
-        "storage-network": "",
+        "storage-network": "/".join(STORAGE_NETWORK_NAD),
         # Harvester copies overcommit-config's storage percentage here (facts §15.2).
         "storage-over-provisioning-percentage": "200",
         "storage-minimal-available-percentage": "25",

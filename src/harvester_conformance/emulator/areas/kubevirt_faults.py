@@ -1,0 +1,541 @@
+"""Faults of the KubeVirt workloads area, each the way a real cluster gets there (a stuck
+virt-handler, a webhook that is not registered, a misbehaving migration controller, a user's edit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator.areas import kubevirt_model as m
+from harvester_conformance.emulator.areas import kubevirt_webhooks
+from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
+from harvester_conformance.emulator.areas.kubevirt_controllers import ACTIVE_PHASES, KV_NS, stamp
+from harvester_conformance.emulator.areas.kubevirt_seed import (
+    ACCESS_LABEL,
+    NS,
+    ORIGINAL_NETWORK_DATA,
+    TOOLS_DISK,
+    TOOLS_VOLUME,
+    network_data,
+)
+from harvester_conformance.emulator.faults import Fault, set_webhook_registered
+from harvester_conformance.waits import wait_for
+
+
+# -- fault helpers ---------------------------------------------------------------------------------
+def _vmi_condition(vmi: dict, ctype: str) -> dict:
+    return next((c for c in (vmi.get("status") or {}).get("conditions") or [] if c.get("type") == ctype), {})
+
+
+def _seeded_vms(cl: Cluster) -> list[dict]:
+    return sorted(cl.list(R.VMS, NS, label_selector="harvesterhci.io/creator"), key=lambda v: v["metadata"]["name"])
+
+
+def _annotate(cl: Cluster, res: Any, name: str, ns: str | None, value: str | None) -> None:
+    cl.patch(res, name, {"metadata": {"annotations": {m.FAULT_ANNOTATION: value}}}, ns)
+
+
+def _rwo_vmi(cl: Cluster) -> dict:
+    for vm in _seeded_vms(cl):
+        if (vm["metadata"].get("labels") or {}).get(ACCESS_LABEL) == "rwo":
+            vmi = cl.get(R.VMIS, vm["metadata"]["name"], NS)
+            if vmi and _vmi_condition(vmi, "LiveMigratable").get("status") == "False":
+                return vmi
+    raise RuntimeError("no running VMI with a ReadWriteOnce PVC to make stale")
+
+
+def _mig02(cl: Cluster) -> None:
+    # virt-handler on the VMI's node stuck: its status keeps a LiveMigratable True from before.
+    vmi = _rwo_vmi(cl)
+    name = vmi["metadata"]["name"]
+    _annotate(cl, R.VMIS, name, NS, "stale-virt-handler")
+    conds = [c for c in vmi["status"]["conditions"] if c.get("type") != "LiveMigratable"]
+    conds.append({"type": "LiveMigratable", "status": "True", "lastProbeTime": None, "lastTransitionTime": stamp()})
+    cl.patch(R.VMIS, name, {"status": {"conditions": conds}}, NS)
+
+
+def _mig02_revert(cl: Cluster) -> None:
+    stale = [v for v in cl.list(R.VMIS, NS) if _fault_of(v) == "stale-virt-handler"]
+    for vmi in stale:
+        _annotate(cl, R.VMIS, vmi["metadata"]["name"], NS, None)
+    for vmi in stale:
+        name = vmi["metadata"]["name"]
+        wait_for(
+            "cluster-seeded",
+            lambda n=name: _vmi_condition(cl.get(R.VMIS, n, NS) or {}, "LiveMigratable").get("status") == "False",
+        )
+
+
+def _fault_of(obj: dict) -> str:
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(m.FAULT_ANNOTATION, "")
+
+
+def _mig06(cl: Cluster) -> None:
+    _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, "ignore-migration-limits")
+
+
+def _mig06_revert(cl: Cluster) -> None:
+    _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, None)
+
+
+MIG08_NAME = "emulator-stuck-migration"
+
+
+def _migratable_vmi(cl: Cluster) -> dict:
+    busy = {
+        (x.get("spec") or {}).get("vmiName")
+        for x in cl.list(R.VMIMS, NS)
+        if (x.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    }
+    for vm in _seeded_vms(cl):
+        vmi = cl.get(R.VMIS, vm["metadata"]["name"], NS)
+        if (
+            vmi
+            and vmi["metadata"]["name"] not in busy
+            and not _fault_of(vmi)
+            and (vmi.get("status") or {}).get("phase") == "Running"
+            and _vmi_condition(vmi, "LiveMigratable").get("status") == "True"
+        ):
+            return vmi
+    raise RuntimeError("no live-migratable VMI is free to migrate")
+
+
+def _mig08(cl: Cluster) -> None:
+    # The migration monitor hangs in Running and never applies the completion timeout; the
+    # migration has been running for longer than completionTimeoutPerGiB x size.
+    vmi = _migratable_vmi(cl)
+    cl.create(
+        R.VMIMS,
+        {
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachineInstanceMigration",
+            "metadata": {
+                "name": MIG08_NAME,
+                "namespace": NS,
+                "annotations": {m.FAULT_ANNOTATION: "stuck-migration"},
+            },
+            "spec": {"vmiName": vmi["metadata"]["name"]},
+        },
+        NS,
+    )
+    mig = wait_for(
+        "cluster-seeded",
+        lambda: (x := cl.get(R.VMIMS, MIG08_NAME, NS)) and (x.get("status") or {}).get("phase") == "Running" and x,
+    )
+    state = mig["status"]["migrationState"]
+    per_gib = int(state["migrationConfiguration"]["completionTimeoutPerGiB"])
+    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=per_gib * m.data_size_units(vmi["spec"]) + 3600)
+    state = {**state, "startTimestamp": stamp(started)}
+    stamps = [
+        {**p, "phaseTransitionTimestamp": stamp(started)} if p.get("phase") == "Running" else p
+        for p in mig["status"].get("phaseTransitionTimestamps") or []
+    ]
+    cl.patch(
+        R.VMIMS,
+        MIG08_NAME,
+        {"status": {"migrationState": state, "phaseTransitionTimestamps": stamps}},
+        NS,
+        sub="status",
+    )
+    cl.patch(R.VMIS, vmi["metadata"]["name"], {"status": {"migrationState": state}}, NS)
+
+
+def _mig08_revert(cl: Cluster) -> None:
+    # The monitor recovers: the completion timeout aborts the migration; the record is then removed.
+    if cl.get(R.VMIMS, MIG08_NAME, NS) is None:
+        return
+    _annotate(cl, R.VMIMS, MIG08_NAME, NS, None)
+    wait_for(
+        "cluster-seeded",
+        lambda: ((cl.get(R.VMIMS, MIG08_NAME, NS) or {}).get("status") or {}).get("phase") not in ACTIVE_PHASES,
+    )
+    cl.delete(R.VMIMS, MIG08_NAME, NS)
+
+
+def _restart_vm(cl: Cluster, name: str) -> None:
+    """Stop/start as a user would: the VMI goes, a new one is started from the VM's template."""
+    old = cl.get(R.VMIS, name, NS)
+    old_uid = (old or {}).get("metadata", {}).get("uid")
+    if old:
+        cl.delete(R.VMIS, name, NS)
+
+    def restarted() -> bool:
+        vmi = cl.get(R.VMIS, name, NS)
+        if not vmi or vmi["metadata"]["uid"] == old_uid or (vmi.get("status") or {}).get("phase") != "Running":
+            return False
+        pods = cl.list(R.PODS, NS, label_selector=f"kubevirt.io/created-by={vmi['metadata']['uid']}")
+        vm_status = (cl.get(R.VMS, name, NS) or {}).get("status") or {}
+        return vm_status.get("ready") is True and any((p.get("status") or {}).get("phase") == "Running" for p in pods)
+
+    wait_for("cluster-seeded", restarted)
+
+
+def _set_mutator(cl: Cluster, present: bool) -> None:
+    set_webhook_registered(cl, kubevirt_webhooks.VM_MUTATOR_NAME, present)
+
+
+def _requests_equal_limits(vm: dict) -> bool:
+    res = vm["spec"]["template"]["spec"]["domain"].get("resources") or {}
+    req, lim = res.get("requests") or {}, res.get("limits") or {}
+    return m.to_milli(req.get("cpu", 0)) == m.to_milli(lim.get("cpu", 0)) and m.to_bytes(
+        req.get("memory", 0)
+    ) == m.to_bytes(lim.get("memory", 0))
+
+
+def _sch02(cl: Cluster) -> None:
+    # The VM was edited and restarted while Harvester's webhook was down (not registered): its
+    # requests equal its limits, and so do the new virt-launcher pod's (plus overhead).
+    vm = _seeded_vms(cl)[0]
+    name = vm["metadata"]["name"]
+    _set_mutator(cl, present=False)
+    limits = vm["spec"]["template"]["spec"]["domain"]["resources"]["limits"]
+
+    def unmutated() -> bool:
+        cl.patch(R.VMS, name, {"spec": {"template": {"spec": {"domain": {"resources": {"requests": limits}}}}}}, NS)
+        return _requests_equal_limits(cl.get(R.VMS, name, NS) or {})
+
+    wait_for("cluster-seeded", unmutated)
+    _restart_vm(cl, name)
+
+
+def _sch02_revert(cl: Cluster) -> None:
+    _set_mutator(cl, present=True)
+    for vm in _seeded_vms(cl):
+        if not _requests_equal_limits(vm):
+            continue
+        name = vm["metadata"]["name"]
+
+        def mutated(n: str = name) -> bool:
+            touch = {"metadata": {"annotations": {"emulator.harvester-conformance.io/touched": stamp()}}}
+            cl.patch(R.VMS, n, touch, NS)
+            return not _requests_equal_limits(cl.get(R.VMS, n, NS) or {})
+
+        wait_for("cluster-seeded", mutated)
+        _restart_vm(cl, name)
+
+
+def _set_tools_disk(cl: Cluster, attached: bool) -> None:
+    """A user attaches (or detaches) a driver container disk and restarts the VM."""
+    vm = _seeded_vms(cl)[0]
+    name = vm["metadata"]["name"]
+    spec = vm["spec"]["template"]["spec"]
+    disks = [d for d in spec["domain"]["devices"]["disks"] if d["name"] != "tools"]
+    volumes = [v for v in spec["volumes"] if v["name"] != "tools"]
+    if attached:
+        disks, volumes = [*disks, TOOLS_DISK], [*volumes, TOOLS_VOLUME]
+    patch = {"spec": {"template": {"spec": {"domain": {"devices": {"disks": disks}}, "volumes": volumes}}}}
+    cl.patch(R.VMS, name, patch, NS)
+    _restart_vm(cl, name)
+
+
+def _two_nic_vm(cl: Cluster) -> dict:
+    for vm in _seeded_vms(cl):
+        if len(vm["spec"]["template"]["spec"]["domain"]["devices"].get("interfaces") or []) > 1:
+            return vm
+    raise RuntimeError("no VM with two NICs")
+
+
+def _cloud_init(vm: dict) -> dict:
+    return next(v for v in vm["spec"]["template"]["spec"]["volumes"] if "cloudInitNoCloud" in v)["cloudInitNoCloud"]
+
+
+def _mnc01(cl: Cluster) -> None:
+    # A user switched the second NIC to DHCP too: two DHCP clients race for the default route.
+    vm = _two_nic_vm(cl)
+    ci = _cloud_init(vm)
+    vm["metadata"].setdefault("annotations", {})[ORIGINAL_NETWORK_DATA] = ci.get("networkData", "")
+    ci["networkData"] = network_data(2, dhcp_everywhere=True)
+    cl.replace(R.VMS, vm)
+
+
+def _mnc01_revert(cl: Cluster) -> None:
+    for vm in _seeded_vms(cl):
+        annotations = vm["metadata"].get("annotations") or {}
+        if ORIGINAL_NETWORK_DATA in annotations:
+            _cloud_init(vm)["networkData"] = annotations.pop(ORIGINAL_NETWORK_DATA)
+            cl.replace(R.VMS, vm)
+
+
+def _trm02(cl: Cluster) -> None:
+    # The VM's disk returned IO errors (trim during a replica rebuild): libvirt paused the guest.
+    vmi = _migratable_vmi(cl)
+    _annotate(cl, R.VMIS, vmi["metadata"]["name"], NS, "io-error")
+    name = vmi["metadata"]["name"]
+    wait_for("cluster-seeded", lambda: _vmi_condition(cl.get(R.VMIS, name, NS) or {}, "Paused").get("status") == "True")
+
+
+def _trm02_revert(cl: Cluster) -> None:
+    for vmi in cl.list(R.VMIS, NS):
+        if _fault_of(vmi) == "io-error":
+            name = vmi["metadata"]["name"]
+            _annotate(cl, R.VMIS, name, NS, None)
+            wait_for("cluster-seeded", lambda n=name: not _vmi_condition(cl.get(R.VMIS, n, NS) or {}, "Paused"))
+
+
+# -- migrations -----------------------------------------------------------------------------------
+def _block_migration_vmi(cl: Cluster) -> dict:
+    for vmi in cl.list(R.VMIS, NS):
+        st = vmi.get("status") or {}
+        if st.get("phase") == "Running" and st.get("migrationMethod") == "BlockMigration" and not _fault_of(vmi):
+            return vmi
+    raise RuntimeError("no running VMI reporting BlockMigration")
+
+
+def _mig03(cl: Cluster) -> None:
+    # virt-handler stuck with a method from before the writable cloud-init disk counted as local.
+    vmi = _block_migration_vmi(cl)
+    _annotate(cl, R.VMIS, vmi["metadata"]["name"], NS, "stale-virt-handler")
+    cl.patch(R.VMIS, vmi["metadata"]["name"], {"status": {"migrationMethod": "LiveMigration"}}, NS)
+
+
+def _mig03_revert(cl: Cluster) -> None:
+    for vmi in cl.list(R.VMIS, NS):
+        if _fault_of(vmi) == "stale-virt-handler" and (vmi.get("status") or {}).get("migrationMethod"):
+            name = vmi["metadata"]["name"]
+            _annotate(cl, R.VMIS, name, NS, None)
+            expected = m.migration_method(vmi["spec"])
+            wait_for(
+                "cluster-seeded",
+                lambda n=name, e=expected: (
+                    ((cl.get(R.VMIS, n, NS) or {}).get("status") or {}).get("migrationMethod") == e
+                ),
+            )
+
+
+def _kubevirt_fault(value: str | None):
+    return lambda cl: _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, value)
+
+
+MIG07 = "emulator-mig07"
+MIG07_LABEL = "emulator.harvester-conformance.io/migration-policy"
+MIG07_POLICY = {"bandwidthPerMigration": "128Mi", "completionTimeoutPerGiB": 400, "allowAutoConverge": True}
+
+
+def _mig07(cl: Cluster) -> None:
+    # A virt-controller build that ignores MigrationPolicies: a policy-matched VMI migrates with the
+    # KubeVirt CR's values and no migrationPolicyName.
+    _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, "ignore-migration-policies")
+    cl.create(
+        R.MIGRATION_POLICIES,
+        {
+            "apiVersion": R.MIGRATION_POLICIES.api_version,
+            "kind": R.MIGRATION_POLICIES.kind,
+            "metadata": {"name": MIG07},
+            "spec": {"selectors": {"virtualMachineInstanceSelector": {MIG07_LABEL: MIG07}}, **MIG07_POLICY},
+        },
+    )
+    vmi = _migratable_vmi(cl)
+    name = vmi["metadata"]["name"]
+    cl.patch(R.VMIS, name, {"metadata": {"labels": {MIG07_LABEL: MIG07}}}, NS)
+    cl.create(
+        R.VMIMS,
+        {
+            "apiVersion": R.VMIMS.api_version,
+            "kind": R.VMIMS.kind,
+            "metadata": {"name": MIG07, "namespace": NS},
+            "spec": {"vmiName": name},
+        },
+        NS,
+    )
+    wait_for(
+        "cluster-seeded",
+        lambda: ((cl.get(R.VMIMS, MIG07, NS) or {}).get("status") or {}).get("phase") in ("Succeeded", "Failed"),
+    )
+
+
+def _mig07_revert(cl: Cluster) -> None:
+    _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, None)
+    cl.delete(R.VMIMS, MIG07, NS)
+    for vmi in cl.list(R.VMIS, NS, label_selector=MIG07_LABEL):
+        cl.patch(R.VMIS, vmi["metadata"]["name"], {"metadata": {"labels": {MIG07_LABEL: None}}}, NS)
+    cl.delete(R.MIGRATION_POLICIES, MIG07)
+    wait_for("object-deleted", lambda: cl.get(R.VMIMS, MIG07, NS) is None)
+
+
+# -- VM placement and state --------------------------------------------------------------------
+SCH04_PREFIX = "emulator-pinned-"
+SCH04_COUNT = 6
+SCH04_NODE = "harvester-node-0"
+
+
+def _pinned_vm(i: int) -> dict:
+    name = f"{SCH04_PREFIX}{i}"
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": name, "namespace": NS, "labels": {"app": "pinned"}},
+        "spec": {
+            "running": True,
+            "template": {
+                "metadata": {"labels": {"harvesterhci.io/vmName": name}},
+                "spec": {
+                    "nodeSelector": {"kubernetes.io/hostname": SCH04_NODE},
+                    "domain": {
+                        "cpu": {"cores": 1},
+                        "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
+                        "devices": {"disks": [{"name": "root", "disk": {"bus": "virtio"}}]},
+                    },
+                    "volumes": [
+                        {"name": "root", "containerDisk": {"image": "quay.io/kubevirt/cirros-container-disk-demo"}}
+                    ],
+                },
+            },
+        },
+    }
+
+
+def _sch04(cl: Cluster) -> None:
+    # Scripted VMs pinned to one host by a nodeSelector, without an anti-affinity rule.
+    for i in range(SCH04_COUNT):
+        cl.create(R.VMS, _pinned_vm(i), NS)
+
+    def all_running() -> bool:
+        vmis = [cl.get(R.VMIS, f"{SCH04_PREFIX}{i}", NS) or {} for i in range(SCH04_COUNT)]
+        return all((v.get("status") or {}).get("nodeName") == SCH04_NODE for v in vmis)
+
+    wait_for("cluster-seeded", all_running)
+
+
+def _sch04_revert(cl: Cluster) -> None:
+    for i in range(SCH04_COUNT):
+        cl.delete(R.VMS, f"{SCH04_PREFIX}{i}", NS)
+    wait_for(
+        "object-deleted",
+        lambda: not any(v["metadata"]["name"].startswith(SCH04_PREFIX) for v in cl.list(R.VMIS, NS)),
+    )
+
+
+def _upg08_vm(cl: Cluster) -> str:
+    return _seeded_vms(cl)[-1]["metadata"]["name"]
+
+
+def _upg08(cl: Cluster) -> None:
+    # The VM did not come back after the upgrade's node reboots: stopped, where it was running.
+    name = _upg08_vm(cl)
+    cl.patch(R.VMS, name, {"spec": {"running": False}}, NS)
+    wait_for("object-deleted", lambda: cl.get(R.VMIS, name, NS) is None)
+
+
+def _upg08_revert(cl: Cluster) -> None:
+    name = _upg08_vm(cl)
+    cl.patch(R.VMS, name, {"spec": {"running": True}}, NS)
+    wait_for("cluster-seeded", lambda: ((cl.get(R.VMS, name, NS) or {}).get("status") or {}).get("ready") is True)
+
+
+CSI03_VM = "emulator-vendor-boot"
+
+
+def _csi03(cl: Cluster) -> None:
+    # A VM created through the API with its root disk on the Trident class (the UI would not offer it).
+    claim = f"{CSI03_VM}-disk-0"
+    cl.create(
+        R.PVCS,
+        {
+            "metadata": {"name": claim, "namespace": NS},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "volumeMode": "Block",
+                "storageClassName": TRIDENT_CLASS,
+                "resources": {"requests": {"storage": "20Gi"}},
+            },
+        },
+        NS,
+    )
+    cl.create(
+        R.VMS,
+        {
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachine",
+            "metadata": {"name": CSI03_VM, "namespace": NS},
+            "spec": {
+                "running": False,
+                "template": {
+                    "spec": {
+                        "domain": {
+                            "resources": {"limits": {"cpu": "1", "memory": "2Gi"}},
+                            "devices": {"disks": [{"name": "disk-0", "bootOrder": 1, "disk": {"bus": "virtio"}}]},
+                        },
+                        "volumes": [{"name": "disk-0", "persistentVolumeClaim": {"claimName": claim}}],
+                    }
+                },
+            },
+        },
+        NS,
+    )
+
+
+def _csi03_revert(cl: Cluster) -> None:
+    cl.delete(R.VMS, CSI03_VM, NS)
+    cl.delete(R.PVCS, f"{CSI03_VM}-disk-0", NS)
+    wait_for("object-deleted", lambda: cl.get(R.PVCS, f"{CSI03_VM}-disk-0", NS) is None)
+
+
+FAULTS = [
+    Fault(
+        "MIG-02",
+        "virt-handler stuck on a VMI with a ReadWriteOnce PVC: its LiveMigratable condition stays True",
+        _mig02,
+        _mig02_revert,
+    ),
+    Fault(
+        "MIG-06",
+        "the migration controller misbehaves and ignores parallelOutboundMigrationsPerNode",
+        _mig06,
+        _mig06_revert,
+    ),
+    Fault(
+        "MIG-08",
+        "a migration whose monitor hangs in Running, started longer ago than its completion timeout",
+        _mig08,
+        _mig08_revert,
+    ),
+    Fault(
+        "SCH-02",
+        "a VM edited and restarted while Harvester's mutating webhook was not registered: requests = limits",
+        _sch02,
+        _sch02_revert,
+    ),
+    Fault("MNC-01", "a two-NIC VM whose cloud-init configures DHCP on both NICs", _mnc01, _mnc01_revert),
+    Fault(
+        "UPG-03",
+        "a running VM with a driver container disk attached (not live-migratable for the upgrade)",
+        lambda cl: _set_tools_disk(cl, True),
+        lambda cl: _set_tools_disk(cl, False),
+    ),
+    Fault("TRM-02", "a VMI paused by its disk's IO errors", _trm02, _trm02_revert),
+    Fault(
+        "MIG-03",
+        "virt-handler stuck reporting LiveMigration for a VMI whose writable cloud-init disk must be copied",
+        _mig03,
+        _mig03_revert,
+    ),
+    Fault(
+        "MIG-04",
+        "KubeVirt's migration-create validating webhook not registered (virt-api broken)",
+        lambda cl: set_webhook_registered(cl, kubevirt_webhooks.VMIM_VALIDATOR_NAME, False),
+        lambda cl: set_webhook_registered(cl, kubevirt_webhooks.VMIM_VALIDATOR_NAME, True),
+    ),
+    Fault(
+        "MIG-05",
+        "the migration network is down: sources cannot reach targets, every migration fails",
+        _kubevirt_fault("migration-network-down"),
+        _kubevirt_fault(None),
+    ),
+    Fault(
+        "MIG-07",
+        "virt-controller ignoring MigrationPolicies: a policy-matched VMI migrated with the KubeVirt CR's values",
+        _mig07,
+        _mig07_revert,
+    ),
+    Fault(
+        "SCH-04",
+        f"{SCH04_COUNT} VMs pinned to {SCH04_NODE} by a nodeSelector, with no anti-affinity rule",
+        _sch04,
+        _sch04_revert,
+    ),
+    Fault("UPG-08", "a VM that was running before the upgrade left stopped after it", _upg08, _upg08_revert),
+    Fault("CSI-03", "a VM whose boot volume is on the Trident StorageClass", _csi03, _csi03_revert),
+]

@@ -488,3 +488,69 @@ def test_priority_class_change_applied_when_nothing_is_attached(cl121):
     finally:
         cl.patch(R.LONGHORN_SETTINGS, "priority-class", {"value": M.CRITICAL}, NS)
         wait_for("cluster-seeded", lambda: _unprioritised(cl) == [] and len(_managed_pods(cl)) == count)
+
+
+# -- best practices and images ---------------------------------------------------------------------
+def dedicated_disk_problems(cl: Cluster) -> list[str]:
+    """LHP-04 read directly: every node has a schedulable disk off the root disk's default path
+    that holds data (or may take it)."""
+    bad = []
+    for node in cl.list(R.LONGHORN_NODES, NS):
+        spec = node["spec"]["disks"]
+        dedicated = [
+            d for d, s in spec.items() if s["path"] != "/var/lib/harvester/defaultdisk" and s["allowScheduling"]
+        ]
+        if not dedicated:
+            bad.append(node["metadata"]["name"])
+    return bad
+
+
+def test_fault_lhp04_data_disk_retired(cl):
+    assert dedicated_disk_problems(cl) == []
+    _fault("LHP-04").inject(cl)
+    try:
+        assert dedicated_disk_problems(cl) == ["harvester-node-2"]
+        node = cl.get(R.LONGHORN_NODES, "harvester-node-2", NS)
+        extra = next(d for d, s in node["spec"]["disks"].items() if not d.startswith("default-disk-"))
+        assert not node["status"]["diskStatus"][extra].get("scheduledReplica")
+    finally:
+        _fault("LHP-04").revert(cl)
+    assert dedicated_disk_problems(cl) == []
+
+
+def backup_jobs(cl: Cluster) -> list[str]:
+    return [j["metadata"]["name"] for j in cl.list(R.LONGHORN_RECURRING_JOBS, NS) if j["spec"]["task"] == "backup"]
+
+
+def test_fault_lhp05_no_recurring_backup(cl):
+    assert backup_jobs(cl) == ["daily-backup"]
+    _fault("LHP-05").inject(cl)
+    try:
+        assert backup_jobs(cl) == []
+    finally:
+        _fault("LHP-05").revert(cl)
+    assert backup_jobs(cl) == ["daily-backup"]
+
+
+def images_off_longhorn(cl: Cluster) -> list[str]:
+    """CSI-02 read directly: every image's storage class is provisioned by Longhorn."""
+    classes = {c["metadata"]["name"]: c["provisioner"] for c in cl.list(R.STORAGE_CLASSES)}
+    return [
+        i["metadata"]["name"]
+        for i in cl.list(R.VM_IMAGES)
+        if classes.get(i["status"]["storageClassName"]) != "driver.longhorn.io"
+    ]
+
+
+def test_seeded_image_and_fault_csi02(cl):
+    image = cl.get(R.VM_IMAGES, "image-ubuntu", "default")
+    assert image["status"]["progress"] == 100
+    sc = cl.get(R.STORAGE_CLASSES, image["status"]["storageClassName"])
+    assert sc["parameters"]["backingImage"] == image["status"]["backingImageName"] == "default-image-ubuntu"
+    assert images_off_longhorn(cl) == []
+    _fault("CSI-02").inject(cl)
+    try:
+        assert images_off_longhorn(cl) == ["emulator-vendor-image"]
+    finally:
+        _fault("CSI-02").revert(cl)
+    assert images_off_longhorn(cl) == []

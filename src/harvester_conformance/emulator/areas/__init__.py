@@ -20,6 +20,7 @@ from harvester_conformance.emulator.areas import (
     kubevirt_workloads,
     longhorn,
     metrics_server,
+    trident,
 )
 
-AREAS = (harvester_settings, kubevirt_workloads, longhorn, harvester_hosts, metrics_server)
+AREAS = (harvester_settings, kubevirt_workloads, longhorn, harvester_hosts, metrics_server, trident)

@@ -89,6 +89,9 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
         for name, im_type in M.instance_manager_pods(node, spec.longhorn):
             create_instance_manager(cl, name, im_type, node, spec.longhorn, priority)
     cl.apply(R.LONGHORN_RECURRING_JOBS, M.recurring_job(), manager=M.MANAGER)
+    image_sc, image = M.image_objects()
+    cl.apply(R.STORAGE_CLASSES, image_sc, manager=M.MANAGER)
+    cl.apply(R.VM_IMAGES, image, manager=M.MANAGER)
     progress(f"Longhorn {spec.longhorn}: settings, {len(nodes)} nodes, components and classes seeded")
 
 

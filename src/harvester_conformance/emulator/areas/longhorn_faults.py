@@ -8,6 +8,7 @@ from collections.abc import Callable
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import longhorn_model as M
+from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
 from harvester_conformance.emulator.faults import Fault
 from harvester_conformance.waits import wait_for
 
@@ -299,6 +300,58 @@ def _replica_count_default(cl: Cluster) -> None:
     cl.patch(R.LONGHORN_SETTINGS, "default-replica-count", {"value": "3"}, M.NS)
 
 
+# -- best practices (LHP-04, LHP-05) and images (CSI-02) ---------------------------------------------
+LHP04_NODE = "harvester-node-2"
+
+
+def _data_disk_retired(retired: bool) -> Callable[[Cluster], None]:
+    """The node's dedicated data disk evicted and disabled (and never put back): its data moves to the
+    root disk's default path."""
+
+    def apply(cl: Cluster) -> None:
+        disk = M.extra_disk_name(LHP04_NODE)
+        flags = {"allowScheduling": not retired, "evictionRequested": retired}
+        cl.patch(R.LONGHORN_NODES, LHP04_NODE, {"spec": {"disks": {disk: flags}}}, M.NS)
+        if retired:
+
+            def emptied() -> bool:
+                node = cl.get(R.LONGHORN_NODES, LHP04_NODE, M.NS) or {}
+                return not (node.get("status", {}).get("diskStatus", {}).get(disk) or {}).get("scheduledReplica")
+
+            wait_for("cluster-seeded", emptied)
+
+    return apply
+
+
+def _recurring_backup(present: bool) -> Callable[[Cluster], None]:
+    def apply(cl: Cluster) -> None:
+        job = M.recurring_job()
+        if present:
+            cl.apply(R.LONGHORN_RECURRING_JOBS, job, manager=M.MANAGER)
+        else:
+            cl.delete(R.LONGHORN_RECURRING_JOBS, job["metadata"]["name"], M.NS)
+
+    return apply
+
+
+VENDOR_IMAGE = "emulator-vendor-image"
+
+
+def _vendor_image(cl: Cluster) -> None:
+    # An image restored from a v1.5 cluster's backup, imported through CDI onto the Trident class.
+    _, image = M.image_objects()
+    image["metadata"]["name"] = VENDOR_IMAGE
+    image["spec"].update({"backend": "cdi", "targetStorageClassName": TRIDENT_CLASS})
+    image["spec"].pop("storageClassParameters")
+    image["status"].pop("backingImageName")
+    image["status"].update({"storageClassName": TRIDENT_CLASS, "targetStorageClassName": TRIDENT_CLASS})
+    cl.create(R.VM_IMAGES, image, M.IMAGE_NS)
+
+
+def _vendor_image_revert(cl: Cluster) -> None:
+    cl.delete(R.VM_IMAGES, VENDOR_IMAGE, M.IMAGE_NS)
+
+
 FAULTS = [
     Fault(
         "EVI-02",
@@ -353,5 +406,20 @@ FAULTS = [
         "default-replica-count set above the number of schedulable Longhorn nodes",
         _replica_count_above_nodes,
         _replica_count_default,
+    ),
+    Fault(
+        "LHP-04",
+        f"{LHP04_NODE}'s dedicated data disk evicted and disabled: its data only on the root disk",
+        _data_disk_retired(True),
+        _data_disk_retired(False),
+    ),
+    Fault(
+        "LHP-05", "the daily-backup RecurringJob deleted: no recurring backups", *map(_recurring_backup, (False, True))
+    ),
+    Fault(
+        "CSI-02",
+        "a VM image stored on the Trident class (CDI backend) instead of Longhorn",
+        _vendor_image,
+        _vendor_image_revert,
     ),
 ]

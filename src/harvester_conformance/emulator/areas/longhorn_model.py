@@ -316,3 +316,53 @@ def recurring_job() -> dict:
             "labels": {},
         },
     }
+
+
+# -- VM images: Longhorn backing images behind a per-image StorageClass (Harvester >= v1.1) --------
+IMAGE_NS, IMAGE = "default", "image-ubuntu"
+IMAGE_URL = "https://cloud-images.ubuntu.com/releases/22.04/release/ubuntu-22.04-server-cloudimg-amd64.img"
+
+
+def image_objects() -> tuple[dict, dict]:
+    """(StorageClass, VirtualMachineImage) of the seeded image, as Harvester's image controller leaves them."""
+    backing = f"{IMAGE_NS}-{IMAGE}"
+    sc_name = f"longhorn-{IMAGE}"
+    params = {"numberOfReplicas": "3", "staleReplicaTimeout": "30", "migratable": "true"}
+    sc = {
+        "metadata": {"name": sc_name, "annotations": {"harvesterhci.io/is-reserved-storageclass": "true"}},
+        "provisioner": DRIVER,
+        "parameters": {
+            **params,
+            "backingImage": backing,
+            "backingImageDataSourceType": "download",
+            "backingImageDataSourceParameters": '{"url":"' + IMAGE_URL + '"}',
+        },
+        "reclaimPolicy": "Delete",
+        "allowVolumeExpansion": True,
+        "volumeBindingMode": "Immediate",
+    }
+    image = {
+        "apiVersion": "harvesterhci.io/v1beta1",
+        "kind": "VirtualMachineImage",
+        "metadata": {"name": IMAGE, "namespace": IMAGE_NS},
+        "spec": {
+            "displayName": "ubuntu-22.04-server-cloudimg-amd64.img",
+            "sourceType": "download",
+            "url": IMAGE_URL,
+            "retry": 3,
+            "storageClassParameters": params,
+        },
+        "status": {
+            "appliedUrl": IMAGE_URL,
+            "progress": 100,
+            "size": 667_680_768,
+            "virtualSize": 2_361_393_152,
+            "storageClassName": sc_name,
+            "backingImageName": backing,
+            "conditions": [
+                {"type": "Imported", "status": "True", "reason": "Imported"},
+                {"type": "Initialized", "status": "True"},
+            ],
+        },
+    }
+    return sc, image

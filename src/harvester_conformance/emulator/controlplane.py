@@ -47,24 +47,30 @@ def _write(path: Path, data: bytes, private: bool = False) -> None:
         path.chmod(0o600)
 
 
+APISERVER_DNS = (
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
+APISERVER_IPS = ("127.0.0.1", "10.53.0.1")
+
+
+def apiserver_serving(ca: pki.KeyPair, not_after: dt.datetime | None = None) -> pki.KeyPair:
+    """The apiserver's serving pair: one year, or one year ending at `not_after`."""
+    start = not_after - YEAR if not_after else None
+    return pki.issue(
+        ca, "kube-apiserver", YEAR, dns=APISERVER_DNS, ips=APISERVER_IPS, not_before=start, not_after=not_after
+    )
+
+
 def write_pki(pki_dir: Path) -> None:
     pki_dir.mkdir(parents=True, exist_ok=True)
     ca = pki.make_ca("harvester-conformance-emulated-ca", 10 * YEAR)
     _write(pki_dir / "ca.crt", ca.cert_pem)
     _write(pki_dir / "ca.key", ca.key_pem, private=True)
-    server = pki.issue(
-        ca,
-        "kube-apiserver",
-        YEAR,
-        dns=(
-            "localhost",
-            "kubernetes",
-            "kubernetes.default",
-            "kubernetes.default.svc",
-            "kubernetes.default.svc.cluster.local",
-        ),
-        ips=("127.0.0.1", "10.53.0.1"),
-    )
+    server = apiserver_serving(ca)
     _write(pki_dir / "apiserver.crt", server.cert_pem)
     _write(pki_dir / "apiserver.key", server.key_pem, private=True)
     for ident, (cn, org) in IDENTITIES.items():

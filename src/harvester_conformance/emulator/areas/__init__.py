@@ -21,6 +21,7 @@ from harvester_conformance.emulator.areas import (
     longhorn,
     metrics_server,
     trident,
+    upgrade_hazards,
 )
 
-AREAS = (harvester_settings, kubevirt_workloads, longhorn, harvester_hosts, metrics_server, trident)
+AREAS = (harvester_settings, kubevirt_workloads, longhorn, harvester_hosts, metrics_server, trident, upgrade_hazards)

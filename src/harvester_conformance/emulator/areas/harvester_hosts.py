@@ -210,15 +210,15 @@ def load_balancers() -> list[dict]:
     ]
 
 
-def _lb_address(cl: Cluster, name: str) -> str | None:
+def lb_address(cl: Cluster, name: str) -> str | None:
     return ((cl.get(R.LOADBALANCERS, name, LB_NS) or {}).get("status") or {}).get("address")
 
 
-def _pool_status(cl: Cluster, name: str) -> dict:
+def pool_status(cl: Cluster, name: str) -> dict:
     return (cl.get(R.IPPOOLS, name) or {}).get("status") or {}
 
 
-def _delete_lb(cl: Cluster, name: str) -> None:
+def delete_lb(cl: Cluster, name: str) -> None:
     cl.delete(R.LOADBALANCERS, name, LB_NS)
     wait_for("object-deleted", lambda: cl.get(R.LOADBALANCERS, name, LB_NS) is None)
 
@@ -232,13 +232,13 @@ def _create_lbs(cl: Cluster) -> None:
 
 def _lb_history(cl: Cluster) -> None:
     """vm-temp was deleted for good; vm-web was deleted and created again, and got its IP back (IPP-07)."""
-    wait_for("cluster-seeded", lambda: _lb_address(cl, "vm-temp") and _lb_address(cl, "vm-web"))
-    web_ip = _lb_address(cl, "vm-web")
+    wait_for("cluster-seeded", lambda: lb_address(cl, "vm-temp") and lb_address(cl, "vm-web"))
+    web_ip = lb_address(cl, "vm-web")
     cl.delete(R.LOADBALANCERS, "vm-temp", LB_NS)
-    _delete_lb(cl, "vm-web")
+    delete_lb(cl, "vm-web")
     wait_for("object-deleted", lambda: cl.get(R.LOADBALANCERS, "vm-temp", LB_NS) is None)
     cl.create(R.LOADBALANCERS, next(lb for lb in load_balancers() if lb["metadata"]["name"] == "vm-web"), LB_NS)
-    wait_for("cluster-seeded", lambda: _lb_address(cl, "vm-web") == web_ip)
+    wait_for("cluster-seeded", lambda: lb_address(cl, "vm-web") == web_ip)
 
 
 def seed(cl: Cluster, spec: ProfileSpec, state_dir: Path, progress: Callable[[str], None]) -> None:
@@ -286,7 +286,7 @@ def state_dir_of(cl: Cluster) -> Path:
     raise RuntimeError(f"no emulated cluster state found for {cl.host}")
 
 
-def _replace_pool_status(cl: Cluster, name: str, change: Callable[[dict], None]) -> None:
+def replace_pool_status(cl: Cluster, name: str, change: Callable[[dict], None]) -> None:
     def attempt() -> bool:
         pool = cl.get(R.IPPOOLS, name)
         assert pool is not None, f"IPPool {name} missing"
@@ -298,7 +298,7 @@ def _replace_pool_status(cl: Cluster, name: str, change: Callable[[dict], None])
     wait_for("cluster-seeded", attempt, timeout=30)
 
 
-def _pool_of(cl: Cluster, applicant: str) -> tuple[str, str]:
+def pool_of(cl: Cluster, applicant: str) -> tuple[str, str]:
     for pool in cl.list(R.IPPOOLS):
         for ip, who in ((pool.get("status") or {}).get("allocated") or {}).items():
             if who == applicant:
@@ -379,13 +379,13 @@ def _ipp01_revert(cl: Cluster) -> None:
 
 def _ipp02(cl: Cluster) -> None:
     # An old controller's status write on guest-pool still lists vm-web's address from default-pool.
-    _, ip = _pool_of(cl, f"{LB_NS}/vm-web")
+    _, ip = pool_of(cl, f"{LB_NS}/vm-web")
 
     def change(status: dict) -> None:
         status.setdefault("allocated", {})[ip] = f"{LB_NS}/vm-web"
         status["available"] = int(status.get("available", 0)) - 1
 
-    _replace_pool_status(cl, "guest-pool", change)
+    replace_pool_status(cl, "guest-pool", change)
 
 
 def _ipp02_revert(cl: Cluster) -> None:
@@ -397,7 +397,7 @@ def _ipp02_revert(cl: Cluster) -> None:
             del status["allocated"][ip]
         status["available"] = int(status.get("available", 0)) + len(stale)
 
-    _replace_pool_status(cl, "guest-pool", change)
+    replace_pool_status(cl, "guest-pool", change)
 
 
 def _guest_lb_body(cl: Cluster) -> dict:
@@ -421,36 +421,36 @@ def _ipp03(cl: Cluster) -> None:
     allocatedHistory was patched, so it took a new IP and the history names it for the old one."""
     applicant = f"{LB_NS}/{GUEST_NGINX}"
     body = _guest_lb_body(cl)
-    pool, old_ip = _pool_of(cl, applicant)
-    _delete_lb(cl, GUEST_NGINX)
-    wait_for("cluster-seeded", lambda: _pool_status(cl, pool).get("allocatedHistory", {}).get(old_ip) == applicant)
+    pool, old_ip = pool_of(cl, applicant)
+    delete_lb(cl, GUEST_NGINX)
+    wait_for("cluster-seeded", lambda: pool_status(cl, pool).get("allocatedHistory", {}).get(old_ip) == applicant)
     # The upgrade renamed the guest cluster's service LB: the history holds it under the old name.
-    _replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].__setitem__(old_ip, applicant + "-pre-upgrade"))
+    replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].__setitem__(old_ip, applicant + "-pre-upgrade"))
     cl.create(R.LOADBALANCERS, body, LB_NS)
-    wait_for("cluster-seeded", lambda: _lb_address(cl, GUEST_NGINX))
-    _replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].__setitem__(old_ip, applicant))
+    wait_for("cluster-seeded", lambda: lb_address(cl, GUEST_NGINX))
+    replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].__setitem__(old_ip, applicant))
 
 
 def _ipp03_revert(cl: Cluster) -> None:
     applicant = f"{LB_NS}/{GUEST_NGINX}"
     body = _guest_lb_body(cl)
-    pool, new_ip = _pool_of(cl, applicant)
-    history = _pool_status(cl, pool).get("allocatedHistory", {})
+    pool, new_ip = pool_of(cl, applicant)
+    history = pool_status(cl, pool).get("allocatedHistory", {})
     old_ip = next(ip for ip, who in history.items() if who == applicant)
-    _delete_lb(cl, GUEST_NGINX)
-    wait_for("cluster-seeded", lambda: _pool_status(cl, pool).get("allocatedHistory", {}).get(new_ip) == applicant)
-    _replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].pop(new_ip, None))
+    delete_lb(cl, GUEST_NGINX)
+    wait_for("cluster-seeded", lambda: pool_status(cl, pool).get("allocatedHistory", {}).get(new_ip) == applicant)
+    replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].pop(new_ip, None))
     cl.create(R.LOADBALANCERS, body, LB_NS)
-    wait_for("cluster-seeded", lambda: _lb_address(cl, GUEST_NGINX) == old_ip)
+    wait_for("cluster-seeded", lambda: lb_address(cl, GUEST_NGINX) == old_ip)
 
 
 def _ipp04(cl: Cluster) -> None:
     # Counters left behind by a controller that counted releases twice.
-    _replace_pool_status(cl, "default-pool", lambda s: s.__setitem__("available", int(s.get("available", 0)) + 3))
+    replace_pool_status(cl, "default-pool", lambda s: s.__setitem__("available", int(s.get("available", 0)) + 3))
 
 
 def _ipp04_revert(cl: Cluster) -> None:
-    _replace_pool_status(
+    replace_pool_status(
         cl, "default-pool", lambda s: s.__setitem__("available", int(s["total"]) - len(s.get("allocated") or {}))
     )
 

@@ -367,15 +367,7 @@ def write_host(
     w("etc/multipath.conf", MULTIPATH_CONF)
     w("services.json", json.dumps(services(multipath_enabled=True), indent=2, sort_keys=True) + "\n")
     w("proc/modules", proc_modules(MODULES))
-    links = nics(index)
-    w("nics.json", json.dumps(links, indent=2) + "\n")
-    for link in links:
-        base = f"sys/class/net/{link['name']}"
-        w(f"{base}/address", link["mac"] + "\n")
-        w(f"{base}/operstate", ("unknown" if link["name"] == "lo" else link["state"]) + "\n")
-        w(f"{base}/ifindex", f"{link['index']}\n")
-        if "master" in link:
-            w(f"{base}/master_name", link["master"] + "\n")
+    write_links(state_dir, node, nics(index))
     w("etc/rancher/rke2/config.yaml", f"node-ip: {ip}\ncluster-cidr: 10.52.0.0/16\nservice-cidr: 10.53.0.0/16\n")
     for name, ca in cas.items():
         w(f"{RKE2_TLS}/{name}.crt", ca.cert_pem)
@@ -384,6 +376,19 @@ def write_host(
         write_rke2_leaf(state_dir, node, stem, issue_rke2_leaf(cas, stem, node, ip))
     if iscsi:
         write_ibft(state_dir, node, index)
+
+
+def write_links(state_dir: Path, node: str, links: list[dict]) -> None:
+    """nics.json and sys/class/net, replacing what was there."""
+    remove(state_dir, node, "sys/class/net")
+    write(state_dir, node, "nics.json", json.dumps(links, indent=2) + "\n")
+    for link in links:
+        base = f"sys/class/net/{link['name']}"
+        write(state_dir, node, f"{base}/address", link["mac"] + "\n")
+        write(state_dir, node, f"{base}/operstate", ("unknown" if link["name"] == "lo" else link["state"]) + "\n")
+        write(state_dir, node, f"{base}/ifindex", f"{link['index']}\n")
+        if "master" in link:
+            write(state_dir, node, f"{base}/master_name", link["master"] + "\n")
 
 
 def write_ibft(state_dir: Path, node: str, index: int) -> None:

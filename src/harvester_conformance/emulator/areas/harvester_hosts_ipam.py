@@ -165,7 +165,7 @@ def next_free(ranges: list[Range], allocated: dict, last: str | None) -> str | N
     return None
 
 
-def allocate(status: dict, ranges: list[Range], applicant: str) -> str | None:
+def allocate(status: dict, ranges: list[Range], applicant: str, use_history: bool = True) -> str | None:
     """Reserve an IP for `applicant` in this status (mutated): its current one, else its old one from
     the history, else the next free one."""
     allocated = status.setdefault("allocated", {})
@@ -174,7 +174,11 @@ def allocate(status: dict, ranges: list[Range], applicant: str) -> str | None:
         if who == applicant:
             return ip
     ip = next(
-        (h for h, who in sorted(history.items()) if who == applicant and h not in allocated and in_ranges(h, ranges)),
+        (
+            h
+            for h, who in sorted(history.items())
+            if use_history and who == applicant and h not in allocated and in_ranges(h, ranges)
+        ),
         None,
     ) or next_free(ranges, allocated, status.get("lastAllocated"))
     if ip is None:
@@ -186,15 +190,24 @@ def allocate(status: dict, ranges: list[Range], applicant: str) -> str | None:
     return ip
 
 
-def release(status: dict, applicant: str) -> list[str]:
+def release(status: dict, applicant: str, keep_history: bool = True) -> list[str]:
     allocated = status.setdefault("allocated", {})
     history = status.setdefault("allocatedHistory", {})
     freed = [ip for ip, who in allocated.items() if who == applicant]
     for ip in freed:
         del allocated[ip]
-        history[ip] = applicant
+        if keep_history:
+            history[ip] = applicant
         status["available"] = int(status.get("available", 0)) + 1
     return freed
+
+
+FAULT_ANN = "emulator.harvester-conformance.io/fault"
+NO_HISTORY = "ipam-without-history"  # the pool is served by a controller build without allocation history
+
+
+def without_history(pool: dict) -> bool:
+    return ((pool.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANN) == NO_HISTORY
 
 
 def _ready(status: str, message: str = "") -> list[dict]:
@@ -267,7 +280,7 @@ class Ipam:
             for i, pool in enumerate(pools):
                 status = dict(pool.get("status") or {})
                 if any(who == applicant for who in (status.get("allocated") or {}).values()):
-                    release(status, applicant)
+                    release(status, applicant, keep_history=not without_history(pool))
                     pools[i] = self._write_pool(pool, status)
             self.cl.patch(
                 R.LOADBALANCERS, name, {"metadata": {"finalizers": [f for f in finalizers if f != FINALIZER]}}, ns
@@ -292,7 +305,7 @@ class Ipam:
             self.cl.patch(R.LOADBALANCERS, name, {"metadata": {"finalizers": [*finalizers, FINALIZER]}}, ns)
         status = dict(pool.get("status") or {})
         before = json.dumps(status, sort_keys=True)
-        ip = allocate(status, ranges, applicant)
+        ip = allocate(status, ranges, applicant, use_history=not without_history(pool))
         if ip is None:
             self._lb_status(lb, {"conditions": _ready("False", f"pool {pool['metadata']['name']} is exhausted")})
             return

@@ -15,6 +15,7 @@ import hashlib
 import json
 import secrets
 import string
+from collections.abc import Callable
 
 import yaml
 
@@ -29,6 +30,8 @@ TRIDENT = "csi.trident.netapp.io"
 TRIDENT_CLASS = "ontap-san-economy"
 CC_NS = "cattle-global-data"
 TTL_SETTING = "kubeconfig-default-token-ttl-minutes"
+MAX_TTL_SETTING = "auth-token-max-ttl-minutes"  # Rancher's default 0: no maximum
+CREATED_ANN = "emulator.harvester-conformance.io/created"  # a token's issue time (may predate the object)
 CC_KEY = "harvestercredentialConfig-kubeconfigContent"
 NEXT_RELEASE = {"v1.2.1": "v1.2.2", "v1.3.1": "v1.3.2", "v1.4.3": "v1.5.0", "v1.5.0": "v1.5.1"}
 _ALNUM = string.ascii_lowercase + string.digits
@@ -51,8 +54,20 @@ def _rfc3339(t: dt.datetime) -> str:
     return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def setting_minutes(cl: Cluster, name: str) -> int:
+    s = cl.get(R.RANCHER_SETTINGS, name) or {}
+    return int(s.get("value") or s.get("default") or 0)
+
+
+def capped_ttl(ttl_minutes: int, max_minutes: int) -> int:
+    """Rancher caps a token's TTL at auth-token-max-ttl-minutes when that is set (0: no cap)."""
+    return max_minutes if max_minutes and (not ttl_minutes or ttl_minutes > max_minutes) else ttl_minutes
+
+
 def new_token(cl: Cluster, user: str, ttl_minutes: int, created: dt.datetime | None = None) -> str:
-    """Create a Rancher kubeconfig token; returns the bearer string `<name>:<secret>` (never logged)."""
+    """Create a Rancher kubeconfig token, as Rancher's API does; returns the bearer string
+    `<name>:<secret>` (never logged)."""
+    ttl_minutes = capped_ttl(ttl_minutes, setting_minutes(cl, MAX_TTL_SETTING))
     name = f"kubeconfig-{user}{_rand(5)}"
     secret = _rand(54)
     created = created or dt.datetime.now(dt.UTC)
@@ -68,7 +83,7 @@ def new_token(cl: Cluster, user: str, ttl_minutes: int, created: dt.datetime | N
                     "authn.management.cattle.io/token-userId": user,
                     "authn.management.cattle.io/kind": "kubeconfig",
                 },
-                "annotations": {"emulator.harvester-conformance.io/created": _rfc3339(created)},
+                "annotations": {CREATED_ANN: _rfc3339(created)},
             },
             "userId": user,
             "authProvider": "local",
@@ -119,6 +134,11 @@ def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes
     cl.apply(
         R.RANCHER_SETTINGS,
         {"metadata": {"name": TTL_SETTING}, "default": ttl_default, "value": copied, "source": "db" if copied else ""},
+        manager=MANAGER,
+    )
+    cl.apply(
+        R.RANCHER_SETTINGS,
+        {"metadata": {"name": MAX_TTL_SETTING}, "default": "0", "value": copied, "source": "db" if copied else ""},
         manager=MANAGER,
     )
     effective = int(copied or ttl_default)
@@ -325,3 +345,27 @@ def trident_psa_role(verbs: tuple[str, ...] = ("updatepsa",)) -> dict:
         "metadata": {"name": "trident-operator-psa"},
         "rules": [{"apiGroups": ["management.cattle.io"], "resources": ["projects"], "verbs": list(verbs)}],
     }
+
+
+def token_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
+    """Rancher's token handling for tokens created through the Kubernetes API: the TTL capped at
+    auth-token-max-ttl-minutes, expiresAt from the creation time, `expired` kept true once past."""
+
+    def reconcile() -> None:
+        max_minutes = setting_minutes(cl, MAX_TTL_SETTING)
+        now = dt.datetime.now(dt.UTC)
+        for token in cl.list(TOKENS):
+            meta = token["metadata"]
+            created_text = (meta.get("annotations") or {}).get(CREATED_ANN) or meta["creationTimestamp"]
+            created = dt.datetime.strptime(created_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+            ttl = capped_ttl(int(token.get("ttl") or 0) // 60_000, max_minutes)
+            expires = created + dt.timedelta(minutes=ttl) if ttl else None
+            want = {
+                "ttl": ttl * 60_000,
+                "expiresAt": _rfc3339(expires) if expires else "",
+                "expired": bool(expires and expires <= now),
+            }
+            if any(token.get(k) != v for k, v in want.items()):
+                cl.patch(TOKENS, meta["name"], want)
+
+    return reconcile

@@ -1,0 +1,279 @@
+"""Area module (see areas/__init__.py): what goes wrong around upgrades and renewals on the hosts,
+the load balancers, the Rancher side and the API endpoint, and the guest cluster's Services.
+
+Seed: the guest cluster's LoadBalancer Services (the emulated apiserver plays the guest cluster
+too: pass the same kubeconfig as --guest-kubeconfig), in namespace `rke2-guest`, matching the
+guest load balancers of harvester_hosts; the DHCP one prepared for upgrade as the KB says
+(`kube-vip.io/hwaddr`, `kube-vip.io/requestedIP`).
+Controller: Rancher's token TTL handling (harvester_hosts_rancher.token_factory).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import ssl
+import urllib.parse
+from pathlib import Path
+from typing import Any
+
+from cryptography import x509
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator import controlplane, pki
+from harvester_conformance.emulator.areas import harvester_hosts as hosts
+from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
+from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
+from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
+from harvester_conformance.emulator.faults import Fault
+from harvester_conformance.waits import wait_for
+
+GUEST_NS = hosts.GUEST_CLUSTER
+IPAM_ANN = "cloudprovider.harvesterhci.io/ipam"
+HWADDR_ANN, REQUESTED_IP_ANN = "kube-vip.io/hwaddr", "kube-vip.io/requestedIP"
+GUEST_DHCP_MAC = "00:16:3e:5a:11:07"
+ORIGINAL = "emulator.harvester-conformance.io/original"
+
+
+# -- seed: the guest cluster's Services --------------------------------------------------------------
+def _guest_service(name: str, ns: str, annotations: dict) -> dict:
+    return {
+        "metadata": {"name": name, "namespace": ns, "annotations": annotations},
+        "spec": {
+            "type": "LoadBalancer",
+            "selector": {"app": name},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8080, "protocol": "TCP"}],
+        },
+    }
+
+
+def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
+    cl.apply(R.NAMESPACES, {"metadata": {"name": GUEST_NS}}, manager=hosts.MANAGER)
+    dhcp_ip = wait_for("cluster-seeded", lambda: hosts.lb_address(cl, hosts.GUEST_INGRESS))
+    pool_ip = wait_for("cluster-seeded", lambda: hosts.lb_address(cl, hosts.GUEST_NGINX))
+    for name, notes, ip in (
+        ("nginx", {IPAM_ANN: "pool"}, pool_ip),
+        ("ingress", {IPAM_ANN: "dhcp", HWADDR_ANN: GUEST_DHCP_MAC, REQUESTED_IP_ANN: dhcp_ip}, dhcp_ip),
+    ):
+        cl.apply(R.SERVICES, _guest_service(name, GUEST_NS, notes), manager=hosts.MANAGER)
+        status = {"loadBalancer": {"ingress": [{"ip": ip}]}}
+        cl.patch(R.SERVICES, name, {"status": status}, GUEST_NS, sub="status")
+    progress("guest cluster Services seeded")
+
+
+def ready(cl: Cluster, spec: Any) -> bool:
+    return True
+
+
+CONTROLLERS = [("rancher-tokens", rancher.token_factory, 5.0)]
+WEBHOOKS: list[dict] = []
+API_GROUPS: list = []
+
+
+# -- hosts: ISC-01, NIC-02, CSI-05 -----------------------------------------------------------------
+def _last_node(cl: Cluster) -> tuple[str, int]:
+    names = sorted(n["metadata"]["name"] for n in cl.list(R.NODES))
+    return names[-1], len(names) - 1
+
+
+def _isc01(booted_from_iscsi: bool):
+    """A node booted from iSCSI through a boot entry that lost the arguments (or not iSCSI-booted)."""
+
+    def apply(cl: Cluster) -> None:
+        state_dir, (node, index) = hosts.state_dir_of(cl), _last_node(cl)
+        version = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "dev"
+        if booted_from_iscsi:
+            hostfs.write_ibft(state_dir, node, index)
+        else:
+            hostfs.remove(state_dir, node, "sys/firmware/ibft")
+        hostfs.write(state_dir, node, "proc/cmdline", hostfs.kernel_cmdline(iscsi=False))
+        hostfs.write(state_dir, node, hostfs.GRUB_CFG, hostfs.grub_cfg(version))
+
+    return apply
+
+
+NIC02_OLD, NIC02_NEW = hostfs.VM_NET_NIC, "enp3s0f1"
+
+
+def _nic02(renamed: bool):
+    """After the upgrade's kernel, the vm-net uplink comes up under its predictable name."""
+
+    def apply(cl: Cluster) -> None:
+        state_dir, (node, index) = hosts.state_dir_of(cl), _last_node(cl)
+        links = hostfs.nics(index)
+        if renamed:
+            for link in links:
+                if link["name"] == NIC02_OLD:
+                    link["name"] = NIC02_NEW
+        hostfs.write_links(state_dir, node, links)
+
+    return apply
+
+
+ROOK_MARKER = "var/lib/rook/rook-ceph/rook-ceph.config"
+
+
+def _csi05(cl: Cluster) -> None:
+    # Rook deployed onto a host without the KB's preparation: no persistent paths, no rbd/nbd.
+    state_dir, (node, _) = hosts.state_dir_of(cl), _last_node(cl)
+    hostfs.write(state_dir, node, ROOK_MARKER, "[global]\nfsid = 2c5e6d4a-9f1b-4c3e-8d7a-0b1e2f3a4c5d\n")
+
+
+def _csi05_revert(cl: Cluster) -> None:
+    state_dir, (node, _) = hosts.state_dir_of(cl), _last_node(cl)
+    hostfs.remove(state_dir, node, "var/lib/rook")
+
+
+# -- load balancers: IPP-05, IPP-06, IPP-07 ------------------------------------------------------------
+def _ipp05(cl: Cluster) -> None:
+    # A guest cluster upgraded without the KB's preparation of its DHCP Service.
+    svc = cl.get(R.SERVICES, "ingress", GUEST_NS) or {}
+    kept = {k: v for k, v in (svc["metadata"].get("annotations") or {}).items() if k.startswith("kube-vip.io/")}
+    patch = {ORIGINAL: json.dumps(kept), **dict.fromkeys(kept)}
+    cl.patch(R.SERVICES, "ingress", {"metadata": {"annotations": patch}}, GUEST_NS)
+
+
+def _ipp05_revert(cl: Cluster) -> None:
+    svc = cl.get(R.SERVICES, "ingress", GUEST_NS) or {}
+    saved = (svc["metadata"].get("annotations") or {}).get(ORIGINAL)
+    if saved is not None:
+        patch = {ORIGINAL: None, **json.loads(saved)}
+        cl.patch(R.SERVICES, "ingress", {"metadata": {"annotations": patch}}, GUEST_NS)
+
+
+def _mark_pools(cl: Cluster, value: str | None) -> None:
+    for pool in cl.list(R.IPPOOLS):
+        cl.patch(R.IPPOOLS, pool["metadata"]["name"], {"metadata": {"annotations": {ipam.FAULT_ANN: value}}})
+
+
+def _recreate_lb(cl: Cluster, name: str, annotations: dict) -> str:
+    body = next(lb for lb in hosts.load_balancers() if lb["metadata"]["name"] == name)
+    body["metadata"]["annotations"] = {**(body["metadata"].get("annotations") or {}), **annotations}
+    hosts.delete_lb(cl, name)
+    cl.create(R.LOADBALANCERS, body, hosts.LB_NS)
+    return wait_for("cluster-seeded", lambda: hosts.lb_address(cl, name))
+
+
+IPP06_LB = "vm-web"
+
+
+def _ipp06(cl: Cluster) -> None:
+    # The upgrade's load-balancer controller re-created vm-web's LB before the history was back.
+    old_ip = hosts.lb_address(cl, IPP06_LB)
+    _mark_pools(cl, ipam.NO_HISTORY)
+    try:
+        _recreate_lb(cl, IPP06_LB, {ORIGINAL: old_ip or ""})
+    finally:
+        _mark_pools(cl, None)
+
+
+def _ipp06_revert(cl: Cluster) -> None:
+    lb = cl.get(R.LOADBALANCERS, IPP06_LB, hosts.LB_NS) or {}
+    old_ip = (lb.get("metadata", {}).get("annotations") or {}).get(ORIGINAL)
+    if not old_ip:
+        return
+    applicant = f"{hosts.LB_NS}/{IPP06_LB}"
+    pool, _ = hosts.pool_of(cl, applicant)
+    hosts.delete_lb(cl, IPP06_LB)
+    hosts.replace_pool_status(cl, pool, lambda s: s.setdefault("allocatedHistory", {}).__setitem__(old_ip, applicant))
+    ip = _recreate_lb(cl, IPP06_LB, {})
+    assert ip == old_ip, f"{IPP06_LB} came back with {ip}, not {old_ip}"
+
+
+# -- Rancher: CCR-03 ------------------------------------------------------------------------------------
+def _token_ttl(minutes: str | None):
+    """Harvester's kubeconfig-default-token-ttl-minutes set to 1 and copied into Rancher's settings:
+    every renewed credential's token is capped at one minute."""
+
+    def apply(cl: Cluster) -> None:
+        for name in (rancher.TTL_SETTING, rancher.MAX_TTL_SETTING):
+            setting = cl.get(R.RANCHER_SETTINGS, name) or {}
+            ann = setting.get("metadata", {}).get("annotations") or {}
+            if minutes is not None:
+                saved = json.dumps(setting.get("value", ""))
+                patch = {"metadata": {"annotations": {ORIGINAL: ann.get(ORIGINAL, saved)}}, "value": minutes}
+            elif ORIGINAL in ann:
+                patch = {"metadata": {"annotations": {ORIGINAL: None}}, "value": json.loads(ann[ORIGINAL])}
+            else:
+                continue
+            cl.patch(R.RANCHER_SETTINGS, name, patch)
+
+    return apply
+
+
+# -- API endpoint: UPG-04 -------------------------------------------------------------------------------
+def _serving_cert(days_left: float | None):
+    """The apiserver's serving certificate rewritten on disk (it reloads it at once)."""
+
+    def apply(cl: Cluster) -> None:
+        pki_dir = hosts.state_dir_of(cl) / "pki"
+        ca = pki.load((pki_dir / "ca.crt").read_bytes(), (pki_dir / "ca.key").read_bytes())
+        end = pki.now() + dt.timedelta(days=days_left) if days_left is not None else None
+        pair = controlplane.apiserver_serving(ca, end)
+        for name, data in (("apiserver.key", pair.key_pem), ("apiserver.crt", pair.cert_pem)):
+            tmp = pki_dir / f".{name}.tmp"
+            tmp.write_bytes(data)
+            tmp.chmod(0o600)
+            os.replace(tmp, pki_dir / name)
+        wait_for("cluster-seeded", lambda: _served_serial(cl) == pair.cert.serial_number)
+
+    return apply
+
+
+def _served_serial(cl: Cluster) -> int:
+    url = urllib.parse.urlparse(cl.host)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE  # reading the presented certificate only
+    with socket.create_connection((url.hostname, url.port), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
+        der = tls.getpeercert(binary_form=True)
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+FAULTS = [
+    Fault(
+        "ISC-01",
+        "a node booted from iSCSI (iBFT present) through a boot entry without rd.iscsi.firmware/rd.iscsi.ibft",
+        _isc01(True),
+        _isc01(False),
+    ),
+    Fault(
+        "NIC-02",
+        f"after the upgrade, the vm-net uplink {NIC02_OLD} of one host is named {NIC02_NEW}",
+        _nic02(True),
+        _nic02(False),
+    ),
+    Fault(
+        "CSI-05",
+        "Rook running on a host without persistent /var/lib/rook, /var/lib/ceph or rbd/nbd",
+        _csi05,
+        _csi05_revert,
+    ),
+    Fault(
+        "IPP-05",
+        "the guest cluster's DHCP Service without kube-vip.io/hwaddr and kube-vip.io/requestedIP",
+        _ipp05,
+        _ipp05_revert,
+    ),
+    Fault(
+        "IPP-06",
+        f"{IPP06_LB}'s load balancer re-created during the upgrade without its history: a new IP",
+        _ipp06,
+        _ipp06_revert,
+    ),
+    Fault(
+        "IPP-07",
+        "the IP pools served by a load-balancer controller build without allocation history",
+        lambda cl: _mark_pools(cl, ipam.NO_HISTORY),
+        lambda cl: _mark_pools(cl, None),
+    ),
+    Fault(
+        "CCR-03",
+        "token TTLs capped at 1 minute (Harvester's kubeconfig-default-token-ttl-minutes copied to Rancher)",
+        _token_ttl("1"),
+        _token_ttl(None),
+    ),
+    Fault("UPG-04", "the apiserver's serving certificate five days from expiry", _serving_cert(5), _serving_cert(None)),
+]

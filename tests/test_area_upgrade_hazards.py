@@ -1,0 +1,238 @@
+"""Faults around upgrades and renewals (hosts, load balancers, Rancher tokens, the API endpoint),
+each shown both ways with direct reads of the objects, host files and TLS handshake."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import json
+import secrets
+import socket
+import ssl
+import urllib.parse
+
+import pytest
+import yaml
+from cryptography import x509
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
+from harvester_conformance.emulator.faults import all_faults
+from harvester_conformance.waits import wait_for
+from tests.test_area_harvester_hosts import TOKENS, _credential, _token_valid
+
+
+@pytest.fixture(scope="module")
+def sd(emulated):
+    return emulated("v1.3.1").state.dir
+
+
+def nodes(cl: Cluster) -> list[str]:
+    return sorted(n["metadata"]["name"] for n in cl.list(R.NODES))
+
+
+def both_ways(cl: Cluster, fault_id: str, problems, during) -> None:
+    """No problem before, `during(problems())` while injected, none after the revert."""
+    assert problems() == []
+    fault = all_faults()[fault_id]
+    fault.inject(cl)
+    try:
+        found = problems()
+        assert during(found), found
+    finally:
+        fault.revert(cl)
+    assert problems() == []
+
+
+# -- hosts --------------------------------------------------------------------------------------------
+def test_isc01_iscsi_boot_without_kernel_arguments(cl, sd):
+    def problems() -> list[str]:
+        return [
+            n
+            for n in nodes(cl)
+            if hostfs.exists(sd, n, "/sys/firmware/ibft")
+            and not all(a in hostfs.read(sd, n, "/proc/cmdline").decode().split() for a in hostfs.ISCSI_ARGS)
+        ]
+
+    both_ways(cl, "ISC-01", problems, lambda found: found == [nodes(cl)[-1]])
+
+
+def referenced_nics(cl: Cluster) -> set[str]:
+    return {nic for vc in cl.list(R.VLAN_CONFIGS) for nic in vc["spec"]["uplink"]["nics"]}
+
+
+def test_nic02_uplink_renamed_across_upgrade(cl, sd):
+    wanted = referenced_nics(cl)
+    before = {n: {link["name"] for link in json.loads(hostfs.read(sd, n, "nics.json"))} for n in nodes(cl)}
+    assert all(wanted <= names for names in before.values())
+
+    def problems() -> list[str]:
+        out = []
+        for n in nodes(cl):
+            names = {link["name"] for link in json.loads(hostfs.read(sd, n, "nics.json"))}
+            out += [f"{n}/{nic}" for nic in sorted(wanted & before[n] - names)]
+            assert hostfs.exists(sd, n, f"/sys/class/net/{next(iter(names - {'lo'}))}/address")
+        return out
+
+    both_ways(cl, "NIC-02", problems, lambda found: found == [f"{nodes(cl)[-1]}/eno2"])
+
+
+def test_csi05_rook_host_without_preparation(cl, sd):
+    def problems() -> list[str]:
+        out = []
+        for n in nodes(cl):
+            if not hostfs.exists(sd, n, "/var/lib/rook"):
+                continue
+            modules = {line.split()[0] for line in hostfs.read(sd, n, "/proc/modules").decode().splitlines()}
+            oem = "".join(hostfs.read(sd, n, f"/oem/{f}").decode() for f in hostfs.listdir(sd, n, "/oem"))
+            if not {"rbd", "nbd"} <= modules or "/var/lib/rook" not in oem:
+                out.append(n)
+        return out
+
+    both_ways(cl, "CSI-05", problems, lambda found: found == [nodes(cl)[-1]])
+
+
+# -- load balancers -----------------------------------------------------------------------------------
+def test_ipp05_dhcp_service_not_prepared(cl):
+    def problems() -> list[str]:
+        out = []
+        for svc in cl.list(R.SERVICES):
+            ann = svc["metadata"].get("annotations") or {}
+            if svc["spec"]["type"] == "LoadBalancer" and ann.get("cloudprovider.harvesterhci.io/ipam") == "dhcp":
+                if not ann.get("kube-vip.io/hwaddr") or not ann.get("kube-vip.io/requestedIP"):
+                    out.append(f"{svc['metadata']['namespace']}/{svc['metadata']['name']}")
+        return out
+
+    svc = cl.get(R.SERVICES, "ingress", "rke2-guest")
+    assert (
+        svc["metadata"]["annotations"]["kube-vip.io/requestedIP"] == svc["status"]["loadBalancer"]["ingress"][0]["ip"]
+    )
+    both_ways(cl, "IPP-05", problems, lambda found: found == ["rke2-guest/ingress"])
+
+
+def lb_ips(cl: Cluster) -> dict[str, str]:
+    return {lb["metadata"]["name"]: lb["status"].get("address") for lb in cl.list(R.LOADBALANCERS, "default")}
+
+
+def test_ipp06_lb_ip_changed_across_upgrade(cl):
+    before = lb_ips(cl)
+
+    def problems() -> list[str]:
+        now = lb_ips(cl)
+        return sorted(n for n in before if now.get(n) != before[n])
+
+    both_ways(cl, "IPP-06", problems, lambda found: found == ["vm-web"])
+
+
+def _recreated_ip(cl: Cluster, name: str) -> str:
+    lb = cl.get(R.LOADBALANCERS, name, "default")
+    body = {k: lb[k] for k in ("apiVersion", "kind", "spec")}
+    body["metadata"] = {k: lb["metadata"][k] for k in ("name", "namespace") if k in lb["metadata"]}
+    body["metadata"]["annotations"] = lb["metadata"].get("annotations") or {}
+    cl.delete(R.LOADBALANCERS, name, "default")
+    wait_for("object-deleted", lambda: cl.get(R.LOADBALANCERS, name, "default") is None)
+    cl.create(R.LOADBALANCERS, body, "default")
+    return wait_for(
+        "cluster-seeded", lambda: (cl.get(R.LOADBALANCERS, name, "default") or {}).get("status", {}).get("address")
+    )
+
+
+def _restore_ip(cl: Cluster, name: str, ip: str) -> None:
+    """Put `ip` back as the load balancer's only history entry, then re-create it (the KB's keep-IP step)."""
+    applicant = f"default/{name}"
+    lb = cl.get(R.LOADBALANCERS, name, "default")
+    pool_name = lb["status"]["allocatedAddress"]["ipPool"]
+    cl.delete(R.LOADBALANCERS, name, "default")
+    wait_for("object-deleted", lambda: cl.get(R.LOADBALANCERS, name, "default") is None)
+    pool = cl.get(R.IPPOOLS, pool_name)
+    history = {k: v for k, v in (pool["status"].get("allocatedHistory") or {}).items() if v != applicant}
+    cl.replace(
+        R.IPPOOLS, {**pool, "status": {**pool["status"], "allocatedHistory": {**history, ip: applicant}}}, sub="status"
+    )
+    body = {k: lb[k] for k in ("apiVersion", "kind", "spec")}
+    body["metadata"] = {"name": name, "namespace": "default", "annotations": lb["metadata"].get("annotations") or {}}
+    cl.create(R.LOADBALANCERS, body, "default")
+    got = wait_for("cluster-seeded", lambda: lb_ips(cl).get(name))
+    assert got == ip
+
+
+def test_ipp07_recreated_lb_keeps_its_ip_only_with_history(cl):
+    """IPP-07's own procedure, run against the healthy and the faulty IPAM."""
+    before = lb_ips(cl)["vm-web"]
+    assert _recreated_ip(cl, "vm-web") == before
+    fault = all_faults()["IPP-07"]
+    fault.inject(cl)
+    try:
+        assert _recreated_ip(cl, "vm-web") != before
+    finally:
+        fault.revert(cl)
+        _restore_ip(cl, "vm-web", before)
+    assert _recreated_ip(cl, "vm-web") == before
+
+
+# -- Rancher ---------------------------------------------------------------------------------------------
+def renew(cl: Cluster) -> dict:
+    """The KB's renewal: a new kubeconfig token merged into the credential secret. The emulated
+    Rancher's token API is the Token object itself."""
+    secret, kc, old = _credential(cl)
+    name = f"kubeconfig-{old['userId']}{secrets.token_hex(3)}"
+    value = secrets.token_urlsafe(40)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    token = {
+        "apiVersion": TOKENS.api_version,
+        "kind": TOKENS.kind,
+        "metadata": {"name": name, "annotations": {"emulator.harvester-conformance.io/created": now}},
+        "userId": old["userId"],
+        "authProvider": "local",
+        "description": "Kubeconfig token",
+        "token": hashlib.sha256(value.encode()).hexdigest(),
+        "ttl": 0,
+        "isDerived": True,
+        "clusterName": "local",
+    }
+    cl.create(TOKENS, token)
+    kc["users"][0]["user"]["token"] = f"{name}:{value}"
+    data = base64.b64encode(yaml.safe_dump(kc).encode()).decode()
+    cl.patch(
+        R.SECRETS,
+        secret["metadata"]["name"],
+        {"data": {"harvestercredentialConfig-kubeconfigContent": data}},
+        secret["metadata"]["namespace"],
+    )
+    return wait_for("cluster-seeded", lambda: (t := cl.get(TOKENS, name)) and "expiresAt" in t and t)
+
+
+def test_ccr03_renewal_leaves_a_valid_credential_only_without_the_cap(cl):
+    assert _token_valid(renew(cl))
+    fault = all_faults()["CCR-03"]
+    fault.inject(cl)
+    try:
+        token = renew(cl)
+        token = wait_for(
+            "cluster-seeded", lambda: (t := cl.get(TOKENS, token["metadata"]["name"])) and t["ttl"] == 60_000 and t
+        )
+        assert not _token_valid(token)
+    finally:
+        fault.revert(cl)
+    assert _token_valid(renew(cl))
+
+
+# -- the API endpoint ----------------------------------------------------------------------------------
+def served_not_after(cl: Cluster) -> dt.datetime:
+    url = urllib.parse.urlparse(cl.host)
+    ctx = ssl.create_default_context()
+    ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+    with socket.create_connection((url.hostname, url.port), timeout=5) as raw, ctx.wrap_socket(raw) as tls:
+        return x509.load_der_x509_certificate(tls.getpeercert(binary_form=True)).not_valid_after_utc
+
+
+def test_upg04_serving_certificate_near_expiry(cl):
+    def problems() -> list[str]:
+        left = served_not_after(cl) - dt.datetime.now(dt.UTC)
+        return [] if left > dt.timedelta(days=7) else [f"{cl.host}: {left.days} days left"]
+
+    both_ways(cl, "UPG-04", problems, lambda found: len(found) == 1 and "4 days" in found[0])
+    # the restored certificate is trusted by the kubeconfig's CA, with its SANs
+    assert cl.get(R.NAMESPACES, "default") is not None

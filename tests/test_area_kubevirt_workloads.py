@@ -616,3 +616,71 @@ def test_csi03_vendor_boot_volume_both_ways(cl):
 def test_fault_ids_are_registered():
     for fid in ("MIG-02", "MIG-06", "MIG-08", "SCH-02", "MNC-01", "TRM-02", "UPG-03"):
         assert fid in all_faults() and all_faults()[fid].how
+
+
+SPREAD_KEY = "emulator.harvester-conformance.io/spread-test"
+
+
+def spread_vm(i: int) -> dict:
+    """A VM with the KB's podAntiAffinity shape, on a label only these VMs carry."""
+    term = {
+        "labelSelector": {"matchExpressions": [{"key": SPREAD_KEY, "operator": "Exists"}]},
+        "topologyKey": "kubernetes.io/hostname",
+    }
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": f"kvw-spread-{i}", "namespace": NS},
+        "spec": {
+            "running": True,
+            "template": {
+                "metadata": {"labels": {SPREAD_KEY: "yes"}},
+                "spec": {
+                    "domain": {
+                        "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
+                        "devices": {"disks": [{"name": "root", "disk": {"bus": "virtio"}}]},
+                    },
+                    "volumes": [
+                        {"name": "root", "containerDisk": {"image": "quay.io/kubevirt/cirros-container-disk-demo"}}
+                    ],
+                    "affinity": {
+                        "podAntiAffinity": {
+                            "preferredDuringSchedulingIgnoredDuringExecution": [
+                                {"weight": 100, "podAffinityTerm": term}
+                            ]
+                        }
+                    },
+                },
+            },
+        },
+    }
+
+
+def spread_nodes(cl: Cluster) -> list[str]:
+    """Create three anti-affine VMs, return the nodes they landed on, delete them."""
+    try:
+        for i in range(3):
+            cl.create(R.VMS, spread_vm(i), NS)
+
+        def placed() -> list[str] | None:
+            vmis = [cl.get(R.VMIS, f"kvw-spread-{i}", NS) or {} for i in range(3)]
+            nodes = [(v.get("status") or {}).get("nodeName") for v in vmis]
+            return nodes if all(nodes) else None
+
+        return wait_for("cluster-seeded", placed)
+    finally:
+        for i in range(3):
+            cl.delete(R.VMS, f"kvw-spread-{i}", NS)
+        # launcher pods still terminating would count against their nodes in the next round
+        wait_for("object-deleted", lambda: not cl.list(R.PODS, NS, label_selector=SPREAD_KEY))
+
+
+def test_sch05_anti_affinity_spreads_only_with_the_default_scheduler(cl):
+    assert len(set(spread_nodes(cl))) == 3
+    f = fault("SCH-05")
+    f.inject(cl)
+    try:
+        assert len(set(spread_nodes(cl))) == 1  # bin packing, affinity ignored: one node
+    finally:
+        f.revert(cl)
+    assert len(set(spread_nodes(cl))) == 3

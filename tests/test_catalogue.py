@@ -74,3 +74,13 @@ def test_version_gate_says_why() -> None:
     sec03 = entries()["SEC-03"]
     ok, why = applies(sec03, {"harvester": "v1.2.1"})
     assert not ok and "v1.2.1" in why
+
+
+def test_every_invariant_that_can_fail_has_a_fault() -> None:
+    """Each catalogue ID has a fault in the emulated cluster, or a stated reason why none can exist."""
+    from harvester_conformance.emulator.faults import WITHOUT_FAULT, all_faults
+
+    faults = all_faults()
+    assert sorted(set(entries()) - set(faults) - set(WITHOUT_FAULT)) == []
+    assert not set(faults) & set(WITHOUT_FAULT)
+    assert all(f.how for f in faults.values())

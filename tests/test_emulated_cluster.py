@@ -193,3 +193,21 @@ def test_down_stops_everything_even_when_state_json_is_lost(tmp_path, monkeypatc
     assert manage.down("lost") == []
     assert not any(lifecycle.pid_alive(p) for p in pids)
     assert lifecycle._referencing(st.dir) == []
+
+
+def test_lpc02_has_no_failing_state_on_a_real_apiserver(emulated) -> None:
+    """Why LPC-02 has no fault: the apiserver keeps the system priority class as it is."""
+    from harvester_conformance.cluster import resources as R
+    from harvester_conformance.cluster.client import ApiError, Cluster
+
+    cl = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
+    try:
+        with pytest.raises(ApiError) as deleting:
+            cl.delete(R.PRIORITY_CLASSES, "system-cluster-critical")
+        assert deleting.value.status == 403 and "system priority class" in deleting.value.message
+        with pytest.raises(ApiError) as changing:
+            cl.patch(R.PRIORITY_CLASSES, "system-cluster-critical", {"value": 1000})
+        assert changing.value.status == 422
+        assert cl.get(R.PRIORITY_CLASSES, "system-cluster-critical")["value"] == 2_000_000_000
+    finally:
+        cl.close()

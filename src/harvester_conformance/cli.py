@@ -53,6 +53,8 @@ def _cluster_status(args: argparse.Namespace) -> int:
 def _cluster_fault(args: argparse.Namespace) -> int:
     from harvester_conformance.emulator import faults, manage
 
+    if args.id not in faults.all_faults():  # a bad ID is the caller's error, whatever the cluster
+        raise faults.UnknownFault(args.id)
     kubeconfig = manage.kubeconfig(args.name)
     if kubeconfig is None:
         _err(f"cluster {args.name!r} is not running; start it with `harvester-conformance cluster up`")

@@ -196,3 +196,38 @@ def component_argv(bin_dir: Path, state: Path, ports: dict[str, int]) -> dict[st
             "--node-lease-duration-seconds=40",
         ],
     }
+
+
+def bin_packing_scheduler_config(state: Path) -> Path:
+    """A KubeSchedulerConfiguration as an operator might leave it after tuning for density:
+    NodeResourcesFit scoring MostAllocated with weight 10, and the InterPodAffinity plugin disabled
+    (so pod (anti-)affinity is no longer honoured)."""
+    doc = {
+        "apiVersion": "kubescheduler.config.k8s.io/v1",
+        "kind": "KubeSchedulerConfiguration",
+        "clientConnection": {"kubeconfig": str(state / "kubeconfigs" / "scheduler.kubeconfig")},
+        "leaderElection": {"leaderElect": False},
+        "profiles": [
+            {
+                "schedulerName": "default-scheduler",
+                "plugins": {
+                    "multiPoint": {"disabled": [{"name": "InterPodAffinity"}]},
+                    "score": {"enabled": [{"name": "NodeResourcesFit", "weight": 10}]},
+                },
+                "pluginConfig": [
+                    {
+                        "name": "NodeResourcesFit",
+                        "args": {
+                            "scoringStrategy": {
+                                "type": "MostAllocated",
+                                "resources": [{"name": "cpu", "weight": 1}, {"name": "memory", "weight": 1}],
+                            }
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    path = state / "kube-scheduler-bin-packing.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    return path

@@ -22,9 +22,18 @@ from harvester_conformance.waits import wait_for
 NS = "harvester-system"
 
 
+# Invariants whose kind admits no failing state on the emulated cluster, and why.
+WITHOUT_FAULT = {
+    "LPC-02": "the apiserver itself keeps system-cluster-critical: deleting it is forbidden and its value immutable",
+    "SCH-03": "a unit invariant of the suite's own scheduler-score model; nothing on a cluster to break",
+    "TBX-01": "guidance only; nothing to assert on a cluster",
+}
+
+
 class UnknownFault(Exception):
     def __init__(self, fault_id: str) -> None:
-        super().__init__(f"no fault for {fault_id!r}; faults exist for: {', '.join(sorted(all_faults()))}")
+        why = f" ({WITHOUT_FAULT[fault_id]})" if fault_id in WITHOUT_FAULT else ""
+        super().__init__(f"no fault for {fault_id!r}{why}; faults exist for: {', '.join(sorted(all_faults()))}")
 
 
 @dataclass(frozen=True)

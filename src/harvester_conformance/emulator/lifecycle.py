@@ -14,6 +14,7 @@ import ssl
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,6 +77,18 @@ class State:
             for key in ("profile", "pgid", "ports", "pids", "started", "options"):
                 setattr(st, key, raw.get(key, getattr(st, key)))
         return st
+
+    @classmethod
+    def serving(cls, server: str) -> State:
+        """The emulated cluster whose apiserver is `server` (faults get only a client)."""
+        port = urllib.parse.urlparse(server).port
+        for f in versions.state_root().glob("*/state.json"):
+            try:
+                if json.loads(f.read_text()).get("ports", {}).get("apiserver") == port:
+                    return cls.load(f.parent.name)
+            except (OSError, ValueError):
+                continue
+        raise RuntimeError(f"no emulated cluster state found for {server}")
 
 
 def pid_alive(pid: int) -> bool:
@@ -218,6 +231,22 @@ def start_processes(st: State, bin_dir: Path, progress) -> None:
         progress(f"starting {component}")
         _spawn(st, component, argvs[component])
         _await_healthy(st, component, progress)
+
+
+def restart_component(st: State, component: str, argv: list[str], progress=lambda _msg: None) -> None:
+    """Replace one running component with the same one started from `argv` (a reconfiguration)."""
+    old = st.pids.get(component, 0)
+    if pid_alive(old):
+        os.kill(old, signal.SIGTERM)
+        wait_for("process-exit", lambda: not pid_alive(old))
+    try:
+        _spawn(st, component, argv)
+    except PermissionError:  # the group belongs to another session: a group of its own (stop finds it by path)
+        pgid, st.pgid = st.pgid, 0
+        _spawn(st, component, argv)
+        st.pgid = pgid
+        st.save()
+    _await_healthy(st, component, progress)
 
 
 def start_simulator(st: State, progress) -> None:

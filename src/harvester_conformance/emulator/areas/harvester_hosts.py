@@ -15,7 +15,6 @@ import base64
 import datetime as dt
 import json
 import time
-import urllib.parse
 import zlib
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.emulator import pki, versions
+from harvester_conformance.emulator import lifecycle, pki
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
 from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
 from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
@@ -275,15 +274,7 @@ API_GROUPS: list = []
 
 # -- fault helpers --------------------------------------------------------------------------
 def state_dir_of(cl: Cluster) -> Path:
-    """The emulated cluster's state directory, found by its apiserver port (faults get only a client)."""
-    port = urllib.parse.urlparse(cl.host).port
-    for f in versions.state_root().glob("*/state.json"):
-        try:
-            if json.loads(f.read_text()).get("ports", {}).get("apiserver") == port:
-                return f.parent
-        except (OSError, ValueError):
-            continue
-    raise RuntimeError(f"no emulated cluster state found for {cl.host}")
+    return lifecycle.State.serving(cl.host).dir
 
 
 def replace_pool_status(cl: Cluster, name: str, change: Callable[[dict], None]) -> None:

@@ -5,10 +5,12 @@ virt-handler, a webhook that is not registered, a misbehaving migration controll
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator import controlplane, lifecycle, versions
 from harvester_conformance.emulator.areas import kubevirt_model as m
 from harvester_conformance.emulator.areas import kubevirt_webhooks
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
@@ -473,6 +475,19 @@ def _csi03_revert(cl: Cluster) -> None:
     wait_for("object-deleted", lambda: cl.get(R.PVCS, f"{CSI03_VM}-disk-0", NS) is None)
 
 
+def _scheduler(bin_packing: bool) -> Callable[[Cluster], None]:
+    """kube-scheduler restarted with (or without) the bin-packing configuration."""
+
+    def apply(cl: Cluster) -> None:
+        st = lifecycle.State.serving(cl.host)
+        argv = controlplane.component_argv(versions.bin_dir(), st.dir, st.ports)["kube-scheduler"]
+        if bin_packing:
+            argv.append(f"--config={controlplane.bin_packing_scheduler_config(st.dir)}")
+        lifecycle.restart_component(st, "kube-scheduler", argv)
+
+    return apply
+
+
 FAULTS = [
     Fault(
         "MIG-02",
@@ -538,4 +553,10 @@ FAULTS = [
     ),
     Fault("UPG-08", "a VM that was running before the upgrade left stopped after it", _upg08, _upg08_revert),
     Fault("CSI-03", "a VM whose boot volume is on the Trident StorageClass", _csi03, _csi03_revert),
+    Fault(
+        "SCH-05",
+        "kube-scheduler reconfigured for bin packing (MostAllocated) with the InterPodAffinity plugin disabled",
+        _scheduler(True),
+        _scheduler(False),
+    ),
 ]

@@ -236,3 +236,23 @@ def test_upg04_serving_certificate_near_expiry(cl):
     both_ways(cl, "UPG-04", problems, lambda found: len(found) == 1 and "4 days" in found[0])
     # the restored certificate is trusted by the kubeconfig's CA, with its SANs
     assert cl.get(R.NAMESPACES, "default") is not None
+
+
+@pytest.mark.parametrize("profile,copied", [("v1.3.1", True), ("v1.2.1", False)])
+def test_token_ttl_lives_where_the_release_keeps_it(emulated, profile: str, copied: bool):
+    """From v1.3.1 Harvester owns the TTL and copies it into both Rancher settings (facts §3)."""
+    c = Cluster.from_kubeconfig(str(emulated(profile).kubeconfig))
+    names = ("kubeconfig-default-token-ttl-minutes", "auth-token-max-ttl-minutes")
+    try:
+        fault = all_faults()["CCR-02"]
+        fault.inject(c)
+        try:
+            # copied by Harvester's controller, or set on Rancher directly before v1.3.1
+            assert [c.get(R.RANCHER_SETTINGS, n)["value"] for n in names] == ["43200", "43200"]
+            own = c.get(R.HARVESTER_SETTINGS, names[0])
+            assert (own is not None and own["value"] == "43200") is copied
+        finally:
+            fault.revert(c)
+        assert [c.get(R.RANCHER_SETTINGS, n)["value"] for n in names] == (["0", "0"] if copied else ["", ""])
+    finally:
+        c.close()

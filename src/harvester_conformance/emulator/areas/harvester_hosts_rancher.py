@@ -22,6 +22,7 @@ import yaml
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator.profiles import ProfileSpec
+from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
 TOKENS = R.RANCHER_TOKENS
@@ -369,3 +370,68 @@ def token_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
                 cl.patch(TOKENS, meta["name"], want)
 
     return reconcile
+
+
+def harvester_copies_ttl(cl: Cluster) -> bool:
+    """Harvester >= v1.3.1 owns kubeconfig-default-token-ttl-minutes and copies it into Rancher."""
+    version = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or ""
+    try:
+        return _ver(version) >= (1, 3, 1)
+    except ValueError:
+        return False
+
+
+def ttl_copy_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
+    """Harvester's setting controller (HV pkg/controller/master/setting/kubeconfigttl.go): its
+    kubeconfig-default-token-ttl-minutes, copied into Rancher's kubeconfig-default-token-ttl-minutes
+    and auth-token-max-ttl-minutes."""
+
+    def reconcile() -> None:
+        if not harvester_copies_ttl(cl):
+            return
+        own = cl.get(R.HARVESTER_SETTINGS, TTL_SETTING) or {}
+        value = own.get("value") or own.get("default") or "0"
+        for name in (TTL_SETTING, MAX_TTL_SETTING):
+            if (cl.get(R.RANCHER_SETTINGS, name) or {}).get("value") != value:
+                cl.patch(R.RANCHER_SETTINGS, name, {"value": value, "source": "db"})
+
+    return reconcile
+
+
+ORIGINAL_ANN = "emulator.harvester-conformance.io/original"
+
+
+def token_ttl_fault(minutes: str | None) -> Callable[[Cluster], None]:
+    """Set the token TTL where an admin would: Harvester's setting when Harvester copies it into
+    Rancher, Rancher's own setting before that. None restores the value saved at injection."""
+
+    def apply(cl: Cluster) -> None:
+        res, names = (
+            (R.HARVESTER_SETTINGS, (TTL_SETTING,))
+            if harvester_copies_ttl(cl)
+            else (R.RANCHER_SETTINGS, (TTL_SETTING, MAX_TTL_SETTING))
+        )
+        for name in names:
+            setting = cl.get(res, name) or {}
+            ann = setting.get("metadata", {}).get("annotations") or {}
+            if minutes is not None:
+                saved = ann.get(ORIGINAL_ANN, json.dumps(setting.get("value", "")))
+                cl.patch(res, name, {"metadata": {"annotations": {ORIGINAL_ANN: saved}}, "value": minutes})
+            elif ORIGINAL_ANN in ann:
+                cl.patch(
+                    res,
+                    name,
+                    {"metadata": {"annotations": {ORIGINAL_ANN: None}}, "value": json.loads(ann[ORIGINAL_ANN])},
+                )
+        if harvester_copies_ttl(cl):  # the controller's copy reaches Rancher
+
+            def copied() -> bool:
+                own = cl.get(R.HARVESTER_SETTINGS, TTL_SETTING) or {}
+                want = own.get("value") or own.get("default") or "0"
+                return all(
+                    (cl.get(R.RANCHER_SETTINGS, n) or {}).get("value") == want for n in (TTL_SETTING, MAX_TTL_SETTING)
+                )
+
+            wait_for("cluster-seeded", copied)
+
+    return apply

@@ -212,7 +212,6 @@ def _migration_limits(edited: bool):
     return apply
 
 
-_CCR02 = _edit_keeping_original(R.RANCHER_SETTINGS, "kubeconfig-default-token-ttl-minutes", None, "value", "43200")
 _UPG06 = _edit_keeping_original(
     R.MANAGED_CHARTS,
     "harvester",
@@ -264,7 +263,12 @@ FAULTS: list[Fault] = [
         lambda cl: set_webhook_registered(cl, "validator.longhorn.io", False),
         lambda cl: set_webhook_registered(cl, "validator.longhorn.io", True),
     ),
-    Fault("CCR-02", "Rancher's kubeconfig-default-token-ttl-minutes at 43200 (Rancher 2.8's default)", *_CCR02),
+    Fault(
+        "CCR-02",
+        "kubeconfig-default-token-ttl-minutes at 43200 (Rancher 2.8's default), so credentials expire",
+        harvester_hosts_rancher.token_ttl_fault("43200"),
+        harvester_hosts_rancher.token_ttl_fault(None),
+    ),
     Fault("CSI-01", "csi-driver-config naming a VolumeSnapshotClass that does not exist", _csi01_inject, _CSI01_REVERT),
     Fault("UPG-06", "the harvester ManagedChart not Ready (its bundle was modified)", *_UPG06),
     Fault(

@@ -68,7 +68,7 @@ def ready(cl: Cluster, spec: Any) -> bool:
     return True
 
 
-CONTROLLERS = [("rancher-tokens", rancher.token_factory, 5.0)]
+CONTROLLERS = [("rancher-tokens", rancher.token_factory, 5.0), ("harvester-token-ttl", rancher.ttl_copy_factory, 2.0)]
 WEBHOOKS: list[dict] = []
 API_GROUPS: list = []
 
@@ -183,25 +183,7 @@ def _ipp06_revert(cl: Cluster) -> None:
     assert ip == old_ip, f"{IPP06_LB} came back with {ip}, not {old_ip}"
 
 
-# -- Rancher: CCR-03 ------------------------------------------------------------------------------------
-def _token_ttl(minutes: str | None):
-    """Harvester's kubeconfig-default-token-ttl-minutes set to 1 and copied into Rancher's settings:
-    every renewed credential's token is capped at one minute."""
-
-    def apply(cl: Cluster) -> None:
-        for name in (rancher.TTL_SETTING, rancher.MAX_TTL_SETTING):
-            setting = cl.get(R.RANCHER_SETTINGS, name) or {}
-            ann = setting.get("metadata", {}).get("annotations") or {}
-            if minutes is not None:
-                saved = json.dumps(setting.get("value", ""))
-                patch = {"metadata": {"annotations": {ORIGINAL: ann.get(ORIGINAL, saved)}}, "value": minutes}
-            elif ORIGINAL in ann:
-                patch = {"metadata": {"annotations": {ORIGINAL: None}}, "value": json.loads(ann[ORIGINAL])}
-            else:
-                continue
-            cl.patch(R.RANCHER_SETTINGS, name, patch)
-
-    return apply
+# -- Rancher: CCR-03 is harvester_hosts_rancher.token_ttl_fault ---------------------------------------
 
 
 # -- API endpoint: UPG-04 -------------------------------------------------------------------------------
@@ -271,9 +253,9 @@ FAULTS = [
     ),
     Fault(
         "CCR-03",
-        "token TTLs capped at 1 minute (Harvester's kubeconfig-default-token-ttl-minutes copied to Rancher)",
-        _token_ttl("1"),
-        _token_ttl(None),
+        "kubeconfig-default-token-ttl-minutes set to 1 (Harvester copies it into Rancher's maximum TTL)",
+        rancher.token_ttl_fault("1"),
+        rancher.token_ttl_fault(None),
     ),
     Fault("UPG-04", "the apiserver's serving certificate five days from expiry", _serving_cert(5), _serving_cert(None)),
 ]

@@ -13,6 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
@@ -20,6 +21,10 @@ from harvester_conformance.emulator import pki
 from harvester_conformance.waits import wait_for
 
 NS = "harvester-system"
+# The simulator's controllers read this annotation: its value names the failure an object models.
+FAULT_ANNOTATION = "emulator.harvester-conformance.io/fault"
+# Where a fault keeps the value it overwrote, for its revert.
+ORIGINAL_ANNOTATION = "emulator.harvester-conformance.io/original"
 
 
 # Invariants whose kind admits no failing state on the emulated cluster, and why.
@@ -45,6 +50,30 @@ class Fault:
 
 
 # -- building blocks ------------------------------------------------------------------------
+def edit_keeping_original(
+    res: R.Resource, name: str, ns: str | None, field: str, new_value: Any
+) -> tuple[Callable[[Cluster], None], Callable[[Cluster], None]]:
+    """(inject, revert) of a fault that overwrites one top-level field, keeping the original in an
+    annotation (a second injection keeps the first original)."""
+
+    def inject(cl: Cluster) -> None:
+        obj = cl.get(res, name, ns)
+        assert obj is not None, f"{res.kind} {name} does not exist"
+        saved = (obj["metadata"].get("annotations") or {}).get(ORIGINAL_ANNOTATION, json.dumps(obj.get(field)))
+        cl.patch(res, name, {"metadata": {"annotations": {ORIGINAL_ANNOTATION: saved}}, field: new_value}, ns)
+
+    def revert(cl: Cluster) -> None:
+        obj = cl.get(res, name, ns) or {}
+        saved = (obj.get("metadata", {}).get("annotations") or {}).get(ORIGINAL_ANNOTATION)
+        if saved is None:
+            return
+        # Clear first: a merge patch of a dict into a dict would keep keys the fault added.
+        cl.patch(res, name, {"metadata": {"annotations": {ORIGINAL_ANNOTATION: None}}, field: None}, ns)
+        cl.patch(res, name, {field: json.loads(saved)}, ns)
+
+    return inject, revert
+
+
 REMOVED_WEBHOOK = "emulator.harvester-conformance.io/removed-webhook-"
 
 

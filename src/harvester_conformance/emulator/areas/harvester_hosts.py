@@ -28,7 +28,7 @@ from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
 from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
 from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
 from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
-from harvester_conformance.emulator.faults import SETTING_WEBHOOK, Fault, admitted, webhook_down
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, SETTING_WEBHOOK, Fault, admitted, webhook_down
 from harvester_conformance.emulator.profiles import STORAGE_NETWORK, STORAGE_NETWORK_NAD, ProfileSpec
 from harvester_conformance.waits import wait_for
 
@@ -307,7 +307,7 @@ def _met01_node(cl: Cluster) -> str:
 
 def _met01(cl: Cluster) -> None:
     node = _met01_node(cl)
-    cl.patch(R.NODES, node, {"metadata": {"annotations": {nodes_ctl.FAULT_ANN: nodes_ctl.STALE_POD_RESOURCES}}})
+    cl.patch(R.NODES, node, {"metadata": {"annotations": {FAULT_ANNOTATION: nodes_ctl.STALE_POD_RESOURCES}}})
     ann = (cl.get(R.NODES, node) or {})["metadata"].get("annotations") or {}
     before = {k: ann.get(k) for k in (nodes_ctl.REQUESTS_ANN, nodes_ctl.LIMITS_ANN)}
     cl.create(
@@ -345,7 +345,7 @@ def _met01_revert(cl: Cluster) -> None:
     node = _met01_node(cl)
     cl.delete(R.PODS, MET01_POD, "default")
     wait_for("object-deleted", lambda: cl.get(R.PODS, MET01_POD, "default") is None)
-    cl.patch(R.NODES, node, {"metadata": {"annotations": {nodes_ctl.FAULT_ANN: None}}})
+    cl.patch(R.NODES, node, {"metadata": {"annotations": {FAULT_ANNOTATION: None}}})
 
 
 def _ipp01(cl: Cluster) -> None:

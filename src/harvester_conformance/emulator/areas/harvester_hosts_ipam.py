@@ -17,6 +17,7 @@ from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION
 from harvester_conformance.emulator.simulator.webhooks import Result, route
 
 log = logging.getLogger("simulator.ipam")
@@ -202,12 +203,11 @@ def release(status: dict, applicant: str, keep_history: bool = True) -> list[str
     return freed
 
 
-FAULT_ANN = "emulator.harvester-conformance.io/fault"
 NO_HISTORY = "ipam-without-history"  # the pool is served by a controller build without allocation history
 
 
 def without_history(pool: dict) -> bool:
-    return ((pool.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANN) == NO_HISTORY
+    return ((pool.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANNOTATION) == NO_HISTORY
 
 
 def _ready(status: str, message: str = "") -> list[dict]:

@@ -21,6 +21,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator.faults import edit_keeping_original
 from harvester_conformance.emulator.profiles import ProfileSpec
 from harvester_conformance.waits import wait_for
 
@@ -381,6 +382,11 @@ def harvester_copies_ttl(cl: Cluster) -> bool:
         return False
 
 
+def harvester_ttl(cl: Cluster) -> str:
+    own = cl.get(R.HARVESTER_SETTINGS, TTL_SETTING) or {}
+    return own.get("value") or own.get("default") or "0"
+
+
 def ttl_copy_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
     """Harvester's setting controller (HV pkg/controller/master/setting/kubeconfigttl.go): its
     kubeconfig-default-token-ttl-minutes, copied into Rancher's kubeconfig-default-token-ttl-minutes
@@ -389,8 +395,7 @@ def ttl_copy_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
     def reconcile() -> None:
         if not harvester_copies_ttl(cl):
             return
-        own = cl.get(R.HARVESTER_SETTINGS, TTL_SETTING) or {}
-        value = own.get("value") or own.get("default") or "0"
+        value = harvester_ttl(cl)
         for name in (TTL_SETTING, MAX_TTL_SETTING):
             if (cl.get(R.RANCHER_SETTINGS, name) or {}).get("value") != value:
                 cl.patch(R.RANCHER_SETTINGS, name, {"value": value, "source": "db"})
@@ -398,36 +403,22 @@ def ttl_copy_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
     return reconcile
 
 
-ORIGINAL_ANN = "emulator.harvester-conformance.io/original"
-
-
 def token_ttl_fault(minutes: str | None) -> Callable[[Cluster], None]:
     """Set the token TTL where an admin would: Harvester's setting when Harvester copies it into
-    Rancher, Rancher's own setting before that. None restores the value saved at injection."""
+    Rancher, Rancher's own settings before that. None restores the value saved at injection."""
 
     def apply(cl: Cluster) -> None:
+        copies = harvester_copies_ttl(cl)
         res, names = (
-            (R.HARVESTER_SETTINGS, (TTL_SETTING,))
-            if harvester_copies_ttl(cl)
-            else (R.RANCHER_SETTINGS, (TTL_SETTING, MAX_TTL_SETTING))
+            (R.HARVESTER_SETTINGS, (TTL_SETTING,)) if copies else (R.RANCHER_SETTINGS, (TTL_SETTING, MAX_TTL_SETTING))
         )
         for name in names:
-            setting = cl.get(res, name) or {}
-            ann = setting.get("metadata", {}).get("annotations") or {}
-            if minutes is not None:
-                saved = ann.get(ORIGINAL_ANN, json.dumps(setting.get("value", "")))
-                cl.patch(res, name, {"metadata": {"annotations": {ORIGINAL_ANN: saved}}, "value": minutes})
-            elif ORIGINAL_ANN in ann:
-                cl.patch(
-                    res,
-                    name,
-                    {"metadata": {"annotations": {ORIGINAL_ANN: None}}, "value": json.loads(ann[ORIGINAL_ANN])},
-                )
-        if harvester_copies_ttl(cl):  # the controller's copy reaches Rancher
+            inject, revert = edit_keeping_original(res, name, None, "value", minutes)
+            (revert if minutes is None else inject)(cl)
+        if copies:  # the controller's copy reaches Rancher
 
             def copied() -> bool:
-                own = cl.get(R.HARVESTER_SETTINGS, TTL_SETTING) or {}
-                want = own.get("value") or own.get("default") or "0"
+                want = harvester_ttl(cl)
                 return all(
                     (cl.get(R.RANCHER_SETTINGS, n) or {}).get("value") == want for n in (TTL_SETTING, MAX_TTL_SETTING)
                 )

@@ -17,6 +17,7 @@ from harvester_conformance.emulator.faults import (
     SETTING_WEBHOOK,
     Fault,
     admitted,
+    edit_keeping_original,
     set_webhook_registered,
     webhook_down,
 )
@@ -97,29 +98,6 @@ def _longhorn_version(cl: Cluster, version: str | None) -> None:
     cl.patch(R.LONGHORN_SETTINGS, "current-longhorn-version", {"value": version}, "longhorn-system")
 
 
-ORIGINAL = "emulator.harvester-conformance.io/original"
-
-
-def _edit_keeping_original(res, name: str, ns: str | None, field: str, new_value: Any):
-    """A fault that overwrites one top-level field, keeping the original in an annotation."""
-
-    def inject(cl: Cluster) -> None:
-        obj = cl.get(res, name, ns)
-        assert obj is not None, f"{res.kind} {name} does not exist"
-        cl.patch(res, name, {"metadata": {"annotations": {ORIGINAL: json.dumps(obj.get(field))}}, field: new_value}, ns)
-
-    def revert(cl: Cluster) -> None:
-        obj = cl.get(res, name, ns) or {}
-        saved = (obj.get("metadata", {}).get("annotations") or {}).get(ORIGINAL)
-        if saved is None:
-            return
-        # Clear first: a merge patch of a dict into a dict would keep keys the fault added.
-        cl.patch(res, name, {"metadata": {"annotations": {ORIGINAL: None}}, field: None}, ns)
-        cl.patch(res, name, {field: json.loads(saved)}, ns)
-
-    return inject, revert
-
-
 def _csi_config_with_missing_class(cl: Cluster) -> str:
     cfg = json.loads((cl.get(R.HARVESTER_SETTINGS, "csi-driver-config") or {}).get("value") or "{}")
     cfg["driver.longhorn.io"] = {
@@ -131,7 +109,7 @@ def _csi_config_with_missing_class(cl: Cluster) -> str:
 
 def _csi01_inject(cl: Cluster) -> None:
     # An edit naming a VolumeSnapshotClass that was never created (Harvester does not validate it).
-    inject, _ = _edit_keeping_original(
+    inject, _ = edit_keeping_original(
         R.HARVESTER_SETTINGS, "csi-driver-config", None, "value", _csi_config_with_missing_class(cl)
     )
     inject(cl)
@@ -212,7 +190,7 @@ def _migration_limits(edited: bool):
     return apply
 
 
-_UPG06 = _edit_keeping_original(
+_UPG06 = edit_keeping_original(
     R.MANAGED_CHARTS,
     "harvester",
     "fleet-local",
@@ -228,8 +206,8 @@ _UPG06 = _edit_keeping_original(
         ],
     },
 )
-_CSI01_REVERT = _edit_keeping_original(R.HARVESTER_SETTINGS, "csi-driver-config", None, "value", None)[1]
-_FSR01 = _edit_keeping_original(R.HARVESTER_SETTINGS, "server-version", None, "value", "v1.0.3")
+_CSI01_REVERT = edit_keeping_original(R.HARVESTER_SETTINGS, "csi-driver-config", None, "value", None)[1]
+_FSR01 = edit_keeping_original(R.HARVESTER_SETTINGS, "server-version", None, "value", "v1.0.3")
 
 FAULTS: list[Fault] = [
     Fault(

@@ -28,6 +28,7 @@ from collections import defaultdict
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import kubevirt_model as m
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION
 
 log = logging.getLogger("virt-controller")
 KV_NS = "harvester-system"
@@ -58,7 +59,7 @@ def parse_stamp(text: str | None) -> dt.datetime | None:
 
 
 def fault(obj: dict) -> str:
-    return ((obj.get("metadata") or {}).get("annotations") or {}).get(m.FAULT_ANNOTATION, "")
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANNOTATION, "")
 
 
 def kubevirt_info(cl: Cluster) -> tuple[dict, tuple[int, ...], str, str]:
@@ -406,7 +407,6 @@ class MigrationController:
 
     def __init__(self, cl: Cluster) -> None:
         self.cl = cl
-        self.network_down = False
 
     def reconcile(self) -> None:
         migrations = [x for x in self.cl.list(R.VMIMS) if (x.get("status") or {}).get("phase") not in FINAL]
@@ -414,9 +414,8 @@ class MigrationController:
             return
         kv, kubevirt, tag, ratio = kubevirt_info(self.cl)
         base = m.effective_migrations(kv, kubevirt)
-        ignore_node_limit = fault(kv) == "ignore-migration-limits"
-        self.network_down = fault(kv) == "migration-network-down"
-        policies = [] if fault(kv) == "ignore-migration-policies" else self.cl.list(R.MIGRATION_POLICIES)
+        kv_fault = fault(kv)
+        policies = [] if kv_fault == "ignore-migration-policies" else self.cl.list(R.MIGRATION_POLICIES)
         active = [x for x in migrations if (x.get("status") or {}).get("phase") in ACTIVE_PHASES]
         outbound: dict[str, int] = defaultdict(int)
         for x in active:
@@ -426,7 +425,7 @@ class MigrationController:
             migrations, key=lambda x: (x["metadata"].get("creationTimestamp", ""), x["metadata"]["name"])
         ):
             try:
-                self._step(mig, base, policies, counts, ignore_node_limit, kubevirt, tag, ratio)
+                self._step(mig, base, policies, counts, kv_fault, kubevirt, tag, ratio)
             except ApiError as exc:
                 log.warning("migration %s/%s: %s", mig["metadata"]["namespace"], mig["metadata"]["name"], exc)
 
@@ -472,7 +471,7 @@ class MigrationController:
         base: dict,
         policies: list,
         counts: dict,
-        ignore_node_limit: bool,
+        kv_fault: str,
         kubevirt: tuple[int, ...],
         tag: str,
         ratio: str,
@@ -505,7 +504,9 @@ class MigrationController:
             source = vst["nodeName"]
             if counts["cluster"] >= int(base["parallelMigrationsPerCluster"]):
                 return
-            if not ignore_node_limit and counts["outbound"][source] >= int(base["parallelOutboundMigrationsPerNode"]):
+            if kv_fault != "ignore-migration-limits" and counts["outbound"][source] >= int(
+                base["parallelOutboundMigrationsPerNode"]
+            ):
                 return
             expr = {"key": "kubernetes.io/hostname", "operator": "NotIn", "values": [source]}
             pod = launcher_pod(vmi, kubevirt, tag, ratio, extra_affinity=expr)
@@ -572,7 +573,7 @@ class MigrationController:
         elif phase == "Running":
             if fault(mig) == "stuck-migration":
                 return  # the migration monitor hangs: no progress, no timeout
-            if self.network_down:  # the source cannot reach the target: libvirt gives up
+            if kv_fault == "migration-network-down":  # the source cannot reach the target: libvirt gives up
                 reason = f"migration failed: unable to connect to {state.get('targetNodeAddress')}: connection refused"
                 state.update({"failed": True, "endTimestamp": stamp(), "failureReason": reason})
                 self._vmi_state(vmi, state)

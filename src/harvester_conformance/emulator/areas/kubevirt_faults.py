@@ -23,7 +23,7 @@ from harvester_conformance.emulator.areas.kubevirt_seed import (
     TOOLS_VOLUME,
     network_data,
 )
-from harvester_conformance.emulator.faults import Fault, set_webhook_registered
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, set_webhook_registered
 from harvester_conformance.waits import wait_for
 
 
@@ -37,7 +37,7 @@ def _seeded_vms(cl: Cluster) -> list[dict]:
 
 
 def _annotate(cl: Cluster, res: Any, name: str, ns: str | None, value: str | None) -> None:
-    cl.patch(res, name, {"metadata": {"annotations": {m.FAULT_ANNOTATION: value}}}, ns)
+    cl.patch(res, name, {"metadata": {"annotations": {FAULT_ANNOTATION: value}}}, ns)
 
 
 def _rwo_vmi(cl: Cluster) -> dict:
@@ -72,7 +72,7 @@ def _mig02_revert(cl: Cluster) -> None:
 
 
 def _fault_of(obj: dict) -> str:
-    return ((obj.get("metadata") or {}).get("annotations") or {}).get(m.FAULT_ANNOTATION, "")
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANNOTATION, "")
 
 
 def _mig06(cl: Cluster) -> None:
@@ -117,7 +117,7 @@ def _mig08(cl: Cluster) -> None:
             "metadata": {
                 "name": MIG08_NAME,
                 "namespace": NS,
-                "annotations": {m.FAULT_ANNOTATION: "stuck-migration"},
+                "annotations": {FAULT_ANNOTATION: "stuck-migration"},
             },
             "spec": {"vmiName": vmi["metadata"]["name"]},
         },

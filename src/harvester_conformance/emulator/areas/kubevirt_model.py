@@ -16,7 +16,6 @@ MI = 1024 * 1024
 RESERVED_MEMORY_ANNOTATION = "harvesterhci.io/reservedMemory"
 DEFAULT_RESERVED = 100 * MI
 OVERCOMMIT_DEFAULT = {"cpu": 1600, "memory": 150, "storage": 200}
-FAULT_ANNOTATION = "emulator.harvester-conformance.io/fault"
 NOT_SHARED_MESSAGE = (
     "cannot migrate VMI: PVC {claim} is not shared, live migration requires that all PVCs must be shared "
     "(using ReadWriteMany access mode)"

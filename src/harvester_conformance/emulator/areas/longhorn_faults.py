@@ -9,7 +9,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
-from harvester_conformance.emulator.faults import Fault
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault
 from harvester_conformance.waits import wait_for
 
 FAULT_LABEL = {"emulator.harvester-conformance.io/fault-object": "longhorn"}
@@ -20,7 +20,7 @@ FAULT_POD = "hc-longhorn-fault-writer"
 
 # -- building blocks ------------------------------------------------------------------------------
 def _annotate(cl: Cluster, res: object, name: str, value: str | None, ns: str = M.NS) -> None:
-    cl.patch(res, name, {"metadata": {"annotations": {M.FAULT_ANNOTATION: value}}}, ns)
+    cl.patch(res, name, {"metadata": {"annotations": {FAULT_ANNOTATION: value}}}, ns)
 
 
 def _volumes(cl: Cluster) -> list[dict]:
@@ -227,7 +227,7 @@ def _user_edited_component(cl: Cluster) -> None:
         R.DEPLOYMENTS,
         "csi-resizer",
         {
-            "metadata": {"annotations": {M.FAULT_ANNOTATION: M.PRIORITY_STUCK}},
+            "metadata": {"annotations": {FAULT_ANNOTATION: M.PRIORITY_STUCK}},
             "spec": {"template": {"spec": {"priorityClassName": None}}},
         },
         M.NS,
@@ -241,7 +241,7 @@ def _user_edit_undone(cl: Cluster) -> None:
         R.DEPLOYMENTS,
         "csi-resizer",
         {
-            "metadata": {"annotations": {M.FAULT_ANNOTATION: None}},
+            "metadata": {"annotations": {FAULT_ANNOTATION: None}},
             "spec": {"template": {"spec": {"priorityClassName": value or None}}},
         },
         M.NS,

@@ -26,6 +26,7 @@ from kubernetes.utils import parse_quantity
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas import longhorn_model as M
 
 log = logging.getLogger("longhorn-manager")
@@ -212,31 +213,14 @@ class LonghornManager:
     # -- CSI provisioning ---------------------------------------------------------------------
     def _provision(self, settings: dict, disks: dict, replicas: list[dict]) -> list[dict]:
         cl = self.cl
-        classes = {c["metadata"]["name"]: c for c in cl.list(R.STORAGE_CLASSES) if c.get("provisioner") == M.DRIVER}
-        pvs = {
-            p["metadata"]["name"]: p
-            for p in cl.list(R.PERSISTENT_VOLUMES)
-            if ((p.get("spec") or {}).get("csi") or {}).get("driver") == M.DRIVER
-        }
+        pvs = csi.driver_pvs(cl, M.DRIVER)
         pvcs = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in cl.list(R.PVCS)}
-        for pvc in pvcs.values():
-            sc = classes.get((pvc.get("spec") or {}).get("storageClassName") or "")
-            if sc is None or _deleting(pvc) or (pvc.get("spec") or {}).get("volumeName"):
-                continue
-            name = f"pvc-{pvc['metadata']['uid']}"
-            if name not in pvs:
-                try:
-                    pvs[name] = cl.create(R.PERSISTENT_VOLUMES, self._pv_body(name, pvc, sc))
-                except ApiError as exc:
-                    if exc.status != 409:
-                        raise
-        # The external provisioner deletes released volumes of the Delete policy.
-        for name, pv in list(pvs.items()):
-            if (pv.get("status") or {}).get("phase") == "Released" and (pv.get("spec") or {}).get(
-                "persistentVolumeReclaimPolicy"
-            ) == "Delete":
-                cl.delete(R.PERSISTENT_VOLUMES, name)
-                del pvs[name]
+        for pvc, sc in csi.unprovisioned(list(pvcs.values()), csi.classes_of(cl, M.DRIVER), pvs):
+            attrs = dict(sc.get("parameters") or {})
+            created = csi.create_pv(cl, csi.pre_bound_pv(pvc, sc, M.DRIVER, attrs, attrs.get("fsType", "ext4")))
+            if created is not None:
+                pvs[created["metadata"]["name"]] = created
+        csi.delete_released(cl, pvs)
         volumes = {v["metadata"]["name"]: v for v in cl.list(R.LONGHORN_VOLUMES, M.NS)}
         for name, vol in list(volumes.items()):
             pv_name = ((vol.get("status") or {}).get("kubernetesStatus") or {}).get("pvName")
@@ -259,33 +243,6 @@ class LonghornManager:
                 if exc.status != 409:
                     raise
         return list(volumes.values())
-
-    def _pv_body(self, name: str, pvc: dict, sc: dict) -> dict:
-        spec = pvc.get("spec") or {}
-        attrs = {k: v for k, v in (sc.get("parameters") or {}).items()}
-        body: dict[str, Any] = {
-            "apiVersion": "v1",
-            "kind": "PersistentVolume",
-            "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": M.DRIVER}},
-            "spec": {
-                "capacity": {"storage": ((spec.get("resources") or {}).get("requests") or {}).get("storage", "1Gi")},
-                "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
-                "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
-                "storageClassName": sc["metadata"]["name"],
-                "volumeMode": spec.get("volumeMode", "Filesystem"),
-                "csi": {"driver": M.DRIVER, "volumeHandle": name, "volumeAttributes": attrs},
-                "claimRef": {
-                    "apiVersion": "v1",
-                    "kind": "PersistentVolumeClaim",
-                    "namespace": pvc["metadata"]["namespace"],
-                    "name": pvc["metadata"]["name"],
-                    "uid": pvc["metadata"]["uid"],
-                },
-            },
-        }
-        if body["spec"]["volumeMode"] == "Filesystem":
-            body["spec"]["csi"]["fsType"] = attrs.get("fsType", "ext4")
-        return body
 
     def _create_volume(self, name: str, pv: dict, pvc: dict | None, settings: dict) -> dict:
         spec = pv.get("spec") or {}

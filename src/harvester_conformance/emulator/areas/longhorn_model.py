@@ -12,12 +12,12 @@ import hashlib
 import uuid
 from typing import Any
 
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION
 from harvester_conformance.emulator.profiles import STORAGE_NETWORK_NAD
 
 NS = "longhorn-system"
 MANAGER = "harvester-conformance-longhorn"
 DRIVER = "driver.longhorn.io"
-FAULT_ANNOTATION = "emulator.harvester-conformance.io/fault"
 EVICTION_STUCK = "eviction-stuck"
 MANAGER_STUCK = "manager-stuck"
 PRIORITY_STUCK = "priority-class-stuck"

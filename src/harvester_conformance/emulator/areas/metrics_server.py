@@ -28,7 +28,7 @@ from typing import Any
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
-from harvester_conformance.emulator.faults import Fault
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault
 from harvester_conformance.waits import wait_for
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -37,7 +37,7 @@ NS, SERVICE = "kube-system", "metrics-server"
 APISERVICE = f"{VERSION}.{GROUP}"
 RESOLUTION = 10.0  # seconds between scrapes (metrics-server's --metric-resolution)
 FRONT_PROXY_CN = "front-proxy-client"  # the apiserver's --requestheader-allowed-names
-UNREACHABLE = "kubelet-unreachable"  # value of nodes_ctl.FAULT_ANN: the scrape of that node fails
+UNREACHABLE = "kubelet-unreachable"  # value of FAULT_ANNOTATION: the scrape of that node fails
 
 # Simulated kubelet figures: host services' base use, plus this share of the pods' requests.
 BASE_CPU, BASE_MEMORY = Fraction(850, 1000), Fraction(6 * 1024**3)
@@ -117,7 +117,7 @@ def scraper_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
         pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS))
         for node in due:
             name = node["metadata"]["name"]
-            if (node["metadata"].get("annotations") or {}).get(nodes_ctl.FAULT_ANN) == UNREACHABLE:
+            if (node["metadata"].get("annotations") or {}).get(FAULT_ANNOTATION) == UNREACHABLE:
                 STORE.record(name, None)  # "Failed to scrape node": left out of the store
             else:
                 STORE.record(name, (now, kubelet_usage(pods.get(name, []))))
@@ -268,12 +268,12 @@ MET02_NODE = "harvester-node-1"
 
 
 def _met02(cl: Cluster) -> None:
-    cl.patch(R.NODES, MET02_NODE, {"metadata": {"annotations": {nodes_ctl.FAULT_ANN: UNREACHABLE}}})
+    cl.patch(R.NODES, MET02_NODE, {"metadata": {"annotations": {FAULT_ANNOTATION: UNREACHABLE}}})
     wait_for("object-deleted", lambda: cl.get(R.NODE_METRICS, MET02_NODE) is None)
 
 
 def _met02_revert(cl: Cluster) -> None:
-    cl.patch(R.NODES, MET02_NODE, {"metadata": {"annotations": {nodes_ctl.FAULT_ANN: None}}})
+    cl.patch(R.NODES, MET02_NODE, {"metadata": {"annotations": {FAULT_ANNOTATION: None}}})
     wait_for("cluster-seeded", lambda: cl.get(R.NODE_METRICS, MET02_NODE) is not None)
 
 

@@ -21,11 +21,11 @@ from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT
-from harvester_conformance.emulator.faults import Fault
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault
 from harvester_conformance.waits import wait_for
 
-FAULT_ANN = "emulator.harvester-conformance.io/fault"
 OFFLINE = "backend-offline"
 OFFLINE_MESSAGE = "failed to create volume: backend ontap-san-economy is offline (no route to the SVM management LIF)"
 
@@ -36,35 +36,7 @@ def _stamp() -> str:
 
 def _offline(cl: Cluster) -> bool:
     driver = cl.get(R.CSI_DRIVERS, TRIDENT) or {}
-    return (driver.get("metadata", {}).get("annotations") or {}).get(FAULT_ANN) == OFFLINE
-
-
-def _pv(name: str, pvc: dict, sc: dict) -> dict:
-    spec = pvc["spec"]
-    return {
-        "apiVersion": "v1",
-        "kind": "PersistentVolume",
-        "metadata": {"name": name, "annotations": {"pv.kubernetes.io/provisioned-by": TRIDENT}},
-        "spec": {
-            "capacity": {"storage": spec["resources"]["requests"]["storage"]},
-            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
-            "persistentVolumeReclaimPolicy": sc.get("reclaimPolicy", "Delete"),
-            "storageClassName": sc["metadata"]["name"],
-            "volumeMode": spec.get("volumeMode", "Filesystem"),
-            "csi": {
-                "driver": TRIDENT,
-                "volumeHandle": name,
-                "volumeAttributes": {"backendUUID": "3f1c2d9e", "internalName": name.replace("-", "_")},
-            },
-            "claimRef": {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "namespace": pvc["metadata"]["namespace"],
-                "name": pvc["metadata"]["name"],
-                "uid": pvc["metadata"]["uid"],
-            },
-        },
-    }
+    return (driver.get("metadata", {}).get("annotations") or {}).get(FAULT_ANNOTATION) == OFFLINE
 
 
 def _event(cl: Cluster, pvc: dict, message: str) -> None:
@@ -94,33 +66,16 @@ def _event(cl: Cluster, pvc: dict, message: str) -> None:
 
 def controller_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
     def reconcile() -> None:
-        classes = {c["metadata"]["name"]: c for c in cl.list(R.STORAGE_CLASSES) if c.get("provisioner") == TRIDENT}
-        pvs = {
-            p["metadata"]["name"]: p
-            for p in cl.list(R.PERSISTENT_VOLUMES)
-            if ((p.get("spec") or {}).get("csi") or {}).get("driver") == TRIDENT
-        }
+        pvs = csi.driver_pvs(cl, TRIDENT)
         offline = _offline(cl)
         pvcs = cl.list(R.PVCS)
-        for pvc in pvcs:
-            sc = classes.get((pvc.get("spec") or {}).get("storageClassName") or "")
-            if sc is None or pvc["metadata"].get("deletionTimestamp") or pvc["spec"].get("volumeName"):
-                continue
-            name = f"pvc-{pvc['metadata']['uid']}"
-            if name in pvs:
-                continue
+        for pvc, sc in csi.unprovisioned(pvcs, csi.classes_of(cl, TRIDENT), pvs):
             if offline:
                 _event(cl, pvc, OFFLINE_MESSAGE)
                 continue
-            try:
-                cl.create(R.PERSISTENT_VOLUMES, _pv(name, pvc, sc))
-            except ApiError as exc:
-                if exc.status != 409:
-                    raise
-        for name, pv in pvs.items():
-            st, spec = pv.get("status") or {}, pv.get("spec") or {}
-            if st.get("phase") == "Released" and spec.get("persistentVolumeReclaimPolicy") == "Delete":
-                cl.delete(R.PERSISTENT_VOLUMES, name)
+            attrs = {"backendUUID": "3f1c2d9e", "internalName": csi.pv_name(pvc).replace("-", "_")}
+            csi.create_pv(cl, csi.pre_bound_pv(pvc, sc, TRIDENT, attrs))
+        csi.delete_released(cl, pvs)
         _snapshots(cl, pvcs, offline)
 
     return reconcile
@@ -182,7 +137,9 @@ def ready(cl: Any, spec: Any) -> bool:
 
 def _set_offline(offline: bool):
     def apply(cl: Cluster) -> None:
-        cl.patch(R.CSI_DRIVERS, TRIDENT, {"metadata": {"annotations": {FAULT_ANN: OFFLINE if offline else None}}})
+        cl.patch(
+            R.CSI_DRIVERS, TRIDENT, {"metadata": {"annotations": {FAULT_ANNOTATION: OFFLINE if offline else None}}}
+        )
         if offline:  # provisioning stops at the controller's next tick
             wait_for("cluster-seeded", lambda: _offline(cl))
 

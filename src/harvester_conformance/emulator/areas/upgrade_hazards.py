@@ -28,14 +28,14 @@ from harvester_conformance.emulator.areas import harvester_hosts as hosts
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
 from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
 from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
-from harvester_conformance.emulator.faults import Fault
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault
+from harvester_conformance.emulator.faults import ORIGINAL_ANNOTATION as ORIGINAL
 from harvester_conformance.waits import wait_for
 
 GUEST_NS = hosts.GUEST_CLUSTER
 IPAM_ANN = "cloudprovider.harvesterhci.io/ipam"
 HWADDR_ANN, REQUESTED_IP_ANN = "kube-vip.io/hwaddr", "kube-vip.io/requestedIP"
 GUEST_DHCP_MAC = "00:16:3e:5a:11:07"
-ORIGINAL = "emulator.harvester-conformance.io/original"
 
 
 # -- seed: the guest cluster's Services --------------------------------------------------------------
@@ -146,7 +146,7 @@ def _ipp05_revert(cl: Cluster) -> None:
 
 def _mark_pools(cl: Cluster, value: str | None) -> None:
     for pool in cl.list(R.IPPOOLS):
-        cl.patch(R.IPPOOLS, pool["metadata"]["name"], {"metadata": {"annotations": {ipam.FAULT_ANN: value}}})
+        cl.patch(R.IPPOOLS, pool["metadata"]["name"], {"metadata": {"annotations": {FAULT_ANNOTATION: value}}})
 
 
 def _recreate_lb(cl: Cluster, name: str, annotations: dict) -> str:

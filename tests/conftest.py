@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -45,6 +46,15 @@ class RunResult:
 
 
 _clusters: dict[str, Emulated] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """SIGTERM unwinds like Ctrl-C, so the session's clusters are stopped by the fixture's teardown."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
 
 
 @pytest.fixture(scope="session")

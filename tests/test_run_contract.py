@@ -190,3 +190,29 @@ def test_unknown_markers_are_rejected(tmp_path) -> None:
     )
     assert proc.returncode != 0
     assert "read_onyl" in proc.stdout + proc.stderr
+
+
+def test_sigterm_during_a_run_stops_the_emulated_cluster(tmp_path) -> None:
+    """A cancelled CI job (SIGTERM) leaves no emulated cluster behind."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from harvester_conformance.waits import wait_for
+
+    state_root = tmp_path / "state"
+    env = {**os.environ, "HC_STATE_DIR": str(state_root), "KUBECONFIG": ""}
+    cmd = [sys.executable, "-m", "harvester_conformance.cli", "run", "--reports-dir", str(tmp_path / "reports")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    state_file = state_root / "default" / "state.json"
+    try:
+        # interrupted mid start-up, once the apiserver runs
+        wait_for("control-plane-ready", lambda: state_file.exists() and "kube-apiserver" in state_file.read_text())
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode != 0
+    assert "stopping what was started" in err or "emulated cluster stopped" in err, err[-2000:]
+    leftovers = subprocess.run(["pgrep", "-f", str(state_root)], capture_output=True, text=True).stdout.split()
+    assert leftovers == []

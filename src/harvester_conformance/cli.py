@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
@@ -156,6 +157,10 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     from harvester_conformance.emulator.build import BuildError
     from harvester_conformance.emulator.faults import UnknownFault
@@ -164,6 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     from harvester_conformance.waits import WaitTimeout
 
     args = parser().parse_args(argv)
+    # A cancelled CI job sends SIGTERM: unwind as for Ctrl-C, so that a cluster this run started is
+    # stopped by the same `finally` blocks.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         return args.func(args)
     except (UnknownProfile, UnknownFault) as exc:

@@ -14,6 +14,7 @@ import pytest
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import lifecycle, manage, seed, versions
+from harvester_conformance.waits import wait_for
 
 PROFILES = ["v1.2.1", "v1.3.1", "v1.4.3", "v1.5.0"]
 
@@ -108,6 +109,8 @@ def test_status_names_a_dead_component_and_its_log(tmp_path, monkeypatch) -> Non
     st, _ = manage.up("v1.3.1", name=name, progress=lambda _: None)
     try:
         os.kill(st.pids["kube-scheduler"], 9)
+        # SIGKILL is delivered asynchronously: wait until the process is gone before asking status
+        wait_for("process-exit", lambda: not lifecycle.pid_alive(st.pids["kube-scheduler"]))
         status = manage.status(name)
         assert status["state"] == "degraded"
         comp = status["components"]["kube-scheduler"]

@@ -116,11 +116,37 @@ def _setting_webhook_enforced(cl: Cluster) -> bool:
     return False
 
 
+VMIM_WEBHOOK = "migration-create-validator.kubevirt.io"
+PROBE_VMIM = {
+    "apiVersion": "kubevirt.io/v1",
+    "kind": "VirtualMachineInstanceMigration",
+    "metadata": {"name": "emulator-webhook-probe", "namespace": "default"},
+    "spec": {"vmiName": "emulator-no-such-vmi"},
+}
+
+
+def _vmim_webhook_enforced(cl: Cluster) -> bool:
+    """A dry-run migration of a VMI that does not exist: the validator rejects it, nothing is stored."""
+    try:
+        cl.request("POST", R.VMIMS.path("default"), body=PROBE_VMIM, query={"dryRun": "All"})
+    except ApiError as exc:
+        return exc.status == 400
+    return False
+
+
+# Side-effect-free probes of whether the apiserver calls a webhook (dry-run writes it must reject).
+WEBHOOK_PROBES: dict[str, Callable[[Cluster], bool]] = {
+    SETTING_WEBHOOK: _setting_webhook_enforced,
+    VMIM_WEBHOOK: _vmim_webhook_enforced,
+}
+
+
 def await_webhook(cl: Cluster, webhook: str, enforced: bool) -> None:
     """The apiserver applies webhook registrations asynchronously: wait until it acts on the change.
-    Only the Setting webhook has a side-effect-free probe; writes elsewhere go through `admitted`."""
-    if webhook == SETTING_WEBHOOK:
-        wait_for("webhook-registration", lambda: _setting_webhook_enforced(cl) is enforced)
+    Webhooks without a probe in WEBHOOK_PROBES: writes through them go through `admitted`."""
+    probe = WEBHOOK_PROBES.get(webhook)
+    if probe is not None:
+        wait_for("webhook-registration", lambda: probe(cl) is enforced)
 
 
 @contextlib.contextmanager

@@ -6,12 +6,13 @@ from __future__ import annotations
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator.areas import kubevirt_model as m
+from harvester_conformance.emulator.faults import VMIM_WEBHOOK
 from harvester_conformance.emulator.simulator.webhooks import Result, route
 
 VM_MUTATE_PATH = "/v1/harvester/kubevirt.io.virtualmachines/mutate"
 VMIM_VALIDATE_PATH = "/v1/kubevirt/kubevirt.io.virtualmachineinstancemigrations/validate-create"
 VM_MUTATOR_NAME = "virtualmachine.mutator.harvesterhci.io"
-VMIM_VALIDATOR_NAME = "migration-create-validator.kubevirt.io"
+VMIM_VALIDATOR_NAME = VMIM_WEBHOOK  # named where its fault probe lives
 FINAL_PHASES = ("Succeeded", "Failed")
 
 

@@ -554,3 +554,27 @@ def test_seeded_image_and_fault_csi02(cl):
     finally:
         _fault("CSI-02").revert(cl)
     assert images_off_longhorn(cl) == []
+
+
+def _instance_managers(cl: Cluster) -> list[str]:
+    return sorted(
+        p["metadata"]["name"]
+        for p in cl.list(R.PODS, NS, "longhorn.io/component=instance-manager")
+        if not p["metadata"].get("deletionTimestamp")
+    )
+
+
+def test_instance_managers_of_a_passing_version_are_retired(cl):
+    """TRM-01 moves Longhorn to v1.4.2 for a while: the manager starts engine/replica managers, and
+    once the release's version is back it removes them again (a revert leaves no trace for LPC-03)."""
+    aio = _instance_managers(cl)
+    assert len(aio) == 3 and not any(n.startswith(("instance-manager-e-", "instance-manager-r-")) for n in aio)
+    fault = _fault("TRM-01")
+    fault.inject(cl)
+    try:
+        engines = lambda: [n for n in _instance_managers(cl) if n.startswith("instance-manager-e-")]  # noqa: E731
+        wait_for("cluster-seeded", lambda: len(engines()) == 3)
+    finally:
+        fault.revert(cl)
+    wait_for("object-deleted", lambda: _instance_managers(cl) == aio)
+    assert {im["metadata"]["name"] for im in cl.list(R.LONGHORN_INSTANCE_MANAGERS, NS)} == set(aio)

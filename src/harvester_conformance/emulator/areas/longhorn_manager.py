@@ -536,12 +536,36 @@ class LonghornManager:
     def _instance_managers(self, lh_nodes: dict, k8s_nodes: dict, pods: list[dict], settings: dict) -> None:
         present = {p["metadata"]["name"] for p in pods if p["metadata"]["namespace"] == M.NS}
         priority = self._applied_priority(settings)
+        wanted: set[str] = set()
         for node in lh_nodes:
             if node not in k8s_nodes:
                 continue
             for name, im_type in M.instance_manager_pods(node, self.longhorn):
+                wanted.add(name)
                 if name not in present:
                     create_instance_manager(self.cl, name, im_type, node, self.longhorn, priority)
+        self._retire_instance_managers(wanted, pods)
+
+    def _retire_instance_managers(self, wanted: set[str], pods: list[dict]) -> None:
+        """Longhorn removes instance managers of another version once no instance runs on them, so a
+        version that came and went (an upgrade rolled forward) leaves no engine/replica managers behind."""
+        in_use = {
+            (r.get("status") or {}).get("instanceManagerName", "")
+            for res in (R.LONGHORN_REPLICAS, R.LONGHORN_ENGINES)
+            for r in self.cl.list(res, M.NS)
+        }
+        for p in pods:
+            name = p["metadata"]["name"]
+            if (
+                p["metadata"]["namespace"] == M.NS
+                and (p["metadata"].get("labels") or {}).get("longhorn.io/component") == "instance-manager"
+                and name not in wanted
+                and name not in in_use
+                and not _deleting(p)
+            ):
+                self.cl.delete(R.LONGHORN_INSTANCE_MANAGERS, name, M.NS)
+                self.cl.delete(R.PODS, name, M.NS)
+                log.info("retired instance manager %s (not of Longhorn %s)", name, self.longhorn)
 
     def _applied_priority(self, settings: dict) -> str:
         """The class Longhorn has applied: the setting once applied, else what the components carry."""

@@ -78,6 +78,17 @@ def _deleting(obj: dict) -> bool:
     return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
 
 
+def _instance_manager_pods(pods: list[dict]) -> list[dict]:
+    """The instance-manager pods not already on their way out."""
+    return [
+        p
+        for p in pods
+        if p["metadata"]["namespace"] == M.NS
+        and (p["metadata"].get("labels") or {}).get("longhorn.io/component") == "instance-manager"
+        and not _deleting(p)
+    ]
+
+
 class LonghornManager:
     def __init__(self, cluster: Cluster, state_dir: Path | None = None) -> None:
         self.cl = cluster
@@ -99,7 +110,7 @@ class LonghornManager:
         volumes = self._provision(settings, disks, replicas)
         self._volumes(volumes, replicas, pods, disks, settings)
         self._node_status(lh_nodes, k8s_nodes, disks, settings)
-        self._instance_managers(lh_nodes, k8s_nodes, pods, settings)
+        self._instance_managers(lh_nodes, k8s_nodes, pods, replicas, settings)
         self._priority_class(settings, volumes, pods)
 
     # -- nodes ------------------------------------------------------------------------------
@@ -533,7 +544,9 @@ class LonghornManager:
         return ""
 
     # -- instance managers and priority class (facts §8) ---------------------------------------
-    def _instance_managers(self, lh_nodes: dict, k8s_nodes: dict, pods: list[dict], settings: dict) -> None:
+    def _instance_managers(
+        self, lh_nodes: dict, k8s_nodes: dict, pods: list[dict], replicas: list[dict], settings: dict
+    ) -> None:
         present = {p["metadata"]["name"] for p in pods if p["metadata"]["namespace"] == M.NS}
         priority = self._applied_priority(settings)
         wanted: set[str] = set()
@@ -544,25 +557,17 @@ class LonghornManager:
                 wanted.add(name)
                 if name not in present:
                     create_instance_manager(self.cl, name, im_type, node, self.longhorn, priority)
-        self._retire_instance_managers(wanted, pods)
+        self._retire_instance_managers(wanted, pods, replicas)
 
-    def _retire_instance_managers(self, wanted: set[str], pods: list[dict]) -> None:
+    def _retire_instance_managers(self, wanted: set[str], pods: list[dict], replicas: list[dict]) -> None:
         """Longhorn removes instance managers of another version once no instance runs on them, so a
-        version that came and went (an upgrade rolled forward) leaves no engine/replica managers behind."""
-        in_use = {
-            (r.get("status") or {}).get("instanceManagerName", "")
-            for res in (R.LONGHORN_REPLICAS, R.LONGHORN_ENGINES)
-            for r in self.cl.list(res, M.NS)
-        }
-        for p in pods:
+        version that came and went (an upgrade rolled forward) leaves no engine/replica managers behind.
+        Replicas are the only instances modelled; their status as listed this tick (a replica moved
+        over by this tick's `_volumes` frees its old manager on the next one)."""
+        in_use = {(r.get("status") or {}).get("instanceManagerName", "") for r in replicas}
+        for p in _instance_manager_pods(pods):
             name = p["metadata"]["name"]
-            if (
-                p["metadata"]["namespace"] == M.NS
-                and (p["metadata"].get("labels") or {}).get("longhorn.io/component") == "instance-manager"
-                and name not in wanted
-                and name not in in_use
-                and not _deleting(p)
-            ):
+            if name not in wanted and name not in in_use:
                 self.cl.delete(R.LONGHORN_INSTANCE_MANAGERS, name, M.NS)
                 self.cl.delete(R.PODS, name, M.NS)
                 log.info("retired instance manager %s (not of Longhorn %s)", name, self.longhorn)
@@ -592,14 +597,7 @@ class LonghornManager:
             if M.fault_of(w) != M.PRIORITY_STUCK
             and (w["spec"]["template"].get("spec") or {}).get("priorityClassName", "") != want
         ]
-        ims = [
-            p
-            for p in pods
-            if p["metadata"]["namespace"] == M.NS
-            and (p["metadata"].get("labels") or {}).get("longhorn.io/component") == "instance-manager"
-            and not _deleting(p)
-            and (p.get("spec") or {}).get("priorityClassName", "") != want
-        ]
+        ims = [p for p in _instance_manager_pods(pods) if (p.get("spec") or {}).get("priorityClassName", "") != want]
         applied = (setting.get("status") or {}).get("applied")
         if not drift and not ims:
             if applied is not True:

@@ -21,7 +21,7 @@ from harvester_conformance.emulator.faults import (
     set_webhook_registered,
     webhook_down,
 )
-from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK_NAD, STORAGE_NETWORK_SETTING
+from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK_NAD, STORAGE_NETWORK_SETTING, ProfileSpec
 
 CONTROLLERS: list[Any] = []
 WEBHOOKS: list[dict] = []
@@ -91,10 +91,15 @@ def _cordon(unschedulable: bool):
     return lambda cl: cl.patch(R.NODES, FIRST_NODE, {"spec": {"unschedulable": unschedulable or None}})
 
 
+def _release(cl: Cluster) -> ProfileSpec:
+    """The profile of the release the cluster runs, whose component versions a revert goes back to."""
+    server = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value")
+    return next(p for p in PROFILES.values() if p.harvester == server and p.name == server)
+
+
 def _longhorn_version(cl: Cluster, version: str | None) -> None:
     if version is None:  # back to the release's own version
-        server = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value")
-        version = next(p.longhorn for p in PROFILES.values() if p.harvester == server and p.name == server)
+        version = _release(cl).longhorn
     cl.patch(R.LONGHORN_SETTINGS, "current-longhorn-version", {"value": version}, "longhorn-system")
 
 
@@ -167,11 +172,7 @@ def _rke2_on_node(version: str | None):
     """A node whose RKE2 is (or is no longer) the one the KB warns about for token rotation."""
 
     def apply(cl: Cluster) -> None:
-        if version is None:
-            server = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value")
-            rke2 = next(p.rke2 for p in PROFILES.values() if p.harvester == server and p.name == server)
-        else:
-            rke2 = version
+        rke2 = version or _release(cl).rke2
         info = {"kubeletVersion": rke2, "kubeProxyVersion": rke2}
         cl.patch(R.NODES, LAST_NODE, {"status": {"nodeInfo": info}}, sub="status")
 

@@ -16,7 +16,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import manage
 from harvester_conformance.emulator.areas import longhorn_model as M
-from harvester_conformance.emulator.faults import all_faults
+from harvester_conformance.emulator.faults import all_faults, fault_of
 from harvester_conformance.waits import WaitTimeout, wait_for
 
 NS = "longhorn-system"
@@ -280,7 +280,7 @@ def test_fault_evi02_stuck_eviction(cl, volume):
     finally:
         _fault("EVI-02").revert(cl)
     assert stuck_disks() == []
-    assert all(M.fault_of(n) == "" for n in cl.list(R.LONGHORN_NODES, NS))
+    assert all(fault_of(n) == "" for n in cl.list(R.LONGHORN_NODES, NS))
 
 
 def test_fault_evi03_eviction_never_completes(cl, volume):

@@ -27,6 +27,11 @@ FAULT_ANNOTATION = "emulator.harvester-conformance.io/fault"
 ORIGINAL_ANNOTATION = "emulator.harvester-conformance.io/original"
 
 
+def fault_of(obj: dict) -> str:
+    """The failure `obj` models for the simulator's controllers ("" when healthy)."""
+    return ((obj.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANNOTATION, "")
+
+
 # Invariants whose kind admits no failing state on the emulated cluster, and why.
 WITHOUT_FAULT = {
     "LPC-02": "the apiserver itself keeps system-cluster-critical: deleting it is forbidden and its value immutable",

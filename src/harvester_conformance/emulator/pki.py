@@ -15,6 +15,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from harvester_conformance.emulator.clock import now
+
 
 @dataclass(frozen=True)
 class KeyPair:
@@ -32,10 +34,6 @@ class KeyPair:
             serialization.PrivateFormat.TraditionalOpenSSL,
             serialization.NoEncryption(),
         )
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def _key() -> ec.EllipticCurvePrivateKey:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -12,7 +11,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
-from harvester_conformance.emulator import lifecycle
+from harvester_conformance.emulator import clock, lifecycle
 from harvester_conformance.emulator.profiles import STORAGE_NETWORK_SETTING, ProfileSpec
 from harvester_conformance.waits import wait_for
 
@@ -209,7 +208,7 @@ def node_body(name: str, index: int, spec: ProfileSpec) -> dict:
 
 
 def node_conditions(ready: bool = True) -> list[dict]:
-    stamp = now_rfc3339()
+    stamp = clock.stamp()
     healthy = {
         "MemoryPressure": ("False", "KubeletHasSufficientMemory"),
         "DiskPressure": ("False", "KubeletHasNoDiskPressure"),
@@ -220,10 +219,6 @@ def node_conditions(ready: bool = True) -> list[dict]:
         {"type": t, "status": s, "reason": r, "message": r, "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
         for t, (s, r) in healthy.items()
     ]
-
-
-def now_rfc3339() -> str:
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def node_names(spec: ProfileSpec) -> list[str]:

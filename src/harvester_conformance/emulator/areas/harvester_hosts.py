@@ -23,7 +23,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.emulator import lifecycle, pki
+from harvester_conformance.emulator import clock, lifecycle, pki
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
 from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
 from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
@@ -578,7 +578,7 @@ def _renew_credential(cl: Cluster, ttl_minutes: int, created: dt.datetime | None
 
 def _ccr01(cl: Cluster) -> None:
     # Issued 31 days ago under Rancher 2.8's default TTL of 30 days.
-    _renew_credential(cl, 43200, dt.datetime.now(dt.UTC) - dt.timedelta(days=31))
+    _renew_credential(cl, 43200, clock.now() - dt.timedelta(days=31))
 
 
 def _ccr01_revert(cl: Cluster) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION
+from harvester_conformance.emulator.faults import fault_of
 from harvester_conformance.emulator.simulator.webhooks import Result, route
 
 log = logging.getLogger("simulator.ipam")
@@ -207,7 +207,7 @@ NO_HISTORY = "ipam-without-history"  # the pool is served by a controller build 
 
 
 def without_history(pool: dict) -> bool:
-    return ((pool.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANNOTATION) == NO_HISTORY
+    return fault_of(pool) == NO_HISTORY
 
 
 def _ready(status: str, message: str = "") -> list[dict]:

@@ -25,7 +25,7 @@ from pathlib import Path
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION
+from harvester_conformance.emulator.faults import fault_of
 
 REQUESTS_ANN = "management.cattle.io/pod-requests"
 LIMITS_ANN = "management.cattle.io/pod-limits"
@@ -148,7 +148,7 @@ def node_resources_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
         by_node = non_terminated_by_node(cl.list(R.PODS))
         for node in cl.list(R.NODES):
             ann = node["metadata"].get("annotations") or {}
-            if ann.get(FAULT_ANNOTATION) == STALE_POD_RESOURCES:
+            if fault_of(node) == STALE_POD_RESOURCES:
                 continue  # the agent that owns these annotations is stuck on this node
             requests, limits = pod_resources(by_node.get(node["metadata"]["name"], []))
             if ann.get(REQUESTS_ANN) != requests or ann.get(LIMITS_ANN) != limits:

@@ -21,6 +21,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.faults import edit_keeping_original
 from harvester_conformance.emulator.profiles import ProfileSpec
 from harvester_conformance.waits import wait_for
@@ -52,10 +53,6 @@ def _rand(n: int) -> str:
     return "".join(secrets.choice(_ALNUM) for _ in range(n))
 
 
-def _rfc3339(t: dt.datetime) -> str:
-    return t.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def setting_minutes(cl: Cluster, name: str) -> int:
     s = cl.get(R.RANCHER_SETTINGS, name) or {}
     return int(s.get("value") or s.get("default") or 0)
@@ -72,7 +69,7 @@ def new_token(cl: Cluster, user: str, ttl_minutes: int, created: dt.datetime | N
     ttl_minutes = capped_ttl(ttl_minutes, setting_minutes(cl, MAX_TTL_SETTING))
     name = f"kubeconfig-{user}{_rand(5)}"
     secret = _rand(54)
-    created = created or dt.datetime.now(dt.UTC)
+    created = created or clock.now()
     expires = created + dt.timedelta(minutes=ttl_minutes) if ttl_minutes else None
     cl.create(
         TOKENS,
@@ -85,15 +82,15 @@ def new_token(cl: Cluster, user: str, ttl_minutes: int, created: dt.datetime | N
                     "authn.management.cattle.io/token-userId": user,
                     "authn.management.cattle.io/kind": "kubeconfig",
                 },
-                "annotations": {CREATED_ANN: _rfc3339(created)},
+                "annotations": {CREATED_ANN: clock.stamp(created)},
             },
             "userId": user,
             "authProvider": "local",
             "description": "Kubeconfig token",
             "token": hashlib.sha256(secret.encode()).hexdigest(),
             "ttl": ttl_minutes * 60_000,
-            "expiresAt": _rfc3339(expires) if expires else "",
-            "expired": bool(expires and expires <= dt.datetime.now(dt.UTC)),
+            "expiresAt": clock.stamp(expires) if expires else "",
+            "expired": bool(expires and expires <= clock.now()),
             "isDerived": True,
             "clusterName": "local",
         },
@@ -165,7 +162,7 @@ def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes
         },
         manager=MANAGER,
     )
-    now = _rfc3339(dt.datetime.now(dt.UTC))
+    now = clock.stamp()
     ready = [{"type": "Ready", "status": "True", "lastTransitionTime": now}]
     cl.apply(
         R.PROVISIONING_CLUSTERS,
@@ -355,16 +352,17 @@ def token_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
 
     def reconcile() -> None:
         max_minutes = setting_minutes(cl, MAX_TTL_SETTING)
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         for token in cl.list(TOKENS):
             meta = token["metadata"]
             created_text = (meta.get("annotations") or {}).get(CREATED_ANN) or meta["creationTimestamp"]
-            created = dt.datetime.strptime(created_text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+            created = clock.parse_stamp(created_text)
+            assert created is not None  # creationTimestamp is always set
             ttl = capped_ttl(int(token.get("ttl") or 0) // 60_000, max_minutes)
             expires = created + dt.timedelta(minutes=ttl) if ttl else None
             want = {
                 "ttl": ttl * 60_000,
-                "expiresAt": _rfc3339(expires) if expires else "",
+                "expiresAt": clock.stamp(expires) if expires else "",
                 "expired": bool(expires and expires <= now),
             }
             if any(token.get(k) != v for k, v in want.items()):

@@ -18,7 +18,6 @@ Fault hooks (emulator.harvester-conformance.io/fault annotation), each a real-wo
 from __future__ import annotations
 
 import copy
-import datetime as dt
 import logging
 import secrets
 import string
@@ -28,7 +27,8 @@ from collections import defaultdict
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import kubevirt_model as m
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION
+from harvester_conformance.emulator.clock import now, parse_stamp, stamp
+from harvester_conformance.emulator.faults import fault_of
 
 log = logging.getLogger("virt-controller")
 KV_NS = "harvester-system"
@@ -42,24 +42,6 @@ NOT_READY_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
 ]
-
-
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-def stamp(t: dt.datetime | None = None) -> str:
-    return (t or now()).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_stamp(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    return dt.datetime.strptime(text[:19], "%Y-%m-%dT%H:%M:%S").replace(tzinfo=dt.UTC)
-
-
-def fault(obj: dict) -> str:
-    return ((obj.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANNOTATION, "")
 
 
 def kubevirt_info(cl: Cluster) -> tuple[dict, tuple[int, ...], str, str]:
@@ -316,7 +298,7 @@ class VirtController:
         ns, name = meta["namespace"], meta["name"]
         st = vmi.get("status") or {}
         phase = st.get("phase") or "Pending"
-        if meta.get("deletionTimestamp") or phase in FINAL or fault(vmi) == "stale-virt-handler":
+        if meta.get("deletionTimestamp") or phase in FINAL or fault_of(vmi) == "stale-virt-handler":
             return vmi
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         if phase != "Running":
@@ -352,7 +334,7 @@ class VirtController:
             condition("Ready", "True", old=old),
             condition("LiveMigratable", "True" if ok else "False", reason, message, old=old),
         ]
-        if fault(vmi) == "io-error":
+        if fault_of(vmi) == "io-error":
             conds.append(condition("Paused", "True", "PausedIOError", "VMI was paused, IO error", old=old))
         crc = zlib.crc32(f"{ns}/{name}".encode())
         interfaces = [
@@ -414,7 +396,7 @@ class MigrationController:
             return
         kv, kubevirt, tag, ratio = kubevirt_info(self.cl)
         base = m.effective_migrations(kv, kubevirt)
-        kv_fault = fault(kv)
+        kv_fault = fault_of(kv)
         policies = [] if kv_fault == "ignore-migration-policies" else self.cl.list(R.MIGRATION_POLICIES)
         active = [x for x in migrations if (x.get("status") or {}).get("phase") in ACTIVE_PHASES]
         outbound: dict[str, int] = defaultdict(int)
@@ -571,7 +553,7 @@ class MigrationController:
             self._set(mig, "Running", {"migrationState": state})
             self._vmi_state(vmi, state)
         elif phase == "Running":
-            if fault(mig) == "stuck-migration":
+            if fault_of(mig) == "stuck-migration":
                 return  # the migration monitor hangs: no progress, no timeout
             if kv_fault == "migration-network-down":  # the source cannot reach the target: libvirt gives up
                 reason = f"migration failed: unable to connect to {state.get('targetNodeAddress')}: connection refused"

@@ -10,11 +10,11 @@ from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.emulator import controlplane, lifecycle, versions
+from harvester_conformance.emulator import clock, controlplane, lifecycle, versions
 from harvester_conformance.emulator.areas import kubevirt_model as m
 from harvester_conformance.emulator.areas import kubevirt_webhooks
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
-from harvester_conformance.emulator.areas.kubevirt_controllers import ACTIVE_PHASES, KV_NS, stamp
+from harvester_conformance.emulator.areas.kubevirt_controllers import ACTIVE_PHASES, KV_NS
 from harvester_conformance.emulator.areas.kubevirt_seed import (
     ACCESS_LABEL,
     NS,
@@ -23,7 +23,7 @@ from harvester_conformance.emulator.areas.kubevirt_seed import (
     TOOLS_VOLUME,
     network_data,
 )
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, set_webhook_registered
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of, set_webhook_registered
 from harvester_conformance.waits import wait_for
 
 
@@ -55,12 +55,14 @@ def _mig02(cl: Cluster) -> None:
     name = vmi["metadata"]["name"]
     _annotate(cl, R.VMIS, name, NS, "stale-virt-handler")
     conds = [c for c in vmi["status"]["conditions"] if c.get("type") != "LiveMigratable"]
-    conds.append({"type": "LiveMigratable", "status": "True", "lastProbeTime": None, "lastTransitionTime": stamp()})
+    conds.append(
+        {"type": "LiveMigratable", "status": "True", "lastProbeTime": None, "lastTransitionTime": clock.stamp()}
+    )
     cl.patch(R.VMIS, name, {"status": {"conditions": conds}}, NS)
 
 
 def _mig02_revert(cl: Cluster) -> None:
-    stale = [v for v in cl.list(R.VMIS, NS) if _fault_of(v) == "stale-virt-handler"]
+    stale = [v for v in cl.list(R.VMIS, NS) if fault_of(v) == "stale-virt-handler"]
     for vmi in stale:
         _annotate(cl, R.VMIS, vmi["metadata"]["name"], NS, None)
     for vmi in stale:
@@ -69,10 +71,6 @@ def _mig02_revert(cl: Cluster) -> None:
             "cluster-seeded",
             lambda n=name: _vmi_condition(cl.get(R.VMIS, n, NS) or {}, "LiveMigratable").get("status") == "False",
         )
-
-
-def _fault_of(obj: dict) -> str:
-    return ((obj.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANNOTATION, "")
 
 
 def _mig06(cl: Cluster) -> None:
@@ -97,7 +95,7 @@ def _migratable_vmi(cl: Cluster) -> dict:
         if (
             vmi
             and vmi["metadata"]["name"] not in busy
-            and not _fault_of(vmi)
+            and not fault_of(vmi)
             and (vmi.get("status") or {}).get("phase") == "Running"
             and _vmi_condition(vmi, "LiveMigratable").get("status") == "True"
         ):
@@ -129,10 +127,10 @@ def _mig08(cl: Cluster) -> None:
     )
     state = mig["status"]["migrationState"]
     per_gib = int(state["migrationConfiguration"]["completionTimeoutPerGiB"])
-    started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=per_gib * m.data_size_units(vmi["spec"]) + 3600)
-    state = {**state, "startTimestamp": stamp(started)}
+    started = clock.now() - dt.timedelta(seconds=per_gib * m.data_size_units(vmi["spec"]) + 3600)
+    state = {**state, "startTimestamp": clock.stamp(started)}
     stamps = [
-        {**p, "phaseTransitionTimestamp": stamp(started)} if p.get("phase") == "Running" else p
+        {**p, "phaseTransitionTimestamp": clock.stamp(started)} if p.get("phase") == "Running" else p
         for p in mig["status"].get("phaseTransitionTimestamps") or []
     ]
     cl.patch(
@@ -211,7 +209,7 @@ def _sch02_revert(cl: Cluster) -> None:
         name = vm["metadata"]["name"]
 
         def mutated(n: str = name) -> bool:
-            touch = {"metadata": {"annotations": {"emulator.harvester-conformance.io/touched": stamp()}}}
+            touch = {"metadata": {"annotations": {"emulator.harvester-conformance.io/touched": clock.stamp()}}}
             cl.patch(R.VMS, n, touch, NS)
             return not _requests_equal_limits(cl.get(R.VMS, n, NS) or {})
 
@@ -271,7 +269,7 @@ def _trm02(cl: Cluster) -> None:
 
 def _trm02_revert(cl: Cluster) -> None:
     for vmi in cl.list(R.VMIS, NS):
-        if _fault_of(vmi) == "io-error":
+        if fault_of(vmi) == "io-error":
             name = vmi["metadata"]["name"]
             _annotate(cl, R.VMIS, name, NS, None)
             wait_for("cluster-seeded", lambda n=name: not _vmi_condition(cl.get(R.VMIS, n, NS) or {}, "Paused"))
@@ -281,7 +279,7 @@ def _trm02_revert(cl: Cluster) -> None:
 def _block_migration_vmi(cl: Cluster) -> dict:
     for vmi in cl.list(R.VMIS, NS):
         st = vmi.get("status") or {}
-        if st.get("phase") == "Running" and st.get("migrationMethod") == "BlockMigration" and not _fault_of(vmi):
+        if st.get("phase") == "Running" and st.get("migrationMethod") == "BlockMigration" and not fault_of(vmi):
             return vmi
     raise RuntimeError("no running VMI reporting BlockMigration")
 
@@ -295,7 +293,7 @@ def _mig03(cl: Cluster) -> None:
 
 def _mig03_revert(cl: Cluster) -> None:
     for vmi in cl.list(R.VMIS, NS):
-        if _fault_of(vmi) == "stale-virt-handler" and (vmi.get("status") or {}).get("migrationMethod"):
+        if fault_of(vmi) == "stale-virt-handler" and (vmi.get("status") or {}).get("migrationMethod"):
             name = vmi["metadata"]["name"]
             _annotate(cl, R.VMIS, name, NS, None)
             expected = m.migration_method(vmi["spec"])

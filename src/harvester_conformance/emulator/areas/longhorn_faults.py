@@ -7,9 +7,10 @@ from collections.abc import Callable
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
 from harvester_conformance.waits import wait_for
 
 FAULT_LABEL = {"emulator.harvester-conformance.io/fault-object": "longhorn"}
@@ -150,7 +151,7 @@ def _stuck_eviction(cl: Cluster) -> None:
 def _stuck_eviction_revert(cl: Cluster) -> None:
     for node in cl.list(R.LONGHORN_NODES, M.NS):
         name = node["metadata"]["name"]
-        if M.fault_of(node) != M.EVICTION_STUCK:
+        if fault_of(node) != M.EVICTION_STUCK:
             continue
         disks = {
             d: {"allowScheduling": True, "evictionRequested": False}
@@ -256,14 +257,14 @@ def _degraded_volume(cl: Cluster) -> None:
     name = vol["metadata"]["name"]
     _annotate(cl, R.LONGHORN_VOLUMES, name, M.MANAGER_STUCK)
     rep = _replicas(cl, name)[0]
-    rep["spec"]["failedAt"] = M.now()
+    rep["spec"]["failedAt"] = clock.stamp()
     rep = cl.replace(R.LONGHORN_REPLICAS, rep)
     rep["status"] = {**(rep.get("status") or {}), "currentState": "error", "started": False, "instanceManagerName": ""}
     cl.replace(R.LONGHORN_REPLICAS, rep, sub="status")
 
     def degrade() -> bool:
         cur = cl.get(R.LONGHORN_VOLUMES, name, M.NS) or {}
-        cur["status"] = {**(cur.get("status") or {}), "robustness": "degraded", "lastDegradedAt": M.now()}
+        cur["status"] = {**(cur.get("status") or {}), "robustness": "degraded", "lastDegradedAt": clock.stamp()}
         try:
             cl.replace(R.LONGHORN_VOLUMES, cur, sub="status")
         except ApiError as exc:
@@ -276,7 +277,7 @@ def _degraded_volume(cl: Cluster) -> None:
 
 
 def _degraded_volume_revert(cl: Cluster) -> None:
-    names = [v["metadata"]["name"] for v in cl.list(R.LONGHORN_VOLUMES, M.NS) if M.fault_of(v) == M.MANAGER_STUCK]
+    names = [v["metadata"]["name"] for v in cl.list(R.LONGHORN_VOLUMES, M.NS) if fault_of(v) == M.MANAGER_STUCK]
     for name in names:
         _annotate(cl, R.LONGHORN_VOLUMES, name, None)
     for name in names:

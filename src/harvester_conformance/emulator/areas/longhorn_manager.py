@@ -26,8 +26,10 @@ from kubernetes.utils import parse_quantity
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas import longhorn_model as M
+from harvester_conformance.emulator.faults import fault_of
 
 log = logging.getLogger("longhorn-manager")
 EVICTIONS_PER_TICK = 5
@@ -151,7 +153,7 @@ class LonghornManager:
                     allow=bool(d.get("allowScheduling", True)),
                     evicting=node_evicting or (bool(d.get("evictionRequested")) and not d.get("allowScheduling")),
                     node_ok=node_ok,
-                    stuck=M.fault_of(node) == M.EVICTION_STUCK,
+                    stuck=fault_of(node) == M.EVICTION_STUCK,
                     usage=M.disk_base_usage(dname),
                 )
         for r in replicas:
@@ -306,7 +308,7 @@ class LonghornManager:
         users = self._users(pods)
         budget = [EVICTIONS_PER_TICK]
         for vol in volumes:
-            if _deleting(vol) or M.fault_of(vol) == M.MANAGER_STUCK:
+            if _deleting(vol) or fault_of(vol) == M.MANAGER_STUCK:
                 continue
             name = vol["metadata"]["name"]
             reps = by_volume.get(name, [])
@@ -361,7 +363,7 @@ class LonghornManager:
         for r in reps:
             if (r.get("spec") or {}).get("failedAt"):
                 r["spec"]["failedAt"] = ""
-                r["spec"]["healthyAt"] = M.now()
+                r["spec"]["healthyAt"] = clock.stamp()
                 r.update(self._replace(R.LONGHORN_REPLICAS, r) or {})
         while len(reps) > want:
             extra = reps.pop()
@@ -388,7 +390,7 @@ class LonghornManager:
 
     def _create_replica(self, vol: dict, disk: Disk, size: int) -> dict:
         vname = vol["metadata"]["name"]
-        rname = f"{vname}-r-{M.hexdigest(vname, disk.node, disk.uuid, M.now())}"
+        rname = f"{vname}-r-{M.hexdigest(vname, disk.node, disk.uuid, clock.stamp())}"
         image = M.engine_image(self.longhorn)
         spec: dict[str, Any] = {
             "volumeName": vname,
@@ -401,7 +403,7 @@ class LonghornManager:
             "active": True,
             "desireState": "stopped",
             "failedAt": "",
-            "healthyAt": M.now(),
+            "healthyAt": clock.stamp(),
             "hardNodeAffinity": "",
             "rebuildRetryCount": 0,
         }
@@ -533,7 +535,7 @@ class LonghornManager:
             ],
         }
         if robustness == "degraded" and old.get("robustness") != "degraded":
-            status["lastDegradedAt"] = M.now()
+            status["lastDegradedAt"] = clock.stamp()
         if status != old:
             self._write_status(R.LONGHORN_VOLUMES, vol, status)
 
@@ -594,7 +596,7 @@ class LonghornManager:
         drift = [
             (res, w)
             for res, w in workloads
-            if M.fault_of(w) != M.PRIORITY_STUCK
+            if fault_of(w) != M.PRIORITY_STUCK
             and (w["spec"]["template"].get("spec") or {}).get("priorityClassName", "") != want
         ]
         ims = [p for p in _instance_manager_pods(pods) if (p.get("spec") or {}).get("priorityClassName", "") != want]
@@ -620,7 +622,7 @@ class LonghornManager:
         self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": True})
 
     def _event(self, setting: dict, value: str) -> None:
-        stamp = M.now()
+        stamp = clock.stamp()
         body = {
             "apiVersion": "v1",
             "kind": "Event",

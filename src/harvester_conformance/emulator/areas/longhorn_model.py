@@ -7,12 +7,11 @@ looks the same.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
 import uuid
 from typing import Any
 
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION
+from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.profiles import STORAGE_NETWORK_NAD
 
 NS = "longhorn-system"
@@ -38,14 +37,6 @@ def version(text: str) -> tuple[int, int, int]:
 
 def hexdigest(*parts: str, n: int = 8) -> str:
     return hashlib.sha256("/".join(parts).encode()).hexdigest()[:n]
-
-
-def now() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def fault_of(obj: dict) -> str:
-    return ((obj.get("metadata") or {}).get("annotations") or {}).get(FAULT_ANNOTATION, "")
 
 
 # -- settings (facts §7, §8; Harvester's values) ------------------------------------------------
@@ -165,7 +156,7 @@ def longhorn_node(node: str, index: int, pct: int, longhorn: str) -> dict:
 def condition(old: list[dict] | None, ctype: str, status: str, reason: str = "", message: str = "") -> dict:
     """A Longhorn condition, keeping its transition time while its status does not change."""
     prev = next((c for c in old or [] if c.get("type") == ctype), None)
-    stamp = prev["lastTransitionTime"] if prev and prev.get("status") == status else now()
+    stamp = prev["lastTransitionTime"] if prev and prev.get("status") == status else clock.stamp()
     return {
         "type": ctype,
         "status": status,

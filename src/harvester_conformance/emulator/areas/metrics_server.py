@@ -27,8 +27,9 @@ from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
 from harvester_conformance.waits import wait_for
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -42,10 +43,6 @@ UNREACHABLE = "kubelet-unreachable"  # value of FAULT_ANNOTATION: the scrape of 
 # Simulated kubelet figures: host services' base use, plus this share of the pods' requests.
 BASE_CPU, BASE_MEMORY = Fraction(850, 1000), Fraction(6 * 1024**3)
 CPU_SHARE, MEMORY_SHARE = Fraction(2, 5), Fraction(7, 10)
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Store:
@@ -83,10 +80,10 @@ class Store:
                     "apiVersion": f"{GROUP}/{VERSION}",
                     "metadata": {
                         "name": name,
-                        "creationTimestamp": _now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                        "creationTimestamp": clock.stamp(),
                         "labels": nodes[name]["metadata"].get("labels") or {},
                     },
-                    "timestamp": t1.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "timestamp": clock.stamp(t1),
                     "window": f"{round((t1 - t0).total_seconds(), 3):g}s",  # e.g. 10.149s
                     "usage": usage,
                 }
@@ -108,7 +105,7 @@ def kubelet_usage(pods: list[dict]) -> dict:
 def scraper_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
     def scrape() -> None:
         """Each node is scraped once per resolution, the first time as soon as it registers."""
-        now = _now()
+        now = clock.now()
         nodes = cl.list(R.NODES)
         STORE.forget_others({n["metadata"]["name"] for n in nodes})
         due = [n for n in nodes if STORE.due(n["metadata"]["name"], now)]
@@ -117,7 +114,7 @@ def scraper_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
         pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS))
         for node in due:
             name = node["metadata"]["name"]
-            if (node["metadata"].get("annotations") or {}).get(FAULT_ANNOTATION) == UNREACHABLE:
+            if fault_of(node) == UNREACHABLE:
                 STORE.record(name, None)  # "Failed to scrape node": left out of the store
             else:
                 STORE.record(name, (now, kubelet_usage(pods.get(name, []))))

@@ -14,29 +14,25 @@ unreachable: provisioning fails with a ProvisioningFailed event and the PVC stay
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
 from harvester_conformance.waits import wait_for
 
 OFFLINE = "backend-offline"
 OFFLINE_MESSAGE = "failed to create volume: backend ontap-san-economy is offline (no route to the SVM management LIF)"
 
 
-def _stamp() -> str:
-    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _offline(cl: Cluster) -> bool:
     driver = cl.get(R.CSI_DRIVERS, TRIDENT) or {}
-    return (driver.get("metadata", {}).get("annotations") or {}).get(FAULT_ANNOTATION) == OFFLINE
+    return fault_of(driver) == OFFLINE
 
 
 def _event(cl: Cluster, pvc: dict, message: str) -> None:
@@ -53,8 +49,8 @@ def _event(cl: Cluster, pvc: dict, message: str) -> None:
         "message": message,
         "type": "Warning",
         "source": {"component": f"{TRIDENT}_trident-controller"},
-        "firstTimestamp": _stamp(),
-        "lastTimestamp": _stamp(),
+        "firstTimestamp": clock.stamp(),
+        "lastTimestamp": clock.stamp(),
         "count": 1,
     }
     try:
@@ -117,7 +113,7 @@ def _snapshots(cl: Cluster, pvcs: list[dict], offline: bool) -> None:
             if exc.status != 409:
                 raise
         size = pvc["spec"]["resources"]["requests"]["storage"]
-        status = {"boundVolumeSnapshotContentName": content, "creationTime": _stamp(), "readyToUse": True}
+        status = {"boundVolumeSnapshotContentName": content, "creationTime": clock.stamp(), "readyToUse": True}
         cl.patch(
             R.VOLUME_SNAPSHOTS,
             snap["metadata"]["name"],

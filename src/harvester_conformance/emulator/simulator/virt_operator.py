@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives import serialization
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.emulator import pki
+from harvester_conformance.emulator import clock, pki
 from harvester_conformance.emulator.simulator import godur
 
 log = logging.getLogger("virt-operator")
@@ -239,7 +239,7 @@ class VirtOperator:
                 "status": status,
                 "reason": reason,
                 "message": message,
-                "lastTransitionTime": pki.now().strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "lastTransitionTime": clock.stamp(),
             }
         )
         self.cl.patch(R.KUBEVIRTS, "kubevirt", {"status": {"conditions": conds}}, NS, sub="status")

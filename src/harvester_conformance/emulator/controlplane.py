@@ -41,10 +41,13 @@ def free_ports(names: tuple[str, ...] = PORT_NAMES) -> dict[str, int]:
     return ports
 
 
-def _write(path: Path, data: bytes, private: bool = False) -> None:
-    path.write_bytes(data)
+def write_file(path: Path, data: bytes, private: bool = False) -> None:
+    """Atomic, so that a component reloading its certificate never reads half of one."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(data)
     if private:
-        path.chmod(0o600)
+        tmp.chmod(0o600)
+    tmp.replace(path)
 
 
 APISERVER_DNS = (
@@ -68,29 +71,29 @@ def apiserver_serving(ca: pki.KeyPair, not_after: dt.datetime | None = None) -> 
 def write_pki(pki_dir: Path) -> None:
     pki_dir.mkdir(parents=True, exist_ok=True)
     ca = pki.make_ca("harvester-conformance-emulated-ca", 10 * YEAR)
-    _write(pki_dir / "ca.crt", ca.cert_pem)
-    _write(pki_dir / "ca.key", ca.key_pem, private=True)
+    write_file(pki_dir / "ca.crt", ca.cert_pem)
+    write_file(pki_dir / "ca.key", ca.key_pem, private=True)
     server = apiserver_serving(ca)
-    _write(pki_dir / "apiserver.crt", server.cert_pem)
-    _write(pki_dir / "apiserver.key", server.key_pem, private=True)
+    write_file(pki_dir / "apiserver.crt", server.cert_pem)
+    write_file(pki_dir / "apiserver.key", server.key_pem, private=True)
     for ident, (cn, org) in IDENTITIES.items():
         pair = pki.issue(ca, cn, YEAR, org=org, client=True, server=False)
-        _write(pki_dir / f"{ident}.crt", pair.cert_pem)
-        _write(pki_dir / f"{ident}.key", pair.key_pem, private=True)
+        write_file(pki_dir / f"{ident}.crt", pair.cert_pem)
+        write_file(pki_dir / f"{ident}.key", pair.key_pem, private=True)
     # The simulator serves admission webhooks and an aggregated API over TLS with this pair.
     webhook = pki.issue(
         ca, "harvester-simulator", YEAR, dns=("localhost", "metrics-server.kube-system.svc"), ips=("127.0.0.1",)
     )
-    _write(pki_dir / "simulator-serving.crt", webhook.cert_pem)
-    _write(pki_dir / "simulator-serving.key", webhook.key_pem, private=True)
+    write_file(pki_dir / "simulator-serving.crt", webhook.cert_pem)
+    write_file(pki_dir / "simulator-serving.key", webhook.key_pem, private=True)
     front = pki.make_ca("front-proxy-ca", 10 * YEAR)
-    _write(pki_dir / "front-proxy-ca.crt", front.cert_pem)
+    write_file(pki_dir / "front-proxy-ca.crt", front.cert_pem)
     proxy = pki.issue(front, "front-proxy-client", YEAR, client=True, server=False)
-    _write(pki_dir / "front-proxy-client.crt", proxy.cert_pem)
-    _write(pki_dir / "front-proxy-client.key", proxy.key_pem, private=True)
+    write_file(pki_dir / "front-proxy-client.crt", proxy.cert_pem)
+    write_file(pki_dir / "front-proxy-client.key", proxy.key_pem, private=True)
     pub, priv = pki.rsa_public_private_pem()
-    _write(pki_dir / "sa.pub", pub)
-    _write(pki_dir / "sa.key", priv, private=True)
+    write_file(pki_dir / "sa.pub", pub)
+    write_file(pki_dir / "sa.key", priv, private=True)
 
 
 def write_kubeconfig(path: Path, server: str, pki_dir: Path, ident: str, context: str) -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import socket
 import ssl
 import urllib.parse
@@ -195,11 +194,8 @@ def _serving_cert(days_left: float | None):
         ca = pki.load((pki_dir / "ca.crt").read_bytes(), (pki_dir / "ca.key").read_bytes())
         end = pki.now() + dt.timedelta(days=days_left) if days_left is not None else None
         pair = controlplane.apiserver_serving(ca, end)
-        for name, data in (("apiserver.key", pair.key_pem), ("apiserver.crt", pair.cert_pem)):
-            tmp = pki_dir / f".{name}.tmp"
-            tmp.write_bytes(data)
-            tmp.chmod(0o600)
-            os.replace(tmp, pki_dir / name)
+        controlplane.write_file(pki_dir / "apiserver.key", pair.key_pem, private=True)
+        controlplane.write_file(pki_dir / "apiserver.crt", pair.cert_pem)
         wait_for("cluster-seeded", lambda: _served_serial(cl) == pair.cert.serial_number)
 
     return apply

@@ -385,6 +385,11 @@ def harvester_ttl(cl: Cluster) -> str:
     return own.get("value") or own.get("default") or "0"
 
 
+def not_copied(cl: Cluster, value: str) -> list[str]:
+    """The Rancher settings Harvester copies its TTL into that do not hold `value` yet."""
+    return [n for n in (TTL_SETTING, MAX_TTL_SETTING) if (cl.get(R.RANCHER_SETTINGS, n) or {}).get("value") != value]
+
+
 def ttl_copy_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
     """Harvester's setting controller (HV pkg/controller/master/setting/kubeconfigttl.go): its
     kubeconfig-default-token-ttl-minutes, copied into Rancher's kubeconfig-default-token-ttl-minutes
@@ -394,9 +399,8 @@ def ttl_copy_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
         if not harvester_copies_ttl(cl):
             return
         value = harvester_ttl(cl)
-        for name in (TTL_SETTING, MAX_TTL_SETTING):
-            if (cl.get(R.RANCHER_SETTINGS, name) or {}).get("value") != value:
-                cl.patch(R.RANCHER_SETTINGS, name, {"value": value, "source": "db"})
+        for name in not_copied(cl, value):
+            cl.patch(R.RANCHER_SETTINGS, name, {"value": value, "source": "db"})
 
     return reconcile
 
@@ -414,13 +418,6 @@ def token_ttl_fault(minutes: str | None) -> Callable[[Cluster], None]:
             inject, revert = edit_keeping_original(res, name, None, "value", minutes)
             (revert if minutes is None else inject)(cl)
         if copies:  # the controller's copy reaches Rancher
-
-            def copied() -> bool:
-                want = harvester_ttl(cl)
-                return all(
-                    (cl.get(R.RANCHER_SETTINGS, n) or {}).get("value") == want for n in (TTL_SETTING, MAX_TTL_SETTING)
-                )
-
-            wait_for("cluster-seeded", copied)
+            wait_for("cluster-seeded", lambda: not not_copied(cl, harvester_ttl(cl)))
 
     return apply

@@ -36,7 +36,6 @@ LAUNCHER = "kubevirt.io=virt-launcher"
 CREATED_BY = "kubevirt.io/created-by"
 MIGRATION_LABEL = "kubevirt.io/migrationJobUID"
 ACTIVE_PHASES = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
-FINAL = ("Succeeded", "Failed")
 RUNNING_SECONDS = 3  # wall-clock time a healthy migration spends copying memory
 NOT_READY_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
@@ -230,7 +229,7 @@ class VirtController:
             return vmi
         if run and vmi is None:
             return self._create_vmi(vm)
-        if run and (vmi.get("status") or {}).get("phase") in FINAL:
+        if run and (vmi.get("status") or {}).get("phase") in m.FINAL_PHASES:
             self.cl.delete(R.VMIS, name, ns)  # RerunOnFailure: a new VMI on the next tick
             return None
         if not run and vmi is not None:
@@ -298,7 +297,7 @@ class VirtController:
         ns, name = meta["namespace"], meta["name"]
         st = vmi.get("status") or {}
         phase = st.get("phase") or "Pending"
-        if meta.get("deletionTimestamp") or phase in FINAL or fault_of(vmi) == "stale-virt-handler":
+        if meta.get("deletionTimestamp") or phase in m.FINAL_PHASES or fault_of(vmi) == "stale-virt-handler":
             return vmi
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         if phase != "Running":
@@ -391,7 +390,7 @@ class MigrationController:
         self.cl = cl
 
     def reconcile(self) -> None:
-        migrations = [x for x in self.cl.list(R.VMIMS) if (x.get("status") or {}).get("phase") not in FINAL]
+        migrations = [x for x in self.cl.list(R.VMIMS) if (x.get("status") or {}).get("phase") not in m.FINAL_PHASES]
         if not migrations:
             return
         kv, kubevirt, tag, ratio = kubevirt_info(self.cl)

@@ -28,6 +28,11 @@ from harvester_conformance.waits import wait_for
 
 
 # -- fault helpers ---------------------------------------------------------------------------------
+def _kubevirt_fault(value: str | None) -> Callable[[Cluster], None]:
+    """The migration controller misbehaving in the way `value` names (None: behaving again)."""
+    return lambda cl: _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, value)
+
+
 def _vmi_condition(vmi: dict, ctype: str) -> dict:
     return next((c for c in (vmi.get("status") or {}).get("conditions") or [] if c.get("type") == ctype), {})
 
@@ -73,14 +78,6 @@ def _mig02_revert(cl: Cluster) -> None:
         )
 
 
-def _mig06(cl: Cluster) -> None:
-    _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, "ignore-migration-limits")
-
-
-def _mig06_revert(cl: Cluster) -> None:
-    _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, None)
-
-
 MIG08_NAME = "emulator-stuck-migration"
 
 
@@ -88,7 +85,7 @@ def _migratable_vmi(cl: Cluster) -> dict:
     busy = {
         (x.get("spec") or {}).get("vmiName")
         for x in cl.list(R.VMIMS, NS)
-        if (x.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        if (x.get("status") or {}).get("phase") not in m.FINAL_PHASES
     }
     for vm in _seeded_vms(cl):
         vmi = cl.get(R.VMIS, vm["metadata"]["name"], NS)
@@ -305,10 +302,6 @@ def _mig03_revert(cl: Cluster) -> None:
             )
 
 
-def _kubevirt_fault(value: str | None):
-    return lambda cl: _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, value)
-
-
 MIG07 = "emulator-mig07"
 MIG07_LABEL = "emulator.harvester-conformance.io/migration-policy"
 MIG07_POLICY = {"bandwidthPerMigration": "128Mi", "completionTimeoutPerGiB": 400, "allowAutoConverge": True}
@@ -317,7 +310,7 @@ MIG07_POLICY = {"bandwidthPerMigration": "128Mi", "completionTimeoutPerGiB": 400
 def _mig07(cl: Cluster) -> None:
     # A virt-controller build that ignores MigrationPolicies: a policy-matched VMI migrates with the
     # KubeVirt CR's values and no migrationPolicyName.
-    _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, "ignore-migration-policies")
+    _kubevirt_fault("ignore-migration-policies")(cl)
     cl.create(
         R.MIGRATION_POLICIES,
         {
@@ -342,12 +335,12 @@ def _mig07(cl: Cluster) -> None:
     )
     wait_for(
         "cluster-seeded",
-        lambda: ((cl.get(R.VMIMS, MIG07, NS) or {}).get("status") or {}).get("phase") in ("Succeeded", "Failed"),
+        lambda: ((cl.get(R.VMIMS, MIG07, NS) or {}).get("status") or {}).get("phase") in m.FINAL_PHASES,
     )
 
 
 def _mig07_revert(cl: Cluster) -> None:
-    _annotate(cl, R.KUBEVIRTS, "kubevirt", KV_NS, None)
+    _kubevirt_fault(None)(cl)
     cl.delete(R.VMIMS, MIG07, NS)
     for vmi in cl.list(R.VMIS, NS, label_selector=MIG07_LABEL):
         cl.patch(R.VMIS, vmi["metadata"]["name"], {"metadata": {"labels": {MIG07_LABEL: None}}}, NS)
@@ -496,8 +489,8 @@ FAULTS = [
     Fault(
         "MIG-06",
         "the migration controller misbehaves and ignores parallelOutboundMigrationsPerNode",
-        _mig06,
-        _mig06_revert,
+        _kubevirt_fault("ignore-migration-limits"),
+        _kubevirt_fault(None),
     ),
     Fault(
         "MIG-08",

@@ -16,6 +16,7 @@ MI = 1024 * 1024
 RESERVED_MEMORY_ANNOTATION = "harvesterhci.io/reservedMemory"
 DEFAULT_RESERVED = 100 * MI
 OVERCOMMIT_DEFAULT = {"cpu": 1600, "memory": 150, "storage": 200}
+FINAL_PHASES = ("Succeeded", "Failed")  # of a VMI or a migration: no phase follows
 NOT_SHARED_MESSAGE = (
     "cannot migrate VMI: PVC {claim} is not shared, live migration requires that all PVCs must be shared "
     "(using ReadWriteMany access mode)"

@@ -13,7 +13,6 @@ VM_MUTATE_PATH = "/v1/harvester/kubevirt.io.virtualmachines/mutate"
 VMIM_VALIDATE_PATH = "/v1/kubevirt/kubevirt.io.virtualmachineinstancemigrations/validate-create"
 VM_MUTATOR_NAME = "virtualmachine.mutator.harvesterhci.io"
 VMIM_VALIDATOR_NAME = VMIM_WEBHOOK  # named where its fault probe lives
-FINAL_PHASES = ("Succeeded", "Failed")
 
 
 def _setting(cl: Cluster, name: str) -> dict | None:
@@ -62,7 +61,7 @@ def validate_migration(request: dict, cluster: Cluster) -> Result:
     if vmi is None:
         return False, f"the VMI {ns}/{name} does not exist", None
     status = vmi.get("status") or {}
-    if status.get("phase") in FINAL_PHASES:
+    if status.get("phase") in m.FINAL_PHASES:
         return False, f"cannot migrate VMI {ns}/{name}: it is in the final phase {status['phase']}", None
     cond = next((c for c in status.get("conditions") or [] if c.get("type") == "LiveMigratable"), None)
     if cond and cond.get("status") == "False":
@@ -74,7 +73,7 @@ def validate_migration(request: dict, cluster: Cluster) -> Result:
     for other in cluster.list(R.VMIMS, ns):
         if (other.get("spec") or {}).get("vmiName") == name and (other.get("status") or {}).get(
             "phase"
-        ) not in FINAL_PHASES:
+        ) not in m.FINAL_PHASES:
             return False, f"VMI {ns}/{name} already has a migration in flight: {other['metadata']['name']}", None
     return True, "", None
 

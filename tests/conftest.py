@@ -3,18 +3,21 @@ and a helper that runs the suite the way a user does, through the CLI, in a subp
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from harvester_conformance.emulator import lifecycle, manage
+from harvester_conformance.emulator.faults import all_faults
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -73,6 +76,20 @@ def emulated():
         assert manage.down(c.name) == []
         shutil.rmtree(c.state.dir, ignore_errors=True)  # PKI and logs of a throw-away cluster
     _clusters.clear()
+
+
+@contextlib.contextmanager
+def injected(cl: object, fault_id: str, problems: Callable[[], list]) -> Iterator[list]:
+    """A fault proven both ways: no problem before, the problems found while it is injected (the
+    body asserts on them), none after its revert."""
+    assert problems() == []
+    fault = all_faults()[fault_id]
+    fault.inject(cl)
+    try:
+        yield problems()
+    finally:
+        fault.revert(cl)
+    assert problems() == []
 
 
 def run_suite(tmp_path: Path, kubeconfig: Path | str | None, *args: str, timeout: float = 600) -> RunResult:

@@ -16,6 +16,8 @@ from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.faults import all_faults
 from harvester_conformance.waits import Abort, wait_for
 
+from .conftest import injected
+
 NS = "default"
 MI = 1024 * 1024
 ACTIVE = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
@@ -368,11 +370,7 @@ def test_mig06_outbound_limit_both_ways(cl):
 
 # -- faults ----------------------------------------------------------------------------------------
 def test_mig02_stale_condition_both_ways(cl):
-    assert mig02_violations(cl) == []
-    f = fault("MIG-02")
-    f.inject(cl)
-    try:
-        bad = mig02_violations(cl)
+    with injected(cl, "MIG-02", lambda: mig02_violations(cl)) as bad:
         assert len(bad) == 1
         stays(4, lambda: mig02_violations(cl) == bad)  # the stuck virt-handler does not heal it
         # The migration controller is a second line: it refuses the RWO VMI the webhook let through.
@@ -382,61 +380,32 @@ def test_mig02_stale_condition_both_ways(cl):
             mig["status"]["phase"] == "Failed" and mig["status"]["conditions"][0]["reason"] == "DisksNotLiveMigratable"
         )
         cl.delete(R.VMIMS, "kvw-stale", NS)
-    finally:
-        f.revert(cl)
-    assert mig02_violations(cl) == []
 
 
 def test_mig08_stuck_migration_both_ways(cl):
-    assert mig08_violations(cl) == []
-    f = fault("MIG-08")
-    f.inject(cl)
-    try:
-        assert mig08_violations(cl) == ["emulator-stuck-migration"]
-    finally:
-        f.revert(cl)
-    assert mig08_violations(cl) == []
+    with injected(cl, "MIG-08", lambda: mig08_violations(cl)) as bad:
+        assert bad == ["emulator-stuck-migration"]
     assert cl.get(R.VMIMS, "emulator-stuck-migration", NS) is None
 
 
 def test_sch02_unmutated_requests_both_ways(cl):
-    assert sch02_violations(cl) == []
-    f = fault("SCH-02")
-    f.inject(cl)
-    try:
-        bad = sch02_violations(cl)
+    with injected(cl, "SCH-02", lambda: sch02_violations(cl)) as bad:
         assert len(bad) == 1
         hooks = cl.get(R.MUTATING_WEBHOOKS, "harvester-simulator-mutating").get("webhooks") or []
         assert "virtualmachine.mutator.harvesterhci.io" not in {h["name"] for h in hooks}
-    finally:
-        f.revert(cl)
-    assert sch02_violations(cl) == []
     hooks = cl.get(R.MUTATING_WEBHOOKS, "harvester-simulator-mutating")["webhooks"]
     assert "virtualmachine.mutator.harvesterhci.io" in {h["name"] for h in hooks}
 
 
 def test_mnc01_dhcp_on_both_nics_both_ways(cl):
-    assert mnc01_violations(cl) == []
-    f = fault("MNC-01")
-    f.inject(cl)
-    try:
-        assert len(mnc01_violations(cl)) == 1
-    finally:
-        f.revert(cl)
-    assert mnc01_violations(cl) == []
+    with injected(cl, "MNC-01", lambda: mnc01_violations(cl)) as bad:
+        assert len(bad) == 1
 
 
 def test_trm02_paused_io_error_both_ways(cl):
-    assert trm02_violations(cl) == []
-    f = fault("TRM-02")
-    f.inject(cl)
-    try:
-        bad = trm02_violations(cl)
+    with injected(cl, "TRM-02", lambda: trm02_violations(cl)) as bad:
         assert len(bad) == 1
         wait_for("cluster-seeded", lambda: cl.get(R.VMS, bad[0], NS)["status"]["printableStatus"] == "Paused")
-    finally:
-        f.revert(cl)
-    assert trm02_violations(cl) == []
 
 
 def container_disk_vmis(cl: Cluster) -> list[str]:
@@ -450,14 +419,8 @@ def container_disk_vmis(cl: Cluster) -> list[str]:
 
 
 def test_upg03_container_disk_both_ways(cl):
-    assert container_disk_vmis(cl) == []
-    f = fault("UPG-03")
-    f.inject(cl)
-    try:
-        assert len(container_disk_vmis(cl)) == 1
-    finally:
-        f.revert(cl)
-    assert container_disk_vmis(cl) == []
+    with injected(cl, "UPG-03", lambda: container_disk_vmis(cl)) as bad:
+        assert len(bad) == 1
 
 
 def method_violations(cl: Cluster) -> list[str]:
@@ -482,14 +445,8 @@ def method_violations(cl: Cluster) -> list[str]:
 
 
 def test_mig03_stale_migration_method_both_ways(cl):
-    assert method_violations(cl) == []
-    f = fault("MIG-03")
-    f.inject(cl)
-    try:
-        assert len(method_violations(cl)) == 1
-    finally:
-        f.revert(cl)
-    assert method_violations(cl) == []
+    with injected(cl, "MIG-03", lambda: method_violations(cl)) as bad:
+        assert len(bad) == 1
 
 
 def test_mig04_non_migratable_admitted_without_the_webhook(cl):
@@ -542,14 +499,9 @@ def policy_violations(cl: Cluster) -> list[str]:
 
 
 def test_mig07_policy_ignored_both_ways(cl):
-    assert policy_violations(cl) == []
-    f = fault("MIG-07")
-    f.inject(cl)
-    try:
-        assert policy_violations(cl) == ["emulator-mig07"]
-    finally:
-        f.revert(cl)
-    assert policy_violations(cl) == [] and cl.get(R.MIGRATION_POLICIES, "emulator-mig07") is None
+    with injected(cl, "MIG-07", lambda: policy_violations(cl)) as bad:
+        assert bad == ["emulator-mig07"]
+    assert cl.get(R.MIGRATION_POLICIES, "emulator-mig07") is None
 
 
 def vms_per_node(cl: Cluster) -> dict[str, int]:
@@ -603,14 +555,8 @@ def vendor_boot_volumes(cl: Cluster) -> list[str]:
 
 
 def test_csi03_vendor_boot_volume_both_ways(cl):
-    assert vendor_boot_volumes(cl) == []
-    f = fault("CSI-03")
-    f.inject(cl)
-    try:
-        assert vendor_boot_volumes(cl) == ["emulator-vendor-boot"]
-    finally:
-        f.revert(cl)
-    assert vendor_boot_volumes(cl) == []
+    with injected(cl, "CSI-03", lambda: vendor_boot_volumes(cl)) as bad:
+        assert bad == ["emulator-vendor-boot"]
 
 
 def test_fault_ids_are_registered():

@@ -23,6 +23,8 @@ from harvester_conformance.emulator.faults import all_faults
 from harvester_conformance.waits import wait_for
 from tests.test_area_harvester_hosts import TOKENS, _credential, _token_valid
 
+from .conftest import injected
+
 
 @pytest.fixture(scope="module")
 def sd(emulated):
@@ -31,19 +33,6 @@ def sd(emulated):
 
 def nodes(cl: Cluster) -> list[str]:
     return sorted(n["metadata"]["name"] for n in cl.list(R.NODES))
-
-
-def both_ways(cl: Cluster, fault_id: str, problems, during) -> None:
-    """No problem before, `during(problems())` while injected, none after the revert."""
-    assert problems() == []
-    fault = all_faults()[fault_id]
-    fault.inject(cl)
-    try:
-        found = problems()
-        assert during(found), found
-    finally:
-        fault.revert(cl)
-    assert problems() == []
 
 
 # -- hosts --------------------------------------------------------------------------------------------
@@ -56,7 +45,8 @@ def test_isc01_iscsi_boot_without_kernel_arguments(cl, sd):
             and not all(a in hostfs.read(sd, n, "/proc/cmdline").decode().split() for a in hostfs.ISCSI_ARGS)
         ]
 
-    both_ways(cl, "ISC-01", problems, lambda found: found == [nodes(cl)[-1]])
+    with injected(cl, "ISC-01", problems) as found:
+        assert found == [nodes(cl)[-1]], found
 
 
 def referenced_nics(cl: Cluster) -> set[str]:
@@ -76,7 +66,8 @@ def test_nic02_uplink_renamed_across_upgrade(cl, sd):
             assert hostfs.exists(sd, n, f"/sys/class/net/{next(iter(names - {'lo'}))}/address")
         return out
 
-    both_ways(cl, "NIC-02", problems, lambda found: found == [f"{nodes(cl)[-1]}/eno2"])
+    with injected(cl, "NIC-02", problems) as found:
+        assert found == [f"{nodes(cl)[-1]}/eno2"], found
 
 
 def test_csi05_rook_host_without_preparation(cl, sd):
@@ -91,7 +82,8 @@ def test_csi05_rook_host_without_preparation(cl, sd):
                 out.append(n)
         return out
 
-    both_ways(cl, "CSI-05", problems, lambda found: found == [nodes(cl)[-1]])
+    with injected(cl, "CSI-05", problems) as found:
+        assert found == [nodes(cl)[-1]], found
 
 
 # -- load balancers -----------------------------------------------------------------------------------
@@ -109,7 +101,8 @@ def test_ipp05_dhcp_service_not_prepared(cl):
     assert (
         svc["metadata"]["annotations"]["kube-vip.io/requestedIP"] == svc["status"]["loadBalancer"]["ingress"][0]["ip"]
     )
-    both_ways(cl, "IPP-05", problems, lambda found: found == ["rke2-guest/ingress"])
+    with injected(cl, "IPP-05", problems) as found:
+        assert found == ["rke2-guest/ingress"], found
 
 
 def lb_ips(cl: Cluster) -> dict[str, str]:
@@ -123,7 +116,8 @@ def test_ipp06_lb_ip_changed_across_upgrade(cl):
         now = lb_ips(cl)
         return sorted(n for n in before if now.get(n) != before[n])
 
-    both_ways(cl, "IPP-06", problems, lambda found: found == ["vm-web"])
+    with injected(cl, "IPP-06", problems) as found:
+        assert found == ["vm-web"], found
 
 
 def _recreated_ip(cl: Cluster, name: str) -> str:
@@ -233,7 +227,8 @@ def test_upg04_serving_certificate_near_expiry(cl):
         left = served_not_after(cl) - dt.datetime.now(dt.UTC)
         return [] if left > dt.timedelta(days=7) else [f"{cl.host}: {left.days} days left"]
 
-    both_ways(cl, "UPG-04", problems, lambda found: len(found) == 1 and "4 days" in found[0])
+    with injected(cl, "UPG-04", problems) as found:
+        assert len(found) == 1 and "4 days" in found[0], found
     # the restored certificate is trusted by the kubeconfig's CA, with its SANs
     assert cl.get(R.NAMESPACES, "default") is not None
 

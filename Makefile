@@ -24,6 +24,7 @@ run: setup
 
 lint: $(STAMP)
 	$(BIN)/ruff check src conformance tests bench conftest.py
+	$(BIN)/lint-imports --no-cache
 
 test: setup lint
 	$(BIN)/pytest tests -p no:cacheprovider -ra $(ARGS)

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from harvester_conformance.emulator import lifecycle, manage
-from harvester_conformance.emulator.faults import all_faults
+from harvester_conformance.emulator.areas import all_faults
 
 ROOT = Path(__file__).resolve().parents[1]
 

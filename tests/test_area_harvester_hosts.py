@@ -21,7 +21,7 @@ from cryptography import x509
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.cluster.resources import Resource
-from harvester_conformance.emulator import faults
+from harvester_conformance.emulator import areas as faults
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
 from harvester_conformance.emulator.areas.harvester_hosts_nodes import format_quantity, parse_quantity
 from harvester_conformance.waits import wait_for

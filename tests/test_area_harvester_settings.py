@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives import serialization
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
-from harvester_conformance.emulator import faults
+from harvester_conformance.emulator import areas as faults
 
 
 def _value(cl: Cluster, name: str) -> str:

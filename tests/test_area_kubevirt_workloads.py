@@ -13,7 +13,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
-from harvester_conformance.emulator.faults import all_faults
+from harvester_conformance.emulator.areas import all_faults
 from harvester_conformance.waits import Abort, wait_for
 
 from .conftest import injected

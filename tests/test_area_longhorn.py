@@ -15,8 +15,9 @@ import pytest
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import manage
+from harvester_conformance.emulator.areas import all_faults
 from harvester_conformance.emulator.areas import longhorn_model as M
-from harvester_conformance.emulator.faults import all_faults, fault_of
+from harvester_conformance.emulator.faults import fault_of
 from harvester_conformance.waits import WaitTimeout, wait_for
 
 NS = "longhorn-system"

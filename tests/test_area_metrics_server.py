@@ -12,9 +12,9 @@ import pytest
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.areas import all_faults
 from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
 from harvester_conformance.emulator.areas import metrics_server as ms
-from harvester_conformance.emulator.faults import all_faults
 from harvester_conformance.waits import wait_for
 
 

@@ -7,7 +7,7 @@ import json
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.emulator.faults import all_faults
+from harvester_conformance.emulator.areas import all_faults
 from harvester_conformance.waits import WaitTimeout, wait_for
 
 NS = "default"

@@ -18,8 +18,8 @@ from cryptography import x509
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator.areas import all_faults
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
-from harvester_conformance.emulator.faults import all_faults
 from harvester_conformance.waits import wait_for
 from tests.test_area_harvester_hosts import TOKENS, _credential, _token_valid
 

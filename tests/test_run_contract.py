@@ -44,7 +44,7 @@ def test_exit_code_0_when_conforming_and_reports_complete(emulated, tmp_path) ->
 
 
 def test_exit_code_1_on_violation(emulated, tmp_path) -> None:
-    from harvester_conformance.emulator import faults
+    from harvester_conformance.emulator import areas as faults
 
     c = emulated("v1.3.1")
     faults.inject("KVC-02", c.kubeconfig)
@@ -56,13 +56,53 @@ def test_exit_code_1_on_violation(emulated, tmp_path) -> None:
 
 
 @pytest.mark.parametrize(
-    "args", [["--profile", "bogus"], ["--id", "NOPE-99"], ["--no-such-option"], ["--profile", "full"]]
+    "args",
+    [
+        ["--profile", "bogus"],
+        ["--id", "NOPE-99"],
+        ["--no-such-option"],
+        ["--profile", "full"],
+        ["--run-id", "not a label!"],
+        ["--timeout-scale", "0"],
+        ["--timeout-scale", "-1"],
+        ["--node-probe", "simulated"],  # without --hosts-dir
+        ["--reports-dir", "/proc/no-such-dir"],
+    ],
 )
 def test_exit_code_2_on_bad_usage(emulated, tmp_path, args: list[str]) -> None:
     c = emulated("v1.3.1")
     r = run_suite(tmp_path, c.kubeconfig, *args)
     assert r.code == 2, (r.stdout[-1000:], r.stderr[-1000:])
     assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_a_file_that_is_no_kubeconfig_is_a_usage_error(tmp_path) -> None:
+    bogus = tmp_path / "notes.txt"
+    bogus.write_text("just some text\n")
+    r = run_suite(tmp_path, bogus)
+    assert r.code == 2 and "is not a kubeconfig" in r.stdout + r.stderr
+    assert "Traceback" not in r.stdout + r.stderr
+
+
+def test_cleanup_without_a_cluster_is_a_usage_error(tmp_path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from .conftest import ROOT
+
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    env["HOME"] = str(tmp_path)  # no ~/.kube/config
+    out = subprocess.run(
+        [sys.executable, "-m", "harvester_conformance.cli", "cleanup"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
+    assert out.returncode == 2 and "no cluster given" in out.stderr
+    assert "Traceback" not in out.stdout + out.stderr
 
 
 def test_exit_code_3_fast_when_unreachable(emulated, tmp_path) -> None:
@@ -87,7 +127,7 @@ def test_parallel_and_serial_runs_agree(emulated, tmp_path) -> None:
 
 
 def test_no_secret_value_in_any_output(emulated, tmp_path) -> None:
-    from harvester_conformance.emulator import faults
+    from harvester_conformance.emulator import areas as faults
 
     c = emulated("v1.3.1")
     cl = Cluster.from_kubeconfig(str(c.kubeconfig))

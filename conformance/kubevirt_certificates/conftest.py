@@ -7,16 +7,17 @@ import datetime as dt
 
 import pytest
 
-from harvester_conformance.checks import kubevirt_certs as kc
+from harvester_conformance.checks import kubevirt_certificates as kc
 from harvester_conformance.checks.findings import Finding
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.context import RunContext
 from harvester_conformance.plugin import CTX
-from harvester_conformance.verdict import require
+from harvester_conformance.verdict import Broken, require
 
 # Clock skew and operator reconcile latency allowed when comparing lifetimes.
 TOLERANCE = dt.timedelta(minutes=5)
 RECONCILE_SLACK = dt.timedelta(minutes=15)
+CR = f"KubeVirt {kc.NAMESPACE}/kubevirt"
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -25,12 +26,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "kvc_secret" not in metafunc.fixturenames:
         return
     ctx = metafunc.config.stash.get(CTX, None)
-    version = ctx.versions.get("kubevirt") if ctx else None
-    names = sorted(kc.managed_secrets(version))
+    managed = kc.managed_secrets(ctx.versions.get("kubevirt") if ctx else None)
     only = getattr(metafunc.function, "kvc_classes", None)
-    if only:
-        names = [n for n in names if kc.managed_secrets(version)[n] in only]
-    metafunc.parametrize("kvc_secret", names)
+    metafunc.parametrize("kvc_secret", sorted(n for n, cls in managed.items() if not only or cls in only))
 
 
 @pytest.fixture(scope="session")
@@ -40,17 +38,25 @@ def kubevirt_cr(hc: RunContext) -> dict | None:
 
 @pytest.fixture(scope="session")
 def policy(kubevirt_cr: dict | None) -> kc.Policy:
+    """The rotation policy in force; unknown (broken, pointing at KVC-01) when the CR is unusable."""
     if kubevirt_cr is None:
-        pytest.fail("KubeVirt CR harvester-system/kubevirt is missing (see KVC-01)")
+        raise Broken(f"{CR} is missing: the policy in force is unknown", prerequisite="KVC-01")
     try:
         return kc.effective_policy(kubevirt_cr.get("spec") or {})
     except kc.StrategyError as exc:
-        pytest.fail(f"effective policy unknown: certificateRotateStrategy is malformed ({exc}); see KVC-01")
+        raise Broken(f"policy in force unknown: certificateRotateStrategy is malformed ({exc})", "KVC-01") from None
 
 
 @pytest.fixture(scope="session")
 def managed(hc: RunContext) -> dict[str, str]:
     return kc.managed_secrets(hc.versions.get("kubevirt"))
+
+
+@pytest.fixture(scope="session")
+def now(hc: RunContext) -> dt.datetime:
+    """The snapshot's capture time: certificates are judged as they were when read, so that one
+    the operator renewed seconds after the snapshot is not reported stuck."""
+    return hc.snapshot.captured_at
 
 
 def secret_certificate(hc: RunContext, name: str, cls: str) -> tuple[kc.CertInfo | None, str | None, str]:
@@ -76,8 +82,3 @@ def require_certificate(hc: RunContext, name: str, cls: str) -> tuple[kc.CertInf
         require([Finding(f"Secret {kc.NAMESPACE}/{name}", problem)], "managed certificate unreadable")
     assert info is not None
     return info, annotation
-
-
-@pytest.fixture(scope="session")
-def now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

@@ -1,11 +1,13 @@
 """Section "Certificate Rotation Triggers" (invalid CA signature, CA expiration): every
-certificate chains to the current CA, and the published bundle carries that CA."""
+certificate chains to the current CA, and the bundle virt-operator publishes carries that CA:
+in its ConfigMaps and wherever it copies it (the webhook configurations and the subresources
+APIServices, which the apiserver uses to verify virt-api and virt-operator)."""
 
 from __future__ import annotations
 
 import pytest
 
-from harvester_conformance.checks import kubevirt_certs as kc
+from harvester_conformance.checks import kubevirt_certificates as kc
 from harvester_conformance.checks.findings import Finding
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.context import RunContext
@@ -39,3 +41,22 @@ def test_ca_bundles_contain_current_cas(hc: RunContext, managed: dict[str, str])
         bundle = ((cm or {}).get("data") or {}).get("ca-bundle")
         findings.append(kc.check_bundle(bundle, ca, secret))
     require(findings, "published CA bundle lacks the current CA")
+
+
+_RESOURCE = {
+    "ValidatingWebhookConfiguration": R.VALIDATING_WEBHOOKS,
+    "MutatingWebhookConfiguration": R.MUTATING_WEBHOOKS,
+    "APIService": R.API_SERVICES,
+}
+
+
+@invariant("KVC-04")
+def test_copied_ca_bundles_contain_the_current_ca(hc: RunContext) -> None:
+    ca, _ = require_certificate(hc, kc.CA_SECRET, "ca")
+    require(
+        [
+            kc.check_published_bundle(kind, name, hc.snapshot.get(_RESOURCE[kind], name), ca)
+            for kind, name in kc.CA_BUNDLE_TARGETS
+        ],
+        "a CA bundle virt-operator copies lacks the current KubeVirt CA",
+    )

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from harvester_conformance.checks import kubevirt_certs as kc
+from harvester_conformance.checks import kubevirt_certificates as kc
+from harvester_conformance.checks.durations import human
 from harvester_conformance.context import RunContext
 from harvester_conformance.invariant import invariant
 from harvester_conformance.verdict import require
@@ -36,8 +37,6 @@ def test_certificate_is_outside_its_renewal_window(
 
 
 def _policy_note(policy: kc.Policy) -> str:
-    from harvester_conformance.checks.durations import human
-
     src = "; ".join(policy.sources) or "defaults"
     return (
         f"(policy: CA {human(policy.ca_duration)}/{human(policy.ca_renew_before)}, "

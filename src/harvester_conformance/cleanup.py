@@ -1,31 +1,73 @@
-"""`harvester-conformance cleanup`: remove the namespaces active tests created (labelled with
-their run ID) when a run was killed before its own cleanup ran. Reports what it could not remove."""
+"""`harvester-conformance cleanup`: undo what a killed run left behind, and only that.
+
+First the saved originals written onto cluster-wide objects (`changes.SAVED_LABEL`) are put
+back, then the namespaces labelled with a run ID are deleted. With --run-id only that run's
+leftovers are touched. Whatever could not be undone is printed and makes the exit code 3.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
 
 from harvester_conformance import exitcodes
+from harvester_conformance.changes import RESTORABLE, RUN_LABEL, SAVED_LABEL, label_value, restore
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable, ConfigError, resolve_kubeconfig
 
-RUN_LABEL = "harvester-conformance.io/run-id"
+
+def _selector(label: str, run_id: str | None) -> str:
+    return f"{label}={label_value(run_id)}" if run_id else label
+
+
+def cleanup_cluster(cl: Cluster, run_id: str | None) -> tuple[list[str], list[str]]:
+    """(what was undone, what could not be) on one cluster."""
+    done: list[str] = []
+    failed: list[str] = []
+    for res in RESTORABLE:
+        try:
+            objects = cl.list(res, label_selector=_selector(SAVED_LABEL, run_id))
+        except ApiError as exc:
+            if not exc.not_found:  # a type whose API is not installed has nothing to restore
+                failed.append(f"{res.key}: cannot list ({exc})")
+            continue
+        for obj in objects:
+            meta = obj["metadata"]
+            what = f"{res.kind} {meta.get('namespace', '') + '/' if meta.get('namespace') else ''}{meta['name']}"
+            try:
+                if restore(cl, res, meta["name"], meta.get("namespace")):
+                    done.append(f"restored {what}")
+            except ApiError as exc:
+                failed.append(f"{what}: {exc}")
+    for ns in cl.list(R.NAMESPACES, label_selector=_selector(RUN_LABEL, run_id)):
+        name = ns["metadata"]["name"]
+        if ns["metadata"].get("deletionTimestamp"):
+            done.append(f"Namespace {name} already being deleted")
+            continue
+        try:
+            cl.delete(R.NAMESPACES, name)
+            done.append(f"deleted Namespace {name}")
+        except ApiError as exc:
+            failed.append(f"Namespace {name}: {exc}")
+    return done, failed
 
 
 def cleanup(kubeconfig: str | None, context: str | None, run_id: str | None) -> int:
-    cl = Cluster.from_kubeconfig(kubeconfig or os.environ.get("KUBECONFIG"), context)
-    selector = f"{RUN_LABEL}={run_id}" if run_id else RUN_LABEL
-    failed = []
-    removed = 0
-    for ns in cl.list(R.NAMESPACES, label_selector=selector):
-        name = ns["metadata"]["name"]
-        try:
-            cl.delete(R.NAMESPACES, name)
-            removed += 1
-        except ApiError as exc:
-            failed.append(f"{name}: {exc}")
-    print(f"removed {removed} namespace(s) labelled {selector}")
-    for f in failed:
-        print(f"could not remove {f}", file=sys.stderr)
+    try:
+        cl = Cluster.from_kubeconfig(resolve_kubeconfig(kubeconfig), context)
+    except ConfigError as exc:
+        print(f"harvester-conformance: {exc}", file=sys.stderr)
+        return exitcodes.USAGE
+    try:
+        done, failed = cleanup_cluster(cl, run_id)
+    except ClusterUnreachable as exc:
+        print(f"harvester-conformance: cluster unreachable: {exc}", file=sys.stderr)
+        return exitcodes.CANNOT_RUN
+    finally:
+        cl.close()
+    for line in done:
+        print(line)
+    if not done and not failed:
+        print("nothing to clean up" + (f" for run {run_id}" if run_id else ""))
+    for line in failed:
+        print(f"could not undo {line}", file=sys.stderr)
     return exitcodes.CANNOT_RUN if failed else exitcodes.CONFORMS

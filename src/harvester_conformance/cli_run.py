@@ -9,6 +9,8 @@ import sys
 
 import pytest
 
+from harvester_conformance.probes.options import add_options
+
 PASS_THROUGH = (
     "context",
     "profile",
@@ -16,9 +18,33 @@ PASS_THROUGH = (
     "reports_dir",
     "rancher_kubeconfig",
     "guest_kubeconfig",
-    "node_probe",
     "timeout_scale",
 )
+
+
+class _ProbeOptions:
+    """The node probe's pytest options, offered by `run` too: each is passed on to pytest only
+    when given, so that the plugin applies the defaults."""
+
+    def __init__(self, p: argparse.ArgumentParser) -> None:
+        self.parser = p
+        self.actions: list[argparse.Action] = []
+
+    def addoption(self, *flags: str, **kwargs: object) -> None:
+        kwargs["default"] = [] if kwargs.get("action") == "append" else None
+        self.actions.append(self.parser.add_argument(*flags, **kwargs))  # type: ignore[arg-type]
+
+    def argv(self, args: argparse.Namespace) -> list[str]:
+        out: list[str] = []
+        for action in self.actions:
+            value, flag = getattr(args, action.dest), action.option_strings[0]
+            if isinstance(action, argparse._StoreTrueAction):
+                out += [flag] if value else []
+            elif isinstance(value, list):
+                out += [a for v in value for a in (flag, str(v))]
+            elif value is not None:
+                out += [flag, str(value)]
+        return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -31,7 +57,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reports-dir", default="reports")
     p.add_argument("--rancher-kubeconfig")
     p.add_argument("--guest-kubeconfig")
-    p.add_argument("--node-probe", choices=("pod", "ssh", "simulated"))
     p.add_argument("--timeout-scale", type=float)
     p.add_argument("--id", action="append", default=[], dest="ids", metavar="ID")
     p.add_argument("--list-profiles", action="store_true")
@@ -39,6 +64,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-n", "--workers", default="0", help="pytest-xdist workers (number or 'auto')")
     p.add_argument("--cluster-profile", default="v1.3.1", help="seed profile of the emulated cluster")
     p.add_argument("--keep-cluster", action="store_true", help="leave the emulated cluster running")
+    probe_options = _ProbeOptions(p)
+    add_options(probe_options)
+    p.set_defaults(probe_argv=probe_options.argv)
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")
 
 
@@ -57,6 +85,7 @@ def pytest_argv(args: argparse.Namespace, kubeconfig: str | None) -> list[str]:
             argv.append(f"--{flag.replace('_', '-')}")
     for inv in args.ids:
         argv += ["--id", inv]
+    argv += args.probe_argv(args)
     if args.workers not in ("0", 0):
         argv += ["-n", str(args.workers), "--dist", "loadgroup"]
     return argv + list(args.pytest_args)
@@ -71,6 +100,13 @@ def run(args: argparse.Namespace) -> int:
 
     print("[run] no kubeconfig given: using the emulated cluster", file=sys.stderr, flush=True)
     st, started = manage.up(args.cluster_profile)
+    # Its apiserver also plays the Rancher and guest clusters, and its hosts are simulated files.
+    for role in ("rancher_kubeconfig", "guest_kubeconfig"):
+        if getattr(args, role) is None:
+            setattr(args, role, str(st.kubeconfig))
+    if args.node_probe is None:
+        args.node_probe = "simulated"
+        args.hosts_dir = str(st.dir / "hosts")
     try:
         return int(pytest.main(pytest_argv(args, str(st.kubeconfig))))
     finally:

@@ -1,14 +1,20 @@
-"""What one run knows: options, the cluster connection, detected versions and the snapshot."""
+"""What one run knows: options, the cluster connections by role, detected versions and the
+snapshot. The controller builds it; xdist workers get a copy through `for_workers`."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.cluster.reads import GUEST, HARVESTER, RANCHER
 from harvester_conformance.cluster.snapshot import Snapshot
+
+# A run ID labels objects: it must be a valid label value (63 characters, alphanumeric ends).
+RUN_ID = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?$")
 
 
 def new_run_id() -> str:
@@ -23,25 +29,40 @@ class RunContext:
     kubeconfig: str | None
     context: str | None
     allow_disruptive: bool
+    rancher_kubeconfig: str | None = None
+    guest_kubeconfig: str | None = None
     versions: dict[str, str | None] = field(default_factory=dict)
     snapshot_path: Path | None = None
-    _cluster: Cluster | None = None
+    _clusters: dict[str, Cluster] = field(default_factory=dict)
     _snapshot: Snapshot | None = None
+
+    def kubeconfig_of(self, role: str) -> str | None:
+        return {HARVESTER: self.kubeconfig, RANCHER: self.rancher_kubeconfig, GUEST: self.guest_kubeconfig}[role]
+
+    def has(self, role: str) -> bool:
+        """Whether the run was given that cluster (the Harvester cluster always is)."""
+        return role == HARVESTER or self.kubeconfig_of(role) is not None
+
+    def cluster_for(self, role: str) -> Cluster:
+        if role not in self._clusters:
+            context = self.context if role == HARVESTER else None
+            self._clusters[role] = Cluster.from_kubeconfig(self.kubeconfig_of(role), context)
+        return self._clusters[role]
 
     @property
     def cluster(self) -> Cluster:
-        """The live connection, for active and disruptive tests (read-only ones use the snapshot)."""
-        if self._cluster is None:
-            self._cluster = Cluster.from_kubeconfig(self.kubeconfig, self.context)
-        return self._cluster
+        """The live Harvester cluster, for active and disruptive tests (read-only ones use the snapshot)."""
+        return self.cluster_for(HARVESTER)
+
+    def connected(self) -> dict[str, Cluster]:
+        return dict(self._clusters)
 
     @property
     def snapshot(self) -> Snapshot:
         if self._snapshot is None:
-            if self.snapshot_path and self.snapshot_path.exists():
-                self._snapshot = Snapshot.load(self.snapshot_path, self.cluster)
-            else:
-                self._snapshot = Snapshot(self.cluster)
+            if self.snapshot_path is None or not self.snapshot_path.exists():
+                raise RuntimeError("the run has no snapshot: the controller did not take one")
+            self._snapshot = Snapshot.load(self.snapshot_path)
         return self._snapshot
 
     def for_workers(self) -> dict:
@@ -52,6 +73,8 @@ class RunContext:
             "kubeconfig": self.kubeconfig,
             "context": self.context,
             "allow_disruptive": self.allow_disruptive,
+            "rancher_kubeconfig": self.rancher_kubeconfig,
+            "guest_kubeconfig": self.guest_kubeconfig,
             "versions": self.versions,
             "snapshot_path": str(self.snapshot_path) if self.snapshot_path else None,
         }
@@ -65,6 +88,8 @@ class RunContext:
             kubeconfig=data["kubeconfig"],
             context=data["context"],
             allow_disruptive=data["allow_disruptive"],
+            rancher_kubeconfig=data["rancher_kubeconfig"],
+            guest_kubeconfig=data["guest_kubeconfig"],
             versions=data["versions"],
             snapshot_path=Path(data["snapshot_path"]) if data["snapshot_path"] else None,
         )

@@ -9,29 +9,36 @@ given --kubeconfig / --id), so the project's own tests run without a cluster.
 from __future__ import annotations
 
 import configparser
+import json
 import os
-import shutil
 import sys
-import tempfile
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
-from harvester_conformance import exitcodes
+from harvester_conformance import declared, exitcodes, probes
 from harvester_conformance.catalogue import applies, article_title, entries
-from harvester_conformance.cluster.client import ClusterUnreachable, ConfigError
-from harvester_conformance.cluster.snapshot import MissingPermission, Snapshot
+from harvester_conformance.changes import Changes
+from harvester_conformance.cluster.client import Cluster, ClusterUnreachable, ConfigError, resolve_kubeconfig
+from harvester_conformance.cluster.reads import GUEST, HARVESTER, RANCHER
+from harvester_conformance.cluster.snapshot import Snapshot
 from harvester_conformance.cluster.versions import detect
-from harvester_conformance.context import RunContext, new_run_id
+from harvester_conformance.context import RUN_ID, RunContext, new_run_id
 from harvester_conformance.reporting import summary
 from harvester_conformance.reporting.outcomes import InvariantResult
 from harvester_conformance.reporting.redact import REDACT
 from harvester_conformance.selection import NEEDS_DISRUPTIVE, PROFILES
-from harvester_conformance.verdict import Violation
+from harvester_conformance.verdict import Broken, Violation
 
 CTX = pytest.StashKey[RunContext]()
 RESULTS = pytest.StashKey[dict[str, InvariantResult]]()
 EXIT = pytest.StashKey[int]()
+PHASES = pytest.StashKey[dict[str, pytest.TestReport]]()
+PROBE = pytest.StashKey[probes.ProbeSettings]()
+# The pod probe's namespace must admit privileged pods (Pod Security Admission).
+PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
+REQUESTS_FILE = "api-requests{suffix}.json"
 MARKERS_INI = Path(__file__).with_name("markers.ini")
 
 
@@ -45,13 +52,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--reports-dir", default="reports", help="where reports/<run-id>/ is written")
     g.addoption("--rancher-kubeconfig", help="kubeconfig of the Rancher cluster (Rancher-side checks)")
     g.addoption("--guest-kubeconfig", help="kubeconfig of a guest cluster (guest-cluster checks)")
-    g.addoption("--node-probe", choices=("pod", "ssh", "simulated"), default="pod", help="how host facts are read")
     g.addoption("--timeout-scale", type=float, default=1.0, help="multiplier for every named timeout")
     g.addoption(
         "--id", action="append", default=[], dest="hc_ids", metavar="ID", help="run only this invariant (repeatable)"
     )
     g.addoption("--list-profiles", action="store_true", help="list the test-selection profiles and exit")
     g.addoption("--dry-run", action="store_true", help="show what would run, without touching the cluster")
+    probes.add_options(g)
 
 
 def _active(config: pytest.Config) -> bool:
@@ -78,18 +85,13 @@ def _register_markers(config: pytest.Config) -> None:
 
 
 def _kubeconfig(config: pytest.Config) -> str | None:
-    explicit = config.getoption("kubeconfig") or os.environ.get("KUBECONFIG")
-    if explicit:
-        return explicit
-    default = Path.home() / ".kube" / "config"
-    if default.exists():
-        return str(default)
-    if os.environ.get("KUBERNETES_SERVICE_HOST"):
-        return None  # in-cluster
-    _usage(
-        "no cluster given: pass --kubeconfig (or run `harvester-conformance run`, which starts "
-        "the emulated cluster when no kubeconfig is given)"
-    )
+    try:
+        return resolve_kubeconfig(config.getoption("kubeconfig"))
+    except ConfigError:
+        _usage(
+            "no cluster given: pass --kubeconfig (or run `harvester-conformance run`, which starts "
+            "the emulated cluster when no kubeconfig is given)"
+        )
     return None
 
 
@@ -111,7 +113,14 @@ def pytest_configure(config: pytest.Config) -> None:
     unknown = [i for i in config.getoption("hc_ids") if i not in entries()]
     if unknown:
         _usage(f"unknown invariant ID(s) {', '.join(unknown)}; see `harvester-conformance list`")
-    os.environ["HC_TIMEOUT_SCALE"] = str(config.getoption("timeout_scale"))
+    scale = config.getoption("timeout_scale")
+    if not scale > 0:
+        _usage(f"--timeout-scale must be a positive number, got {scale}")
+    try:
+        config.stash[PROBE] = probes.settings_from(config.getoption)
+    except ValueError as exc:
+        _usage(str(exc))
+    os.environ["HC_TIMEOUT_SCALE"] = str(scale)
     config.stash[RESULTS] = {}
 
     workerinput = getattr(config, "workerinput", None)
@@ -119,8 +128,15 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[CTX] = RunContext.from_workerinput(workerinput["hc"])
         return
     run_id = config.getoption("run_id") or new_run_id()
+    if not RUN_ID.match(run_id):
+        _usage(f"--run-id {run_id!r} is not a valid label value (letters, digits, '-', '_', '.'; at most 63)")
     run_dir = Path(config.getoption("reports_dir")) / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / ".writable").touch()
+        (run_dir / ".writable").unlink()
+    except OSError as exc:
+        _usage(f"cannot write the reports to {run_dir}: {exc.strerror or exc}")
     if not config.option.xmlpath:
         config.option.xmlpath = str(run_dir / "junit.xml")
     if not getattr(config.option, "allure_report_dir", None):
@@ -136,34 +152,67 @@ def pytest_configure(config: pytest.Config) -> None:
         kubeconfig=None if dry else _kubeconfig(config),
         context=config.getoption("context"),
         allow_disruptive=config.getoption("allow_disruptive"),
+        rancher_kubeconfig=config.getoption("rancher_kubeconfig"),
+        guest_kubeconfig=config.getoption("guest_kubeconfig"),
     )
     config.stash[CTX] = ctx
     if not dry:
-        _connect(ctx)
+        _connect(ctx, _declared_reads(config, profile))
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(ctx), "harvester-conformance-xdist")
 
 
-def _connect(ctx: RunContext) -> None:
-    """Reachability, snapshot and versions, once, in the controller process."""
+def _declared_reads(config: pytest.Config, profile: str) -> list:
+    """The union of what the selected check packages read (within the paths pytest was given)."""
+    _, predicate = PROFILES[profile]
+    ids = declared.selected_ids(predicate, config.getoption("hc_ids"))
+    only = None
+    paths = [Path(a.split("::")[0]).resolve() for a in config.args]
+    if paths and all("conformance" in p.parts for p in paths):
+        only = set()
+        for p in paths:
+            below = p.parts[p.parts.index("conformance") + 1 :]
+            if not below:
+                only = None
+                break
+            only.add(below[0])
+    return declared.reads_for(ids, only)
+
+
+def _reach(ctx: RunContext, role: str) -> dict:
+    """The cluster's /version, or the run ends here with a one-line reason."""
+    what = "the cluster" if role == HARVESTER else f"the {role} cluster"
     try:
-        cluster = ctx.cluster
-        cluster.version(timeout=5, attempts=2)
+        return ctx.cluster_for(role).version(timeout=5, attempts=2)
     except ConfigError as exc:
-        _usage(f"unusable kubeconfig: {exc}")
+        _usage(f"unusable kubeconfig for {what}: {exc}")
     except ClusterUnreachable as exc:
-        pytest.exit(f"harvester-conformance: cluster unreachable: {exc}", returncode=exitcodes.CANNOT_RUN)
+        pytest.exit(f"harvester-conformance: {what} is unreachable: {exc}", returncode=exitcodes.CANNOT_RUN)
     except Exception as exc:  # noqa: BLE001 - one line, no traceback
         pytest.exit(
-            f"harvester-conformance: cannot talk to the cluster: {REDACT(str(exc))[:300]}",
+            f"harvester-conformance: cannot talk to {what}: {REDACT(str(exc))[:300]}",
             returncode=exitcodes.CANNOT_RUN,
         )
-    snap = Snapshot(cluster)
-    snap.preload()
-    tmp = Path(tempfile.mkdtemp(prefix="hc-snapshot-"))
-    ctx.snapshot_path = tmp / "snapshot.json"
+    raise AssertionError("unreachable")
+
+
+def _connect(ctx: RunContext, reads: list) -> None:
+    """Reachability, the snapshot of every declared read and the versions, once, in the controller."""
+    versions = {role: _reach(ctx, role) for role in (HARVESTER, RANCHER, GUEST) if ctx.has(role)}
+    clusters = {role: ctx.cluster_for(role) for role in versions}
+    live = sys.stderr.isatty()
+
+    def progress(msg: str) -> None:
+        if live:
+            sys.stderr.write(f"\r[hc] snapshot: {msg}\x1b[K")
+            sys.stderr.flush()
+
+    snap = Snapshot.take(clusters, reads, progress)
+    if live:
+        sys.stderr.write("\n")
+    ctx.snapshot_path = ctx.run_dir / "snapshot.json"
     snap.dump(ctx.snapshot_path)
-    ctx.versions = detect(cluster, snap)
+    ctx.versions = detect(snap, versions[HARVESTER].get("gitVersion"))
 
 
 class _XdistHooks:
@@ -228,6 +277,72 @@ def hc(request: pytest.FixtureRequest) -> RunContext:
     return request.config.stash[CTX]
 
 
+def _second_cluster(hc: RunContext, role: str, option: str) -> Cluster:
+    if not hc.has(role):
+        pytest.skip(f"needs the {role} cluster: pass {option}")
+    return hc.cluster_for(role)
+
+
+@pytest.fixture(scope="session")
+def rancher_cluster(hc: RunContext) -> Cluster:
+    """The Rancher cluster that manages Harvester (`--rancher-kubeconfig`); skipped without it."""
+    return _second_cluster(hc, RANCHER, "--rancher-kubeconfig")
+
+
+@pytest.fixture(scope="session")
+def guest_cluster(hc: RunContext) -> Cluster:
+    """A guest cluster running on Harvester (`--guest-kubeconfig`); skipped without it."""
+    return _second_cluster(hc, GUEST, "--guest-kubeconfig")
+
+
+@pytest.fixture(scope="session")
+def node_probe(request: pytest.FixtureRequest, hc: RunContext):
+    """How node checks read host files (--node-probe); the check is skipped with the reason when
+    no probe can be had. The pod backend's namespace and pods are removed at the end."""
+    settings = request.config.stash[PROBE]
+    collector = Changes(hc.cluster, hc.run_id, "node probe")
+    try:
+        namespace = collector.namespace(labels=PRIVILEGED) if settings.backend == "pod" else None
+        probe = probes.make_probe(settings, cluster=hc.cluster, namespace=namespace, run_id=hc.run_id)
+    except probes.ProbeUnavailable as exc:
+        collector.undo()
+        pytest.skip(f"no node probe: {exc.reason}")
+    try:
+        yield probe
+    finally:
+        try:
+            probe.close()
+        finally:
+            for failure in collector.undo():
+                sys.stderr.write(f"\n[hc] node probe cleanup failed: {failure.step}: {failure.error}\n")
+
+
+@pytest.fixture
+def changes(request: pytest.FixtureRequest, hc: RunContext):
+    """The test's collector of changes. At teardown: diagnostics first when the test did not pass,
+    then every change undone in reverse order; a failed undo becomes a cleanup entry of the
+    report, never the test's verdict."""
+    collector = Changes(hc.cluster, hc.run_id, request.node.nodeid)
+    yield collector
+    item = request.node
+    call = item.stash.get(PHASES, {}).get("call")
+    if call is None or not call.passed:
+        _attach_diagnostics(hc, item, collector.diagnostics())
+    for failure in collector.undo():
+        item.user_properties.append(("hc_cleanup", {"test": item.nodeid, **failure.as_dict()}))
+
+
+def _attach_diagnostics(hc: RunContext, item: pytest.Item, diag: dict) -> None:
+    import allure
+
+    text = json.dumps(diag, indent=2, default=str)
+    allure.attach(text, name="diagnostics (before cleanup)", attachment_type=allure.attachment_type.JSON)
+    folder = hc.run_dir / "diagnostics"
+    folder.mkdir(exist_ok=True)
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in item.nodeid)[-150:]
+    (folder / f"{safe}.json").write_text(text)
+
+
 @pytest.fixture(autouse=True)
 def _hc_allure_labels(request: pytest.FixtureRequest) -> None:
     ids = _invariant_ids(request.node)
@@ -252,6 +367,7 @@ def _hc_allure_labels(request: pytest.FixtureRequest) -> None:
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     rep: pytest.TestReport = outcome.get_result()
+    item.stash.setdefault(PHASES, {})[rep.when] = rep
     ids = _invariant_ids(item)
     if not ids:
         return
@@ -282,7 +398,7 @@ def _classify(item: pytest.Item, rep: pytest.TestReport, call: pytest.CallInfo) 
         return "failed", str(exc), list(exc.objects)
     if isinstance(exc, AssertionError) and rep.when == "call":
         return "failed", str(exc) or "assertion failed", []
-    if isinstance(exc, MissingPermission):
+    if isinstance(exc, Broken):
         return "broken", str(exc), []
     what = f"{type(exc).__name__}: {exc}" if exc else "error"
     return "broken", f"could not evaluate ({rep.when}): {what}", []
@@ -294,13 +410,17 @@ class _Collector:
 
     def __init__(self, results: dict[str, InvariantResult]) -> None:
         self.results = results
+        self.cleanup: list[dict] = []
         self.announced: set[tuple[str, ...]] = set()
         self.live = sys.stderr.isatty()
         self.done = 0
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         for key, value in report.user_properties:
-            if key != "hc_result":
+            if key == "hc_cleanup" and report.when == "teardown":
+                self.cleanup.append(value)
+                sys.stderr.write(f"\n[hc] cleanup failed after {value['test']}: {value['step']}: {value['error']}\n")
+            if key != "hc_result" or report.when == "teardown":
                 continue
             for inv in value["ids"]:
                 result = self.results.setdefault(inv, InvariantResult(inv))
@@ -327,23 +447,55 @@ def _exit_code(results: dict[str, InvariantResult], interrupted: bool) -> int:
     return exitcodes.CONFORMS
 
 
+def _write_requests(ctx: RunContext, suffix: str) -> None:
+    """This process's API requests, by cluster role, verb and resource (merged by the controller)."""
+    counts = {
+        role: {f"{verb} {res}": n for (verb, res), n in sorted(cl.requests.items())}
+        for role, cl in ctx.connected().items()
+    }
+    (ctx.run_dir / REQUESTS_FILE.format(suffix=suffix)).write_text(json.dumps(counts, indent=2) + "\n")
+
+
+def _merge_requests(run_dir: Path) -> dict:
+    total: dict[str, Counter] = {}
+    for part in run_dir.glob(REQUESTS_FILE.format(suffix="-*")):
+        for role, counts in json.loads(part.read_text()).items():
+            total.setdefault(role, Counter()).update(counts)
+        part.unlink()
+    merged = {role: dict(sorted(c.items())) for role, c in total.items()}
+    (run_dir / REQUESTS_FILE.format(suffix="")).write_text(json.dumps(merged, indent=2) + "\n")
+    return merged
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
-    if CTX not in config.stash or hasattr(config, "workerinput") or config.getoption("collectonly"):
+    if CTX not in config.stash or config.getoption("collectonly"):
         return
     ctx = config.stash[CTX]
+    workerinput = getattr(config, "workerinput", None)
+    _write_requests(ctx, f"-{workerinput['workerid'] if workerinput else 'controller'}")
+    if workerinput is not None:
+        return
+    _merge_requests(ctx.run_dir)
     results = config.stash[RESULTS]
+    collector = config.pluginmanager.get_plugin("harvester-conformance-collector")
     code = _exit_code(results, exitstatus == pytest.ExitCode.INTERRUPTED)
     if exitstatus == pytest.ExitCode.USAGE_ERROR:
         code = exitcodes.USAGE
+    elif code == exitcodes.CONFORMS and collector and collector.cleanup:
+        code = exitcodes.CANNOT_RUN  # it conforms, but the run left something changed behind
     summary.write(
-        ctx.run_dir, run_id=ctx.run_id, profile=ctx.profile, cluster=ctx.versions, exit_code=code, results=results
+        ctx.run_dir,
+        run_id=ctx.run_id,
+        profile=ctx.profile,
+        cluster=ctx.versions,
+        exit_code=code,
+        results=results,
+        cleanup=collector.cleanup if collector else [],
     )
     summary.allure_metadata(Path(config.option.allure_report_dir), ctx.versions)
     config.stash[EXIT] = code
     session.exitstatus = code
-    if ctx.snapshot_path:
-        shutil.rmtree(ctx.snapshot_path.parent, ignore_errors=True)
 
 
 @pytest.hookimpl(trylast=True)
@@ -367,5 +519,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         )
     counts = summary.counts(records)
     tr.write_line(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no invariant evaluated")
+    collector = config.pluginmanager.get_plugin("harvester-conformance-collector")
+    for c in collector.cleanup if collector else []:
+        tr.write_line(f"cleanup failed after {c['test']}: {c['step']}: {c['error']}", red=True)
     tr.write_line(f"reports: {ctx.run_dir}  (summary.md, summary.json, junit.xml, allure-results/)")
     tr.write_line(f"exit code {config.stash[EXIT]}")

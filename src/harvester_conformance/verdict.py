@@ -1,5 +1,6 @@
 """How a test states its verdict: a violation lists the offending objects; an advisory
-deviation warns (or fails under --strict). The plugin carries both into every report."""
+deviation warns (or fails under --strict); `Broken` says the invariant could not be evaluated,
+and why. The plugin carries each into every report."""
 
 from __future__ import annotations
 
@@ -10,6 +11,17 @@ import pytest
 from harvester_conformance.checks.findings import Finding
 
 MAX_LISTED = 20
+
+
+class Broken(Exception):
+    """The suite could not evaluate the invariant (an API error, a missing permission, or a
+    prerequisite invariant that failed): reported as broken with this reason, never as failed."""
+
+    def __init__(self, reason: str, prerequisite: str | None = None) -> None:
+        if prerequisite and prerequisite not in reason:
+            reason = f"{reason} (prerequisite {prerequisite})"
+        super().__init__(reason)
+        self.prerequisite = prerequisite
 
 
 class Violation(AssertionError):

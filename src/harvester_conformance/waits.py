@@ -21,6 +21,20 @@ TIMEOUTS: dict[str, float] = {
     "process-exit": 15,
     "object-deleted": 60,
     "webhook-registration": 30,
+    # Operations of active and disruptive tests and of the node probe.
+    "namespace-created": 30,
+    "namespace-deleted": 120,
+    "object-restored": 60,
+    "vm-running": 180,
+    "vmi-stopped": 120,
+    "migration-completed": 300,
+    "volume-attached": 180,
+    "volume-detached": 180,
+    "eviction-done": 600,
+    "loadbalancer-ip-assigned": 120,
+    "setting-applied": 60,
+    "credential-renewed": 120,
+    "node-probe": 180,
 }
 
 

@@ -27,6 +27,7 @@ class Entry:
     versions: dict[str, str]
     remediation: str
     upstream_note: str | None
+    prerequisites: tuple[str, ...] = ()
 
     @property
     def impact(self) -> str:
@@ -70,6 +71,7 @@ def entries() -> dict[str, Entry]:
             versions=dict(e["versions"] or {}),
             remediation=" ".join(e["remediation"].split()),
             upstream_note=e.get("upstream_note"),
+            prerequisites=tuple(e.get("prerequisites") or ()),
         )
         for e in raw
     }
@@ -100,10 +102,16 @@ def parse_version(text: str) -> tuple[int, ...]:
 
 
 def satisfies(version: str, constraint: str) -> bool:
+    """`constraint`: comparisons joined by `,` (all hold), alternatives joined by `||` (any
+    holds), e.g. `<v1.7.2 || >=v1.8.0,<v1.8.1`; `*` or empty: every version."""
     if not constraint or constraint.strip() == "*":
         return True
     v = parse_version(version)
-    for part in constraint.split(","):
+    return any(_all_hold(v, alternative, constraint) for alternative in constraint.split("||"))
+
+
+def _all_hold(v: tuple[int, ...], alternative: str, constraint: str) -> bool:
+    for part in alternative.split(","):
         m = _CONSTRAINT.match(part)
         if not m:
             raise ValueError(f"bad constraint {constraint!r}")

@@ -4,11 +4,16 @@ and tenacity retries on transient errors only (connection resets, 429, 5xx)."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.rest import ApiException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
@@ -54,6 +59,20 @@ def _transient(exc: BaseException) -> bool:
     return isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.ReadTimeoutError)
 
 
+def resolve_kubeconfig(explicit: str | None) -> str | None:
+    """The kubeconfig to use: the one given, $KUBECONFIG, ~/.kube/config, or None inside a pod
+    (in-cluster configuration); ConfigError when there is none of these."""
+    given = explicit or os.environ.get("KUBECONFIG")
+    if given:
+        return given
+    default = Path.home() / ".kube" / "config"
+    if default.exists():
+        return str(default)
+    if os.environ.get("KUBERNETES_SERVICE_HOST"):
+        return None
+    raise ConfigError("no cluster given: pass --kubeconfig (or set KUBECONFIG)")
+
+
 def load_configuration(kubeconfig: str | None, context: str | None) -> client.Configuration:
     cfg = client.Configuration()
     try:
@@ -65,6 +84,11 @@ def load_configuration(kubeconfig: str | None, context: str | None) -> client.Co
         raise ConfigError(str(exc)) from None
     except FileNotFoundError:
         raise ConfigError(f"kubeconfig not found: {kubeconfig}") from None
+    except (TypeError, AttributeError, KeyError, ValueError, yaml.YAMLError) as exc:
+        # The client library assumes a well-formed file: anything else is not a kubeconfig.
+        raise ConfigError(f"{kubeconfig} is not a kubeconfig ({type(exc).__name__}: {str(exc)[:120]})") from None
+    except IsADirectoryError:
+        raise ConfigError(f"{kubeconfig} is a directory, not a kubeconfig") from None
     return cfg
 
 
@@ -76,6 +100,9 @@ class Cluster:
         self.api = client.ApiClient(cfg)
         self.host = cfg.host
         self.timeout = request_timeout
+        # HTTP requests made, by (verb, resource): LIST is a GET of a collection (one per page).
+        self.requests: Counter[tuple[str, str]] = Counter()
+        self._count_lock = threading.Lock()
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None, context: str | None = None) -> Cluster:
@@ -95,13 +122,22 @@ class Cluster:
         content_type: str = "application/json",
         timeout: float | None = None,
         attempts: int = 4,
+        text: bool = False,
     ) -> Any:
+        """One API call, retried on transient errors; the decoded JSON body, or with `text` the
+        body as text (a pod's log)."""
+
         def once() -> Any:
+            with self._count_lock:
+                self.requests[request_kind(verb, path)] += 1
             method, url, headers, data, _ = self.api.param_serialize(
                 verb,
                 path,
                 query_params=list((query or {}).items()),
-                header_params={"Accept": "application/json", "Content-Type": content_type},
+                header_params={
+                    "Accept": "text/plain, */*" if text else "application/json",
+                    "Content-Type": content_type,
+                },
                 body=body,
                 auth_settings=["BearerToken"],
             )
@@ -113,6 +149,8 @@ class Cluster:
                 exc = ApiException(status=resp.status, reason=resp.reason)
                 exc.body = raw
                 raise exc
+            if text:
+                return raw.decode("utf-8", errors="replace")
             return json.loads(raw) if raw else None
 
         retrying = Retrying(
@@ -191,6 +229,10 @@ class Cluster:
             content_type="application/merge-patch+json",
         )
 
+    def json_patch(self, res: Resource, name: str, ops: list[dict], namespace: str | None = None) -> dict:
+        """RFC 6902 patch: several changes (a field restored, an annotation removed) in one write."""
+        return self.request("PATCH", res.path(namespace, name), body=ops, content_type="application/json-patch+json")
+
     def replace(self, res: Resource, body: dict, sub: str | None = None) -> dict:
         meta = body["metadata"]
         return self.request("PUT", res.path(meta.get("namespace"), meta["name"], sub), body=body)
@@ -206,6 +248,31 @@ class Cluster:
 
     def version(self, timeout: float = 5.0, attempts: int = 1) -> dict:
         return self.request("GET", "/version", timeout=timeout, attempts=attempts)
+
+
+_PATH = re.compile(
+    r"^/(?:api/(?P<cv>[^/]+)|apis/(?P<g>[^/]+)/(?P<gv>[^/]+))(?:/namespaces/(?P<ns>[^/]+))?"
+    r"(?:/(?P<plural>[^/]+)(?:/(?P<name>[^/]+)(?:/(?P<sub>.+))?)?)?$"
+)
+
+
+def request_kind(verb: str, path: str) -> tuple[str, str]:
+    """(verb, resource key) of a request, as the apiserver's metrics name them: LIST for a GET of
+    a collection, GET of one object; a namespace's own path counts as `namespaces`."""
+    m = _PATH.match(path.split("?", 1)[0])
+    if not m:
+        return verb, path
+    plural, name, sub = m.group("plural"), m.group("name"), m.group("sub")
+    if plural is None and m.group("ns"):
+        plural, name = "namespaces", m.group("ns")
+    if plural is None:
+        return verb, path
+    key = f"{plural}.{m.group('g')}" if m.group("g") else plural
+    if sub:
+        key += f"/{sub}"
+    if verb == "GET":
+        return ("GET" if name else "LIST"), key
+    return verb, key
 
 
 def _status_message(body: bytes | str | None) -> str:

@@ -6,18 +6,14 @@ Only the cluster is changed, through its API, never the suite.
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import datetime as dt
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
-from harvester_conformance.emulator import pki
 from harvester_conformance.waits import wait_for
 
 NS = "harvester-system"
@@ -40,18 +36,22 @@ WITHOUT_FAULT = {
 }
 
 
-class UnknownFault(Exception):
-    def __init__(self, fault_id: str) -> None:
-        why = f" ({WITHOUT_FAULT[fault_id]})" if fault_id in WITHOUT_FAULT else ""
-        super().__init__(f"no fault for {fault_id!r}{why}; faults exist for: {', '.join(sorted(all_faults()))}")
-
-
 @dataclass(frozen=True)
 class Fault:
+    """One invariant's failure on the emulated cluster, and its undo.
+
+    `objects` are the objects a conformance check of the invariant must name while the fault is
+    injected, spelled as findings spell them: "Kind namespace/name", or "Kind name" for
+    cluster-scoped kinds (a host file counts as its Node). Declared statically, so that the tests
+    can hold a check to them without reading the fault's code. `creates` are those of `objects`
+    that exist only while the fault is injected (a healthy cluster has the others)."""
+
     id: str
     how: str
     inject: Callable[[Cluster], None]
     revert: Callable[[Cluster], None]
+    objects: tuple[str, ...] = ()
+    creates: tuple[str, ...] = ()
 
 
 # -- building blocks ------------------------------------------------------------------------
@@ -89,6 +89,9 @@ def set_webhook_registered(cl: Cluster, webhook: str, present: bool) -> None:
     for res, cfg_name in (
         (R.VALIDATING_WEBHOOKS, "harvester-simulator-validating"),
         (R.MUTATING_WEBHOOKS, "harvester-simulator-mutating"),
+        # virt-api's, which virt-operator registers (areas/kubevirt_certificates_registrations).
+        (R.VALIDATING_WEBHOOKS, "virt-api-validator"),
+        (R.MUTATING_WEBHOOKS, "virt-api-mutator"),
     ):
         cfg = cl.get(res, cfg_name)
         if cfg is None:
@@ -180,189 +183,3 @@ def admitted(action: Callable[[], object]) -> None:
         return True
 
     wait_for("webhook-registration", attempt)
-
-
-def _scale_virt_operator(cl: Cluster, replicas: int) -> None:
-    cl.patch(R.DEPLOYMENTS, "virt-operator", {"spec": {"replicas": replicas}}, NS)
-
-    def settled() -> bool:
-        dep = cl.get(R.DEPLOYMENTS, "virt-operator", NS) or {}
-        status = dep.get("status") or {}
-        available = status.get("availableReplicas") or 0
-        return available == replicas and (status.get("replicas") or 0) == replicas
-
-    wait_for("cluster-seeded", settled)
-
-
-def _secret_pair(cl: Cluster, name: str) -> tuple[dict, pki.KeyPair]:
-    secret = cl.get(R.SECRETS, name, NS)
-    if secret is None:
-        raise RuntimeError(f"Secret {NS}/{name} does not exist; is the cluster seeded?")
-    data = secret["data"]
-    return secret, pki.load(base64.b64decode(data["tls.crt"]), base64.b64decode(data["tls.key"]))
-
-
-def _replace_certificate(cl: Cluster, name: str, pair: pki.KeyPair) -> None:
-    secret = cl.get(R.SECRETS, name, NS)
-    assert secret is not None
-    secret["data"] = {
-        "tls.crt": base64.b64encode(pair.cert_pem).decode(),
-        "tls.key": base64.b64encode(pair.key_pem).decode(),
-    }
-    cl.replace(R.SECRETS, secret)
-
-
-def _leaf_signed_by_current_ca(
-    cl: Cluster, name: str, duration: dt.timedelta, age: dt.timedelta = dt.timedelta(0)
-) -> pki.KeyPair:
-    """A leaf as virt-operator would have issued it `age` ago for `duration`."""
-    _, ca = _secret_pair(cl, "kubevirt-ca")
-    _, old = _secret_pair(cl, name)
-    cn = old.cert.subject.rfc4514_string().removeprefix("CN=")
-    issued = pki.now() - age
-    return pki.issue(
-        ca, cn, duration, not_before=min(ca.cert.not_valid_before_utc, issued), not_after=issued + duration
-    )
-
-
-def _await_reissue(cl: Cluster, name: str, bad_serial: int) -> None:
-    def fresh() -> bool:
-        _, pair = _secret_pair(cl, name)
-        return pair.cert.serial_number != bad_serial
-
-    wait_for("certificate-reissued", fresh)
-
-
-# -- per invariant --------------------------------------------------------------------------
-def _kvc01(cl: Cluster) -> None:
-    # Go durations have no "d" unit: writing 7d is the classic mistake.
-    cl.patch(
-        R.KUBEVIRTS, "kubevirt", {"spec": {"certificateRotateStrategy": {"selfSigned": {"ca": {"duration": "7d"}}}}}, NS
-    )
-
-
-def _kvc01_revert(cl: Cluster) -> None:
-    cl.patch(R.KUBEVIRTS, "kubevirt", {"spec": {"certificateRotateStrategy": {"selfSigned": None}}}, NS)
-
-
-def _kvc02(cl: Cluster) -> None:
-    # A stale object: a certificate restored from elsewhere, signed by the current CA and carrying
-    # the right duration annotation, but issued for 48h. virt-operator only compares the
-    # annotation, so it keeps it (upstream certificationNeedsRotation).
-    _replace_certificate(
-        cl,
-        "kubevirt-controller-certs",
-        _leaf_signed_by_current_ca(cl, "kubevirt-controller-certs", dt.timedelta(hours=48)),
-    )
-
-
-def _kvc02_revert(cl: Cluster) -> None:
-    _, pair = _secret_pair(cl, "kubevirt-controller-certs")
-    cl.delete(R.SECRETS, "kubevirt-controller-certs", NS)
-    _await_reissue(cl, "kubevirt-controller-certs", pair.cert.serial_number)
-
-
-def _kvc03(cl: Cluster) -> None:
-    # virt-operator down for most of a day: a 24h server certificate issued 22h ago is inside
-    # its 4.8h renewal window and nobody rotates it.
-    _scale_virt_operator(cl, 0)
-    _replace_certificate(
-        cl,
-        "kubevirt-virt-api-certs",
-        _leaf_signed_by_current_ca(cl, "kubevirt-virt-api-certs", dt.timedelta(hours=24), age=dt.timedelta(hours=22)),
-    )
-
-
-def _kvc04(cl: Cluster) -> None:
-    # virt-operator down while a certificate signed by another CA is put in place.
-    _scale_virt_operator(cl, 0)
-    _, old = _secret_pair(cl, "kubevirt-virt-handler-server-certs")
-    foreign = pki.make_ca("kubevirt.io", dt.timedelta(hours=168))
-    cn = old.cert.subject.rfc4514_string().removeprefix("CN=")
-    _replace_certificate(cl, "kubevirt-virt-handler-server-certs", pki.issue(foreign, cn, dt.timedelta(hours=24)))
-
-
-def _operator_stuck(cl: Cluster) -> None:
-    _scale_virt_operator(cl, 0)
-
-
-def _operator_back(cl: Cluster) -> None:
-    _scale_virt_operator(cl, 1)
-
-
-def _operator_back_and_reissued(secret: str) -> Callable[[Cluster], None]:
-    def revert(cl: Cluster) -> None:
-        _, pair = _secret_pair(cl, secret)
-        _scale_virt_operator(cl, 1)
-        _await_reissue(cl, secret, pair.cert.serial_number)
-
-    return revert
-
-
-FAULTS: dict[str, Fault] = {
-    f.id: f
-    for f in (
-        Fault("KVC-01", "a CA duration written as 7d, which Go durations do not accept", _kvc01, _kvc01_revert),
-        Fault("KVC-02", "a stale controller certificate issued for 48h with a 24h annotation", _kvc02, _kvc02_revert),
-        Fault(
-            "KVC-03",
-            "virt-operator stuck while virt-api's certificate entered its renewal window",
-            _kvc03,
-            _operator_back_and_reissued("kubevirt-virt-api-certs"),
-        ),
-        Fault(
-            "KVC-04",
-            "virt-operator stuck with virt-handler's server certificate signed by a foreign CA",
-            _kvc04,
-            _operator_back_and_reissued("kubevirt-virt-handler-server-certs"),
-        ),
-        Fault(
-            "KVC-05",
-            "virt-operator stuck (scaled to zero): a deleted certificate is never re-issued",
-            _operator_stuck,
-            _operator_back,
-        ),
-        Fault(
-            "KVC-06",
-            "virt-operator stuck (scaled to zero): a foreign-signed certificate stays",
-            _operator_stuck,
-            _operator_back,
-        ),
-        Fault(
-            "KVC-07",
-            "virt-operator stuck (scaled to zero): a new duration is never applied",
-            _operator_stuck,
-            _operator_back,
-        ),
-    )
-}
-
-
-def all_faults() -> dict[str, Fault]:
-    from harvester_conformance.emulator.areas import AREAS
-
-    every = dict(FAULTS)
-    for area in AREAS:
-        every.update({f.id: f for f in area.FAULTS})
-    return every
-
-
-def _run(fault_id: str, kubeconfig: Path, revert: bool) -> str:
-    every = all_faults()
-    if fault_id not in every:
-        raise UnknownFault(fault_id)
-    fault = every[fault_id]
-    cl = Cluster.from_kubeconfig(str(kubeconfig))
-    try:
-        (fault.revert if revert else fault.inject)(cl)
-    finally:
-        cl.close()
-    return f"{fault_id}: {'reverted' if revert else 'injected'} ({fault.how})"
-
-
-def inject(fault_id: str, kubeconfig: Path) -> str:
-    return _run(fault_id, kubeconfig, revert=False)
-
-
-def revert(fault_id: str, kubeconfig: Path) -> str:
-    return _run(fault_id, kubeconfig, revert=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import build, lifecycle, seed
+from harvester_conformance.emulator.areas import AREAS
 from harvester_conformance.emulator.profiles import PROFILES, UnknownProfile
 
 DEFAULT_NAME = "default"
@@ -48,10 +49,10 @@ def up(
         try:
             seed.prepare(cl, st, progress)  # CRDs, RBAC, webhook registrations
             lifecycle.start_simulator(st, progress)
-            seed.register_webhooks(cl, st)
+            seed.register_webhooks(cl, st, AREAS)
             seed.populate(cl, spec, progress)  # the profile's core objects
-            seed.populate_areas(cl, spec, st, progress)  # KubeVirt workloads, Longhorn, hosts
-            seed.await_ready(cl, spec, progress)
+            seed.populate_areas(cl, spec, st, AREAS, progress)  # KubeVirt workloads, Longhorn, hosts
+            seed.await_ready(cl, spec, AREAS, progress)
         finally:
             cl.close()
     except BaseException:

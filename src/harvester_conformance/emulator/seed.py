@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import yaml
 
@@ -13,6 +14,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import clock, lifecycle
 from harvester_conformance.emulator.profiles import STORAGE_NETWORK_SETTING, ProfileSpec
+from harvester_conformance.emulator.simulator.webhooks import SETTING_PATH
 from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
@@ -110,14 +112,12 @@ def prepare(cl: Cluster, st: lifecycle.State, progress: Progress) -> None:
     )
 
 
-def register_webhooks(cl: Cluster, st: lifecycle.State) -> None:
+def register_webhooks(cl: Cluster, st: lifecycle.State, areas: Sequence[ModuleType]) -> None:
     """Register the simulator's webhooks with the real apiserver, over TLS to its loopback port.
 
     A registration is {"kind": "validating"|"mutating", "name", "path", "rules", optional
-    "failurePolicy"}; the core's Setting validator comes first, then every area's."""
-    from harvester_conformance.emulator.areas import AREAS
-    from harvester_conformance.emulator.simulator.webhooks import SETTING_PATH
-
+    "failurePolicy"}; the core's Setting validator comes first, then every area's (the caller
+    passes the areas: this building block imports none)."""
     ca_bundle = base64.b64encode((st.dir / "pki" / "ca.crt").read_bytes()).decode()
     base = f"https://127.0.0.1:{st.ports['simulator']}"
     regs = [
@@ -136,7 +136,7 @@ def register_webhooks(cl: Cluster, st: lifecycle.State) -> None:
             ],
         }
     ]
-    for area in AREAS:
+    for area in areas:
         regs += area.WEBHOOKS
     for kind, res in (("validating", R.VALIDATING_WEBHOOKS), ("mutating", R.MUTATING_WEBHOOKS)):
         hooks = [
@@ -299,10 +299,10 @@ def populate(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
     progress("Harvester settings, KubeVirt CR and virt-operator seeded")
 
 
-def populate_areas(cl: Cluster, spec: ProfileSpec, st: lifecycle.State, progress: Progress) -> None:
-    from harvester_conformance.emulator.areas import AREAS
-
-    for area in AREAS:
+def populate_areas(
+    cl: Cluster, spec: ProfileSpec, st: lifecycle.State, areas: Sequence[ModuleType], progress: Progress
+) -> None:
+    for area in areas:
         area.seed(cl, spec, st.dir, progress)
 
 
@@ -331,7 +331,7 @@ def _deployment(name: str, ns: str, tag: str) -> dict:
     }
 
 
-def await_ready(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
+def await_ready(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType], progress: Progress) -> None:
     def nodes_ready() -> bool:
         for node in cl.list(R.NODES):
             conds = node.get("status", {}).get("conditions", [])
@@ -350,8 +350,6 @@ def await_ready(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
 
     wait_for("cluster-seeded", operator_done)
     progress("virt-operator certificates issued")
-    from harvester_conformance.emulator.areas import AREAS
-
-    for area in AREAS:
+    for area in areas:
         wait_for("cluster-seeded", lambda a=area: a.ready(cl, spec))
     progress("every area settled")

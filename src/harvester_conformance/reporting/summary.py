@@ -34,10 +34,25 @@ def invariant_records(results: dict[str, InvariantResult]) -> list[dict]:
 
 
 def write(
-    run_dir: Path, *, run_id: str, profile: str, cluster: dict, exit_code: int, results: dict[str, InvariantResult]
+    run_dir: Path,
+    *,
+    run_id: str,
+    profile: str,
+    cluster: dict,
+    exit_code: int,
+    results: dict[str, InvariantResult],
+    cleanup: list[dict] | None = None,
 ) -> dict:
+    """`cleanup` lists the undo steps that failed, apart from the invariants' verdicts."""
     records = invariant_records(results)
-    doc = {"run_id": run_id, "profile": profile, "cluster": cluster, "exit_code": exit_code, "invariants": records}
+    doc = {
+        "run_id": run_id,
+        "profile": profile,
+        "cluster": cluster,
+        "exit_code": exit_code,
+        "invariants": records,
+        "cleanup": cleanup or [],
+    }
     (run_dir / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
     (run_dir / "summary.md").write_text(markdown(doc))
     return doc
@@ -65,6 +80,10 @@ def markdown(doc: dict) -> str:
         *[f"| {r['id']} | {r['status']} | {catalogue[r['id']].title} |" for r in doc["invariants"]],
         "",
     ]
+    if doc.get("cleanup"):
+        lines += ["## Cleanup failures (apart from the verdicts)", ""]
+        lines += [f"- {c['test']}: {c['step']}: {c['error']}" for c in doc["cleanup"]]
+        lines.append("")
     for r in doc["invariants"]:
         if r["status"] in ("failed", "broken", "warned"):
             lines += [f"## {r['id']}: {r['status']}", "", "```", r["message"], "```", ""]

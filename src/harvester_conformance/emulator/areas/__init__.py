@@ -1,5 +1,7 @@
-"""The emulated cluster's behaviour by area. Each area module contributes, through the same
-six names, what the seed, the simulator and the fault injector pick up:
+"""The emulated cluster's behaviour by area, and the registry of areas and faults.
+
+Each area module contributes, through the same six names, what the seed, the simulator and the
+fault injector pick up:
 
 - `seed(cl, spec, state_dir, progress)`: the profile's objects of that area (after the core seed)
 - `ready(cl, spec) -> bool`: whether the area's seeded objects have settled (polled by `up`)
@@ -10,18 +12,88 @@ six names, what the seed, the simulator and the fault injector pick up:
   body)) for aggregated APIs the simulator serves behind an APIService
 
 Adding an area is adding a module here and naming it in AREAS.
+
+This package is the only place that knows every area: `manage`, the simulator and the CLI import
+AREAS and FAULTS from here, while the building blocks the areas use (faults, seed, pki, clock, ...)
+import no area, so that the import graph has no cycle (an import-linter contract keeps it so).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator import faults
 from harvester_conformance.emulator.areas import (
     harvester_hosts,
     harvester_settings,
+    kubevirt_certificates,
     kubevirt_workloads,
     longhorn,
     metrics_server,
     trident,
     upgrade_hazards,
 )
+from harvester_conformance.emulator.faults import Fault
 
-AREAS = (harvester_settings, kubevirt_workloads, longhorn, harvester_hosts, metrics_server, trident, upgrade_hazards)
+# kubevirt_certificates first: its seed waits for virt-api, whose webhooks the apiserver calls for
+# every KubeVirt object the later seeds write.
+AREAS = (
+    kubevirt_certificates,
+    harvester_settings,
+    kubevirt_workloads,
+    longhorn,
+    harvester_hosts,
+    metrics_server,
+    trident,
+    upgrade_hazards,
+)
+
+
+def _collect(groups: list[list[Fault]]) -> dict[str, Fault]:
+    """Every fault by invariant ID; two faults for one invariant are a mistake caught at import."""
+    every: dict[str, Fault] = {}
+    for group in groups:
+        for fault in group:
+            if fault.id in every:
+                raise ValueError(f"two faults for {fault.id}")
+            every[fault.id] = fault
+    return every
+
+
+FAULTS: dict[str, Fault] = _collect([list(area.FAULTS) for area in AREAS])
+
+
+class UnknownFault(Exception):
+    """An invariant ID with no fault: a usage error (exit code 2), with the reason where one is known."""
+
+    def __init__(self, fault_id: str) -> None:
+        why = f" ({faults.WITHOUT_FAULT[fault_id]})" if fault_id in faults.WITHOUT_FAULT else ""
+        super().__init__(f"no fault for {fault_id!r}{why}; faults exist for: {', '.join(sorted(FAULTS))}")
+
+
+def all_faults() -> dict[str, Fault]:
+    """FAULTS, for callers that look faults up through a function."""
+    return FAULTS
+
+
+def _run(fault_id: str, kubeconfig: Path, revert: bool) -> str:
+    if fault_id not in FAULTS:
+        raise UnknownFault(fault_id)
+    fault = FAULTS[fault_id]
+    cl = Cluster.from_kubeconfig(str(kubeconfig))
+    try:
+        (fault.revert if revert else fault.inject)(cl)
+    finally:
+        cl.close()
+    return f"{fault_id}: {'reverted' if revert else 'injected'} ({fault.how})"
+
+
+def inject(fault_id: str, kubeconfig: Path) -> str:
+    """Inject the fault of `fault_id` into the cluster of `kubeconfig`; returns a line for the user."""
+    return _run(fault_id, kubeconfig, revert=False)
+
+
+def revert(fault_id: str, kubeconfig: Path) -> str:
+    """Undo the fault of `fault_id`; returns a line for the user."""
+    return _run(fault_id, kubeconfig, revert=True)

@@ -30,6 +30,7 @@ from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_
 from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, SETTING_WEBHOOK, Fault, admitted, webhook_down
 from harvester_conformance.emulator.profiles import STORAGE_NETWORK, STORAGE_NETWORK_NAD, ProfileSpec
+from harvester_conformance.emulator.seed import node_names
 from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
@@ -49,8 +50,6 @@ GUEST_INGRESS = guest_lb_name(GUEST_CLUSTER, "kube-system", "ingress", "a3d9e2b4
 
 # -- seed -----------------------------------------------------------------------------------
 def _nodes(spec: ProfileSpec) -> list[str]:
-    from harvester_conformance.emulator.seed import node_names
-
     return node_names(spec)
 
 
@@ -122,9 +121,12 @@ def _networks(cl: Cluster) -> None:
     )
 
 
+VLAN_CONFIG = "vm-net-vc"
+
+
 def vlan_config(nics: tuple[str, ...] = (hostfs.VM_NET_NIC,)) -> dict:
     return {
-        "metadata": {"name": "vm-net-vc", "labels": {"network.harvesterhci.io/clusternetwork": "vm-net"}},
+        "metadata": {"name": VLAN_CONFIG, "labels": {"network.harvesterhci.io/clusternetwork": "vm-net"}},
         "spec": {
             "clusterNetwork": "vm-net",
             "nodeSelector": {},
@@ -298,15 +300,15 @@ def pool_of(cl: Cluster, applicant: str) -> tuple[str, str]:
 
 
 # -- faults ---------------------------------------------------------------------------------
+# Each fault's node, fixed so that the objects it breaks can be declared: the last and the second
+# of the three nodes every release profile has (the ones the faults picked when they searched).
+LAST_NODE = "harvester-node-2"  # MET-01, NTA-03
+SECOND_NODE, SECOND_INDEX = "harvester-node-1", 1  # SEC-04, ISC-02
 MET01_POD = "met01-late-pod"
 
 
-def _met01_node(cl: Cluster) -> str:
-    return sorted(n["metadata"]["name"] for n in cl.list(R.NODES))[-1]
-
-
 def _met01(cl: Cluster) -> None:
-    node = _met01_node(cl)
+    node = LAST_NODE
     cl.patch(R.NODES, node, {"metadata": {"annotations": {FAULT_ANNOTATION: nodes_ctl.STALE_POD_RESOURCES}}})
     ann = (cl.get(R.NODES, node) or {})["metadata"].get("annotations") or {}
     before = {k: ann.get(k) for k in (nodes_ctl.REQUESTS_ANN, nodes_ctl.LIMITS_ANN)}
@@ -342,7 +344,7 @@ def _met01(cl: Cluster) -> None:
 
 
 def _met01_revert(cl: Cluster) -> None:
-    node = _met01_node(cl)
+    node = LAST_NODE
     cl.delete(R.PODS, MET01_POD, "default")
     wait_for("object-deleted", lambda: cl.get(R.PODS, MET01_POD, "default") is None)
     cl.patch(R.NODES, node, {"metadata": {"annotations": {FAULT_ANNOTATION: None}}})
@@ -475,10 +477,10 @@ SEC04_LEAF = "serving-kube-apiserver"
 
 
 def _sec04_node(cl: Cluster) -> tuple[str, str]:
-    nodes = sorted(cl.list(R.NODES), key=lambda n: n["metadata"]["name"])
-    node = nodes[1] if len(nodes) > 1 else nodes[0]
+    node = cl.get(R.NODES, SECOND_NODE)
+    assert node is not None, f"Node {SECOND_NODE} does not exist; is the cluster seeded?"
     ip = next(a["address"] for a in node["status"]["addresses"] if a["type"] == "InternalIP")
-    return node["metadata"]["name"], ip
+    return SECOND_NODE, ip
 
 
 def _rewrite_leaf(cl: Cluster, days_left: float) -> None:
@@ -510,32 +512,23 @@ def _nta02_revert(cl: Cluster) -> None:
     cl.apply(R.CLUSTER_ROLES, rancher.trident_psa_role(), manager=MANAGER)
 
 
-def _nta03_node(cl: Cluster) -> str:
-    return sorted(n["metadata"]["name"] for n in cl.list(R.NODES))[-1]
-
-
 def _nta03(cl: Cluster) -> None:
     """A node added after Trident was installed: Harvester's default (multipathd disabled, no /oem file)."""
-    state_dir, node = state_dir_of(cl), _nta03_node(cl)
+    state_dir, node = state_dir_of(cl), LAST_NODE
     hostfs.write(state_dir, node, "services.json", json.dumps(hostfs.services(False), indent=2, sort_keys=True) + "\n")
     hostfs.remove(state_dir, node, "oem/99_multipathd.yaml")
 
 
 def _nta03_revert(cl: Cluster) -> None:
-    state_dir, node = state_dir_of(cl), _nta03_node(cl)
+    state_dir, node = state_dir_of(cl), LAST_NODE
     hostfs.write(state_dir, node, "services.json", json.dumps(hostfs.services(True), indent=2, sort_keys=True) + "\n")
     hostfs.write(state_dir, node, "oem/99_multipathd.yaml", hostfs.OEM_MULTIPATHD)
-
-
-def _isc02_node(cl: Cluster) -> tuple[str, int]:
-    names = sorted(n["metadata"]["name"] for n in cl.list(R.NODES))
-    return (names[1], 1) if len(names) > 1 else (names[0], 0)
 
 
 def _isc02(cl: Cluster) -> None:
     """An iSCSI-booted node after an upgrade: still running with the arguments, but the upgrade
     rewrote grub.cfg without them (the KB's warning)."""
-    state_dir, (node, index) = state_dir_of(cl), _isc02_node(cl)
+    state_dir, node, index = state_dir_of(cl), SECOND_NODE, SECOND_INDEX
     version = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "dev"
     hostfs.write_ibft(state_dir, node, index)
     hostfs.write(state_dir, node, "proc/cmdline", hostfs.kernel_cmdline(iscsi=True))
@@ -543,23 +536,16 @@ def _isc02(cl: Cluster) -> None:
 
 
 def _isc02_revert(cl: Cluster) -> None:
-    state_dir, (node, _) = state_dir_of(cl), _isc02_node(cl)
+    state_dir, node = state_dir_of(cl), SECOND_NODE
     version = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "dev"
     hostfs.remove(state_dir, node, "sys/firmware/ibft")
     hostfs.write(state_dir, node, "proc/cmdline", hostfs.kernel_cmdline(iscsi=False))
     hostfs.write(state_dir, node, hostfs.GRUB_CFG, hostfs.grub_cfg(version))
 
 
-def cloud_credentials(cl: Cluster) -> list[dict]:
-    return [
-        s
-        for s in cl.list(R.SECRETS, rancher.CC_NS)
-        if (s["metadata"].get("annotations") or {}).get("provisioning.cattle.io/driver") == "harvester"
-    ]
-
-
 def _renew_credential(cl: Cluster, ttl_minutes: int, created: dt.datetime | None) -> None:
-    secret = cloud_credentials(cl)[0]
+    secret = cl.get(R.SECRETS, rancher.CC_NAME, rancher.CC_NS)
+    assert secret is not None, f"Secret {rancher.CC_NS}/{rancher.CC_NAME} does not exist; is the cluster seeded?"
     kubeconfig = yaml.safe_load(base64.b64decode(secret["data"][rancher.CC_KEY]))
     old_name = kubeconfig["users"][0]["user"]["token"].split(":", 1)[0]
     token = cl.get(rancher.TOKENS, old_name) or {}
@@ -647,40 +633,105 @@ def _upg05_revert(cl: Cluster) -> None:
 
 
 FAULTS = [
-    Fault("MET-01", "the pod-resources agent stuck on one node while a pod was added to it", _met01, _met01_revert),
+    Fault(
+        "MET-01",
+        "the pod-resources agent stuck on one node while a pod was added to it",
+        _met01,
+        _met01_revert,
+        objects=(f"Node {LAST_NODE}",),
+    ),
     Fault(
         "IPP-01",
         "an IPPool with rangeStart outside its subnet, written while the IPPool webhook was down",
         _ipp01,
         _ipp01_revert,
+        objects=("IPPool ipp01-stale",),
+        creates=("IPPool ipp01-stale",),
     ),
     Fault(
-        "IPP-02", "a stale guest-pool status from an old controller also allocating vm-web's IP", _ipp02, _ipp02_revert
+        "IPP-02",
+        "a stale guest-pool status from an old controller also allocating vm-web's IP",
+        _ipp02,
+        _ipp02_revert,
+        objects=("IPPool guest-pool",),
     ),
     Fault(
         "IPP-03",
         "a guest-cluster LB recreated before its history was patched: new IP, history names the old one",
         _ipp03,
         _ipp03_revert,
+        objects=(f"LoadBalancer {LB_NS}/{GUEST_NGINX}",),
     ),
-    Fault("IPP-04", "default-pool counters out of sync (available != total - allocated)", _ipp04, _ipp04_revert),
-    Fault("NIC-01", "vm-net-vc's uplink renamed to eno9, a NIC the hosts do not have", _nic01, _nic01_revert),
+    Fault(
+        "IPP-04",
+        "default-pool counters out of sync (available != total - allocated)",
+        _ipp04,
+        _ipp04_revert,
+        objects=("IPPool default-pool",),
+    ),
+    Fault(
+        "NIC-01",
+        "vm-net-vc's uplink renamed to eno9, a NIC the hosts do not have",
+        _nic01,
+        _nic01_revert,
+        objects=(f"VlanConfig {VLAN_CONFIG}",),
+    ),
     Fault(
         "SEC-01",
         "http-proxy with a proxy and a noProxy missing node IPs, written while the webhook was down",
         _sec01,
         _sec01_revert,
+        objects=("Setting http-proxy",),
     ),
-    Fault("SEC-04", "an RKE2 serving certificate on one host two days from expiry", _sec04, _sec04_revert),
-    Fault("NTA-02", "trident-operator-psa ClusterRole without the updatepsa verb", _nta02, _nta02_revert),
-    Fault("NTA-03", "one node without the KB's multipathd setup (disabled, no /oem file)", _nta03, _nta03_revert),
-    Fault("CCR-01", "the cloud credential's token expired (30-day TTL, issued 31 days ago)", _ccr01, _ccr01_revert),
+    Fault(
+        "SEC-04",
+        "an RKE2 serving certificate on one host two days from expiry",
+        _sec04,
+        _sec04_revert,
+        objects=(f"Node {SECOND_NODE}",),
+    ),
+    Fault(
+        "NTA-02",
+        "trident-operator-psa ClusterRole without the updatepsa verb",
+        _nta02,
+        _nta02_revert,
+        objects=("ClusterRole trident-operator-psa",),
+    ),
+    Fault(
+        "NTA-03",
+        "one node without the KB's multipathd setup (disabled, no /oem file)",
+        _nta03,
+        _nta03_revert,
+        objects=(f"Node {LAST_NODE}",),
+    ),
+    Fault(
+        "CCR-01",
+        "the cloud credential's token expired (30-day TTL, issued 31 days ago)",
+        _ccr01,
+        _ccr01_revert,
+        objects=(f"Secret {rancher.CC_NS}/{rancher.CC_NAME}",),
+    ),
     Fault(
         "ISC-02",
         "an iSCSI-booted node whose grub.cfg an upgrade rewrote without the iSCSI arguments",
         _isc02,
         _isc02_revert,
+        objects=(f"Node {SECOND_NODE}",),
     ),
-    Fault("UPG-05", "a VirtualMachineBackup in progress", _upg05, _upg05_revert),
-    Fault("UPG-07", "an Upgrade in progress (upgradeState UpgradingSystemService)", _upg07, _upg07_revert),
+    Fault(
+        "UPG-05",
+        "a VirtualMachineBackup in progress",
+        _upg05,
+        _upg05_revert,
+        objects=(f"VirtualMachineBackup default/{UPG05_NAME}",),
+        creates=(f"VirtualMachineBackup default/{UPG05_NAME}",),
+    ),
+    Fault(
+        "UPG-07",
+        "an Upgrade in progress (upgradeState UpgradingSystemService)",
+        _upg07,
+        _upg07_revert,
+        objects=(f"Upgrade harvester-system/{UPG07_NAME}",),
+        creates=(f"Upgrade harvester-system/{UPG07_NAME}",),
+    ),
 ]

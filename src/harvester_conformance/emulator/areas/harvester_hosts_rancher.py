@@ -32,6 +32,9 @@ CSI_DRIVERS = R.CSI_DRIVERS
 TRIDENT = "csi.trident.netapp.io"
 TRIDENT_CLASS = "ontap-san-economy"
 CC_NS = "cattle-global-data"
+# The cloud credential's name: Rancher's are `cc-` and five random characters; this one is fixed so
+# that the faults breaking it (CCR-01) can declare it.
+CC_NAME = "cc-hvstr"
 TTL_SETTING = "kubeconfig-default-token-ttl-minutes"
 MAX_TTL_SETTING = "auth-token-max-ttl-minutes"  # Rancher's default 0: no maximum
 CREATED_ANN = "emulator.harvester-conformance.io/created"  # a token's issue time (may predate the object)
@@ -144,7 +147,7 @@ def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes
     user = f"u-{_rand(5)}"
     bearer = new_token(cl, user, effective)
     cluster_id = f"c-m-{_rand(8)}"
-    cc_name = f"cc-{_rand(5)}"
+    cc_name = CC_NAME
     cl.apply(
         R.SECRETS,
         {

@@ -120,8 +120,11 @@ def _csi01_inject(cl: Cluster) -> None:
     inject(cl)
 
 
+STRICT_LOCAL_CLASS = "longhorn-strict-local"
+
+
 def _strict_local_class(present: bool):
-    name = "longhorn-strict-local"
+    name = STRICT_LOCAL_CLASS
 
     def apply(cl: Cluster) -> None:
         if present:
@@ -216,81 +219,117 @@ FAULTS: list[Fault] = [
         "no dedicated storage network: storage-network empty, as an upgraded cluster never configured",
         _storage_network(False),
         _storage_network(True),
+        objects=("Setting storage-network",),
     ),
-    Fault("FSR-01", "a cluster still on Harvester v1.0.3 (before the v1.1.0 Longhorn fix)", *_FSR01),
+    Fault(
+        "FSR-01",
+        "a cluster still on Harvester v1.0.3 (before the v1.1.0 Longhorn fix)",
+        *_FSR01,
+        objects=("Setting server-version",),
+    ),
     Fault(
         "SEC-06",
         f"{LAST_NODE} still on RKE2 {AFFECTED_RKE2} (a partial upgrade from v1.3.0)",
         _rke2_on_node(AFFECTED_RKE2),
         _rke2_on_node(None),
+        objects=(f"Node {LAST_NODE}",),
     ),
     Fault(
         "MIG-01",
         "KubeVirt CR migrations edited by hand: bandwidthPerMigration 1Gi, allowPostCopy true",
         _migration_limits(True),
         _migration_limits(False),
+        objects=("KubeVirt harvester-system/kubevirt",),
     ),
     Fault(
         "SEC-02",
         "Harvester's Setting validation webhook not registered (its pods are broken)",
         lambda cl: set_webhook_registered(cl, SETTING_WEBHOOK, False),
         lambda cl: set_webhook_registered(cl, SETTING_WEBHOOK, True),
+        objects=("Setting http-proxy",),
     ),
     Fault(
         "LPC-04",
         "Longhorn's admission webhook not registered, so a priority-class change is accepted",
         lambda cl: set_webhook_registered(cl, "validator.longhorn.io", False),
         lambda cl: set_webhook_registered(cl, "validator.longhorn.io", True),
+        objects=("Setting longhorn-system/priority-class",),
     ),
     Fault(
         "CCR-02",
         "kubeconfig-default-token-ttl-minutes at 43200 (Rancher 2.8's default), so credentials expire",
         harvester_hosts_rancher.token_ttl_fault("43200"),
         harvester_hosts_rancher.token_ttl_fault(None),
+        objects=(f"Setting {harvester_hosts_rancher.TTL_SETTING}",),
     ),
-    Fault("CSI-01", "csi-driver-config naming a VolumeSnapshotClass that does not exist", _csi01_inject, _CSI01_REVERT),
-    Fault("UPG-06", "the harvester ManagedChart not Ready (its bundle was modified)", *_UPG06),
+    Fault(
+        "CSI-01",
+        "csi-driver-config naming a VolumeSnapshotClass that does not exist",
+        _csi01_inject,
+        _CSI01_REVERT,
+        objects=("Setting csi-driver-config",),
+    ),
+    Fault(
+        "UPG-06",
+        "the harvester ManagedChart not Ready (its bundle was modified)",
+        *_UPG06,
+        objects=("ManagedChart fleet-local/harvester",),
+    ),
     Fault(
         "NTA-01",
         "the Trident StorageClass deleted while csi-driver-config still names its driver",
         _trident_class_removed,
         _trident_reseeded,
+        objects=(f"StorageClass {harvester_hosts_rancher.TRIDENT_CLASS}",),
     ),
     Fault(
         "LHP-02",
         "an extra Longhorn StorageClass with strict-local data locality and three replicas",
         _strict_local_class(True),
         _strict_local_class(False),
+        objects=(f"StorageClass {STRICT_LOCAL_CLASS}",),
+        creates=(f"StorageClass {STRICT_LOCAL_CLASS}",),
     ),
     Fault(
         "SCH-01",
         "overcommit-config cpu 50 (under 100) written while the webhook was unavailable",
         _set_unvalidated("overcommit-config", '{"cpu":50,"memory":150,"storage":200}'),
         _reset("overcommit-config"),
+        objects=("Setting overcommit-config",),
     ),
     Fault(
         "SEC-03",
         "auto-rotate-rke2-certs holding JSON that does not parse, written while the webhook was down",
         _set_unvalidated("auto-rotate-rke2-certs", '{"enable": true, "expiringInHours": '),
         _reset("auto-rotate-rke2-certs"),
+        objects=("Setting auto-rotate-rke2-certs",),
     ),
     Fault(
         "SEC-05",
         "ssl-certificates whose private key does not belong to its certificate",
         _mismatched_ssl_pair,
         _reset("ssl-certificates"),
+        objects=("Setting ssl-certificates",),
     ),
     Fault(
         "MET-05",
         "a node reporting more allocatable CPU than its capacity",
         _allocatable_above_capacity,
         _allocatable_restored,
+        objects=(f"Node {FIRST_NODE}",),
     ),
-    Fault("UPG-02", "a node left cordoned after maintenance", _cordon(True), _cordon(False)),
+    Fault(
+        "UPG-02",
+        "a node left cordoned after maintenance",
+        _cordon(True),
+        _cordon(False),
+        objects=(f"Node {FIRST_NODE}",),
+    ),
     Fault(
         "TRM-01",
         "Longhorn left at v1.4.2 by a half-finished upgrade (the release ships another)",
         lambda cl: _longhorn_version(cl, "v1.4.2"),
         lambda cl: _longhorn_version(cl, None),
+        objects=("Setting longhorn-system/current-longhorn-version",),
     ),
 ]

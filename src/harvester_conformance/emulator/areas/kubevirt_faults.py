@@ -22,9 +22,18 @@ from harvester_conformance.emulator.areas.kubevirt_seed import (
     TOOLS_DISK,
     TOOLS_VOLUME,
     network_data,
+    vm_name,
 )
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of, set_webhook_registered
 from harvester_conformance.waits import wait_for
+
+# Each fault's victim among the seeded VMs, fixed so that the objects it breaks can be declared
+# (kubevirt_seed: even VMs are ReadWriteMany, odd ones ReadWriteOnce, VM 1 has two NICs and every
+# VM but each fourth a writable cloud-init disk, so BlockMigration). These are the VMs the faults
+# picked by searching when every seeded VM was healthy.
+FIRST_VM = vm_name(0)  # live-migratable, one NIC: SCH-02, UPG-03, TRM-02
+RWO_VM = vm_name(1)  # ReadWriteOnce (not live-migratable), two NICs, BlockMigration: MIG-02, MNC-01, MIG-03
+LAST_VM = vm_name(19)  # the last of the 20 VMs every release profile seeds: UPG-08
 
 
 # -- fault helpers ---------------------------------------------------------------------------------
@@ -45,13 +54,23 @@ def _annotate(cl: Cluster, res: Any, name: str, ns: str | None, value: str | Non
     cl.patch(res, name, {"metadata": {"annotations": {FAULT_ANNOTATION: value}}}, ns)
 
 
+def _seeded_vmi(cl: Cluster, name: str, why: str, fits: Callable[[dict], bool]) -> dict:
+    """The VMI of a fault's fixed victim, which must be in the state the fault starts from."""
+    vmi = cl.get(R.VMIS, name, NS)
+    if vmi is None or not fits(vmi):
+        raise RuntimeError(f"VirtualMachineInstance {NS}/{name} is not {why}; is the cluster healthy?")
+    return vmi
+
+
 def _rwo_vmi(cl: Cluster) -> dict:
-    for vm in _seeded_vms(cl):
-        if (vm["metadata"].get("labels") or {}).get(ACCESS_LABEL) == "rwo":
-            vmi = cl.get(R.VMIS, vm["metadata"]["name"], NS)
-            if vmi and _vmi_condition(vmi, "LiveMigratable").get("status") == "False":
-                return vmi
-    raise RuntimeError("no running VMI with a ReadWriteOnce PVC to make stale")
+    vm = cl.get(R.VMS, RWO_VM, NS) or {}
+    rwo = (vm.get("metadata", {}).get("labels") or {}).get(ACCESS_LABEL) == "rwo"
+    return _seeded_vmi(
+        cl,
+        RWO_VM,
+        "a running VMI with a ReadWriteOnce PVC",
+        lambda vmi: rwo and _vmi_condition(vmi, "LiveMigratable").get("status") == "False",
+    )
 
 
 def _mig02(cl: Cluster) -> None:
@@ -185,8 +204,9 @@ def _requests_equal_limits(vm: dict) -> bool:
 def _sch02(cl: Cluster) -> None:
     # The VM was edited and restarted while Harvester's webhook was down (not registered): its
     # requests equal its limits, and so do the new virt-launcher pod's (plus overhead).
-    vm = _seeded_vms(cl)[0]
-    name = vm["metadata"]["name"]
+    name = FIRST_VM
+    vm = cl.get(R.VMS, name, NS)
+    assert vm is not None, f"VirtualMachine {NS}/{name} does not exist; is the cluster seeded?"
     _set_mutator(cl, present=False)
     limits = vm["spec"]["template"]["spec"]["domain"]["resources"]["limits"]
 
@@ -216,8 +236,9 @@ def _sch02_revert(cl: Cluster) -> None:
 
 def _set_tools_disk(cl: Cluster, attached: bool) -> None:
     """A user attaches (or detaches) a driver container disk and restarts the VM."""
-    vm = _seeded_vms(cl)[0]
-    name = vm["metadata"]["name"]
+    name = FIRST_VM
+    vm = cl.get(R.VMS, name, NS)
+    assert vm is not None, f"VirtualMachine {NS}/{name} does not exist; is the cluster seeded?"
     spec = vm["spec"]["template"]["spec"]
     disks = [d for d in spec["domain"]["devices"]["disks"] if d["name"] != "tools"]
     volumes = [v for v in spec["volumes"] if v["name"] != "tools"]
@@ -229,10 +250,10 @@ def _set_tools_disk(cl: Cluster, attached: bool) -> None:
 
 
 def _two_nic_vm(cl: Cluster) -> dict:
-    for vm in _seeded_vms(cl):
-        if len(vm["spec"]["template"]["spec"]["domain"]["devices"].get("interfaces") or []) > 1:
-            return vm
-    raise RuntimeError("no VM with two NICs")
+    vm = cl.get(R.VMS, RWO_VM, NS)
+    if vm is None or len(vm["spec"]["template"]["spec"]["domain"]["devices"].get("interfaces") or []) < 2:
+        raise RuntimeError(f"VirtualMachine {NS}/{RWO_VM} has not two NICs; is the cluster seeded?")
+    return vm
 
 
 def _cloud_init(vm: dict) -> dict:
@@ -258,9 +279,9 @@ def _mnc01_revert(cl: Cluster) -> None:
 
 def _trm02(cl: Cluster) -> None:
     # The VM's disk returned IO errors (trim during a replica rebuild): libvirt paused the guest.
-    vmi = _migratable_vmi(cl)
-    _annotate(cl, R.VMIS, vmi["metadata"]["name"], NS, "io-error")
-    name = vmi["metadata"]["name"]
+    name = FIRST_VM
+    _seeded_vmi(cl, name, "running", lambda vmi: (vmi.get("status") or {}).get("phase") == "Running")
+    _annotate(cl, R.VMIS, name, NS, "io-error")
     wait_for("cluster-seeded", lambda: _vmi_condition(cl.get(R.VMIS, name, NS) or {}, "Paused").get("status") == "True")
 
 
@@ -274,11 +295,11 @@ def _trm02_revert(cl: Cluster) -> None:
 
 # -- migrations -----------------------------------------------------------------------------------
 def _block_migration_vmi(cl: Cluster) -> dict:
-    for vmi in cl.list(R.VMIS, NS):
+    def fits(vmi: dict) -> bool:
         st = vmi.get("status") or {}
-        if st.get("phase") == "Running" and st.get("migrationMethod") == "BlockMigration" and not fault_of(vmi):
-            return vmi
-    raise RuntimeError("no running VMI reporting BlockMigration")
+        return st.get("phase") == "Running" and st.get("migrationMethod") == "BlockMigration"
+
+    return _seeded_vmi(cl, RWO_VM, "running and reporting BlockMigration", fits)
 
 
 def _mig03(cl: Cluster) -> None:
@@ -401,19 +422,15 @@ def _sch04_revert(cl: Cluster) -> None:
     )
 
 
-def _upg08_vm(cl: Cluster) -> str:
-    return _seeded_vms(cl)[-1]["metadata"]["name"]
-
-
 def _upg08(cl: Cluster) -> None:
     # The VM did not come back after the upgrade's node reboots: stopped, where it was running.
-    name = _upg08_vm(cl)
+    name = LAST_VM
     cl.patch(R.VMS, name, {"spec": {"running": False}}, NS)
     wait_for("object-deleted", lambda: cl.get(R.VMIS, name, NS) is None)
 
 
 def _upg08_revert(cl: Cluster) -> None:
-    name = _upg08_vm(cl)
+    name = LAST_VM
     cl.patch(R.VMS, name, {"spec": {"running": True}}, NS)
     wait_for("cluster-seeded", lambda: ((cl.get(R.VMS, name, NS) or {}).get("status") or {}).get("ready") is True)
 
@@ -466,6 +483,11 @@ def _csi03_revert(cl: Cluster) -> None:
     wait_for("object-deleted", lambda: cl.get(R.PVCS, f"{CSI03_VM}-disk-0", NS) is None)
 
 
+# kube-scheduler's configuration lives on every server node (RKE2's static pod manifest); a host
+# file counts as its Node, and every node of the release profiles is a server.
+SCHEDULER_HOSTS = tuple(f"Node harvester-node-{i}" for i in range(3))
+
+
 def _scheduler(bin_packing: bool) -> Callable[[Cluster], None]:
     """kube-scheduler restarted with (or without) the bin-packing configuration."""
 
@@ -485,69 +507,107 @@ FAULTS = [
         "virt-handler stuck on a VMI with a ReadWriteOnce PVC: its LiveMigratable condition stays True",
         _mig02,
         _mig02_revert,
+        objects=(f"VirtualMachineInstance {NS}/{RWO_VM}",),
     ),
     Fault(
         "MIG-06",
         "the migration controller misbehaves and ignores parallelOutboundMigrationsPerNode",
         _kubevirt_fault("ignore-migration-limits"),
         _kubevirt_fault(None),
+        objects=(f"KubeVirt {KV_NS}/kubevirt",),
     ),
     Fault(
         "MIG-08",
         "a migration whose monitor hangs in Running, started longer ago than its completion timeout",
         _mig08,
         _mig08_revert,
+        objects=(f"VirtualMachineInstanceMigration {NS}/{MIG08_NAME}",),
+        creates=(f"VirtualMachineInstanceMigration {NS}/{MIG08_NAME}",),
     ),
     Fault(
         "SCH-02",
         "a VM edited and restarted while Harvester's mutating webhook was not registered: requests = limits",
         _sch02,
         _sch02_revert,
+        objects=(f"VirtualMachine {NS}/{FIRST_VM}",),
     ),
-    Fault("MNC-01", "a two-NIC VM whose cloud-init configures DHCP on both NICs", _mnc01, _mnc01_revert),
+    Fault(
+        "MNC-01",
+        "a two-NIC VM whose cloud-init configures DHCP on both NICs",
+        _mnc01,
+        _mnc01_revert,
+        objects=(f"VirtualMachine {NS}/{RWO_VM}",),
+    ),
     Fault(
         "UPG-03",
         "a running VM with a driver container disk attached (not live-migratable for the upgrade)",
         lambda cl: _set_tools_disk(cl, True),
         lambda cl: _set_tools_disk(cl, False),
+        objects=(f"VirtualMachineInstance {NS}/{FIRST_VM}",),
     ),
-    Fault("TRM-02", "a VMI paused by its disk's IO errors", _trm02, _trm02_revert),
+    Fault(
+        "TRM-02",
+        "a VMI paused by its disk's IO errors",
+        _trm02,
+        _trm02_revert,
+        objects=(f"VirtualMachineInstance {NS}/{FIRST_VM}",),
+    ),
     Fault(
         "MIG-03",
         "virt-handler stuck reporting LiveMigration for a VMI whose writable cloud-init disk must be copied",
         _mig03,
         _mig03_revert,
+        objects=(f"VirtualMachineInstance {NS}/{RWO_VM}",),
     ),
     Fault(
         "MIG-04",
         "KubeVirt's migration-create validating webhook not registered (virt-api broken)",
         lambda cl: set_webhook_registered(cl, kubevirt_webhooks.VMIM_VALIDATOR_NAME, False),
         lambda cl: set_webhook_registered(cl, kubevirt_webhooks.VMIM_VALIDATOR_NAME, True),
+        objects=("ValidatingWebhookConfiguration harvester-simulator-validating",),
     ),
     Fault(
         "MIG-05",
         "the migration network is down: sources cannot reach targets, every migration fails",
         _kubevirt_fault("migration-network-down"),
         _kubevirt_fault(None),
+        objects=(f"KubeVirt {KV_NS}/kubevirt",),
     ),
     Fault(
         "MIG-07",
         "virt-controller ignoring MigrationPolicies: a policy-matched VMI migrated with the KubeVirt CR's values",
         _mig07,
         _mig07_revert,
+        objects=(f"VirtualMachineInstanceMigration {NS}/{MIG07}",),
+        creates=(f"VirtualMachineInstanceMigration {NS}/{MIG07}",),
     ),
     Fault(
         "SCH-04",
         f"{SCH04_COUNT} VMs pinned to {SCH04_NODE} by a nodeSelector, with no anti-affinity rule",
         _sch04,
         _sch04_revert,
+        objects=(f"Node {SCH04_NODE}",),
     ),
-    Fault("UPG-08", "a VM that was running before the upgrade left stopped after it", _upg08, _upg08_revert),
-    Fault("CSI-03", "a VM whose boot volume is on the Trident StorageClass", _csi03, _csi03_revert),
+    Fault(
+        "UPG-08",
+        "a VM that was running before the upgrade left stopped after it",
+        _upg08,
+        _upg08_revert,
+        objects=(f"VirtualMachine {NS}/{LAST_VM}",),
+    ),
+    Fault(
+        "CSI-03",
+        "a VM whose boot volume is on the Trident StorageClass",
+        _csi03,
+        _csi03_revert,
+        objects=(f"VirtualMachine {NS}/{CSI03_VM}",),
+        creates=(f"VirtualMachine {NS}/{CSI03_VM}",),
+    ),
     Fault(
         "SCH-05",
         "kube-scheduler reconfigured for bin packing (MostAllocated) with the InterPodAffinity plugin disabled",
         _scheduler(True),
         _scheduler(False),
+        objects=SCHEDULER_HOSTS,
     ),
 ]

@@ -1,5 +1,7 @@
 """Admission webhooks of the workload area: Harvester's VirtualMachine mutator (overcommit and
-guest memory, facts §15.2) and virt-api's VirtualMachineInstanceMigration create validator."""
+guest memory, facts §15.2) and virt-api's VirtualMachineInstanceMigration create validator. The
+latter is registered by virt-operator in `virt-api-validator` and served by the emulated virt-api
+(areas/kubevirt_certificates_registrations and _handlers), not by the simulator's own webhooks."""
 
 from __future__ import annotations
 
@@ -10,7 +12,6 @@ from harvester_conformance.emulator.faults import VMIM_WEBHOOK
 from harvester_conformance.emulator.simulator.webhooks import Result, route
 
 VM_MUTATE_PATH = "/v1/harvester/kubevirt.io.virtualmachines/mutate"
-VMIM_VALIDATE_PATH = "/v1/kubevirt/kubevirt.io.virtualmachineinstancemigrations/validate-create"
 VM_MUTATOR_NAME = "virtualmachine.mutator.harvesterhci.io"
 VMIM_VALIDATOR_NAME = VMIM_WEBHOOK  # named where its fault probe lives
 
@@ -48,7 +49,6 @@ def mutate_vm(request: dict, cluster: Cluster) -> Result:
     return True, "", patch
 
 
-@route(VMIM_VALIDATE_PATH)
 def validate_migration(request: dict, cluster: Cluster) -> Result:
     """As virt-api: the VMI must exist, not be final, not be marked non-migratable, and have no
     other migration in flight."""
@@ -89,20 +89,6 @@ WEBHOOKS = [
                 "apiVersions": ["v1"],
                 "operations": ["CREATE", "UPDATE"],
                 "resources": ["virtualmachines"],
-                "scope": "Namespaced",
-            }
-        ],
-    },
-    {
-        "kind": "validating",
-        "name": VMIM_VALIDATOR_NAME,
-        "path": VMIM_VALIDATE_PATH,
-        "rules": [
-            {
-                "apiGroups": ["kubevirt.io"],
-                "apiVersions": ["v1"],
-                "operations": ["CREATE"],
-                "resources": ["virtualmachineinstancemigrations"],
                 "scope": "Namespaced",
             }
         ],

@@ -19,6 +19,7 @@ from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas import longhorn_webhook
 from harvester_conformance.emulator.areas.longhorn_faults import FAULTS
 from harvester_conformance.emulator.areas.longhorn_manager import create_instance_manager, factory
+from harvester_conformance.emulator.seed import node_names
 
 CONTROLLERS: list[Any] = [("longhorn-manager", factory, 2.0)]
 WEBHOOKS: list[dict] = [longhorn_webhook.REGISTRATION]
@@ -49,8 +50,6 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
         {"metadata": {"name": ei, "namespace": M.NS}, "spec": {"image": M.engine_image(spec.longhorn)}},
         manager=M.MANAGER,
     )
-    from harvester_conformance.emulator.seed import node_names
-
     nodes = node_names(spec)
     cl.apply(
         R.LONGHORN_ENGINE_IMAGES,
@@ -96,8 +95,6 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
 
 
 def ready(cl: Cluster, spec: Any) -> bool:
-    from harvester_conformance.emulator.seed import node_names
-
     nodes = node_names(spec)
     lh_nodes = {n["metadata"]["name"]: n for n in cl.list(R.LONGHORN_NODES, M.NS)}
     if any(not (lh_nodes.get(n) or {}).get("status", {}).get("diskStatus") for n in nodes):

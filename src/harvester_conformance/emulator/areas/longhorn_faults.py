@@ -8,6 +8,7 @@ from collections.abc import Callable
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import clock
+from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
@@ -17,6 +18,14 @@ FAULT_LABEL = {"emulator.harvester-conformance.io/fault-object": "longhorn"}
 FAULT_NS = "default"
 FAULT_PVC = "hc-longhorn-fault-data"
 FAULT_POD = "hc-longhorn-fault-writer"
+FAULT_CLASS = "harvester-longhorn"
+# The faults' own volume, provisioned statically (PV and Longhorn Volume of this name) so that its
+# name is known before it exists: a dynamically provisioned one is named after its PVC's UID.
+FAULT_VOLUME = "hc-longhorn-fault-data"
+# Each fault's Longhorn node, fixed so that the objects it breaks can be declared.
+FIRST_NODE = "harvester-node-0"  # MET-03, MET-04: its default disk; EVI-02: the disk of its replica
+NODES = tuple(f"harvester-node-{i}" for i in range(3))  # the release profiles' nodes, all stuck in EVI-03
+EVI01_NODE = "harvester-node-3"  # a fourth node, removed from Kubernetes: one past the profiles' three
 
 
 # -- building blocks ------------------------------------------------------------------------------
@@ -24,41 +33,46 @@ def _annotate(cl: Cluster, res: object, name: str, value: str | None, ns: str = 
     cl.patch(res, name, {"metadata": {"annotations": {FAULT_ANNOTATION: value}}}, ns)
 
 
-def _volumes(cl: Cluster) -> list[dict]:
-    return sorted(cl.list(R.LONGHORN_VOLUMES, M.NS), key=lambda v: v["metadata"]["name"])
-
-
 def _fault_volume(cl: Cluster) -> dict | None:
+    return cl.get(R.LONGHORN_VOLUMES, FAULT_VOLUME, M.NS)
+
+
+def _fault_claim(cl: Cluster) -> dict:
+    """The faults' PVC of harvester-longhorn, pre-bound to FAULT_VOLUME's PV (created after it,
+    so that no dynamic provisioning races the static one)."""
     pvc = cl.get(R.PVCS, FAULT_PVC, FAULT_NS)
-    if pvc is None:
-        return None
-    return cl.get(R.LONGHORN_VOLUMES, f"pvc-{pvc['metadata']['uid']}", M.NS)
+    if pvc is not None:
+        return pvc
+    return cl.create(
+        R.PVCS,
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": FAULT_PVC, "namespace": FAULT_NS, "labels": FAULT_LABEL},
+            "spec": {
+                "accessModes": ["ReadWriteMany"],
+                "volumeMode": "Block",
+                "storageClassName": FAULT_CLASS,
+                "resources": {"requests": {"storage": "10Gi"}},
+                "volumeName": FAULT_VOLUME,
+            },
+        },
+        FAULT_NS,
+    )
 
 
 def ensure_volume(cl: Cluster, attached: bool) -> dict:
-    """A Longhorn volume to break: an existing one (attached if asked), else one made for the
-    fault from a PVC of harvester-longhorn (and a pod using it when it must be attached)."""
-    for vol in _volumes(cl):
-        if attached and (vol.get("status") or {}).get("state") != "attached":
-            continue
-        if _replicas(cl, vol["metadata"]["name"]):
-            return vol
-    if cl.get(R.PVCS, FAULT_PVC, FAULT_NS) is None:
-        cl.create(
-            R.PVCS,
-            {
-                "apiVersion": "v1",
-                "kind": "PersistentVolumeClaim",
-                "metadata": {"name": FAULT_PVC, "namespace": FAULT_NS, "labels": FAULT_LABEL},
-                "spec": {
-                    "accessModes": ["ReadWriteMany"],
-                    "volumeMode": "Block",
-                    "storageClassName": "harvester-longhorn",
-                    "resources": {"requests": {"storage": "10Gi"}},
-                },
-            },
-            FAULT_NS,
-        )
+    """The Longhorn volume the faults break, FAULT_VOLUME: a PV of that name bound to a PVC of
+    harvester-longhorn, as an admin provisions an existing Longhorn volume statically (and a pod
+    using it when it must be attached). longhorn-manager creates the volume and its replicas."""
+    pvc = _fault_claim(cl)
+    if cl.get(R.PERSISTENT_VOLUMES, FAULT_VOLUME) is None:
+        sc = cl.get(R.STORAGE_CLASSES, FAULT_CLASS)
+        assert sc is not None, f"StorageClass {FAULT_CLASS} does not exist; is the cluster seeded?"
+        attrs = dict(sc.get("parameters") or {})
+        pv = csi.pre_bound_pv(pvc, sc, M.DRIVER, attrs, attrs.get("fsType", "ext4"))
+        pv["metadata"]["name"] = pv["spec"]["csi"]["volumeHandle"] = FAULT_VOLUME
+        csi.create_pv(cl, pv)
     if attached and cl.get(R.PODS, FAULT_POD, FAULT_NS) is None:
         cl.create(
             R.PODS,
@@ -85,12 +99,16 @@ def ensure_volume(cl: Cluster, attached: bool) -> dict:
 
 
 def drop_fault_objects(cl: Cluster) -> None:
-    """Remove the PVC and pod a fault made for itself (a volume that existed stays)."""
-    vol = _fault_volume(cl)
+    """Remove the pod and PVC the faults made; longhorn-manager then deletes the released PV,
+    and with it the volume (waited for, so that a revert leaves nothing behind)."""
     cl.delete(R.PODS, FAULT_POD, FAULT_NS)
     cl.delete(R.PVCS, FAULT_PVC, FAULT_NS)
-    if vol is not None:
-        wait_for("object-deleted", lambda: cl.get(R.LONGHORN_VOLUMES, vol["metadata"]["name"], M.NS) is None)
+
+    def gone() -> bool:
+        pv = cl.get(R.PERSISTENT_VOLUMES, FAULT_VOLUME)
+        return pv is None and _fault_volume(cl) is None
+
+    wait_for("object-deleted", gone)
 
 
 def _replicas(cl: Cluster, volume: str) -> list[dict]:
@@ -98,9 +116,9 @@ def _replicas(cl: Cluster, volume: str) -> list[dict]:
 
 
 def _first_node(cl: Cluster) -> dict:
-    nodes = sorted(cl.list(R.LONGHORN_NODES, M.NS), key=lambda n: n["metadata"]["name"])
-    k8s = {n["metadata"]["name"] for n in cl.list(R.NODES)}
-    return next(n for n in nodes if n["metadata"]["name"] in k8s)
+    node = cl.get(R.LONGHORN_NODES, FIRST_NODE, M.NS)
+    assert node is not None, f"Node {M.NS}/{FIRST_NODE} does not exist; is the cluster seeded?"
+    return node
 
 
 def _default_disk(node: dict) -> tuple[str, int]:
@@ -134,7 +152,8 @@ def _restore_reserved(cl: Cluster) -> None:
 def _stuck_eviction(cl: Cluster) -> None:
     """A disk asked to evict while its node's manager is stuck: its replicas stay."""
     vol = ensure_volume(cl, attached=False)
-    rep = _replicas(cl, vol["metadata"]["name"])[0]
+    rep = next((r for r in _replicas(cl, vol["metadata"]["name"]) if r["spec"]["nodeID"] == FIRST_NODE), None)
+    assert rep is not None, f"Volume {M.NS}/{vol['metadata']['name']} has no replica on {FIRST_NODE}"
     node_name, disk_uuid = rep["spec"]["nodeID"], rep["spec"]["diskID"]
     node = cl.get(R.LONGHORN_NODES, node_name, M.NS)
     assert node is not None
@@ -171,13 +190,9 @@ def _manager_stuck_everywhere(cl: Cluster) -> None:
 
 
 # -- nodes (EVI-01) --------------------------------------------------------------------------------
-def _stale_node_name(cl: Cluster) -> str:
-    return f"harvester-node-{len(cl.list(R.NODES))}"
-
-
 def _stale_node(cl: Cluster) -> None:
     """The Longhorn Node of a removed Kubernetes node, left behind."""
-    name = _stale_node_name(cl)
+    name = EVI01_NODE
     version = (cl.get(R.LONGHORN_SETTINGS, "current-longhorn-version", M.NS) or {}).get("value", "v1.6.2")
     cl.create(R.LONGHORN_NODES, M.longhorn_node(name, 0, _percentage(cl), version), M.NS)
 
@@ -336,6 +351,7 @@ def _recurring_backup(present: bool) -> Callable[[Cluster], None]:
 
 
 VENDOR_IMAGE = "emulator-vendor-image"
+RECURRING_JOB = M.recurring_job()["metadata"]["name"]
 
 
 def _vendor_image(cl: Cluster) -> None:
@@ -359,68 +375,85 @@ FAULTS = [
         "a disk asked to evict (evictionRequested, scheduling off) while longhorn-manager is stuck: replicas stay",
         _stuck_eviction,
         _stuck_eviction_revert,
+        objects=(f"Node {M.NS}/{FIRST_NODE}",),
     ),
     Fault(
         "EVI-03",
         "longhorn-manager stuck on every node: a requested eviction never completes",
         _manager_stuck_everywhere,
         _stuck_eviction_revert,
+        objects=tuple(f"Node {M.NS}/{n}" for n in NODES),
     ),
     Fault(
         "MET-03",
         "a default disk's storageReserved written larger than the disk's storageMaximum",
         _set_default_reserved(lambda maximum, pct: maximum + 10 * 1024**3),
         _restore_reserved,
+        objects=(f"Node {M.NS}/{FIRST_NODE}",),
     ),
     Fault(
         "MET-04",
         "a stale default disk reserving 20% while the setting says 30%",
         _set_default_reserved(lambda maximum, pct: maximum * (pct - 10 if pct > 10 else pct + 10) // 100),
         _restore_reserved,
+        objects=(f"Node {M.NS}/{FIRST_NODE}",),
     ),
     Fault(
         "LPC-01",
         "priority-class setting empty, as an upgraded cluster that was never configured keeps it",
         _recreate_priority_setting(""),
         _recreate_priority_setting(M.CRITICAL),
+        objects=(f"Setting {M.NS}/priority-class",),
     ),
     Fault(
         "LPC-03",
         "csi-resizer's priority class removed by hand while longhorn-manager was stuck",
         _user_edited_component,
         _user_edit_undone,
+        objects=(f"Deployment {M.NS}/csi-resizer",),
     ),
     Fault(
         "EVI-01",
         "a Longhorn Node left behind after its Kubernetes node was removed",
         _stale_node,
         _stale_node_revert,
+        objects=(f"Node {M.NS}/{EVI01_NODE}",),
+        creates=(f"Node {M.NS}/{EVI01_NODE}",),
     ),
     Fault(
         "UPG-01",
         "an attached volume degraded: a replica failed and longhorn-manager is stuck for that volume",
         _degraded_volume,
         _degraded_volume_revert,
+        objects=(f"Volume {M.NS}/{FAULT_VOLUME}",),
+        creates=(f"Volume {M.NS}/{FAULT_VOLUME}",),
     ),
     Fault(
         "LHP-01",
         "default-replica-count set above the number of schedulable Longhorn nodes",
         _replica_count_above_nodes,
         _replica_count_default,
+        objects=(f"Setting {M.NS}/default-replica-count",),
     ),
     Fault(
         "LHP-04",
         f"{LHP04_NODE}'s dedicated data disk evicted and disabled: its data only on the root disk",
         _data_disk_retired(True),
         _data_disk_retired(False),
+        objects=(f"Node {M.NS}/{LHP04_NODE}",),
     ),
     Fault(
-        "LHP-05", "the daily-backup RecurringJob deleted: no recurring backups", *map(_recurring_backup, (False, True))
+        "LHP-05",
+        "the daily-backup RecurringJob deleted: no recurring backups",
+        *map(_recurring_backup, (False, True)),
+        objects=(f"RecurringJob {M.NS}/{RECURRING_JOB}",),
     ),
     Fault(
         "CSI-02",
         "a VM image stored on the Trident class (CDI backend) instead of Longhorn",
         _vendor_image,
         _vendor_image_revert,
+        objects=(f"VirtualMachineImage {M.IMAGE_NS}/{VENDOR_IMAGE}",),
+        creates=(f"VirtualMachineImage {M.IMAGE_NS}/{VENDOR_IMAGE}",),
     ),
 ]

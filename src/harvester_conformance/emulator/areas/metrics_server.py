@@ -274,4 +274,12 @@ def _met02_revert(cl: Cluster) -> None:
     wait_for("cluster-seeded", lambda: cl.get(R.NODE_METRICS, MET02_NODE) is not None)
 
 
-FAULTS = [Fault("MET-02", f"{MET02_NODE}'s kubelet stopped answering metrics-server's scrapes", _met02, _met02_revert)]
+FAULTS = [
+    Fault(
+        "MET-02",
+        f"{MET02_NODE}'s kubelet stopped answering metrics-server's scrapes",
+        _met02,
+        _met02_revert,
+        objects=(f"Node {MET02_NODE}",),
+    )
+]

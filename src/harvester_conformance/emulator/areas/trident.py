@@ -22,7 +22,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import csi_provisioner as csi
-from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT
+from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT, TRIDENT_CLASS
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
 from harvester_conformance.waits import wait_for
 
@@ -151,5 +151,6 @@ FAULTS = [
         "the Trident backend offline: new Trident volumes fail to provision (ProvisioningFailed)",
         _set_offline(True),
         _set_offline(False),
+        objects=(f"StorageClass {TRIDENT_CLASS}",),
     )
 ]

@@ -73,16 +73,16 @@ API_GROUPS: list = []
 
 
 # -- hosts: ISC-01, NIC-02, CSI-05 -----------------------------------------------------------------
-def _last_node(cl: Cluster) -> tuple[str, int]:
-    names = sorted(n["metadata"]["name"] for n in cl.list(R.NODES))
-    return names[-1], len(names) - 1
+# The host these faults change, fixed so that they can declare it: the last of the three nodes every
+# release profile has (the one they picked when they searched).
+HOST, HOST_INDEX = hosts.LAST_NODE, 2
 
 
 def _isc01(booted_from_iscsi: bool):
     """A node booted from iSCSI through a boot entry that lost the arguments (or not iSCSI-booted)."""
 
     def apply(cl: Cluster) -> None:
-        state_dir, (node, index) = hosts.state_dir_of(cl), _last_node(cl)
+        state_dir, node, index = hosts.state_dir_of(cl), HOST, HOST_INDEX
         version = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "dev"
         if booted_from_iscsi:
             hostfs.write_ibft(state_dir, node, index)
@@ -101,7 +101,7 @@ def _nic02(renamed: bool):
     """After the upgrade's kernel, the vm-net uplink comes up under its predictable name."""
 
     def apply(cl: Cluster) -> None:
-        state_dir, (node, index) = hosts.state_dir_of(cl), _last_node(cl)
+        state_dir, node, index = hosts.state_dir_of(cl), HOST, HOST_INDEX
         links = hostfs.nics(index)
         if renamed:
             for link in links:
@@ -117,12 +117,12 @@ ROOK_MARKER = "var/lib/rook/rook-ceph/rook-ceph.config"
 
 def _csi05(cl: Cluster) -> None:
     # Rook deployed onto a host without the KB's preparation: no persistent paths, no rbd/nbd.
-    state_dir, (node, _) = hosts.state_dir_of(cl), _last_node(cl)
+    state_dir, node = hosts.state_dir_of(cl), HOST
     hostfs.write(state_dir, node, ROOK_MARKER, "[global]\nfsid = 2c5e6d4a-9f1b-4c3e-8d7a-0b1e2f3a4c5d\n")
 
 
 def _csi05_revert(cl: Cluster) -> None:
-    state_dir, (node, _) = hosts.state_dir_of(cl), _last_node(cl)
+    state_dir, node = hosts.state_dir_of(cl), HOST
     hostfs.remove(state_dir, node, "var/lib/rook")
 
 
@@ -186,6 +186,10 @@ def _ipp06_revert(cl: Cluster) -> None:
 
 
 # -- API endpoint: UPG-04 -------------------------------------------------------------------------------
+# The Kubernetes API endpoint as an object: the Service every client reaches the apiserver through.
+API_ENDPOINT = "Service default/kubernetes"
+
+
 def _serving_cert(days_left: float | None):
     """The apiserver's serving certificate rewritten on disk (it reloads it at once)."""
 
@@ -216,42 +220,55 @@ FAULTS = [
         "a node booted from iSCSI (iBFT present) through a boot entry without rd.iscsi.firmware/rd.iscsi.ibft",
         _isc01(True),
         _isc01(False),
+        objects=(f"Node {HOST}",),
     ),
     Fault(
         "NIC-02",
         f"after the upgrade, the vm-net uplink {NIC02_OLD} of one host is named {NIC02_NEW}",
         _nic02(True),
         _nic02(False),
+        objects=(f"Node {HOST}",),
     ),
     Fault(
         "CSI-05",
         "Rook running on a host without persistent /var/lib/rook, /var/lib/ceph or rbd/nbd",
         _csi05,
         _csi05_revert,
+        objects=(f"Node {HOST}",),
     ),
     Fault(
         "IPP-05",
         "the guest cluster's DHCP Service without kube-vip.io/hwaddr and kube-vip.io/requestedIP",
         _ipp05,
         _ipp05_revert,
+        objects=(f"Service {GUEST_NS}/ingress",),
     ),
     Fault(
         "IPP-06",
         f"{IPP06_LB}'s load balancer re-created during the upgrade without its history: a new IP",
         _ipp06,
         _ipp06_revert,
+        objects=(f"LoadBalancer {hosts.LB_NS}/{IPP06_LB}",),
     ),
     Fault(
         "IPP-07",
         "the IP pools served by a load-balancer controller build without allocation history",
         lambda cl: _mark_pools(cl, ipam.NO_HISTORY),
         lambda cl: _mark_pools(cl, None),
+        objects=("IPPool default-pool", "IPPool guest-pool"),
     ),
     Fault(
         "CCR-03",
         "kubeconfig-default-token-ttl-minutes set to 1 (Harvester copies it into Rancher's maximum TTL)",
         rancher.token_ttl_fault("1"),
         rancher.token_ttl_fault(None),
+        objects=(f"Setting {rancher.TTL_SETTING}", f"Setting {rancher.MAX_TTL_SETTING}"),
     ),
-    Fault("UPG-04", "the apiserver's serving certificate five days from expiry", _serving_cert(5), _serving_cert(None)),
+    Fault(
+        "UPG-04",
+        "the apiserver's serving certificate five days from expiry",
+        _serving_cert(5),
+        _serving_cert(None),
+        objects=(API_ENDPOINT,),
+    ),
 ]

@@ -20,7 +20,6 @@ from pathlib import Path
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator.areas import AREAS
 from harvester_conformance.emulator.simulator import webhooks
-from harvester_conformance.emulator.simulator.virt_operator import VirtOperator
 
 log = logging.getLogger("simulator")
 
@@ -109,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    controllers = [("virt-operator", VirtOperator(cluster).reconcile, 1.0)]
-    controllers += [(n, factory(cluster, args.state_dir), p) for a in AREAS for n, factory, p in a.CONTROLLERS]
+    controllers = [(n, factory(cluster, args.state_dir), p) for a in AREAS for n, factory, p in a.CONTROLLERS]
     threads = [
         threading.Thread(target=run_controller, args=(n, f, p, stop), name=n, daemon=True) for n, f, p in controllers
     ]

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator.simulator import setting_validator
 
 Result = tuple[bool, str, list[dict] | None]
 ROUTES: dict[str, Callable[[dict, Cluster], Result]] = {}
@@ -44,8 +45,6 @@ SETTING_PATH = "/v1/harvester/harvesterhci.io.settings/validate"
 
 @route(SETTING_PATH)
 def validate_setting(request: dict, cluster: Cluster) -> Result:
-    from harvester_conformance.emulator.simulator import setting_validator
-
     if request.get("operation") not in ("CREATE", "UPDATE"):
         return True, "", None
     allowed, message = setting_validator.validate(request.get("object") or {}, cluster)

@@ -1,9 +1,17 @@
-"""virt-operator's certificate management (KubeVirt pkg/virt-operator, facts.md §1).
+"""virt-operator's certificate management (KubeVirt `pkg/virt-operator/resource/apply/core.go`,
+`generate/components/secrets.go`; facts.md §1, §17.9).
 
-Issues the CA, export CA and the server/client certificates, rotates them on the documented
-triggers (missing or unloadable, duration annotation changed, not signed by the current CA,
-past NotAfter - renewBefore) and keeps the CA bundle ConfigMaps. It only acts while the
-`virt-operator` Deployment has an available replica, as the real operator would.
+One reconcile is upstream's `createOrUpdateComponentsWithCertificates`, in its order: the CA (and
+from 0.55 the export CA), their bundle ConfigMaps (`MergeCABundle`), virt-api's webhook
+configurations and subresources APIServices carrying the bundle, then the leaf certificates,
+rotated on the documented triggers (missing or unloadable, duration annotation changed, not
+signed by the current CA, past NotAfter - renewBefore). It only acts while the `virt-operator`
+Deployment has an available replica, as the real operator would, and not while the Deployment
+carries the fault annotation `reconcile-stuck` (a hung operator whose pod still serves webhooks).
+
+Version differences follow the tags: KubeVirt 0.54 issues its CA with serial number 0
+(`triple/cert/cert.go@v0.54.0`, random from 0.55) and RSA-2048 keys (`triple/triple.go`, ECDSA
+P-256 from 1.0); the export CA and export-proxy certificate exist from 0.55.
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import base64
 import datetime as dt
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -21,13 +30,19 @@ from cryptography.hazmat.primitives import serialization
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import clock, pki
+from harvester_conformance.emulator.areas import kubevirt_certificates_registrations as registrations
+from harvester_conformance.emulator.faults import fault_of
 from harvester_conformance.emulator.simulator import godur
 
 log = logging.getLogger("virt-operator")
 NS = "harvester-system"
 MANAGED_BY = {"app.kubernetes.io/managed-by": "virt-operator"}
 DURATION_ANNOTATION = "kubevirt.io/duration"
-MAX_BUNDLE = 10
+MAX_BUNDLE = 10  # MergeCABundle parses at most this many earlier certificates
+CA, EXPORT_CA = "kubevirt-ca", "kubevirt-export-ca"
+STUCK = "reconcile-stuck"  # value of FAULT_ANNOTATION on the Deployment: the reconcile loop hangs
+# Where the stand-in acknowledges the fault it is modelling, so that an injection can wait for it.
+OBSERVED_ANNOTATION = "emulator.harvester-conformance.io/observed-fault"
 
 
 @dataclass(frozen=True)
@@ -38,25 +53,31 @@ class Leaf:
     client: bool = False
 
 
-def leaves(ns: str) -> list[Leaf]:
-    svc = lambda name: (name, f"{name}.{ns}", f"{name}.{ns}.svc")  # noqa: E731
-    return [
-        Leaf("kubevirt-operator-certs", f"kubevirt-operator-webhook.{ns}.svc", svc("kubevirt-operator-webhook")),
-        Leaf("kubevirt-virt-api-certs", f"virt-api.{ns}.pod.cluster.local", svc("virt-api")),
-        Leaf("kubevirt-controller-certs", f"virt-controller.{ns}.svc", svc("virt-controller")),
-        Leaf("kubevirt-virt-handler-server-certs", "kubevirt.io:system:node:virt-handler", ("*",)),
+def _service_names(service: str, ns: str) -> tuple[str, ...]:
+    """The SANs of triple.NewServerKeyPair: the Service's names down to cluster.local."""
+    return (service, f"{service}.{ns}", f"{service}.{ns}.svc", f"{service}.{ns}.svc.cluster.local")
+
+
+def _server(secret: str, service: str, ns: str, cn: str | None = None) -> Leaf:
+    """A server leaf; CN `<service>.<ns>.pod.cluster.local` unless given (components/secrets.go)."""
+    return Leaf(secret, cn or f"{service}.{ns}.pod.cluster.local", _service_names(service, ns))
+
+
+def leaves(ns: str, version: tuple[int, ...]) -> list[Leaf]:
+    """The leaf certificates virt-operator manages at this KubeVirt version, all signed by kubevirt-ca."""
+    out = [
+        _server("kubevirt-virt-api-certs", "virt-api", ns),
+        _server("kubevirt-controller-certs", "virt-controller", ns),
+        _server("kubevirt-virt-handler-server-certs", "virt-handler", ns, "kubevirt.io:system:node:virt-handler"),
         Leaf("kubevirt-virt-handler-certs", "kubevirt.io:system:client:virt-handler", (), client=True),
+        _server("kubevirt-operator-certs", "kubevirt-operator-webhook", ns),
     ]
+    if version >= (0, 55):
+        out.append(_server("kubevirt-exportproxy-certs", "virt-exportproxy", ns))
+    return out
 
 
-EXPORT_PROXY = Leaf(
-    "kubevirt-exportproxy-certs",
-    f"virt-exportproxy.{NS}.svc",
-    ("virt-exportproxy", f"virt-exportproxy.{NS}", f"virt-exportproxy.{NS}.svc"),
-)
-
-
-def _version_tuple(v: str) -> tuple[int, ...]:
+def version_tuple(v: str) -> tuple[int, ...]:
     core = v.lstrip("v").split("-")[0]
     return tuple(int(x) for x in core.split(".")[:3] if x.isdigit())
 
@@ -88,17 +109,50 @@ def config_from(spec: dict) -> Config:
     return Config(ca_d, ca_r, srv_d, srv_r)
 
 
-class VirtOperator:
-    def __init__(self, cluster: Cluster) -> None:
-        self.cl = cluster
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
 
-    # -- inputs -------------------------------------------------------------------------
-    def _running(self) -> bool:
-        dep = self.cl.get(R.DEPLOYMENTS, "virt-operator", NS)
-        return bool(dep) and (dep.get("status", {}).get("availableReplicas") or 0) > 0
+
+def merge_ca_bundle(current: x509.Certificate, bundle: str, overlap: dt.timedelta, now: dt.datetime) -> str:
+    """components.MergeCABundle (secrets.go@v0.54.0, unchanged at v1.1.1 and v1.3.1): the current CA
+    first, then the earlier CAs of the bundle (at most 10 parsed) newest first, each kept while the
+    CA that replaced it is younger than the overlap period, expired ones dropped. ValueError when
+    the bundle does not parse (upstream then writes the current CA alone)."""
+    certs = x509.load_pem_x509_certificates(bundle.encode()) if bundle.strip() else []
+    certs = sorted(certs[:MAX_BUNDLE], key=lambda c: int(c.not_valid_before_utc.timestamp()), reverse=True)
+    kept: list[x509.Certificate] = []
+    for i, cert in enumerate(certs):
+        successor = current if i == 0 else certs[i - 1]
+        if successor.not_valid_before_utc + overlap < now:
+            break
+        if cert.not_valid_after_utc < now or cert == current:
+            continue
+        kept.append(cert)
+    return "".join(_pem(c) for c in [current, *kept])
+
+
+def available(cl: Cluster) -> dict | None:
+    """The virt-operator Deployment when it has an available replica (a pod that serves)."""
+    dep = cl.get(R.DEPLOYMENTS, "virt-operator", NS)
+    return dep if dep and (dep.get("status", {}).get("availableReplicas") or 0) > 0 else None
+
+
+class VirtOperator:
+    """One reconcile per resync; `ports` says where the emulated components listen, by Service."""
+
+    def __init__(self, cluster: Cluster, ports: Callable[[], dict[str, int]]) -> None:
+        self.cl = cluster
+        self.ports = ports
 
     def reconcile(self) -> None:
-        if not self._running():
+        dep = available(self.cl)
+        if dep is None:
+            return
+        stuck = fault_of(dep) == STUCK
+        if (dep["metadata"].get("annotations") or {}).get(OBSERVED_ANNOTATION) != (STUCK if stuck else None):
+            ack = {"metadata": {"annotations": {OBSERVED_ANNOTATION: STUCK if stuck else None}}}
+            self.cl.patch(R.DEPLOYMENTS, "virt-operator", ack, NS)
+        if stuck:
             return
         kv = self.cl.get(R.KUBEVIRTS, "kubevirt", NS)
         if not kv:
@@ -108,13 +162,17 @@ class VirtOperator:
         except ValueError as exc:
             self._condition(kv, "Degraded", "True", "InvalidCertificateRotateStrategy", str(exc))
             return
-        version = (kv.get("status") or {}).get("observedKubeVirtVersion") or "v1.1.1"
-        ca = self._ensure_ca("kubevirt-ca", "kubevirt.io", cfg.ca_duration, cfg.ca_renew, cfg)
-        for leaf in leaves(NS):
-            self._ensure_leaf(leaf, ca, cfg)
-        if _version_tuple(version) >= (0, 55):
-            self._ensure_ca("kubevirt-export-ca", "export.kubevirt.io", cfg.ca_duration, cfg.server_renew, cfg)
-            self._ensure_leaf(EXPORT_PROXY, ca, cfg)
+        version = version_tuple((kv.get("status") or {}).get("observedKubeVirtVersion") or "v1.1.1")
+        ca = self._ensure_ca(CA, "kubevirt.io", cfg.ca_duration, cfg.ca_renew, version)
+        export_ca = None
+        if version >= (0, 55):  # the export CA takes the *server* renewBefore (core.go@v1.1.1)
+            export_ca = self._ensure_ca(EXPORT_CA, "export.kubevirt.io", cfg.ca_duration, cfg.server_renew, version)
+        bundle = self._ensure_bundle(CA, ca, cfg.ca_renew)
+        if export_ca is not None:
+            self._ensure_bundle(EXPORT_CA, export_ca, cfg.server_renew)
+        registrations.apply(self.cl, self.ports(), bundle, version)
+        for leaf in leaves(NS, version):
+            self._ensure_leaf(leaf, ca, cfg, version)
         self._condition(kv, "Degraded", "False", "AllComponentsReady", "certificates reconciled")
 
     # -- certificates ---------------------------------------------------------------------
@@ -127,17 +185,19 @@ class VirtOperator:
         except (KeyError, ValueError, AssertionError):
             return None
 
-    def _ensure_ca(self, name: str, cn: str, duration: dt.timedelta, renew: dt.timedelta, cfg: Config) -> pki.KeyPair:
+    def _ensure_ca(
+        self, name: str, cn: str, duration: dt.timedelta, renew: dt.timedelta, version: tuple[int, ...]
+    ) -> pki.KeyPair:
         secret = self.cl.get(R.SECRETS, name, NS)
         pair = self._load(secret)
         annotation = ((secret or {}).get("metadata", {}).get("annotations") or {}).get(DURATION_ANNOTATION)
         if pair is None or annotation != godur.format(duration) or pki.now() >= pair.cert.not_valid_after_utc - renew:
-            pair = pki.make_ca(cn, duration)
+            serial = 0 if version < (0, 55) else None
+            pair = pki.make_ca(cn, duration, serial=serial, rsa_key=version < (1, 0))
             self._write_secret(name, pair, duration, secret)
-        self._merge_bundle(name, pair)
         return pair
 
-    def _ensure_leaf(self, leaf: Leaf, ca: pki.KeyPair, cfg: Config) -> None:
+    def _ensure_leaf(self, leaf: Leaf, ca: pki.KeyPair, cfg: Config, version: tuple[int, ...]) -> None:
         secret = self.cl.get(R.SECRETS, leaf.secret, NS)
         pair = self._load(secret)
         annotation = ((secret or {}).get("metadata", {}).get("annotations") or {}).get(DURATION_ANNOTATION)
@@ -162,6 +222,7 @@ class VirtOperator:
             server=not leaf.client,
             not_before=ca.cert.not_valid_before_utc,
             not_after=pki.now() + cfg.server_duration,
+            rsa_key=version < (1, 0),
         )
         self._write_secret(leaf.secret, new, cfg.server_duration, secret)
 
@@ -198,24 +259,17 @@ class VirtOperator:
             )
         )
 
-    def _merge_bundle(self, name: str, current: pki.KeyPair) -> None:
-        """Current CA first, then older CAs until they expire (they were replaced `overlap` before
-        expiry, which is the overlap period upstream keeps them for); at most 10."""
+    def _ensure_bundle(self, name: str, current: pki.KeyPair, overlap: dt.timedelta) -> str:
+        """createOrUpdateKubeVirtCAConfigMap: a new ConfigMap holds the current CA; an existing one
+        is merged (an unparseable bundle is replaced by the current CA). Returns the bundle."""
         cm = self.cl.get(R.CONFIGMAPS, name, NS)
-        old_pem = ((cm or {}).get("data") or {}).get("ca-bundle", "")
-        kept: list[x509.Certificate] = [current.cert]
-        now = pki.now()
+        old = ((cm or {}).get("data") or {}).get("ca-bundle", "")
         try:
-            olds = x509.load_pem_x509_certificates(old_pem.encode()) if old_pem.strip() else []
+            bundle = merge_ca_bundle(current.cert, old, overlap, pki.now()) if cm else _pem(current.cert)
         except ValueError:
-            olds = []
-        for cert in olds[:MAX_BUNDLE]:
-            if cert == current.cert or cert.not_valid_after_utc <= now:
-                continue
-            kept.append(cert)
-        bundle = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in kept[:MAX_BUNDLE])
-        if bundle == old_pem:
-            return
+            bundle = _pem(current.cert)
+        if cm and bundle == old:
+            return bundle
         body = {
             "apiVersion": "v1",
             "kind": "ConfigMap",
@@ -227,6 +281,7 @@ class VirtOperator:
             self.cl.replace(R.CONFIGMAPS, body)
         else:
             self.cl.create(R.CONFIGMAPS, body, NS)
+        return bundle
 
     def _condition(self, kv: dict, ctype: str, status: str, reason: str, message: str) -> None:
         conds = [c for c in (kv.get("status") or {}).get("conditions") or [] if c.get("type") != ctype]

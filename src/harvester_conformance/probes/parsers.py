@@ -1,0 +1,429 @@
+"""Parsers of host files, shared by every probe backend: pure functions on the files' real
+formats, so a check sees the same data whether the bytes came from a pod, SSH or a simulated
+host. Malformed input raises ValueError with a message a person can act on.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from dataclasses import dataclass
+
+from cryptography import x509
+
+
+def _text(data: str | bytes, what: str) -> str:
+    if isinstance(data, bytes):
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ValueError(f"{what} is not UTF-8 text: {exc}") from None
+    return data
+
+
+# -- kernel command line (/proc/cmdline) --------------------------------------------------------
+def parse_cmdline(data: str | bytes) -> list[tuple[str, str | None]]:
+    """Ordered (key, value) pairs of a kernel command line; value None for a bare flag.
+
+    Follows the kernel's own splitter (lib/cmdline.c `next_arg`): blanks separate arguments,
+    double quotes protect blanks (`key="a b"` and `"key=a b"` both give value `a b`), the first
+    `=` splits key from value, repeated keys are kept in order (`arg_values`). An unterminated
+    quote or an argument with no name is refused.
+    """
+    text = _text(data, "kernel command line")
+    if "\x00" in text:
+        raise ValueError("kernel command line contains NUL bytes (that is /proc/<pid>/cmdline, not /proc/cmdline)")
+    s, pos, out = text.strip(), 0, []
+    while pos < len(s):
+        while pos < len(s) and s[pos].isspace():
+            pos += 1
+        if pos >= len(s):
+            break
+        quoted = s[pos] == '"'
+        start = pos + 1 if quoted else pos
+        in_quote, equals, i = quoted, -1, start
+        while i < len(s) and (in_quote or not s[i].isspace()):
+            if equals < 0 and s[i] == "=":
+                equals = i
+            if s[i] == '"':
+                in_quote = not in_quote
+            i += 1
+        if in_quote:
+            raise ValueError(f"unterminated quote in kernel command line: {s[pos:i]!r}")
+        if equals < 0:
+            key, value = s[start:i], None
+            if quoted and key.endswith('"'):
+                key = key[:-1]
+        else:
+            key, value = s[start:equals], s[equals + 1 : i]
+            if value.startswith('"'):
+                value = value[1:]
+                if value.endswith('"'):
+                    value = value[:-1]
+            elif quoted and value.endswith('"'):
+                value = value[:-1]
+        if not key:
+            raise ValueError(f"kernel command line argument without a name: {s[pos:i]!r}")
+        out.append((key, value))
+        pos = i
+    return out
+
+
+def arg_values(args: list[tuple[str, str | None]], key: str) -> list[str | None]:
+    """Every value `key` was given, in order (None for the bare flag); [] when it is absent.
+    For most kernel parameters the last one wins."""
+    return [v for k, v in args if k == key]
+
+
+# -- GRUB configuration (COS_STATE grub2/grub.cfg) ------------------------------------------------
+LINUX_COMMANDS = ("linux", "linux16", "linuxefi")
+_ENTRY_OPTIONS_WITH_VALUE = ("--class", "--users", "--hotkey", "--id", "--source")
+
+
+@dataclass(frozen=True)
+class LinuxLine:
+    """One `linux` command of a menu entry: the kernel image and its arguments, unquoted but
+    with GRUB variables (`$kernelcmd`, `${extra_cmdline}`) left unexpanded."""
+
+    kernel: str
+    args: tuple[str, ...]
+    line: int
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        """Arguments that name a GRUB variable: their value is set elsewhere (bootargs.cfg in
+        the OS image), so a check cannot see what they expand to."""
+        return tuple(a for a in self.args if "$" in a)
+
+    def params(self) -> list[tuple[str, str | None]]:
+        """The literal arguments as (key, value) pairs, variables left out."""
+        return [(a.partition("=")[0], a.partition("=")[2] if "=" in a else None) for a in self.args if "$" not in a]
+
+
+@dataclass(frozen=True)
+class MenuEntry:
+    title: str  # as written, GRUB variables unexpanded
+    id: str | None
+    submenu: tuple[str, ...]  # titles of the enclosing submenus, outermost first
+    line: int
+    linux: tuple[LinuxLine, ...]
+
+    def has_arg(self, key: str) -> bool:
+        """True when every `linux` line of the entry carries `key` (bare or key=value); False
+        for an entry with no linux line."""
+        return bool(self.linux) and all(key in (k for k, _ in ln.params()) for ln in self.linux)
+
+
+def parse_grub_menuentries(data: str | bytes) -> list[MenuEntry]:
+    """Every `menuentry` of a grub.cfg, in file order (entries inside `submenu` blocks
+    included), with the arguments of its `linux` lines.
+
+    An empty list means the file has no menuentry at all; that is a valid GRUB file (it may only
+    chain another one), so the parser does not refuse it: a caller that needs entries calls
+    `require_menuentries`, which raises ValueError naming the file. Unbalanced braces or quotes,
+    and a menuentry without a title, raise ValueError with the line number.
+    """
+    tokens = _grub_tokens(_text(data, "grub.cfg"))
+    entries: list[MenuEntry] = []
+    pos = _grub_block(tokens, 0, (), entries, None, None)
+    if pos != len(tokens):  # pragma: no cover - _grub_block consumes everything at top level
+        raise ValueError(f"grub.cfg: unexpected text at line {tokens[pos][2]}")
+    return entries
+
+
+def require_menuentries(entries: list[MenuEntry], source: str) -> list[MenuEntry]:
+    """`entries`, or ValueError when there are none (the caller names the file in `source`)."""
+    if not entries:
+        raise ValueError(f"{source}: no menuentry found; a persisted GRUB configuration needs at least one")
+    return entries
+
+
+def _grub_tokens(text: str) -> list[tuple[str, str, int]]:
+    """(kind, value, line) with kind word|sep|lbrace|rbrace, as GRUB's shell-like lexer splits
+    them: blanks separate words; quotes and backslashes protect; `#` at a word's start comments;
+    `;` and newlines end a command; `{`/`}` at a word's start are braces, `${...}` is part of a word."""
+    tokens: list[tuple[str, str, int]] = []
+    i, n, line = 0, len(text), 1
+    while i < n:
+        c = text[i]
+        if c == "\n" or c == ";":
+            tokens.append(("sep", c, line))
+            line += c == "\n"
+            i += 1
+        elif c in " \t\r":
+            i += 1
+        elif c == "\\" and text.startswith("\\\n", i):
+            line, i = line + 1, i + 2
+        elif c == "#":
+            while i < n and text[i] != "\n":
+                i += 1
+        elif c in "{}":
+            tokens.append(("lbrace" if c == "{" else "rbrace", c, line))
+            i += 1
+        else:
+            start_line = line
+            word, i, line = _grub_word(text, i, line)
+            tokens.append(("word", word, start_line))
+    return tokens
+
+
+def _grub_word(text: str, i: int, line: int) -> tuple[str, int, int]:
+    buf: list[str] = []
+    n = len(text)
+    while i < n and text[i] not in " \t\r\n;":
+        c = text[i]
+        if c == "\\":
+            if i + 1 < n and text[i + 1] != "\n":
+                buf.append(text[i + 1])
+            line += i + 1 < n and text[i + 1] == "\n"
+            i += 2
+        elif c == "'":
+            j = text.find("'", i + 1)
+            if j < 0:
+                raise ValueError(f"grub.cfg line {line}: unterminated single quote")
+            buf.append(text[i + 1 : j])
+            line += text.count("\n", i, j)
+            i = j + 1
+        elif c == '"':
+            j = i + 1
+            while j < n and text[j] != '"':
+                if text[j] == "\\" and j + 1 < n and text[j + 1] in '$"\\\n':
+                    if text[j + 1] != "\n":
+                        buf.append(text[j + 1])
+                    line += text[j + 1] == "\n"
+                    j += 2
+                    continue
+                line += text[j] == "\n"
+                buf.append(text[j])
+                j += 1
+            if j >= n:
+                raise ValueError(f"grub.cfg line {line}: unterminated double quote")
+            i = j + 1
+        elif c == "$" and text.startswith("${", i):
+            j = text.find("}", i + 2)
+            if j < 0 or "\n" in text[i:j]:
+                raise ValueError(f"grub.cfg line {line}: unterminated '${{'")
+            buf.append(text[i : j + 1])
+            i = j + 1
+        else:
+            buf.append(c)
+            i += 1
+    return "".join(buf), i, line
+
+
+def _grub_block(
+    tokens: list[tuple[str, str, int]],
+    pos: int,
+    submenu: tuple[str, ...],
+    entries: list[MenuEntry],
+    linux: list[LinuxLine] | None,
+    opened: tuple[str, int] | None,
+) -> int:
+    """Parse commands from `pos` to the `}` closing `opened` (or the end of the file at top
+    level); menu entries go to `entries`, linux lines of the entry being read to `linux`."""
+    cmd: list[tuple[str, int]] = []
+    while pos < len(tokens):
+        kind, value, line = tokens[pos]
+        pos += 1
+        if kind == "word":
+            cmd.append((value, line))
+            continue
+        if kind == "sep":
+            _grub_command(cmd, linux)
+            cmd = []
+            continue
+        if kind == "rbrace":
+            _grub_command(cmd, linux)
+            if opened is None:
+                raise ValueError(f"grub.cfg line {line}: '}}' without a matching '{{'")
+            return pos
+        head, cmd = cmd, []
+        name = head[0][0] if head else ""
+        where = (f"{name} {head[1][0]!r}" if len(head) > 1 else name or "block", line)
+        if name in ("menuentry", "submenu"):
+            title, entry_id = _entry_header(head, line)
+            if name == "submenu":
+                pos = _grub_block(tokens, pos, (*submenu, title), entries, None, where)
+            else:
+                lines: list[LinuxLine] = []
+                index = len(entries)
+                pos = _grub_block(tokens, pos, submenu, entries, lines, where)
+                entries.insert(index, MenuEntry(title, entry_id, submenu, head[0][1], tuple(lines)))
+        else:  # function bodies and other blocks: still inside the same entry, if any
+            _grub_command(head, linux)
+            pos = _grub_block(tokens, pos, submenu, entries, linux, where)
+    _grub_command(cmd, linux)
+    if opened is not None:
+        raise ValueError(f"grub.cfg line {opened[1]}: {opened[0]} has no closing '}}'")
+    return pos
+
+
+def _grub_command(cmd: list[tuple[str, int]], linux: list[LinuxLine] | None) -> None:
+    if linux is None or not cmd or cmd[0][0] not in LINUX_COMMANDS:
+        return
+    if len(cmd) < 2:
+        raise ValueError(f"grub.cfg line {cmd[0][1]}: '{cmd[0][0]}' without a kernel image")
+    linux.append(LinuxLine(cmd[1][0], tuple(w for w, _ in cmd[2:]), cmd[0][1]))
+
+
+def _entry_header(head: list[tuple[str, int]], line: int) -> tuple[str, str | None]:
+    title: str | None = None
+    entry_id: str | None = None
+    words = [w for w, _ in head[1:]]
+    i = 0
+    while i < len(words):
+        w = words[i]
+        opt, eq, val = w.partition("=")
+        if opt in _ENTRY_OPTIONS_WITH_VALUE:
+            if not eq:
+                val = words[i + 1] if i + 1 < len(words) else ""
+                i += 1
+            if opt == "--id":
+                entry_id = val
+        elif not w.startswith("--") and title is None:
+            title = w
+        i += 1
+    if title is None:
+        raise ValueError(f"grub.cfg line {line}: {head[0][0]} without a title")
+    return title, entry_id
+
+
+# -- systemd unit state (systemctl show -p ActiveState,SubState,UnitFileState,LoadState) -------------
+ACTIVE_STATES = {"active", "reloading", "inactive", "failed", "activating", "deactivating", "maintenance", "refreshing"}
+UNIT_PROPERTIES = ("LoadState", "ActiveState", "SubState", "UnitFileState")
+
+
+@dataclass(frozen=True)
+class UnitState:
+    load: str  # loaded, not-found, masked, bad-setting, error ...
+    active: str  # active, inactive, failed, activating ...
+    sub: str  # running, exited, dead ...
+    unit_file: str  # enabled, disabled, static, masked, "" for a unit with no file
+    id: str | None = None  # when `-p Id` was asked too
+
+    @property
+    def enabled(self) -> bool:
+        """Started at boot: `enabled` or `enabled-runtime` (static units are pulled in by others)."""
+        return self.unit_file in ("enabled", "enabled-runtime")
+
+    @property
+    def running(self) -> bool:
+        return self.active == "active" and self.sub == "running"
+
+    @property
+    def found(self) -> bool:
+        return self.load not in ("not-found", "")
+
+
+def parse_systemctl_show(data: str | bytes) -> list[UnitState]:
+    """Unit states from `systemctl show -p ActiveState,SubState,UnitFileState,LoadState [-p Id]
+    UNIT...`: one block of KEY=value lines per unit, blocks separated by a blank line, in the
+    order the units were named. A missing property or an unknown ActiveState raises ValueError."""
+    text = _text(data, "systemctl show output")
+    units: list[UnitState] = []
+    for n, block in enumerate(re.split(r"\n\s*\n", text.strip())):
+        if not block.strip():
+            continue
+        props: dict[str, str] = {}
+        for line in block.splitlines():
+            key, eq, value = line.strip().partition("=")
+            if not eq or not key:
+                raise ValueError(f"systemctl show output, unit {n + 1}: not KEY=value: {line.strip()!r}")
+            props[key] = value
+        missing = [p for p in UNIT_PROPERTIES if p not in props]
+        if missing:
+            raise ValueError(f"systemctl show output, unit {n + 1}: lacks {', '.join(missing)}")
+        if props["ActiveState"] not in ACTIVE_STATES:
+            raise ValueError(f"systemctl show output, unit {n + 1}: unknown ActiveState {props['ActiveState']!r}")
+        state = (props["LoadState"], props["ActiveState"], props["SubState"], props["UnitFileState"])
+        units.append(UnitState(*state, id=props.get("Id")))
+    return units
+
+
+def parse_unit_state(data: str | bytes) -> UnitState:
+    """The state of the one unit `systemctl show -p ... UNIT` was asked about."""
+    units = parse_systemctl_show(data)
+    if len(units) != 1:
+        raise ValueError(f"systemctl show output: expected one unit, found {len(units)}")
+    return units[0]
+
+
+# -- /etc/os-release ----------------------------------------------------------------------------
+_OS_RELEASE_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def parse_os_release(data: str | bytes) -> dict[str, str]:
+    """KEY=value pairs of os-release(5): shell-style quoting, `#` comments, blank lines."""
+    out: dict[str, str] = {}
+    for n, raw in enumerate(_text(data, "os-release").splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        key, eq, value = line.partition("=")
+        if not eq or not _OS_RELEASE_KEY.fullmatch(key):
+            raise ValueError(f"os-release line {n}: not KEY=value: {line!r}")
+        try:
+            words = shlex.split(value, comments=True)
+        except ValueError as exc:
+            raise ValueError(f"os-release line {n}: {exc}: {line!r}") from None
+        if len(words) > 1:
+            raise ValueError(f"os-release line {n}: value with unquoted blanks: {line!r}")
+        out[key] = words[0] if words else ""
+    return out
+
+
+# -- /proc/modules ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class KernelModule:
+    name: str
+    size: int
+    refcount: int | None  # None when the kernel cannot unload modules ("-")
+    used_by: tuple[str, ...]
+    state: str  # Live, Loading, Unloading
+    taints: str = ""  # e.g. "OE" for an out-of-tree unsigned module
+
+
+def parse_proc_modules(data: str | bytes) -> list[KernelModule]:
+    """Loaded modules from /proc/modules (`name size refcount used_by state address [taints]`).
+    Built-in modules are not listed there (see modules.builtin)."""
+    out: list[KernelModule] = []
+    for n, line in enumerate(_text(data, "/proc/modules").splitlines(), 1):
+        if not line.strip():
+            continue
+        f = line.split()
+        if len(f) < 6 or not f[1].isdigit() or not (f[2].isdigit() or f[2] == "-"):
+            raise ValueError(f"/proc/modules line {n}: expected 'name size refcount used_by state address': {line!r}")
+        if f[4] not in ("Live", "Loading", "Unloading"):
+            raise ValueError(f"/proc/modules line {n}: unknown state {f[4]!r}")
+        used_by = tuple(d for d in f[3].split(",") if d and d != "-")
+        taints = f[6].strip("()") if len(f) > 6 else ""
+        out.append(KernelModule(f[0], int(f[1]), int(f[2]) if f[2] != "-" else None, used_by, f[4], taints))
+    return out
+
+
+def module_loaded(modules: list[KernelModule], name: str) -> bool:
+    """True when `name` is loaded; `-` and `_` are the same in module names (modprobe's rule)."""
+    want = name.replace("-", "_")
+    return any(m.name.replace("-", "_") == want for m in modules)
+
+
+# -- PEM certificates -------------------------------------------------------------------------------
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----(.*?)-----END \1-----", re.S)
+
+
+def parse_pem_certificates(data: str | bytes) -> list[x509.Certificate]:
+    """Every CERTIFICATE block of a PEM file, in order. Other blocks (a private key beside the
+    certificate) are skipped and never decoded, so no key material is kept. A file with no
+    certificate, or a block that does not decode, raises ValueError naming the block."""
+    text = _text(data, "PEM file")
+    certs: list[x509.Certificate] = []
+    for n, m in enumerate(_PEM_BLOCK.finditer(text), 1):
+        if m.group(1) != "CERTIFICATE":
+            continue
+        try:
+            certs.append(x509.load_pem_x509_certificate(m.group(0).encode()))
+        except ValueError as exc:
+            raise ValueError(f"PEM block {n} (CERTIFICATE) does not decode: {exc}") from None
+    if not certs:
+        raise ValueError("no CERTIFICATE block in the PEM data")
+    return certs

@@ -1,0 +1,235 @@
+"""The node probe's backends for real: the simulated backend on the emulated cluster's hosts,
+the pod backend against the emulated cluster's real apiserver (kwok runs no container, so the
+pod is checked as an object, and a read must end in a ProbeError), and the SSH backend against
+a real sshd on a loopback port when this machine has one."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519
+
+from harvester_conformance.changes import RUN_LABEL
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.probes import ProbeError, ProbeSettings, ProbeUnavailable, make_probe
+from harvester_conformance.probes.parsers import (
+    arg_values,
+    module_loaded,
+    parse_cmdline,
+    parse_grub_menuentries,
+    parse_os_release,
+    parse_pem_certificates,
+    parse_proc_modules,
+    require_menuentries,
+)
+from harvester_conformance.probes.pod import HOST_ROOT, PodProbe
+from harvester_conformance.probes.simulated import SimulatedProbe
+from harvester_conformance.probes.ssh import SshProbe, SshTarget
+from harvester_conformance.waits import wait_for
+
+PROFILE = "v1.3.1"
+GRUB = "/run/initramfs/cos-state/grub2/grub.cfg"
+SERVING = "/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.crt"
+
+
+@pytest.fixture(scope="module")
+def cluster(emulated) -> Iterator[tuple[Cluster, Path]]:
+    c = emulated(PROFILE)
+    cl = Cluster.from_kubeconfig(str(c.kubeconfig))
+    yield cl, c.state.dir / "hosts"
+    cl.close()
+
+
+@pytest.fixture(scope="module")
+def nodes(cluster) -> list[str]:
+    names = sorted(n["metadata"]["name"] for n in cluster[0].list(R.NODES))
+    assert names
+    return names
+
+
+# -- simulated ----------------------------------------------------------------------------------
+def test_simulated_backend_reads_the_emulated_hosts(cluster, nodes) -> None:
+    cl, hosts_dir = cluster
+    assert (hosts_dir / "README.md").is_file()
+    probe = make_probe(
+        ProbeSettings(backend="simulated", hosts_dir=hosts_dir), cluster=None, namespace=None, run_id="t"
+    )
+    assert isinstance(probe, SimulatedProbe)
+    for node in nodes:
+        files = probe.read(node, ["/proc/cmdline", GRUB, "/etc/os-release", "/proc/modules", SERVING, "/no/such/file"])
+        assert files["/no/such/file"] is None
+        args = parse_cmdline(files["/proc/cmdline"])
+        assert arg_values(args, "root") == ["LABEL=COS_STATE"], node
+        assert arg_values(args, "rd.iscsi.firmware") == []  # the healthy profile does not boot from iSCSI
+        entries = require_menuentries(parse_grub_menuentries(files[GRUB]), f"{node}:{GRUB}")
+        assert len(entries) >= 3  # active, fallback, recovery at least
+        assert all(PROFILE in e.title and e.linux for e in entries)
+        assert all("$kernelcmd" in e.linux[0].args for e in entries)
+        assert parse_os_release(files["/etc/os-release"])["VERSION"] == PROFILE
+        assert module_loaded(parse_proc_modules(files["/proc/modules"]), "kvm")
+        certs = parse_pem_certificates(files[SERVING])
+        assert certs[0].subject.rfc4514_string() == "CN=kube-apiserver"
+    probe.close()
+
+
+def test_simulated_backend_reports_an_unknown_node(cluster) -> None:
+    probe = SimulatedProbe(cluster[1])
+    with pytest.raises(ProbeError, match="no simulated host 'no-such-node'"):
+        probe.read("no-such-node", ["/proc/cmdline"])
+    with pytest.raises(ValueError, match="must not contain"):
+        probe.read("x", ["/etc/../../../etc/passwd"])
+
+
+# -- pod ------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def probe_ns(cluster) -> Iterator[tuple[str, str]]:
+    """A namespace of this test's own, labelled with its run ID, admitting privileged pods."""
+    cl = cluster[0]
+    run_id = f"probe-test-{secrets.token_hex(3)}"
+    ns = f"hc-{run_id}"
+    labels = {RUN_LABEL: run_id, "pod-security.kubernetes.io/enforce": "privileged"}
+    cl.create(R.NAMESPACES, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns, "labels": labels}})
+    yield ns, run_id
+    cl.delete(R.NAMESPACES, ns)
+    wait_for("namespace-deleted", lambda: cl.get(R.NAMESPACES, ns) is None)
+    assert cl.get(R.NAMESPACES, ns) is None
+
+
+def test_pod_is_what_a_real_node_needs_and_cleanup_removes_it(cluster, nodes, probe_ns) -> None:
+    cl, ns, run_id = cluster[0], *probe_ns
+    probe = make_probe(ProbeSettings(), cluster=cl, namespace=ns, run_id=run_id)
+    assert isinstance(probe, PodProbe)
+    node = nodes[-1]
+    name = probe.launch(node, ["/proc/cmdline", GRUB])
+    pod = cl.get(R.PODS, name, ns)  # as the apiserver stored it, defaults and admission applied
+    assert pod is not None
+    spec = pod["spec"]
+    assert pod["metadata"]["labels"][RUN_LABEL] == run_id
+    assert spec["nodeName"] == node and spec["restartPolicy"] == "Never"
+    assert spec["tolerations"] == [{"operator": "Exists"}]
+    assert spec["automountServiceAccountToken"] is False
+    assert [v["name"] for v in spec["volumes"]] == ["host-root"]  # no service-account token volume injected
+    assert spec["volumes"][0]["hostPath"] == {"path": "/", "type": "Directory"}
+    [container] = spec["containers"]
+    assert container["securityContext"]["privileged"] is True
+    assert container["image"] == ProbeSettings().image
+    assert container["volumeMounts"] == [{"name": "host-root", "mountPath": HOST_ROOT, "readOnly": True}]
+    assert container["command"][:4] == ["chroot", HOST_ROOT, "/bin/sh", "-c"]
+    assert "hc_read 1 /run/initramfs/cos-state/grub2/grub.cfg" in container["command"][4]
+    assert spec["activeDeadlineSeconds"] > 0
+    probe.close()
+    assert cl.get(R.PODS, name, ns) is None
+    assert probe.live == set()
+
+
+def test_pod_read_on_kwok_ends_in_probe_error_and_leaves_nothing(cluster, nodes, probe_ns, monkeypatch) -> None:
+    monkeypatch.setenv("HC_TIMEOUT_SCALE", "0.05")  # node-probe: 9 s, object-deleted: 3 s
+    cl, ns, run_id = cluster[0], *probe_ns
+    probe = PodProbe(cl, ns, run_id)
+    started = time.monotonic()
+    with pytest.raises(ProbeError, match=rf"{nodes[0]}: probe pod {ns}/hc-probe-\w+ did not finish"):
+        probe.read(nodes[0], ["/proc/cmdline"])
+    assert time.monotonic() - started < 60
+    assert probe.live == set()
+    assert cl.list(R.PODS, ns, label_selector=f"{RUN_LABEL}={run_id}") == []
+    with pytest.raises(ProbeError, match="node no-such-node does not exist"):
+        probe.read("no-such-node", ["/proc/cmdline"])
+    probe.close()
+
+
+# -- ssh (only where an sshd binary exists) ----------------------------------------------------------------
+SSHD = shutil.which("sshd") or ("/usr/sbin/sshd" if Path("/usr/sbin/sshd").exists() else None)
+
+
+def _keypair(path: Path) -> str:
+    key = ed25519.Ed25519PrivateKey.generate()
+    path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption())
+    )
+    path.chmod(0o600)
+    return key.public_key().public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH).decode()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def sshd(tmp_path_factory) -> Iterator[tuple[int, Path, Path]]:
+    """A real sshd on a loopback port, accepting one fresh key for the current user; yields
+    (port, client key file, known_hosts file)."""
+    if SSHD is None or os.geteuid() != 0:
+        pytest.skip("no sshd binary on this machine (or not root): the SSH end-to-end test needs one")
+    d = tmp_path_factory.mktemp("sshd")
+    port = _free_port()
+    host_pub = _keypair(d / "host_key")
+    (d / "authorized_keys").write_text(_keypair(d / "client_key") + "\n")
+    (d / "known_hosts").write_text(f"[127.0.0.1]:{port} {host_pub}\n")
+    (d / "sshd_config").write_text(
+        f"Port {port}\nListenAddress 127.0.0.1\nHostKey {d / 'host_key'}\nPidFile {d / 'sshd.pid'}\n"
+        f"AuthorizedKeysFile {d / 'authorized_keys'}\nPasswordAuthentication no\nKbdInteractiveAuthentication no\n"
+        "PubkeyAuthentication yes\nPermitRootLogin prohibit-password\nUsePAM no\nStrictModes no\n"
+    )
+    Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege-separation directory
+    with open(d / "sshd.log", "w") as log:
+        proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(d / "sshd_config")], stdout=log, stderr=log)
+    try:
+
+        def listening() -> bool:
+            if proc.poll() is not None:
+                raise RuntimeError(f"sshd exited: {(d / 'sshd.log').read_text()[-300:]}")
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", port)) == 0
+
+        wait_for("sshd-listening", listening, timeout=15)
+        yield port, d / "client_key", d / "known_hosts"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+
+
+def test_ssh_backend_reads_files_from_a_real_sshd(sshd, tmp_path) -> None:
+    port, key, known = sshd
+    (tmp_path / "grub.cfg").write_bytes(b'menuentry "A" --id a {\n  linux /vmlinuz root=LABEL=COS_STATE\n}\n')
+    wanted = ["/proc/cmdline", str(tmp_path / "grub.cfg"), str(tmp_path / "absent")]
+    user = os.environ.get("USER") or "root"
+    probe = SshProbe({"node-1": SshTarget("127.0.0.1", port)}, user=user, key_file=key, known_hosts=known)
+    try:
+        first = probe.read("node-1", wanted)
+        again = probe.read("node-1", wanted[:1])  # the same connection, a second command
+    finally:
+        probe.close()
+    assert first["/proc/cmdline"] == Path("/proc/cmdline").read_bytes() == again["/proc/cmdline"]
+    assert parse_grub_menuentries(first[wanted[1]])[0].has_arg("root")
+    assert first[wanted[2]] is None
+
+
+def test_ssh_backend_rejects_unknown_and_changed_host_keys(sshd, tmp_path) -> None:
+    port, key, _ = sshd
+    user = os.environ.get("USER") or "root"
+    hosts = {"node-1": SshTarget("127.0.0.1", port)}
+    other = tmp_path / "known_hosts"
+    other.write_text(f"[127.0.0.1]:{port} {_keypair(tmp_path / 'other')}\n")
+    with pytest.raises(ProbeError, match="host key does not match known_hosts"):
+        SshProbe(hosts, user=user, key_file=key, known_hosts=other).read("node-1", ["/proc/cmdline"])
+    empty = tmp_path / "empty_known_hosts"
+    empty.write_text("")
+    with pytest.raises(ProbeError, match="not found in known_hosts"):
+        SshProbe(hosts, user=user, key_file=key, known_hosts=empty).read("node-1", ["/proc/cmdline"])
+    insecure = SshProbe(hosts, user=user, key_file=key, insecure=True)
+    assert insecure.read("node-1", ["/proc/cmdline"])["/proc/cmdline"]
+    insecure.close()
+    with pytest.raises(ProbeUnavailable, match="no SSH address for node node-2"):
+        insecure.read("node-2", ["/proc/cmdline"])

@@ -153,6 +153,7 @@ def test_configured_server_duration_is_honoured(hc: RunContext, changes: Changes
         kc.NAMESPACE,
         ("spec", "certificateRotateStrategy"),
         settled=_reissued(cl, TARGET, None, before.server_duration),
+        timeout="certificate-reissued",
     )
     try:
         cl.patch(R.KUBEVIRTS, "kubevirt", {"spec": {"certificateRotateStrategy": changed}}, kc.NAMESPACE)

@@ -161,9 +161,11 @@ class Changes:
         namespace: str | None,
         path: tuple[str, ...],
         settled: Callable[[], object] | None = None,
+        timeout: str = "object-restored",
     ) -> tuple[bool, Any]:
         """Record a field's original value on the object before the test changes it; the undo
-        puts it back in one write. Returns (present, value) of the original."""
+        puts it back in one write, then waits (the named `timeout`) until `settled`. Returns
+        (present, value) of the original."""
         if res not in RESTORABLE:
             raise ValueError(f"{res.kind} is not in changes.RESTORABLE: `cleanup` could not find it after a crash")
         obj = self.cluster.get(res, name, namespace)
@@ -190,6 +192,7 @@ class Changes:
             f"restore {res.kind} {namespace + '/' if namespace else ''}{name} {'.'.join(path)}",
             lambda: restore(self.cluster, res, name, namespace),
             settled,
+            timeout,
         )
         return present, value
 

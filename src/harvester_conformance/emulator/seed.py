@@ -100,16 +100,7 @@ def prepare(cl: Cluster, st: lifecycle.State, progress: Progress) -> None:
 
     wait_for("crd-established", established)
     progress(f"{len(names)} CRDs established")
-    cl.apply(R.CLUSTER_ROLES, {"metadata": {"name": "harvester-simulator"}, "rules": SIMULATOR_RULES}, manager=MANAGER)
-    cl.apply(
-        R.CLUSTER_ROLE_BINDINGS,
-        {
-            "metadata": {"name": "harvester-simulator"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "harvester-simulator"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "harvester-simulator"}],
-        },
-        manager=MANAGER,
-    )
+    grant_simulator(cl, "harvester-simulator", SIMULATOR_RULES)
 
 
 def register_webhooks(cl: Cluster, st: lifecycle.State, areas: Sequence[ModuleType]) -> None:
@@ -255,6 +246,20 @@ def _settings(spec: ProfileSpec) -> dict[str, str]:
     if ver >= (1, 4, 0):
         settings["additional-guest-memory-overhead-ratio"] = "1.5"
     return settings
+
+
+def grant_simulator(cl: Cluster, role: str, rules: list[dict]) -> None:
+    """A ClusterRole of `rules`, bound to the simulator's identity (the user its certificate names)."""
+    cl.apply(R.CLUSTER_ROLES, {"metadata": {"name": role}, "rules": rules}, manager=MANAGER)
+    cl.apply(
+        R.CLUSTER_ROLE_BINDINGS,
+        {
+            "metadata": {"name": role},
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
+            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "harvester-simulator"}],
+        },
+        manager=MANAGER,
+    )
 
 
 def populate(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:

@@ -38,10 +38,10 @@ from harvester_conformance.emulator.areas.kubevirt_certificates_operator import 
 )
 from harvester_conformance.emulator.areas.kubevirt_certificates_serving import TlsComponent
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault
+from harvester_conformance.emulator.seed import grant_simulator
 from harvester_conformance.waits import wait_for
 
 NS = "harvester-system"
-MANAGER = "emulator-seed"
 
 
 def server_name(service: str) -> str:
@@ -146,16 +146,7 @@ def registration_problems(cl: Cluster) -> list[str]:
 def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Callable[[str], None]) -> None:
     """Grant virt-operator its registrations, then wait until virt-api and virt-operator serve their
     webhooks: the apiserver calls them for every KubeVirt object the later seeds write."""
-    cl.apply(R.CLUSTER_ROLES, {"metadata": {"name": "kubevirt-operator"}, "rules": OPERATOR_RULES}, manager=MANAGER)
-    cl.apply(
-        R.CLUSTER_ROLE_BINDINGS,
-        {
-            "metadata": {"name": "kubevirt-operator"},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "kubevirt-operator"},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": "harvester-simulator"}],
-        },
-        manager=MANAGER,
-    )
+    grant_simulator(cl, "kubevirt-operator", OPERATOR_RULES)
 
     def webhooks_served() -> bool:
         if any(cl.get(res, name) is None for name, (res, _, _, _) in reg.CONFIGURATIONS.items()):

@@ -11,7 +11,7 @@ from types import ModuleType
 import yaml
 
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import clock, lifecycle
 from harvester_conformance.emulator.profiles import STORAGE_NETWORK_SETTING, ProfileSpec
 from harvester_conformance.emulator.simulator.webhooks import SETTING_PATH
@@ -347,14 +347,6 @@ def await_ready(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType], pro
     wait_for("cluster-seeded", nodes_ready)
     progress("nodes Ready")
 
-    def operator_done() -> bool:
-        try:
-            return cl.get(R.SECRETS, "kubevirt-virt-handler-certs", "harvester-system") is not None
-        except ApiError:
-            return False
-
-    wait_for("cluster-seeded", operator_done)
-    progress("virt-operator certificates issued")
     for area in areas:
         wait_for("cluster-seeded", lambda a=area: a.ready(cl, spec))
     progress("every area settled")

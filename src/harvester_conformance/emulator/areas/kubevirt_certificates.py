@@ -35,8 +35,10 @@ from harvester_conformance.emulator.areas.kubevirt_certificates_operator import 
     STUCK,
     VirtOperator,
     available,
+    leaves,
 )
 from harvester_conformance.emulator.areas.kubevirt_certificates_serving import TlsComponent
+from harvester_conformance.emulator.areas.kubevirt_model import version_tuple
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault
 from harvester_conformance.emulator.seed import grant_simulator
 from harvester_conformance.waits import wait_for
@@ -161,9 +163,14 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Callable[[str], None
 
 
 def ready(cl: Cluster, spec: Any) -> bool:
-    """Registrations carry the current bundle, the APIServices are Available, the servers verify."""
+    """Registrations carry the current bundle, the APIServices are Available, the servers verify,
+    and every leaf of the running KubeVirt version is issued (the operator writes them last)."""
     try:
-        return registration_problems(cl) == []
+        if registration_problems(cl) != []:
+            return False
+        kv = cl.get(R.KUBEVIRTS, "kubevirt", NS) or {}
+        version = version_tuple((kv.get("status") or {}).get("observedKubeVirtVersion") or "v1.1.1")
+        return all(cl.get(R.SECRETS, leaf.secret, NS) is not None for leaf in leaves(NS, version))
     except ApiError:
         return False
 

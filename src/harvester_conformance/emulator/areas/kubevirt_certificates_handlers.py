@@ -19,8 +19,8 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator.areas import kubevirt_certificates_registrations as reg
 from harvester_conformance.emulator.areas import kubevirt_webhooks
-from harvester_conformance.emulator.areas.kubevirt_certificates_operator import version_tuple
 from harvester_conformance.emulator.areas.kubevirt_certificates_serving import Routes, status
+from harvester_conformance.emulator.areas.kubevirt_model import version_tuple
 from harvester_conformance.emulator.simulator.webhooks import Result
 
 NS = reg.NS

@@ -31,12 +31,12 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import clock, pki
 from harvester_conformance.emulator.areas import kubevirt_certificates_registrations as registrations
+from harvester_conformance.emulator.areas.kubevirt_model import version_tuple
 from harvester_conformance.emulator.faults import fault_of
 from harvester_conformance.emulator.simulator import godur
 
 log = logging.getLogger("virt-operator")
-NS = "harvester-system"
-MANAGED_BY = {"app.kubernetes.io/managed-by": "virt-operator"}
+NS, MANAGED_BY = registrations.NS, registrations.MANAGED_BY
 DURATION_ANNOTATION = "kubevirt.io/duration"
 MAX_BUNDLE = 10  # MergeCABundle parses at most this many earlier certificates
 CA, EXPORT_CA = "kubevirt-ca", "kubevirt-export-ca"
@@ -75,11 +75,6 @@ def leaves(ns: str, version: tuple[int, ...]) -> list[Leaf]:
     if version >= (0, 55):
         out.append(_server("kubevirt-exportproxy-certs", "virt-exportproxy", ns))
     return out
-
-
-def version_tuple(v: str) -> tuple[int, ...]:
-    core = v.lstrip("v").split("-")[0]
-    return tuple(int(x) for x in core.split(".")[:3] if x.isdigit())
 
 
 @dataclass(frozen=True)

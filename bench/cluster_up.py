@@ -1,6 +1,9 @@
 """Benchmark of the emulated cluster: warm `cluster up` time to Ready, resident memory of the
 running cluster, and (with --cold) the cold build of the control plane into an empty cache.
 
+Right after `up` says ready, one list call per type checks that what it seeded had settled:
+Longhorn volumes by state and robustness, VMIs by phase, VMs by readiness, PVCs by phase.
+
 Prints its figures; measured on this machine, not asserted.
 """
 
@@ -14,8 +17,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import build, lifecycle, manage
 
 TARGET_UP_SECONDS = 90
@@ -48,11 +54,42 @@ def cold_build() -> float:
         return elapsed
 
 
+def settled(kubeconfig: Path) -> dict[str, Counter]:
+    """What the seed left, one list call per type, read at once after `up` returned."""
+    cl = Cluster.from_kubeconfig(str(kubeconfig))
+    try:
+        volumes = cl.list(R.LONGHORN_VOLUMES, "longhorn-system")
+        vmis, vms, pvcs = cl.list(R.VMIS), cl.list(R.VMS), cl.list(R.PVCS)
+    finally:
+        cl.close()
+    return {
+        "volumes (state/robustness)": Counter(
+            f"{(v.get('status') or {}).get('state')}/{(v.get('status') or {}).get('robustness')}" for v in volumes
+        ),
+        "VMIs (phase)": Counter(str((v.get("status") or {}).get("phase")) for v in vmis),
+        "VMs (ready)": Counter(str((v.get("status") or {}).get("ready")) for v in vms),
+        "PVCs (phase)": Counter(str((p.get("status") or {}).get("phase")) for p in pvcs),
+    }
+
+
+def unsettled(counts: dict[str, Counter]) -> int:
+    """Objects not in their settled state: volumes not attached/healthy, VMIs not Running, VMs not ready."""
+    want = {
+        "volumes (state/robustness)": "attached/healthy",
+        "VMIs (phase)": "Running",
+        "VMs (ready)": "True",
+        "PVCs (phase)": "Bound",
+    }
+    return sum(n for kind, c in counts.items() for value, n in c.items() if value != want[kind])
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--profile", default="v1.3.1")
     ap.add_argument("--nodes", type=int)
+    ap.add_argument("--vms", type=int)
+    ap.add_argument("--verbose", action="store_true", help="print `up`'s progress with elapsed seconds")
     ap.add_argument("--cold", action="store_true", help="also time a cold control-plane build")
     args = ap.parse_args()
     if args.cold:
@@ -62,8 +99,17 @@ def main() -> int:
     name = f"bench-{os.getpid()}"
     for i in range(args.repeat):
         started = time.monotonic()
-        st, _ = manage.up(args.profile, nodes=args.nodes, name=name, progress=lambda _: None)
+
+        def progress(msg: str, started: float = started) -> None:
+            if args.verbose:
+                print(f"  [{time.monotonic() - started:6.1f}s] {msg}", flush=True)
+
+        st, _ = manage.up(args.profile, nodes=args.nodes, vms=args.vms, name=name, progress=progress)
         ups.append(time.monotonic() - started)
+        counts = settled(st.kubeconfig)
+        for kind, c in counts.items():
+            print(f"  {kind}: {dict(sorted(c.items()))}", flush=True)
+        print(f"  not settled when `up` said ready: {unsettled(counts)}", flush=True)
         pids = [p for p in lifecycle._group_members(st.pgid)]
         mems.append(rss_mib(pids))
         manage.down(name)

@@ -201,8 +201,9 @@ def test_registrations_carry_the_bundle_that_verifies_the_servers(emulated, prof
     ):
         wait_for(
             "certificate-reissued",
-            lambda service=service, secret=secret: x509.load_der_x509_certificate(_served(cl, bundle, service))
-            == _secret_cert(cl, secret),
+            lambda service=service, secret=secret: (
+                x509.load_der_x509_certificate(_served(cl, bundle, service)) == _secret_cert(cl, secret)
+            ),
         )
 
 

@@ -178,6 +178,8 @@ def test_seeded_vms_pvcs_and_kubevirt_cr(cl):
     assert sc["provisioner"] == "driver.longhorn.io" and sc["parameters"]["numberOfReplicas"] == "3"
     kv = cl.get(R.KUBEVIRTS, "kubevirt", "harvester-system")
     assert "migrations" not in kv["spec"].get("configuration", {})
+    gates = kv["spec"]["configuration"]["developerConfiguration"]["featureGates"]
+    assert gates == ["LiveMigration", "HotplugVolumes", "HostDevices", "GPU"]  # HV values.yaml @v1.3.1
     assert container_disk_vmis(cl) == []  # healthy: every VM passes Harvester's upgrade gate (UPG-03)
     two_nic = [v for v in vms if len(v["spec"]["template"]["spec"]["domain"]["devices"]["interfaces"]) == 2]
     assert two_nic and all(dhcp_nics(v) == 1 for v in two_nic)
@@ -221,9 +223,14 @@ def test_overcommit_webhook_kb_example_and_setting(cl):
         assert q_bytes(dom["resources"]["requests"]["memory"]) == 715_128_832
         assert dom["memory"]["guest"] == "924Mi"
         cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", {"value": '{"cpu":200,"memory":200,"storage":200}'})
+        # An update that changes no limit keeps the requests (facts §17.2, needUpdateResourceOvercommit).
         cl.patch(R.VMS, "kb", {"metadata": {"labels": {"touch": "1"}}}, ns)
         dom = cl.get(R.VMS, "kb", ns)["spec"]["template"]["spec"]["domain"]
-        assert dom["resources"]["requests"] == {"cpu": "500m", "memory": "512Mi"}
+        assert dom["resources"]["requests"] == {"cpu": "62m", "memory": "682Mi"}
+        limits = {"cpu": "2", "memory": "2Gi"}
+        cl.patch(R.VMS, "kb", {"spec": {"template": {"spec": {"domain": {"resources": {"limits": limits}}}}}}, ns)
+        dom = cl.get(R.VMS, "kb", ns)["spec"]["template"]["spec"]["domain"]
+        assert dom["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
     finally:
         cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", {"value": ""})
         cl.delete(R.NAMESPACES, ns)
@@ -246,26 +253,42 @@ def test_launcher_pods_follow_vmis(cl):
         vreq = vmi["spec"]["domain"]["resources"]["requests"]
         assert q_milli(req["cpu"]) == q_milli(vreq["cpu"])
         overhead = int(req["memory"]) - q_bytes(vreq["memory"])
-        assert 200 * MI < overhead < 300 * MI  # KubeVirt 1.1: 210Mi + per-vCPU, IOThread, video, pagetables
+        assert overhead == launcher_overhead_1_1(vmi), vmi["metadata"]["name"]
         assert req["devices.kubevirt.io/kvm"] == "1" and req["devices.kubevirt.io/vhost-net"] == "1"
         assert cond(vmi, "Ready")["status"] == "True"
         nodes.add(pod["spec"]["nodeName"])
     assert len(nodes) == 3  # the real scheduler spread them
 
 
+def launcher_overhead_1_1(vmi: dict) -> int:
+    """KubeVirt 1.1 (v1.3.1, no overhead ratio in the KubeVirt CR): pagetables (ceil(request / 1000)
+    x 1000 / 512) + 25+100+20+35+30 Mi + 8Mi per vCPU + 8Mi IOThread + 16Mi video, plus 100Mi for a
+    Guaranteed-QoS VMI (KV renderresources.go @v1.1.1)."""
+    dom = vmi["spec"]["domain"]
+    req, lim = dom["resources"]["requests"], dom["resources"]["limits"]
+    cpu = dom["cpu"]
+    vcpus = cpu.get("cores", 1) * cpu.get("sockets", 1) * cpu.get("threads", 1)
+    total = math.ceil(q_bytes(req["memory"]) / 1000) * 1000 // 512 + 210 * MI + 8 * MI * vcpus + 8 * MI + 16 * MI
+    guaranteed = q_bytes(req["memory"]) == q_bytes(lim["memory"]) and q_milli(req["cpu"]) == q_milli(lim["cpu"])
+    return total + (100 * MI if guaranteed else 0)
+
+
 def test_live_migratable_and_method(cl):
+    """KV vm.go checkVolumesForMigration (facts §17.1): only CD-ROMs are read-only, so the seeded
+    VMIs' cloud-init disk (a `disk`, read-only or not) makes every one a BlockMigration; a
+    ReadWriteOnce PVC makes it not live-migratable, its access modes read from volumeStatus."""
     assert mig02_violations(cl) == []
+    modes = pvc_modes(cl)
     for vmi in running_vmis(cl):
         c = cond(vmi, "LiveMigratable")
         if c["status"] == "False":
             assert c["reason"] == "DisksNotLiveMigratable" and "ReadWriteMany" in c["message"]
-        readonly = {d["name"] for d in vmi["spec"]["domain"]["devices"]["disks"] if d.get("disk", {}).get("readonly")}
-        local = [
-            v["name"] for v in vmi["spec"]["volumes"] if "persistentVolumeClaim" not in v and v["name"] not in readonly
-        ]
-        assert vmi["status"]["migrationMethod"] == ("BlockMigration" if local else "LiveMigration")
-    methods = {v["status"]["migrationMethod"] for v in running_vmis(cl)}
-    assert methods == {"BlockMigration", "LiveMigration"}
+        infos = {v["name"]: v.get("persistentVolumeClaimInfo") for v in vmi["status"]["volumeStatus"]}
+        for vol in vmi["spec"]["volumes"]:
+            if "persistentVolumeClaim" in vol:
+                assert infos[vol["name"]]["accessModes"] == modes[vol["persistentVolumeClaim"]["claimName"]]
+    assert method_violations(cl) == []
+    assert {v["status"]["migrationMethod"] for v in running_vmis(cl)} == {"BlockMigration"}
 
 
 # -- migrations ------------------------------------------------------------------------------------
@@ -409,36 +432,49 @@ def test_trm02_paused_io_error_both_ways(cl):
 
 
 def container_disk_vmis(cl: Cluster) -> list[str]:
-    """Running VMIs with a containerDisk volume: non-migratable for the upgrade (facts.md §16)."""
+    """Running VMIs with a CD-ROM or a containerDisk volume: non-migratable for the upgrade
+    (HV pkg/util/virtualmachineinstance VMContainsCDRomOrContainerDisk, facts.md §16)."""
     return [
         v["metadata"]["name"]
         for v in cl.list(R.VMIS, NS)
         if (v.get("status") or {}).get("phase") == "Running"
-        and any("containerDisk" in vol for vol in v["spec"].get("volumes", []))
+        and (
+            any("containerDisk" in vol for vol in v["spec"].get("volumes", []))
+            or any("cdrom" in d for d in v["spec"]["domain"]["devices"].get("disks", []))
+        )
     ]
 
 
 def test_upg03_container_disk_both_ways(cl):
+    """The VMDP driver image is mounted as Harvester's Windows template does (HV pkg/data/template.go
+    v1.3.1: a containerDisk on a SATA CD-ROM): KubeVirt still migrates the VMI (a CD-ROM is read-only),
+    Harvester's upgrade gate does not."""
     with injected(cl, "UPG-03", lambda: container_disk_vmis(cl)) as bad:
         assert len(bad) == 1
+        vmi = cl.get(R.VMIS, bad[0], NS)
+        cdrom = next(d for d in vmi["spec"]["domain"]["devices"]["disks"] if "cdrom" in d)
+        volume = next(v for v in vmi["spec"]["volumes"] if v["name"] == cdrom["name"])
+        assert cdrom["cdrom"] == {"bus": "sata"} and volume["containerDisk"]["image"].endswith("/vmdp:2.5.4.2")
+        assert cond(vmi, "LiveMigratable")["status"] == "True"
 
 
 def method_violations(cl: Cluster) -> list[str]:
-    """MIG-03 read directly: BlockMigration exactly when a writable non-PVC disk must be copied."""
+    """MIG-03 read directly (KV vm.go checkVolumesForMigration, facts §17.1): BlockMigration exactly
+    when a PVC is not ReadWriteMany or a volume other than a PVC is not on a CD-ROM (the only
+    read-only disk, KV util.go IsReadOnlyDisk)."""
+    modes = pvc_modes(cl)
     bad = []
     for vmi in running_vmis(cl):
         spec = vmi["spec"]
         readonly = {
             d["name"]
             for d in spec["domain"]["devices"]["disks"]
-            if (d.get("disk") or {}).get("readonly") or "cdrom" in d
+            if "cdrom" in d and (d["cdrom"] or {}).get("readonly") is not False
         }
-        local = [
-            v["name"]
-            for v in spec["volumes"]
-            if "persistentVolumeClaim" not in v and "dataVolume" not in v and v["name"] not in readonly
-        ]
-        expected = "BlockMigration" if local else "LiveMigration"
+        claims = [v["persistentVolumeClaim"]["claimName"] for v in spec["volumes"] if "persistentVolumeClaim" in v]
+        local = [v["name"] for v in spec["volumes"] if "persistentVolumeClaim" not in v and v["name"] not in readonly]
+        shared = all("ReadWriteMany" in modes.get(c, []) for c in claims)
+        expected = "BlockMigration" if local or not shared else "LiveMigration"
         if vmi["status"].get("migrationMethod") != expected:
             bad.append(vmi["metadata"]["name"])
     return bad

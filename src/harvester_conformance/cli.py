@@ -81,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _list(args: argparse.Namespace) -> int:
     from harvester_conformance.catalogue import entries
+    from harvester_conformance.catalogue.releases import compact, selected
     from harvester_conformance.catalogue.traceability import invariant_tests
     from harvester_conformance.emulator.areas import all_faults
 
@@ -97,6 +98,12 @@ def _list(args: argparse.Namespace) -> int:
             "kind": list(e.kind),
             "severity": e.severity,
             "versions": e.versions,
+            # The known releases (catalogue/releases.yaml) its `versions` constraints select.
+            "releases": [r.label for r in selected(e.versions)],
+            "rules": [
+                {"versions": r.versions, "releases": [x.label for x in selected(r.versions)], "rule": r.rule}
+                for r in e.rules
+            ],
             "tests": tests.get(e.id, []),
             "fault": faults[e.id].how if e.id in faults else None,
             # The fault matrix (tests/test_fault_matrix.py) proves every ID with a test and a fault.
@@ -107,9 +114,12 @@ def _list(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return exitcodes.CONFORMS
-    print(f"{'ID':<8} {'kind':<24} {'severity':<9} {'tests':>5}  title")
+    print(f"{'ID':<8} {'kind':<24} {'severity':<9} {'tests':>5}  {'releases':<22} title")
     for r in rows:
-        print(f"{r['id']:<8} {'+'.join(r['kind']):<24} {r['severity']:<9} {len(r['tests']):>5}  {r['title']}")
+        span = compact(selected(r["versions"])) + (f" ({len(r['rules'])} split)" if r["rules"] else "")
+        print(
+            f"{r['id']:<8} {'+'.join(r['kind']):<24} {r['severity']:<9} {len(r['tests']):>5}  {span:<22} {r['title']}"
+        )
     implemented = sum(1 for r in rows if r["tests"])
     proven = sum(1 for r in rows if r["proof"])
     print(f"\n{len(rows)} invariants, {implemented} with tests, {proven} proven both ways by the fault matrix")

@@ -9,6 +9,7 @@ import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from harvester_conformance.catalogue.releases import Resolution, resolve
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.cluster.reads import GUEST, HARVESTER, RANCHER
 from harvester_conformance.cluster.snapshot import Snapshot
@@ -35,6 +36,11 @@ class RunContext:
     snapshot_path: Path | None = None
     _clusters: dict[str, Cluster] = field(default_factory=dict)
     _snapshot: Snapshot | None = None
+
+    @property
+    def release(self) -> Resolution:
+        """The known Harvester release whose rules the checks apply, and the report's note on it."""
+        return resolve(self.versions.get("harvester"))
 
     def kubeconfig_of(self, role: str) -> str | None:
         return {HARVESTER: self.kubeconfig, RANCHER: self.rancher_kubeconfig, GUEST: self.guest_kubeconfig}[role]

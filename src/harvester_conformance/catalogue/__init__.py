@@ -15,6 +15,14 @@ NEEDS = {"node": "node", "rancher": "rancher", "guest-cluster": "guest_cluster",
 
 
 @dataclass(frozen=True)
+class Rule:
+    """What a check applies on the releases its `versions` select, where that changed upstream."""
+
+    versions: dict[str, str]
+    rule: str
+
+
+@dataclass(frozen=True)
 class Entry:
     id: str
     title: str
@@ -28,6 +36,7 @@ class Entry:
     remediation: str
     upstream_note: str | None
     prerequisites: tuple[str, ...] = ()
+    rules: tuple[Rule, ...] = ()
 
     @property
     def impact(self) -> str:
@@ -72,6 +81,7 @@ def entries() -> dict[str, Entry]:
             remediation=" ".join(e["remediation"].split()),
             upstream_note=e.get("upstream_note"),
             prerequisites=tuple(e.get("prerequisites") or ()),
+            rules=tuple(Rule(dict(r["versions"]), " ".join(r["rule"].split())) for r in e.get("rules") or ()),
         )
         for e in raw
     }
@@ -124,12 +134,46 @@ def _all_hold(v: tuple[int, ...], alternative: str, constraint: str) -> bool:
     return True
 
 
+def _parses(version: str) -> bool:
+    try:
+        parse_version(version)
+    except ValueError:
+        return False
+    return True
+
+
+def _gate_version(component: str, version: str | None) -> str | None:
+    """The version a gate compares: the detected one; for a Harvester version that is not a
+    release number, the release whose rules the run applies (releases.resolve); None: no gate."""
+    if not version or _parses(version):
+        return version
+    if component != "harvester":
+        return None
+    from harvester_conformance.catalogue.releases import resolve
+
+    return resolve(version).release.harvester
+
+
 def applies(entry: Entry, detected: dict[str, str | None]) -> tuple[bool, str]:
     """Whether the entry's version gates hold for the detected versions, and why not."""
     for component, constraint in entry.versions.items():
-        version = detected.get(component)
+        version = _gate_version(component, detected.get(component))
         if not constraint or constraint == "*" or not version:
             continue
         if not satisfies(version, constraint):
-            return False, f"{entry.id} applies to {component} {constraint}; this cluster runs {version}"
+            runs = detected.get(component)
+            judged = "" if runs == version else f" (judged as {version})"
+            return False, f"{entry.id} applies to {component} {constraint}; this cluster runs {runs}{judged}"
     return True, ""
+
+
+def rules_for(entry: Entry, detected: dict[str, str | None]) -> tuple[Rule, ...]:
+    """The entry's version-split rules that hold on this cluster. A component version that is
+    unread or not a version number is taken from the release whose rules the run applies."""
+    from harvester_conformance.catalogue.releases import COMPONENTS, resolve
+
+    row = resolve(detected.get("harvester")).release
+    versions = {
+        c: detected.get(c) if _parses(detected.get(c) or "") else getattr(row, col) for c, col in COMPONENTS.items()
+    }
+    return tuple(r for r in entry.rules if all(satisfies(versions[c], k) for c, k in r.versions.items()))

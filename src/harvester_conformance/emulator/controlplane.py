@@ -23,7 +23,20 @@ IDENTITIES = {
     "kwok": ("hc-kwok", "system:masters"),
     "simulator": ("harvester-simulator", None),
 }
-PORT_NAMES = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok", "simulator")
+# "kubelet": where the simulator answers for every node's kubelet (see `component_env`).
+PORT_NAMES = ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok", "simulator", "kubelet")
+
+# What a kubelet's endpoint is in the nodes' status (`pkg/cluster/ports` KubeletPort).
+KUBELET_PORT = 10250
+# The apiserver's kubelet client as RKE2 (k3s `pkg/daemons/control/deps`) issues it:
+# client-kube-apiserver, user system:apiserver in system:masters.
+KUBELET_CLIENT = ("system:apiserver", "system:masters")
+# RKE2's kube-apiserver argument (`pkg/podexecutor/staticpod.go`): the kubelet is reached at the
+# node's InternalIP first, not at its Hostname (the apiserver's own default order).
+KUBELET_ADDRESS_TYPES = "InternalIP,ExternalIP,Hostname"
+# The apiserver's outbound HTTPS that is not for a kubelet (webhooks, aggregated APIs on loopback or
+# Service names) bypasses the kubelet tunnel.
+NO_PROXY = "localhost,127.0.0.1,0.0.0.0,10.0.0.0/8,.svc,.cluster.local"
 
 
 def free_ports(names: tuple[str, ...] = PORT_NAMES) -> dict[str, int]:
@@ -86,6 +99,10 @@ def write_pki(pki_dir: Path) -> None:
     )
     write_file(pki_dir / "simulator-serving.crt", webhook.cert_pem)
     write_file(pki_dir / "simulator-serving.key", webhook.key_pem, private=True)
+    cn, org = KUBELET_CLIENT
+    kubelet_client = pki.issue(ca, cn, YEAR, org=org, client=True, server=False)
+    write_file(pki_dir / "apiserver-kubelet-client.crt", kubelet_client.cert_pem)
+    write_file(pki_dir / "apiserver-kubelet-client.key", kubelet_client.key_pem, private=True)
     front = pki.make_ca("front-proxy-ca", 10 * YEAR)
     write_file(pki_dir / "front-proxy-ca.crt", front.cert_pem)
     proxy = pki.issue(front, "front-proxy-client", YEAR, client=True, server=False)
@@ -94,6 +111,27 @@ def write_pki(pki_dir: Path) -> None:
     pub, priv = pki.rsa_public_private_pem()
     write_file(pki_dir / "sa.pub", pub)
     write_file(pki_dir / "sa.key", priv, private=True)
+
+
+def kubelet_serving(ca: pki.KeyPair, node: str, ips: tuple[str, ...]) -> pki.KeyPair:
+    """A node's kubelet serving pair as RKE2's supervisor issues serving-kubelet.crt (k3s
+    `pkg/server/router.go` servingKubeletCert): CN the node, SANs its name, localhost, 127.0.0.1 and
+    its addresses; the apiserver verifies it against --kubelet-certificate-authority."""
+    return pki.issue(ca, node, YEAR, dns=(node, "localhost"), ips=("127.0.0.1", *ips))
+
+
+def component_env(ports: dict[str, int]) -> dict[str, dict[str, str]]:
+    """Environment per component. The apiserver reaches kubelets at the nodes' own addresses (no
+    machine interface has them) through an HTTP CONNECT proxy that the simulator serves: Go's
+    ProxyFromEnvironment, which the apiserver's kubelet transport uses (client-go `transport/cache.go`),
+    tunnels each TLS connection to the simulator, which answers as that node's kubelet. Loopback is
+    never proxied by Go; both spellings are set so that a proxy in the caller's environment does not
+    leak in."""
+    if "kubelet" not in ports:
+        return {}
+    proxy = f"http://127.0.0.1:{ports['kubelet']}"
+    env = {"HTTPS_PROXY": proxy, "NO_PROXY": NO_PROXY, "HTTP_PROXY": "", "ALL_PROXY": ""}
+    return {"kube-apiserver": {**env, **{k.lower(): v for k, v in env.items()}}}
 
 
 def write_kubeconfig(path: Path, server: str, pki_dir: Path, ident: str, context: str) -> None:
@@ -169,6 +207,10 @@ def component_argv(bin_dir: Path, state: Path, ports: dict[str, int]) -> dict[st
             f"--proxy-client-key-file={p / 'front-proxy-client.key'}",
             "--enable-aggregator-routing=false",  # route by Service: ExternalName reaches the simulator
             "--endpoint-reconciler-type=none",
+            f"--kubelet-certificate-authority={p / 'ca.crt'}",
+            f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
+            f"--kubelet-preferred-address-types={KUBELET_ADDRESS_TYPES}",
             "--v=1",
         ],
         "kube-controller-manager": [

@@ -168,6 +168,8 @@ def component_healthy(st: State, component: str) -> bool:
 
 
 def _spawn(st: State, component: str, argv: list[str], env: dict[str, str] | None = None) -> None:
+    """Start one component; without `env`, with the component's own (so that a restart keeps it)."""
+    extra = env if env is not None else controlplane.component_env(st.ports).get(component, {})
     logf = st.log(component).open("ab")
     # The first process leads a new group (not the terminal's, so Ctrl-C in the shell does not
     # reach it); the others join it, so that one killpg reaches every component.
@@ -177,7 +179,7 @@ def _spawn(st: State, component: str, argv: list[str], env: dict[str, str] | Non
         stdin=subprocess.DEVNULL,
         stdout=logf,
         stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
+        env={**os.environ, **extra},
         cwd=st.dir,
         **kwargs,
     )

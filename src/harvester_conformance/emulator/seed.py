@@ -216,36 +216,75 @@ def node_names(spec: ProfileSpec) -> list[str]:
     return [f"harvester-node-{i}" for i in range(spec.nodes)]
 
 
-def _settings(spec: ProfileSpec) -> dict[str, str]:
-    """Harvester settings with their defaults for this release (facts.md §2.2)."""
-    settings = {
-        "server-version": spec.harvester,
-        "http-proxy": "{}",
-        "overcommit-config": '{"cpu":1600,"memory":150,"storage":200}',
+def _settings(spec: ProfileSpec) -> dict[str, tuple[str, str]]:
+    """Every Harvester setting of the release as (default, value), "" for an unset value (HV
+    `pkg/settings/settings.go` at v1.2.1, v1.3.1, v1.4.3 and v1.5.0; facts.md §2.2, §17.4).
+
+    Values are what a real install sets: the image's `HARVESTER_*` environment (`package/Dockerfile`:
+    server-version, ui-path, api-ui-version) and the profile's storage network. support-bundle-image's
+    default is the chart's support-bundle-kit image (HV `setting/support_bundle_image.go` up to v1.3.x,
+    the `HARVESTER_SUPPORT_BUNDLE_IMAGE_DEFAULT_VALUE` env of the chart from v1.4.0)."""
+    ver = tuple(int(x) for x in spec.harvester.lstrip("v").split("."))
+    minor = f"v{ver[0]}.{ver[1]}"
+    ui = "https://releases.rancher.com/harvester-ui"
+    kit = {"v1.2.1": "v0.0.28", "v1.3.1": "v0.0.38", "v1.4.3": "v0.0.46", "v1.5.0": "v0.0.46"}.get(spec.harvester)
+    image = {"repository": "rancher/support-bundle-kit", "tag": kit, "imagePullPolicy": "IfNotPresent"}
+    # json.Marshal's compact form; the code default "{}" for a release whose chart this table does not know
+    bundle_image = json.dumps(image, separators=(",", ":")) if kit else "{}"
+    plugin = f"harvester-release-harvester-{minor}"
+    defaults = {
         "additional-ca": "",
+        "api-ui-version": "1.1.9",
+        "cluster-registration-url": "",
+        "server-version": "dev",
+        "ui-index": f"{ui}/dashboard/release-harvester-{minor}/index.html",
+        "ui-path": "/usr/share/harvester/harvester",
+        "ui-source": "auto",
+        "ui-plugin-index": f"{ui}/plugin/{plugin}/{plugin}.umd.min.js",
+        "volume-snapshot-class": "longhorn",
+        "backup-target": "",
+        "upgradable-versions": "",
+        "upgrade-checker-enabled": "true",
+        "upgrade-checker-url": "https://harvester-upgrade-responder.rancher.io/v1/checkupgrade",
+        "release-download-url": "https://releases.rancher.com/harvester",
+        "log-level": "info",
         "ssl-certificates": "{}",
         "ssl-parameters": "{}",
-        "containerd-registry": "",
-        "storage-network": STORAGE_NETWORK_SETTING,
+        "support-bundle-image": bundle_image,
+        "support-bundle-namespaces": "",
+        "support-bundle-timeout": "10",
+        "default-storage-class": "longhorn",
+        "http-proxy": "{}",
         "vm-force-reset-policy": '{"enable":true,"period":300}',
+        "overcommit-config": '{"cpu":1600,"memory":150,"storage":200}',
+        "vip-pools": "",
+        "auto-disk-provision-paths": "",
+        "csi-driver-config": '{"driver.longhorn.io":{"volumeSnapshotClassName":"longhorn-snapshot",'
+        '"backupVolumeSnapshotClassName":"longhorn"}}',
+        "containerd-registry": "",
+        "storage-network": "",
         "default-vm-termination-grace-period-seconds": "120",
-        "csi-driver-config": json.dumps(
-            {
-                "driver.longhorn.io": {
-                    "volumeSnapshotClassName": "longhorn-snapshot",
-                    "backupVolumeSnapshotClassName": "longhorn",
-                }
-            }
-        ),
+        "harvester-csi-ccm-versions": '{"harvester-cloud-provider":">=0.0.1 <0.3.0",'
+        '"harvester-csi-provider":">=0.0.1 <0.3.0"}',
+        "ntp-servers": "",
     }
-    ver = tuple(int(x) for x in spec.harvester.lstrip("v").split("."))
     if ver >= (1, 3, 0):
-        settings["auto-rotate-rke2-certs"] = '{"enable":false,"expiringInHours":240}'
+        defaults["auto-rotate-rke2-certs"] = '{"enable":false,"expiringInHours":240}'
+        defaults["support-bundle-expiration"] = "30"
     if ver >= (1, 3, 1):
-        settings["kubeconfig-default-token-ttl-minutes"] = "0"
+        defaults["kubeconfig-default-token-ttl-minutes"] = "0"
+        defaults["support-bundle-node-collection-timeout"] = "30"
     if ver >= (1, 4, 0):
-        settings["additional-guest-memory-overhead-ratio"] = "1.5"
-    return settings
+        defaults["longhorn-v2-data-engine-enabled"] = "false"
+        defaults["additional-guest-memory-overhead-ratio"] = "1.5"
+        defaults["upgrade-config"] = '{"imagePreloadOption":{"strategy":{"type":"sequential"}}, "restoreVM": false}'
+    values = {
+        "server-version": spec.harvester,
+        "ui-path": defaults["ui-path"],
+        "api-ui-version": defaults["api-ui-version"],
+        "storage-network": STORAGE_NETWORK_SETTING,
+    }
+    return {name: (default, values.get(name, "")) for name, default in defaults.items()}
 
 
 def grant_simulator(cl: Cluster, role: str, rules: list[dict]) -> None:
@@ -268,11 +307,10 @@ def populate(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
         # nodes without a Ready condition, so the profile's capacity and addresses stay.
         cl.create(R.NODES, {"apiVersion": "v1", "kind": "Node", **node_body(name, i, spec)})
     progress(f"{spec.nodes} kwok nodes registered")
-    for name, default in _settings(spec).items():
-        value = spec.harvester if name == "server-version" else ""
-        cl.apply(
-            R.HARVESTER_SETTINGS, {"metadata": {"name": name}, "default": default, "value": value}, manager=MANAGER
-        )
+    for name, (default, value) in _settings(spec).items():
+        # `value` is omitempty upstream: an unset setting has no value field at all.
+        body = {"metadata": {"name": name}, "default": default, **({"value": value} if value else {})}
+        cl.apply(R.HARVESTER_SETTINGS, body, manager=MANAGER)
     # longhorn-manager records its own version in this setting.
     cl.apply(
         R.LONGHORN_SETTINGS,
@@ -300,6 +338,18 @@ def populate(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
         manager=MANAGER,
         sub="status",
     )
+    # The kubevirt-operator chart's PriorityClass, which virt-operator's pods name (HV
+    # deploy/charts/harvester/dependency_charts/kubevirt-operator/templates/priorityclass.yaml).
+    cl.apply(
+        R.PRIORITY_CLASSES,
+        {
+            "metadata": {"name": "kubevirt-cluster-critical"},
+            "value": 1000000000,
+            "globalDefault": False,
+            "description": "This priority class should be used for core kubevirt components only.",
+        },
+        manager=MANAGER,
+    )
     cl.apply(R.DEPLOYMENTS, _deployment("virt-operator", "harvester-system", spec.kubevirt), manager=MANAGER)
     progress("Harvester settings, KubeVirt CR and virt-operator seeded")
 
@@ -312,6 +362,9 @@ def populate_areas(
 
 
 def _deployment(name: str, ns: str, tag: str) -> dict:
+    """virt-operator's Deployment as Harvester's kubevirt-operator chart writes it: priority class
+    kubevirt-cluster-critical (HV dependency_charts/kubevirt-operator/templates/deployment.yaml,
+    v1.2.1 .. v1.5.0)."""
     labels = {"kubevirt.io": name}
     return {
         "metadata": {"name": name, "namespace": ns, "labels": labels},
@@ -321,7 +374,7 @@ def _deployment(name: str, ns: str, tag: str) -> dict:
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    "priorityClassName": "system-cluster-critical",
+                    "priorityClassName": "kubevirt-cluster-critical",
                     "containers": [
                         {
                             "name": name,
@@ -337,6 +390,10 @@ def _deployment(name: str, ns: str, tag: str) -> dict:
 
 
 def await_ready(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType], progress: Progress) -> None:
+    """`up` says ready only when what it seeded has settled: every node Ready, then each area's
+    `ready()` in turn (the progress says which and what it waits for, and how long it took), then
+    every area in one pass, since a later area's work can unsettle an earlier one."""
+
     def nodes_ready() -> bool:
         for node in cl.list(R.NODES):
             conds = node.get("status", {}).get("conditions", [])
@@ -344,9 +401,35 @@ def await_ready(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType], pro
                 return False
         return True
 
+    progress(f"waiting for {spec.nodes} nodes to report Ready")
     wait_for("cluster-seeded", nodes_ready)
     progress("nodes Ready")
 
     for area in areas:
-        wait_for("cluster-seeded", lambda a=area: a.ready(cl, spec))
+        progress(f"waiting for {readiness(area)}")
+        started = clock.now()
+        _settle(cl, spec, [area])
+        progress(f"{area_name(area)} settled in {(clock.now() - started).total_seconds():.1f}s")
+    _settle(cl, spec, areas)
     progress("every area settled")
+
+
+def area_name(area: ModuleType) -> str:
+    return area.__name__.rsplit(".", 1)[-1]
+
+
+def readiness(area: ModuleType) -> str:
+    """What an area's `ready()` waits for, from its docstring (the area's name alone without one)."""
+    doc = " ".join((area.ready.__doc__ or "").split()).rstrip(".")
+    return f"{area_name(area)}: {doc[:1].lower() + doc[1:]}" if doc else f"{area_name(area)} to settle"
+
+
+def _settle(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType]) -> None:
+    """Wait until every one of `areas` is ready in the same pass; a timeout names those that are not."""
+    pending: list[str] = []
+
+    def settled() -> bool:
+        pending[:] = [area_name(a) for a in areas if not a.ready(cl, spec)]
+        return not pending
+
+    wait_for("cluster-seeded", settled, describe=lambda: f"not settled: {', '.join(pending)}")

@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 from harvester_conformance.catalogue import entries
+from harvester_conformance.catalogue.releases import resolve
 from harvester_conformance.reporting.outcomes import ORDER, InvariantResult
 from harvester_conformance.reporting.redact import REDACT
 
@@ -43,12 +44,14 @@ def write(
     results: dict[str, InvariantResult],
     cleanup: list[dict] | None = None,
 ) -> dict:
-    """`cleanup` lists the undo steps that failed, apart from the invariants' verdicts."""
+    """`cleanup` lists the undo steps that failed, apart from the invariants' verdicts; `versions`
+    says which known release's rules the checks applied to the cluster's Harvester version, and why."""
     records = invariant_records(results)
     doc = {
         "run_id": run_id,
         "profile": profile,
         "cluster": cluster,
+        "versions": resolve(cluster.get("harvester")).record(),
         "exit_code": exit_code,
         "invariants": records,
         "cleanup": cleanup or [],
@@ -75,6 +78,7 @@ def markdown(doc: dict) -> str:
         "|---|---|",
         *[f"| {k} | {v or 'unknown'} |" for k, v in doc["cluster"].items()],
         "",
+        *_rules_line(doc.get("versions")),
         "| invariant | status | title |",
         "|---|---|---|",
         *[f"| {r['id']} | {r['status']} | {catalogue[r['id']].title} |" for r in doc["invariants"]],
@@ -94,9 +98,17 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
+def _rules_line(versions: dict | None) -> list[str]:
+    if not versions:
+        return []
+    line = f"Rules of Harvester {versions['rules_from']}"
+    return [f"{line}: {versions['note']}." if versions["note"] else f"{line}.", ""]
+
+
 def allure_metadata(allure_dir: Path, cluster: dict) -> None:
     allure_dir.mkdir(parents=True, exist_ok=True)
-    (allure_dir / "environment.properties").write_text("".join(f"{k}={v or 'unknown'}\n" for k, v in cluster.items()))
+    env = {**cluster, "rules_from": resolve(cluster.get("harvester")).rules_from}
+    (allure_dir / "environment.properties").write_text("".join(f"{k}={v or 'unknown'}\n" for k, v in env.items()))
     (allure_dir / "categories.json").write_text(
         json.dumps(
             [

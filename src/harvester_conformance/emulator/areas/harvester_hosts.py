@@ -3,8 +3,9 @@
 
 - seed: simulated host files (harvester_hosts_fs), networks, IP pools and load balancers (with a
   released and a re-acquired address in the history), Trident, Rancher/CAPI/Fleet objects.
-- controllers: `harvester-node-resources` (pod-requests/-limits annotations), `ipam`,
-  `harvester-network` (VlanStatus, LinkMonitor, ClusterNetwork readiness).
+- controllers: `harvester-node-resources` (pod-requests/-limits annotations), `ipam` (pools, load
+  balancers, the VM load balancers' Services and their kube-vip ingress), `harvester-network`
+  (VlanStatus, LinkMonitor, ClusterNetwork readiness).
 - webhooks: IPPool validator and mutator (harvester_hosts_ipam).
 - faults: MET-01, IPP-01..04, NIC-01, SEC-01, SEC-04, NTA-02, NTA-03, CCR-01, ISC-02, UPG-05, UPG-07.
 """
@@ -30,7 +31,7 @@ from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_
 from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, SETTING_WEBHOOK, Fault, admitted, webhook_down
 from harvester_conformance.emulator.profiles import STORAGE_NETWORK, STORAGE_NETWORK_NAD, ProfileSpec
-from harvester_conformance.emulator.seed import node_names
+from harvester_conformance.emulator.seed import grant_simulator, node_names
 from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
@@ -54,11 +55,7 @@ def _nodes(spec: ProfileSpec) -> list[str]:
 
 
 def _networks(cl: Cluster) -> None:
-    cl.apply(
-        R.CLUSTER_NETWORKS,
-        {"metadata": {"name": "mgmt"}, "description": "built-in management network"},
-        manager=MANAGER,
-    )
+    cl.apply(R.CLUSTER_NETWORKS, {"metadata": {"name": "mgmt"}}, manager=MANAGER)
     cl.apply(R.CLUSTER_NETWORKS, {"metadata": {"name": "vm-net"}}, manager=MANAGER)
     cl.apply(R.VLAN_CONFIGS, vlan_config(), manager=MANAGER)
     cl.apply(
@@ -101,6 +98,7 @@ def _networks(cl: Cluster) -> None:
                     "network.harvesterhci.io/clusternetwork": "vm-net",
                     "network.harvesterhci.io/ready": "true",
                     "network.harvesterhci.io/type": "L2VlanNetwork",
+                    "network.harvesterhci.io/vlan-id": "100",  # NC manager/nad ensureLabels
                 },
             },
             "spec": {
@@ -212,7 +210,14 @@ def load_balancers() -> list[dict]:
 
 
 def lb_address(cl: Cluster, name: str) -> str | None:
+    """A VM load balancer's address (from its Service's ingress); cluster ones have none."""
     return ((cl.get(R.LOADBALANCERS, name, LB_NS) or {}).get("status") or {}).get("address")
+
+
+def lb_ip(cl: Cluster, name: str) -> str | None:
+    """The allocated IP of a pool load balancer (0.0.0.0 for a DHCP one), whatever its workload."""
+    status = (cl.get(R.LOADBALANCERS, name, LB_NS) or {}).get("status") or {}
+    return (status.get("allocatedAddress") or {}).get("ip")
 
 
 def pool_status(cl: Cluster, name: str) -> dict:
@@ -242,9 +247,14 @@ def _lb_history(cl: Cluster) -> None:
     wait_for("cluster-seeded", lambda: lb_address(cl, "vm-web") == web_ip)
 
 
+KUBE_VIP_RULES = [{"apiGroups": [""], "resources": ["services/status"], "verbs": ["get", "update", "patch"]}]
+
+
 def seed(cl: Cluster, spec: ProfileSpec, state_dir: Path, progress: Callable[[str], None]) -> None:
     started = time.monotonic()
     names = _nodes(spec)
+    # kube-vip's part: the ingress of the VM load balancers' Services (their status).
+    grant_simulator(cl, "harvester-simulator-kube-vip", KUBE_VIP_RULES)
     hostfs.write_hosts(Path(state_dir), spec, names)
     progress(f"simulated hosts written for {len(names)} nodes")
     _networks(cl)
@@ -260,9 +270,17 @@ def ready(cl: Cluster, spec: ProfileSpec) -> bool:
         ann = node["metadata"].get("annotations") or {}
         if nodes_ctl.REQUESTS_ANN not in ann or nodes_ctl.LIMITS_ANN not in ann:
             return False
-    if any(not (lb.get("status") or {}).get("address") for lb in cl.list(R.LOADBALANCERS)):
+    if not all(lb_settled(lb) for lb in cl.list(R.LOADBALANCERS)):
         return False
     return all("total" in (p.get("status") or {}) and "available" in p["status"] for p in cl.list(R.IPPOOLS))
+
+
+def lb_settled(lb: dict) -> bool:
+    """Ready with an allocated address, and an address when it is a VM load balancer."""
+    status = lb.get("status") or {}
+    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    has_ip = bool((status.get("allocatedAddress") or {}).get("ip"))
+    return ready and has_ip and (not ipam.is_vm_lb(lb) or bool(status.get("address")))
 
 
 CONTROLLERS = [
@@ -285,7 +303,7 @@ def replace_pool_status(cl: Cluster, name: str, change: Callable[[dict], None]) 
         assert pool is not None, f"IPPool {name} missing"
         status = dict(pool.get("status") or {})
         change(status)
-        cl.replace(R.IPPOOLS, {**pool, "status": status}, sub="status")
+        cl.replace(R.IPPOOLS, {**pool, "status": status})  # IPPool has no status subresource
         return True
 
     wait_for("cluster-seeded", attempt, timeout=30)
@@ -371,14 +389,17 @@ def _ipp01_revert(cl: Cluster) -> None:
 
 
 def _ipp02(cl: Cluster) -> None:
-    # An old controller's status write on guest-pool still lists vm-web's address from default-pool.
+    """An old controller's status write on guest-pool still lists vm-web's address from
+    default-pool; the IPPool webhook refuses an allocation outside the ranges, so it was written
+    while the webhook was down."""
     _, ip = pool_of(cl, f"{LB_NS}/vm-web")
 
     def change(status: dict) -> None:
         status.setdefault("allocated", {})[ip] = f"{LB_NS}/vm-web"
         status["available"] = int(status.get("available", 0)) - 1
 
-    replace_pool_status(cl, "guest-pool", change)
+    with webhook_down(cl, ipam.WEBHOOKS[0]["name"]):
+        replace_pool_status(cl, "guest-pool", change)  # retried until the registration is gone
 
 
 def _ipp02_revert(cl: Cluster) -> None:
@@ -420,7 +441,7 @@ def _ipp03(cl: Cluster) -> None:
     # The upgrade renamed the guest cluster's service LB: the history holds it under the old name.
     replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].__setitem__(old_ip, applicant + "-pre-upgrade"))
     cl.create(R.LOADBALANCERS, body, LB_NS)
-    wait_for("cluster-seeded", lambda: lb_address(cl, GUEST_NGINX))
+    wait_for("cluster-seeded", lambda: lb_ip(cl, GUEST_NGINX))
     replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].__setitem__(old_ip, applicant))
 
 
@@ -434,7 +455,7 @@ def _ipp03_revert(cl: Cluster) -> None:
     wait_for("cluster-seeded", lambda: pool_status(cl, pool).get("allocatedHistory", {}).get(new_ip) == applicant)
     replace_pool_status(cl, pool, lambda s: s["allocatedHistory"].pop(new_ip, None))
     cl.create(R.LOADBALANCERS, body, LB_NS)
-    wait_for("cluster-seeded", lambda: lb_address(cl, GUEST_NGINX) == old_ip)
+    wait_for("cluster-seeded", lambda: lb_ip(cl, GUEST_NGINX) == old_ip)
 
 
 def _ipp04(cl: Cluster) -> None:
@@ -500,7 +521,8 @@ def _sec04(cl: Cluster) -> None:
 
 
 def _sec04_revert(cl: Cluster) -> None:
-    _rewrite_leaf(cl, hostfs.RKE2_LEAF_DAYS - 1)
+    # Restarted: the server's file is again the certificate the apiserver serves.
+    hostfs.write_apiserver_serving(state_dir_of(cl), SECOND_NODE)
 
 
 def _nta02(cl: Cluster) -> None:

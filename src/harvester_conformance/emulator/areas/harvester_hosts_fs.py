@@ -293,16 +293,36 @@ def _pem_key(pair: pki.KeyPair) -> bytes:
     )
 
 
-def rke2_cas() -> dict[str, pki.KeyPair]:
-    """The cluster's RKE2 CAs (shared by every server through RKE2's bootstrap data)."""
+SERVING_LEAF = "serving-kube-apiserver"
+
+
+def apiserver_pki(state_dir: Path | str, name: str) -> tuple[bytes, bytes]:
+    """(certificate, key) PEM of the emulated apiserver's pair `name` (`ca`, `apiserver`)."""
+    pki_dir = Path(state_dir) / "pki"
+    return (pki_dir / f"{name}.crt").read_bytes(), (pki_dir / f"{name}.key").read_bytes()
+
+
+def rke2_cas(state_dir: Path | str) -> dict[str, pki.KeyPair]:
+    """The cluster's RKE2 CAs (shared by every server through RKE2's bootstrap data). The server
+    CA is the one that signed the certificate the apiserver really serves."""
     start = pki.now() - dt.timedelta(days=30)
     return {
-        "server-ca": pki.make_ca(f"rke2-server-ca@{int(start.timestamp())}", dt.timedelta(days=RKE2_CA_DAYS), start),
+        "server-ca": pki.load(*apiserver_pki(state_dir, "ca")),
         "client-ca": pki.make_ca(f"rke2-client-ca@{int(start.timestamp())}", dt.timedelta(days=RKE2_CA_DAYS), start),
     }
 
 
+def write_apiserver_serving(state_dir: Path | str, node: str) -> None:
+    """The host's serving-kube-apiserver pair is the one the apiserver serves (the emulated
+    apiserver plays every server's), so a probe of the file sees what a TLS client sees."""
+    cert, key = apiserver_pki(state_dir, "apiserver")
+    write(state_dir, node, f"{RKE2_TLS}/{SERVING_LEAF}.crt", cert)
+    write(state_dir, node, f"{RKE2_TLS}/{SERVING_LEAF}.key", key, 0o600)
+
+
 def load_ca(state_dir: Path | str, node: str, name: str) -> pki.KeyPair:
+    if name == "server-ca":  # the apiserver's CA: its key is not copied onto the hosts
+        return pki.load(*apiserver_pki(state_dir, "ca"))
     cert, key = read(state_dir, node, f"{RKE2_TLS}/{name}.crt"), read(state_dir, node, f"{RKE2_TLS}/{name}.key")
     if cert is None or key is None:
         raise FileNotFoundError(f"{node}: {RKE2_TLS}/{name}.crt/.key missing; is the host seeded?")
@@ -371,9 +391,12 @@ def write_host(
     w("etc/rancher/rke2/config.yaml", f"node-ip: {ip}\ncluster-cidr: 10.52.0.0/16\nservice-cidr: 10.53.0.0/16\n")
     for name, ca in cas.items():
         w(f"{RKE2_TLS}/{name}.crt", ca.cert_pem)
-        w(f"{RKE2_TLS}/{name}.key", _pem_key(ca), 0o600)
+        if name != "server-ca":  # the emulated apiserver's CA key stays in its pki directory only
+            w(f"{RKE2_TLS}/{name}.key", _pem_key(ca), 0o600)
     for stem in RKE2_LEAVES:
-        write_rke2_leaf(state_dir, node, stem, issue_rke2_leaf(cas, stem, node, ip))
+        if stem != SERVING_LEAF:
+            write_rke2_leaf(state_dir, node, stem, issue_rke2_leaf(cas, stem, node, ip))
+    write_apiserver_serving(state_dir, node)
     if iscsi:
         write_ibft(state_dir, node, index)
 
@@ -403,7 +426,7 @@ def write_ibft(state_dir: Path, node: str, index: int) -> None:
 
 
 def write_hosts(state_dir: Path, spec: ProfileSpec, nodes: list[str]) -> None:
-    cas = rke2_cas()
+    cas = rke2_cas(state_dir)
     for i, node in enumerate(nodes):
         write_host(state_dir, spec, node, i, cas)
     (Path(state_dir) / "hosts" / "README.md").write_text(README)
@@ -426,7 +449,9 @@ Written when the cluster is seeded; faults rewrite single files (each write is a
 - `etc/multipath.conf`: multipath configuration (blacklists everything but NETAPP LUN).
 - `etc/rancher/rke2/config.yaml`: RKE2 config (node-ip, cluster-cidr, service-cidr).
 - `var/lib/rancher/rke2/server/tls/*.crt`: real X.509 PEM certificates: server-ca and client-ca
-  (10 years, the same on every server), leaf certificates (365 days); a `.key` beside each.
+  (10 years, the same on every server), leaf certificates (365 days); a `.key` beside each but
+  server-ca's. `serving-kube-apiserver.crt` is the certificate the emulated apiserver serves
+  (server-ca is its CA), rewritten whenever that certificate changes.
 - `services.json`: systemd units,
   `{"<unit>.service": {"enabled": "enabled"|"disabled", "active": "active"|"inactive", "sub": "running"|"dead"}}`.
 - `proc/modules`: loaded kernel modules in `/proc/modules` format (first field = module name).

@@ -1,8 +1,14 @@
-"""Harvester load balancer IPAM (facts §12.2): the `ipam` controller and the IPPool webhooks.
+"""Harvester load balancer IPAM (facts §12.2, §17.5): the `ipam` controller and the IPPool webhooks.
 
-Behaves like LB's allocator/store: incremental reserve and release, never a rebuild of the
-status from scratch, so that a stale status written by an old controller stays as it was
-(faults IPP-02/03/04 rely on that, as real clusters do).
+Behaves like LB's allocator/store: incremental reserve and release; the status is recounted only
+when the allocator is rebuilt (a pool first seen, at controller start too, or its ranges changed),
+so that a stale status written by an old controller stays as it was until then (faults
+IPP-02/03/04 rely on that, as real clusters do). Status is written with plain updates (the CRDs
+have no status subresource), so the IPPool webhooks see every write.
+
+Load balancers (LB pkg/controller/loadbalancer, v0.4.0 = v1.5.0): `allocatedAddress` from the
+pool, or `ip: 0.0.0.0` without a pool for DHCP; `address` only for VM load balancers, from the
+ingress of the Service the servicelb manager creates (kube-vip's part is played here too).
 """
 
 from __future__ import annotations
@@ -99,46 +105,61 @@ def in_ranges(ip: str, ranges: list[Range]) -> bool:
 
 
 def is_global(pool: dict) -> bool:
+    """The webhook's rule: exactly one scope tuple, all three fields `*` (LB webhook/ippool)."""
     scope = ((pool.get("spec") or {}).get("selector") or {}).get("scope") or []
     return len(scope) == 1 and all(scope[0].get(k) == "*" for k in ("project", "namespace", "guestCluster"))
 
 
-def _field_match(pattern: str | None, value: str) -> bool:
-    # An unset scope field is read as a wildcard (the seed always writes all three).
-    return not pattern or pattern == "*" or pattern == value
+def labelled_global(pool: dict) -> bool:
+    """The selector recognises the global pool by the label the mutator sets, not by its scope."""
+    return (pool["metadata"].get("labels") or {}).get(LABEL_GLOBAL) == "true"
+
+
+ALL = "*"
+
+
+def requirement(lb: dict) -> dict[str, str]:
+    """What a load balancer asks of a pool: its annotations, the namespace defaulting to the LB's
+    own (LB pkg/controller/loadbalancer/controller.go selectIPPool)."""
+    ann = lb["metadata"].get("annotations") or {}
+    return {
+        "network": ann.get(ANN_NETWORK, ""),
+        "project": ann.get(ANN_PROJECT, ""),
+        "namespace": ann.get(ANN_NAMESPACE) or lb["metadata"]["namespace"],
+        "guestCluster": ann.get(ANN_CLUSTER, ""),
+    }
+
+
+def tuple_matches(t: dict, want: dict[str, str]) -> bool:
+    """`*` on either side matches any value; otherwise the values must be equal (empty included)."""
+    return all(
+        t.get(k, "") == ALL or want[k] == ALL or t.get(k, "") == want[k]
+        for k in ("project", "namespace", "guestCluster")
+    )
+
+
+def pool_matches(pool: dict, want: dict[str, str]) -> bool:
+    sel = (pool.get("spec") or {}).get("selector") or {}
+    return (sel.get("network") or "") == want["network"] and any(tuple_matches(t, want) for t in sel.get("scope") or [])
 
 
 def select_pool(pools: list[dict], lb: dict) -> dict | None:
-    """spec.ipPool if named; else the highest-priority pool whose network and one scope tuple match;
-    else the global pool (LB pkg/ipam/selector.go)."""
+    """spec.ipPool if named; else, in list order, the last matching pool of the highest priority
+    (`>=`), and the global pool whatever network is asked for when none matches (LB
+    pkg/ipam/selector.go, v0.4.0 = v1.5.0)."""
     spec = lb.get("spec") or {}
-    by_name = {p["metadata"]["name"]: p for p in pools}
     if spec.get("ipPool"):
-        return by_name.get(spec["ipPool"])
-    ann = lb["metadata"].get("annotations") or {}
-    want = {
-        "network": ann.get(ANN_NETWORK, ""),
-        "project": ann.get(ANN_PROJECT, ""),
-        "namespace": ann.get(ANN_NAMESPACE, lb["metadata"]["namespace"]),
-        "guestCluster": ann.get(ANN_CLUSTER, ""),
-    }
-    best, best_prio = None, -1
-    for p in sorted(pools, key=lambda p: p["metadata"]["name"]):
-        if is_global(p):
+        return next((p for p in pools if p["metadata"]["name"] == spec["ipPool"]), None)
+    want = requirement(lb)
+    selected, global_pool, priority = None, None, 0
+    for pool in pools:
+        if labelled_global(pool):
+            global_pool = pool
             continue
-        sel = (p.get("spec") or {}).get("selector") or {}
-        if (sel.get("network") or "") != want["network"]:
-            continue
-        if not any(
-            all(_field_match(t.get(k), want[k]) for k in ("project", "namespace", "guestCluster"))
-            for t in sel.get("scope") or []
-        ):
-            continue
-        if int(sel.get("priority") or 0) > best_prio:
-            best, best_prio = p, int(sel.get("priority") or 0)
-    if best is not None:
-        return best
-    return next((p for p in pools if is_global(p) and not want["network"]), None)
+        prio = int(((pool.get("spec") or {}).get("selector") or {}).get("priority") or 0)
+        if pool_matches(pool, want) and prio >= priority:
+            selected, priority = pool, prio
+    return selected if selected is not None else global_pool
 
 
 def next_free(ranges: list[Range], allocated: dict, last: str | None) -> str | None:
@@ -210,6 +231,237 @@ def without_history(pool: dict) -> bool:
     return fault_of(pool) == NO_HISTORY
 
 
+# -- controller -----------------------------------------------------------------------------
+ASK_DHCP = "0.0.0.0"  # noqa: S104 - LB utils.Address4AskDHCP: the allocated address of a DHCP load balancer
+SERVICELB_LABEL = f"{GROUP}/servicelb"
+
+
+def ranges_checksum(pool: dict) -> str:
+    """What decides whether the allocator is rebuilt (LB ipam.CalculateCheckSum of spec.ranges)."""
+    return json.dumps((pool.get("spec") or {}).get("ranges") or [], sort_keys=True)
+
+
+def recounted(pool: dict, ranges: list[Range]) -> dict:
+    """The status LB's ippool controller writes when it (re)builds the allocator: total, available
+    = total - allocated, history pruned to the ranges, Ready (controller/ippool updateStatus)."""
+    status = dict(pool.get("status") or {})
+    status["total"] = total(ranges)
+    status["available"] = status["total"] - len(status.get("allocated") or {})
+    history = {ip: who for ip, who in (status.get("allocatedHistory") or {}).items() if in_ranges(ip, ranges)}
+    if history:
+        status["allocatedHistory"] = history
+    else:
+        status.pop("allocatedHistory", None)
+    status.setdefault("lastAllocated", "")
+    status["conditions"] = _ready("True")
+    return status
+
+
+def is_vm_lb(lb: dict) -> bool:
+    """The workload type defaults to vm (LB controller: "" or vm)."""
+    return ((lb.get("spec") or {}).get("workloadType") or "vm") == "vm"
+
+
+def lb_service(lb: dict, ip: str) -> dict:
+    """The Service LB's servicelb manager creates for a VM load balancer (constructService)."""
+    meta = lb["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": {SERVICELB_LABEL: "true"},
+            "ownerReferences": [
+                {"apiVersion": lb["apiVersion"], "kind": lb["kind"], "name": meta["name"], "uid": meta["uid"]}
+            ],
+        },
+        "spec": {
+            "type": "LoadBalancer",
+            "loadBalancerIP": ip,
+            "ports": [
+                {
+                    "name": listener.get("name", ""),
+                    "protocol": listener.get("protocol", "TCP"),
+                    "port": listener["port"],
+                    "targetPort": listener.get("backendPort", 0),
+                }
+                for listener in (lb.get("spec") or {}).get("listeners") or []
+            ],
+        },
+    }
+
+
+def dhcp_lease(taken: set[str]) -> str | None:
+    """A lease from the management network's DHCP server (.200-.249), one not handed out yet."""
+    for host in range(DHCP_FIRST, DHCP_LAST + 1):
+        ip = str(DHCP_NET.network_address + host)
+        if ip not in taken:
+            return ip
+    return None
+
+
+def ingress_ips(services: list[dict]) -> set[str]:
+    return {
+        i.get("ip", "")
+        for svc in services
+        for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    }
+
+
+class LbError(Exception):
+    """A load balancer that cannot be served yet; its Ready condition says why."""
+
+
+class Ipam:
+    """LB's ippool and loadbalancer controllers, plus kube-vip's part (the Service's ingress).
+
+    Pools: the allocator is rebuilt, and the status recounted, when a pool is first seen (at
+    controller start too) or its ranges change. Load balancers: handled when they change (their
+    resourceVersion), and again after a failure, as wrangler requeues on error."""
+
+    def __init__(self, cl: Cluster) -> None:
+        self.cl = cl
+        self.checksums: dict[str, str] = {}
+        self.handled: dict[str, str] = {}
+
+    def reconcile(self) -> None:
+        pools = self.cl.list(R.IPPOOLS)
+        for pool in pools:
+            self._sync_pool(pool)
+        pools = self.cl.list(R.IPPOOLS)
+        for lb in self.cl.list(R.LOADBALANCERS):
+            key = f"{lb['metadata']['namespace']}/{lb['metadata']['name']}"
+            if self.handled.get(key) == lb["metadata"]["resourceVersion"]:
+                continue
+            try:
+                done = self._sync_lb(lb, pools)
+            except ApiError as exc:
+                log.info("loadbalancer %s: %s", key, exc)
+                done, pools = None, self.cl.list(R.IPPOOLS)
+            if done is None:
+                self.handled.pop(key, None)  # requeued, as wrangler does when the handler errs
+            else:
+                self.handled[key] = done
+
+    def _sync_pool(self, pool: dict) -> None:
+        name, checksum = pool["metadata"]["name"], ranges_checksum(pool)
+        if self.checksums.get(name) == checksum or pool["metadata"].get("deletionTimestamp"):
+            return
+        try:
+            ranges = parse_ranges(pool)
+        except ValueError as exc:  # NewAllocator fails: the handler errs and writes nothing
+            log.info("ippool %s: %s", name, exc)
+            return
+        status = recounted(pool, ranges)
+        if status != pool.get("status"):
+            try:
+                self._write_pool(pool, status)
+            except ApiError as exc:
+                log.info("ippool %s: %s", name, exc)
+                return
+        self.checksums[name] = checksum
+
+    def _write_pool(self, pool: dict, status: dict) -> dict:
+        """A plain update of the whole pool: IPPool has no status subresource upstream. Empty maps
+        are left out (omitempty)."""
+        status = {k: v for k, v in status.items() if v != {} or k not in ("allocated", "allocatedHistory")}
+        return self.cl.replace(R.IPPOOLS, {**pool, "status": status})
+
+    def _release(self, pools: list[dict], pool_name: str, applicant: str) -> None:
+        for i, pool in enumerate(pools):
+            if pool["metadata"]["name"] != pool_name:
+                continue
+            status = dict(pool.get("status") or {})
+            if any(who == applicant for who in (status.get("allocated") or {}).values()):
+                release(status, applicant, keep_history=not without_history(pool))
+                pools[i] = self._write_pool(pool, status)
+
+    def _sync_lb(self, lb: dict, pools: list[dict]) -> str | None:
+        """One OnChange/OnRemove of LB's loadbalancer controller: the resourceVersion handled, or
+        None when it failed (Ready False) and is to be retried."""
+        meta = lb["metadata"]
+        ns, name = meta["namespace"], meta["name"]
+        applicant = f"{ns}/{name}"
+        finalizers = meta.get("finalizers") or []
+        if meta.get("deletionTimestamp"):
+            if FINALIZER in finalizers:
+                allocated = (lb.get("status") or {}).get("allocatedAddress") or {}
+                if (lb.get("spec") or {}).get("ipam", "pool") == "pool" and allocated.get("ipPool"):
+                    self._release(pools, allocated["ipPool"], applicant)
+                patch = {"metadata": {"finalizers": [f for f in finalizers if f != FINALIZER]}}
+                self.cl.patch(R.LOADBALANCERS, name, patch, ns)
+            return meta["resourceVersion"]
+        if FINALIZER not in finalizers:  # wrangler's OnRemove registers its finalizer first
+            lb = self.cl.patch(R.LOADBALANCERS, name, {"metadata": {"finalizers": [*finalizers, FINALIZER]}}, ns)
+        status = dict(lb.get("status") or {})
+        try:
+            status["allocatedAddress"] = self._allocated(lb, pools)
+            if is_vm_lb(lb):
+                status["address"] = self._service_address(lb, status["allocatedAddress"]["ip"])
+            status["conditions"] = _ready("True")
+        except LbError as exc:
+            status["conditions"] = _ready("False", f"load balancer {applicant}: {exc}")
+        if status != (lb.get("status") or {}):  # a plain update: no status subresource upstream
+            lb = self.cl.replace(R.LOADBALANCERS, {**lb, "status": status})
+        return lb["metadata"]["resourceVersion"] if status["conditions"][0]["status"] == "True" else None
+
+    def _allocated(self, lb: dict, pools: list[dict]) -> dict:
+        """allocateIP: DHCP gives up any pool IP and asks DHCP (0.0.0.0); a pool load balancer
+        keeps its address while the selected pool is the one it holds, else moves."""
+        applicant = f"{lb['metadata']['namespace']}/{lb['metadata']['name']}"
+        current = (lb.get("status") or {}).get("allocatedAddress") or {}
+        if (lb.get("spec") or {}).get("ipam") == "dhcp":
+            if current.get("ipPool"):
+                self._release(pools, current["ipPool"], applicant)
+            return {"ip": ASK_DHCP}
+        pool = select_pool(pools, lb)
+        if pool is None:
+            raise LbError(f"no matching IP pool with requirement {requirement(lb)}")
+        name = pool["metadata"]["name"]
+        if current.get("ipPool") == name:
+            return current
+        if current.get("ipPool"):
+            self._release(pools, current["ipPool"], applicant)
+            pool = next(p for p in pools if p["metadata"]["name"] == name)
+        try:
+            ranges = parse_ranges(pool)
+        except ValueError as exc:
+            raise LbError(f"could not get the allocator {name}: {exc}") from None
+        status = dict(pool.get("status") or {})
+        if "total" not in status:
+            raise LbError(f"could not get the allocator {name}")
+        ip = allocate(status, ranges, applicant, use_history=not without_history(pool))
+        if ip is None:
+            raise LbError(f"pool {name} is exhausted")
+        pools[pools.index(pool)] = self._write_pool(pool, status)
+        mask, gw = _netmask(ranges, ip)
+        return {"ipPool": name, "ip": ip, "mask": mask, "gateway": gw}
+
+    def _service_address(self, lb: dict, ip: str) -> str:
+        """ensureVMLoadBalancer: the LB's Service (created or updated), its ingress set by kube-vip
+        (the pool IP, or a DHCP lease for 0.0.0.0), and that ingress IP as the address."""
+        meta = lb["metadata"]
+        want = lb_service(lb, ip)
+        svc = self.cl.get(R.SERVICES, meta["name"], meta["namespace"])
+        if svc is not None and all(o.get("uid") != meta["uid"] for o in svc["metadata"].get("ownerReferences") or []):
+            self.cl.delete(R.SERVICES, meta["name"], meta["namespace"])  # a former LB's, as the GC would
+            raise LbError(f"wait service {meta['namespace']}/{meta['name']} external ip failed, error: timeout")
+        if svc is None:
+            svc = self.cl.create(R.SERVICES, want, meta["namespace"])
+        elif svc["spec"].get("loadBalancerIP") != ip:
+            svc = self.cl.patch(R.SERVICES, meta["name"], {"spec": {"loadBalancerIP": ip}}, meta["namespace"])
+        ingress = ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+        if ingress and ingress[0].get("ip") and (ip == ASK_DHCP or ingress[0]["ip"] == ip):
+            return ingress[0]["ip"]
+        got = ip if ip != ASK_DHCP else dhcp_lease(ingress_ips(self.cl.list(R.SERVICES)))
+        if got is None:
+            raise LbError("wait service external ip failed, error: no DHCP lease")
+        status = {"loadBalancer": {"ingress": [{"ip": got}]}}
+        self.cl.patch(R.SERVICES, meta["name"], {"status": status}, meta["namespace"], sub="status")
+        return got
+
+
 def _ready(status: str, message: str = "") -> list[dict]:
     return [{"type": "Ready", "status": status, **({"message": message} if message else {})}]
 
@@ -220,131 +472,6 @@ def _netmask(ranges: list[Range], ip: str) -> tuple[str, str]:
         if addr in r.net:
             return str(r.net.netmask), str(r.gateway or "")
     return "", ""
-
-
-# -- controller -----------------------------------------------------------------------------
-class Ipam:
-    """Reconciles IPPool counters and LoadBalancer addresses, one tick at a time."""
-
-    def __init__(self, cl: Cluster) -> None:
-        self.cl = cl
-        self.generations: dict[str, int] = {}
-
-    def reconcile(self) -> None:
-        pools = self.cl.list(R.IPPOOLS)
-        for pool in pools:
-            self._sync_pool(pool)
-        pools = self.cl.list(R.IPPOOLS)
-        for lb in self.cl.list(R.LOADBALANCERS):
-            try:
-                self._sync_lb(lb, pools)
-            except ApiError as exc:
-                log.info("loadbalancer %s/%s: %s", lb["metadata"]["namespace"], lb["metadata"]["name"], exc)
-                pools = self.cl.list(R.IPPOOLS)
-
-    def _sync_pool(self, pool: dict) -> None:
-        name, gen = pool["metadata"]["name"], pool["metadata"].get("generation", 0)
-        status = dict(pool.get("status") or {})
-        if "total" in status and self.generations.get(name, gen) == gen:
-            self.generations[name] = gen
-            return
-        try:
-            ranges = parse_ranges(pool)
-        except ValueError as exc:
-            if status.get("conditions") != _ready("False", str(exc)):
-                status["conditions"] = _ready("False", str(exc))
-                self._write_pool(pool, status)
-            self.generations[name] = gen
-            return
-        status["total"] = total(ranges)
-        status["available"] = status["total"] - len(status.get("allocated") or {})
-        status["allocatedHistory"] = {
-            ip: who for ip, who in (status.get("allocatedHistory") or {}).items() if in_ranges(ip, ranges)
-        }
-        status["conditions"] = _ready("True")
-        self._write_pool(pool, status)
-        self.generations[name] = gen
-
-    def _write_pool(self, pool: dict, status: dict) -> dict:
-        body = {**pool, "status": status}
-        return self.cl.replace(R.IPPOOLS, body, sub="status")
-
-    def _sync_lb(self, lb: dict, pools: list[dict]) -> None:
-        meta, spec = lb["metadata"], lb.get("spec") or {}
-        ns, name = meta["namespace"], meta["name"]
-        applicant = f"{ns}/{name}"
-        finalizers = meta.get("finalizers") or []
-        if meta.get("deletionTimestamp"):
-            if FINALIZER not in finalizers:
-                return
-            for i, pool in enumerate(pools):
-                status = dict(pool.get("status") or {})
-                if any(who == applicant for who in (status.get("allocated") or {}).values()):
-                    release(status, applicant, keep_history=not without_history(pool))
-                    pools[i] = self._write_pool(pool, status)
-            self.cl.patch(
-                R.LOADBALANCERS, name, {"metadata": {"finalizers": [f for f in finalizers if f != FINALIZER]}}, ns
-            )
-            return
-        current = (lb.get("status") or {}).get("address")
-        if current:
-            return
-        if (spec.get("ipam") or "pool") == "dhcp":
-            self._dhcp(lb)
-            return
-        pool = select_pool(pools, lb)
-        if pool is None:
-            self._lb_status(lb, {"conditions": _ready("False", "no IP pool matches the load balancer")})
-            return
-        try:
-            ranges = parse_ranges(pool)
-        except ValueError as exc:
-            self._lb_status(lb, {"conditions": _ready("False", f"pool {pool['metadata']['name']}: {exc}")})
-            return
-        if FINALIZER not in finalizers:
-            self.cl.patch(R.LOADBALANCERS, name, {"metadata": {"finalizers": [*finalizers, FINALIZER]}}, ns)
-        status = dict(pool.get("status") or {})
-        before = json.dumps(status, sort_keys=True)
-        ip = allocate(status, ranges, applicant, use_history=not without_history(pool))
-        if ip is None:
-            self._lb_status(lb, {"conditions": _ready("False", f"pool {pool['metadata']['name']} is exhausted")})
-            return
-        if json.dumps(status, sort_keys=True) != before:
-            updated = self._write_pool(pool, status)
-            pools[pools.index(pool)] = updated
-        mask, gw = _netmask(ranges, ip)
-        self._lb_status(
-            lb,
-            {
-                "allocatedAddress": {"ipPool": pool["metadata"]["name"], "ip": ip, "mask": mask, "gateway": gw},
-                "address": ip,
-                "conditions": _ready("True"),
-            },
-        )
-
-    def _dhcp(self, lb: dict) -> None:
-        """A DHCP lease from the management network's server: stable per load balancer."""
-        taken = {
-            (o.get("status") or {}).get("address")
-            for o in self.cl.list(R.LOADBALANCERS)
-            if (o.get("spec") or {}).get("ipam") == "dhcp"
-        }
-        for host in range(DHCP_FIRST, DHCP_LAST + 1):
-            ip = str(DHCP_NET.network_address + host)
-            if ip not in taken:
-                self._lb_status(
-                    lb,
-                    {
-                        "allocatedAddress": {"ip": ip, "mask": str(DHCP_NET.netmask), "gateway": "192.0.2.1"},
-                        "address": ip,
-                        "conditions": _ready("True"),
-                    },
-                )
-                return
-
-    def _lb_status(self, lb: dict, status: dict) -> None:
-        meta = lb["metadata"]
-        self.cl.patch(R.LOADBALANCERS, meta["name"], {"status": status}, meta["namespace"], sub="status")
 
 
 def ipam_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
@@ -383,10 +510,10 @@ def validate_pool(new: dict, old: dict | None, others: list[dict]) -> str | None
             for b in theirs:
                 if a.net.version == b.net.version and a.start <= b.end and b.start <= a.end:
                     return f"IPPool {name}: range {a.start}-{a.end} overlaps pool {p['metadata']['name']}"
-    if old is not None:
-        for ip in ((old.get("status") or {}).get("allocated") or {}).keys():
+    if old is not None:  # checkAllocated: the new object's allocations must lie in its ranges
+        for ip in ((new.get("status") or {}).get("allocated") or {}).keys():
             if not in_ranges(ip, ranges):
-                return f"IPPool {name}: allocated IP {ip} would fall outside the ranges"
+                return f"IPPool {name}: allocated IP {ip} is excluded (would fall outside the ranges)"
     sel = (new.get("spec") or {}).get("selector") or {}
     if is_global(new):
         other = next((p for p in others if is_global(p)), None)
@@ -422,6 +549,8 @@ def validate_ippool(request: dict, cluster: Cluster) -> Result:
             return False, f"IPPool {old['metadata']['name']} cannot be deleted: IPs still allocated ({ips})", None
         return True, "", None
     if op not in ("CREATE", "UPDATE"):
+        return True, "", None
+    if op == "UPDATE" and ((request.get("object") or {}).get("metadata") or {}).get("deletionTimestamp"):
         return True, "", None
     reason = validate_pool(request.get("object") or {}, request.get("oldObject"), cluster.list(R.IPPOOLS))
     return (reason is None), reason or "", None

@@ -9,7 +9,8 @@ Per pod: containers summed, init containers by maximum, no pod overhead. A sum k
 its first term (pods taken in namespace/name order): binary-SI values print as `3Gi`/`1536Mi` when
 an exact multiple of 1024, otherwise as plain decimals (`9155862208`); decimal-SI values print with
 an exponent that is a multiple of 3 (`1250m`, `50M`, `2`). `pods` (count) is in pod-requests only,
-and only when the node has at least one pod; a node without pods gets `{}` for both, e.g.
+always, since the pod list is never nil (HV v1.3.1 `pkg/controller/master/rancher/pod_resources.go`):
+a node without pods gets `{"pods":"0"}` in pod-requests and `{}` in pod-limits, e.g.
 `{"cpu":"1250m","memory":"3Gi","pods":"12"}`.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import zlib
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -110,7 +112,7 @@ class Sum:
 
 def pod_resources(pods: list[dict]) -> tuple[str, str]:
     """(pod-requests, pod-limits) JSON for one node's non-terminated pods: containers summed, init
-    containers by maximum, no pod overhead; `pods` = count, only when there is at least one pod."""
+    containers by maximum, no pod overhead; `pods` = count in the requests, "0" for no pod."""
     requests, limits = Sum(), Sum()
     for pod in pods:
         req, lim = Sum(), Sum()
@@ -129,8 +131,7 @@ def pod_resources(pods: list[dict]) -> tuple[str, str]:
                 lim.max(k, v)
         requests.merge(req)
         limits.merge(lim)
-    if pods:
-        requests.values["pods"] = (Fraction(len(pods)), "DecimalSI")
+    requests.values["pods"] = (Fraction(len(pods)), "DecimalSI")
     return requests.json(), limits.json()
 
 
@@ -172,8 +173,11 @@ def host_links(state_dir: Path, node: str) -> list[dict] | None:
     return json.loads(raw) if raw is not None else None
 
 
-def vlan_status_name(vc: str, node: str) -> str:
-    return f"{vc}-{node}"[:253]
+def vlan_status_name(cluster_network: str, node: str) -> str:
+    """NC `utils.Name("", clusterNetwork, node)`: `<cn>-<node>` cut to 54 characters, then `-` and
+    the CRC-32 (IEEE) of the uncut name in 8 hex digits (NC v0.3.3 ... v0.6.0)."""
+    name = f"{cluster_network}-{node}"
+    return f"{name[:54]}-{zlib.crc32(name.encode()):08x}"
 
 
 def network_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
@@ -203,7 +207,7 @@ def network_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
                 missing = [nic for nic in (spec.get("uplink") or {}).get("nics") or [] if nic not in names]
                 ok = not missing
                 cn_ready[cn] = cn_ready.get(cn, True) and ok
-                name = vlan_status_name(vc["metadata"]["name"], node)
+                name = vlan_status_name(cn, node)
                 wanted.add(name)
                 cond = {"type": "ready", "status": "True" if ok else "False"}
                 if missing:

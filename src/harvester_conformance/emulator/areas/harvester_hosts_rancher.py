@@ -5,12 +5,22 @@ Cloud-credential tokens: Rancher keeps a token's lifetime on its `tokens.managem
 object (`ttl` in ms, `expiresAt` RFC 3339, `expired`), named by the part of the bearer token
 before the colon (`kubeconfig-u-xxxxx:<secret>`); this module records every credential's token
 there (CRD in crds/management.cattle.io.yaml).
+
+Which Rancher (facts §17.8): cloud credentials and their tokens live in the external Rancher
+that manages Harvester, and that Rancher's own settings govern their TTL (default 43200 minutes
+from Rancher v2.8, 0 before). The emulated apiserver plays that Rancher (the suite's
+`--rancher-kubeconfig`), assumed at the version the release embeds, so its
+`settings.management.cattle.io` are the external Rancher's. Harvester >= v1.3.1 copies its own
+`kubeconfig-default-token-ttl-minutes` only into the Rancher embedded in Harvester (HV v1.3.1
+`pkg/controller/master/setting/kubeconfigttl.go`); that copy never reaches the credentials, and it
+is not written here, since the embedded Rancher's settings would carry the same names.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+import gzip
 import hashlib
 import json
 import secrets
@@ -24,7 +34,6 @@ from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.faults import edit_keeping_original
 from harvester_conformance.emulator.profiles import ProfileSpec
-from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
 TOKENS = R.RANCHER_TOKENS
@@ -129,21 +138,19 @@ def credential_data(kubeconfig: str, cluster_id: str) -> dict[str, str]:
     }
 
 
+def rancher_settings(spec: ProfileSpec) -> list[dict]:
+    """The external Rancher's token settings as installed: defaults only, no value."""
+    return [
+        {"metadata": {"name": TTL_SETTING}, "default": rancher_token_ttl_default(spec), "value": "", "source": ""},
+        {"metadata": {"name": MAX_TTL_SETTING}, "default": "0", "value": "", "source": ""},
+    ]
+
+
 def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes) -> None:
-    ttl_default = rancher_token_ttl_default(spec)
-    # Harvester >= v1.3.1 copies its own setting (default 0) into the embedded Rancher's settings.
-    copied = "0" if _ver(spec.harvester) >= (1, 3, 1) else ""
-    cl.apply(
-        R.RANCHER_SETTINGS,
-        {"metadata": {"name": TTL_SETTING}, "default": ttl_default, "value": copied, "source": "db" if copied else ""},
-        manager=MANAGER,
-    )
-    cl.apply(
-        R.RANCHER_SETTINGS,
-        {"metadata": {"name": MAX_TTL_SETTING}, "default": "0", "value": copied, "source": "db" if copied else ""},
-        manager=MANAGER,
-    )
-    effective = int(copied or ttl_default)
+    for setting in rancher_settings(spec):
+        cl.apply(R.RANCHER_SETTINGS, setting, manager=MANAGER)
+    # The credential's kubeconfig was downloaded from the external Rancher: its default TTL.
+    effective = int(rancher_token_ttl_default(spec))
     user = f"u-{_rand(5)}"
     bearer = new_token(cl, user, effective)
     cluster_id = f"c-m-{_rand(8)}"
@@ -239,7 +246,8 @@ def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes
     )
     chart_ver = spec.harvester.lstrip("v")
     for chart in ("harvester", "harvester-crd"):
-        cl.apply(
+        status = fleet_ready_status(now)
+        mcc = cl.apply(
             R.MANAGED_CHARTS,
             {
                 "metadata": {"name": chart, "namespace": "fleet-local"},
@@ -248,33 +256,23 @@ def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes
                     "version": chart_ver,
                     "releaseName": chart,
                     "defaultNamespace": "harvester-system",
+                    "targets": [{"clusterName": "local"}],
                 },
-                "status": {
-                    "conditions": [
-                        {"type": "Ready", "status": "True", "lastTransitionTime": now},
-                        {"type": "Processed", "status": "True", "lastTransitionTime": now},
-                        {"type": "Defined", "status": "True", "lastTransitionTime": now},
-                    ],
-                    "summary": {"desiredReady": 1, "ready": 1},
-                },
+                "status": status,
             },
             manager=MANAGER,
         )
-    for bundle in ("mcc-harvester", "mcc-harvester-crd", "fleet-agent-local"):
-        cl.apply(
-            R.FLEET_BUNDLES,
-            {
-                "metadata": {"name": bundle, "namespace": "fleet-local"},
-                "spec": {"targets": [{"clusterName": "local"}]},
-                "status": {
-                    "summary": {"desiredReady": 1, "ready": 1},
-                    "display": {"readyClusters": "1/1", "state": ""},
-                    "observedGeneration": 1,
-                    "conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": now}],
-                },
-            },
-            manager=MANAGER,
-        )
+        cl.apply(R.FLEET_BUNDLES, mcc_bundle(mcc), manager=MANAGER)
+        _bundle_status(cl, f"mcc-{chart}", status)
+    cl.apply(
+        R.FLEET_BUNDLES,
+        {
+            "metadata": {"name": "fleet-agent-local", "namespace": "fleet-local"},
+            "spec": {"defaultNamespace": "cattle-fleet-local-system", "targets": [{"clusterName": "local"}]},
+        },
+        manager=MANAGER,
+    )
+    _bundle_status(cl, "fleet-agent-local", fleet_ready_status(now))
     nxt = NEXT_RELEASE.get(spec.harvester)
     if nxt:
         cl.apply(
@@ -291,6 +289,61 @@ def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes
             },
             manager=MANAGER,
         )
+
+
+def fleet_ready_status(now: str) -> dict:
+    """A ready bundle's status (Fleet's BundleStatus), which Rancher also copies into the
+    ManagedChart that generated the bundle (rancher `managedchart.go` `updateStatus`)."""
+    return {
+        "conditions": [
+            {"type": "Ready", "status": "True", "lastUpdateTime": now},
+            {"type": "Processed", "status": "True", "lastUpdateTime": now},
+            {"type": "Defined", "status": "True", "lastUpdateTime": now},
+        ],
+        "summary": {"desiredReady": 1, "ready": 1},
+        "display": {"readyClusters": "1/1", "state": ""},
+    }
+
+
+def _chart_file(text: str) -> str:
+    """A chart file as Rancher puts it into a bundle: gzip, then base64 (encoding base64+gz)."""
+    return base64.b64encode(gzip.compress(text.encode(), mtime=0)).decode()
+
+
+def mcc_bundle(mcc: dict) -> dict:
+    """The Bundle Rancher's managedchart controller generates for a ManagedChart (rancher
+    `pkg/controllers/provisioningv2/managedchart/managedchart.go`): `mcc-<name>`, Helm options from
+    the chart's spec, the chart's files as resources, owned by the ManagedChart."""
+    meta, spec = mcc["metadata"], mcc["spec"]
+    chart_yaml = f"apiVersion: v2\nname: {spec['chart']}\nversion: {spec['version']}\n"
+    return {
+        "metadata": {
+            "name": f"mcc-{meta['name']}",
+            "namespace": meta["namespace"],
+            "ownerReferences": [
+                {
+                    "apiVersion": "management.cattle.io/v3",
+                    "kind": "ManagedChart",
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "defaultNamespace": spec["defaultNamespace"],
+            "helm": {"releaseName": spec["releaseName"], "version": spec["version"]},
+            "resources": [{"name": "Chart.yaml", "content": _chart_file(chart_yaml), "encoding": "base64+gz"}],
+            "targets": spec.get("targets") or [],
+        },
+    }
+
+
+def _bundle_status(cl: Cluster, name: str, status: dict) -> None:
+    """Fleet writes a bundle's status through the status subresource."""
+    body = {"metadata": {"name": name, "namespace": "fleet-local"}, "status": status}
+    cl.apply(R.FLEET_BUNDLES, body, manager=MANAGER, sub="status")
 
 
 def seed_trident(cl: Cluster) -> None:
@@ -350,8 +403,10 @@ def trident_psa_role(verbs: tuple[str, ...] = ("updatepsa",)) -> dict:
 
 
 def token_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
-    """Rancher's token handling for tokens created through the Kubernetes API: the TTL capped at
-    auth-token-max-ttl-minutes, expiresAt from the creation time, `expired` kept true once past."""
+    """Rancher's token handling for tokens created through the Kubernetes API: when a token is
+    issued (it has no expiresAt yet) its TTL is capped at auth-token-max-ttl-minutes, as Rancher's
+    token API does; expiresAt follows from the creation time, and `expired` turns true once past.
+    A later change of the maximum leaves tokens already issued as they are."""
 
     def reconcile() -> None:
         max_minutes = setting_minutes(cl, MAX_TTL_SETTING)
@@ -361,7 +416,9 @@ def token_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
             created_text = (meta.get("annotations") or {}).get(CREATED_ANN) or meta["creationTimestamp"]
             created = clock.parse_stamp(created_text)
             assert created is not None  # creationTimestamp is always set
-            ttl = capped_ttl(int(token.get("ttl") or 0) // 60_000, max_minutes)
+            ttl = int(token.get("ttl") or 0) // 60_000
+            if "expiresAt" not in token:
+                ttl = capped_ttl(ttl, max_minutes)
             expires = created + dt.timedelta(minutes=ttl) if ttl else None
             want = {
                 "ttl": ttl * 60_000,
@@ -374,53 +431,14 @@ def token_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
     return reconcile
 
 
-def harvester_copies_ttl(cl: Cluster) -> bool:
-    """Harvester >= v1.3.1 owns kubeconfig-default-token-ttl-minutes and copies it into Rancher."""
-    version = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or ""
-    try:
-        return _ver(version) >= (1, 3, 1)
-    except ValueError:
-        return False
-
-
-def harvester_ttl(cl: Cluster) -> str:
-    own = cl.get(R.HARVESTER_SETTINGS, TTL_SETTING) or {}
-    return own.get("value") or own.get("default") or "0"
-
-
-def not_copied(cl: Cluster, value: str) -> list[str]:
-    """The Rancher settings Harvester copies its TTL into that do not hold `value` yet."""
-    return [n for n in (TTL_SETTING, MAX_TTL_SETTING) if (cl.get(R.RANCHER_SETTINGS, n) or {}).get("value") != value]
-
-
-def ttl_copy_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
-    """Harvester's setting controller (HV pkg/controller/master/setting/kubeconfigttl.go): its
-    kubeconfig-default-token-ttl-minutes, copied into Rancher's kubeconfig-default-token-ttl-minutes
-    and auth-token-max-ttl-minutes."""
-
-    def reconcile() -> None:
-        if not harvester_copies_ttl(cl):
-            return
-        value = harvester_ttl(cl)
-        for name in not_copied(cl, value):
-            cl.patch(R.RANCHER_SETTINGS, name, {"value": value, "source": "db"})
-
-    return reconcile
-
-
 def token_ttl_fault(minutes: str | None) -> Callable[[Cluster], None]:
-    """Set the token TTL where an admin would: Harvester's setting when Harvester copies it into
-    Rancher, Rancher's own settings before that. None restores the value saved at injection."""
+    """Set the token TTL where it governs cloud credentials: the external Rancher's
+    kubeconfig-default-token-ttl-minutes and auth-token-max-ttl-minutes, on every release (Harvester's
+    own setting feeds only its embedded Rancher). None restores the values saved at injection."""
 
     def apply(cl: Cluster) -> None:
-        copies = harvester_copies_ttl(cl)
-        res, names = (
-            (R.HARVESTER_SETTINGS, (TTL_SETTING,)) if copies else (R.RANCHER_SETTINGS, (TTL_SETTING, MAX_TTL_SETTING))
-        )
-        for name in names:
-            inject, revert = edit_keeping_original(res, name, None, "value", minutes)
+        for name in (TTL_SETTING, MAX_TTL_SETTING):
+            inject, revert = edit_keeping_original(R.RANCHER_SETTINGS, name, None, "value", minutes)
             (revert if minutes is None else inject)(cl)
-        if copies:  # the controller's copy reaches Rancher
-            wait_for("cluster-seeded", lambda: not not_copied(cl, harvester_ttl(cl)))
 
     return apply

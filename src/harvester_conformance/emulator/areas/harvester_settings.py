@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import Any
 
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import pki
 from harvester_conformance.emulator.areas import harvester_hosts_rancher
+from harvester_conformance.emulator.areas.kubevirt_model import version_tuple
 from harvester_conformance.emulator.faults import (
     SETTING_WEBHOOK,
     Fault,
@@ -22,9 +23,8 @@ from harvester_conformance.emulator.faults import (
     webhook_down,
 )
 from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK_NAD, STORAGE_NETWORK_SETTING, ProfileSpec
+from harvester_conformance.emulator.simulator.webhooks import Result, route
 
-CONTROLLERS: list[Any] = []
-WEBHOOKS: list[dict] = []
 API_GROUPS: list = []
 FIRST_NODE = "harvester-node-0"
 LAST_NODE = "harvester-node-2"
@@ -36,7 +36,173 @@ def seed(cl: Any, spec: Any, state_dir: Path, progress: Any) -> None:
 
 
 def ready(cl: Any, spec: Any) -> bool:
-    return True
+    """Every ManagedChart's bundle shows the chart's status, and Longhorn's over-provisioning holds
+    what Harvester copies into it."""
+    return not unmirrored_bundles(cl) and not overcommit_pending(cl)
+
+
+# -- Harvester's version, as its server-version setting records it -----------------------------------
+def harvester_version(cl: Cluster) -> tuple[int, ...]:
+    """The running release (server-version's value; "dev" or unset reads as newer than any)."""
+    return version_tuple((cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value"))
+
+
+# -- overcommit-config.storage -> Longhorn storage-over-provisioning-percentage ----------------------
+OVER_PROVISIONING = "storage-over-provisioning-percentage"
+OVERCOMMIT_DEFAULT_COPIED_SINCE = (1, 3, 2)  # HV 5484b3867 "Fix storage overcommit default not applied"
+
+
+def overcommit_storage(setting: dict | None, version: tuple[int, ...]) -> str | None:
+    """The percentage Harvester's setting controller copies into Longhorn, or None when it copies
+    nothing (HV `pkg/controller/master/setting/overcommit_config.go`): up to v1.3.1 it reads `value`
+    only, so an unset setting (or JSON that does not parse) leaves Longhorn's own default; from
+    v1.3.2 it falls back to `default`."""
+    item = setting or {}
+    text = item.get("value") or ""
+    if not text and version >= OVERCOMMIT_DEFAULT_COPIED_SINCE:
+        text = item.get("default") or ""
+    try:
+        storage = json.loads(text).get("storage", 0)
+    except (ValueError, AttributeError):
+        return None
+    return str(storage) if isinstance(storage, int) else None
+
+
+def overcommit_pending(cl: Cluster) -> list[str]:
+    """The Longhorn setting when it does not hold the percentage Harvester copies yet."""
+    want = overcommit_storage(cl.get(R.HARVESTER_SETTINGS, "overcommit-config"), harvester_version(cl))
+    current = cl.get(R.LONGHORN_SETTINGS, OVER_PROVISIONING, "longhorn-system")
+    if want is None or current is None or current.get("value") == want:
+        return []
+    return [OVER_PROVISIONING]
+
+
+def overcommit_factory(cl: Cluster, state_dir: object) -> Any:
+    """Harvester's setting controller for overcommit-config (its Longhorn storage part)."""
+
+    def reconcile() -> None:
+        if overcommit_pending(cl):
+            want = overcommit_storage(cl.get(R.HARVESTER_SETTINGS, "overcommit-config"), harvester_version(cl))
+            cl.patch(R.LONGHORN_SETTINGS, OVER_PROVISIONING, {"value": want}, "longhorn-system")
+
+    return reconcile
+
+
+# -- ManagedChart -> Bundle status ---------------------------------------------------------------
+# Upstream Fleet summarises the bundle's deployments and Rancher copies the bundle's status into the
+# ManagedChart (rancher `managedchart.go` `updateStatus`: status.BundleStatus = bundle.Status). The
+# faults here break the ManagedChart, so the simulator runs that copy the other way round: the
+# bundle `mcc-<chart>` shows what its chart shows, as it would have first on a real cluster.
+MIRRORED = ("summary", "display", "conditions")
+
+
+def mirrored_status(chart: dict, bundle: dict) -> dict:
+    """The bundle's status with the fields Rancher copies between the two taken from the chart."""
+    chart_status = chart.get("status") or {}
+    status = {k: v for k, v in (bundle.get("status") or {}).items() if k not in MIRRORED}
+    status.update({k: chart_status[k] for k in MIRRORED if k in chart_status})
+    return status
+
+
+def unmirrored_bundles(cl: Cluster) -> list[tuple[dict, dict]]:
+    """(bundle, status it should have) for every ManagedChart bundle that does not show its chart."""
+    out = []
+    for chart in cl.list(R.MANAGED_CHARTS, "fleet-local"):
+        bundle = cl.get(R.FLEET_BUNDLES, f"mcc-{chart['metadata']['name']}", "fleet-local")
+        if bundle is None:
+            continue
+        want = mirrored_status(chart, bundle)
+        if (bundle.get("status") or {}) != want:
+            out.append((bundle, want))
+    return out
+
+
+def bundle_status_factory(cl: Cluster, state_dir: object) -> Any:
+    def reconcile() -> None:
+        for bundle, want in unmirrored_bundles(cl):
+            try:  # the whole status replaced: a merge patch would keep counts the chart dropped
+                cl.replace(R.FLEET_BUNDLES, {**bundle, "status": want}, sub="status")
+            except ApiError as exc:
+                if exc.status != 409:  # changed meanwhile: the next tick sees the new one
+                    raise
+
+    return reconcile
+
+
+# -- VirtualMachineImage mutator -----------------------------------------------------------------
+IMAGE_MUTATE_PATH = "/v1/harvester/harvesterhci.io.virtualmachineimages/mutate"
+IMAGE_MUTATOR_NAME = "virtualmachineimage.mutator.harvesterhci.io"
+IMAGE_BACKEND_SINCE = (1, 5, 0)
+LONGHORN_DRIVER = "driver.longhorn.io"
+IMAGE_SC_ANNOTATION = "harvesterhci.io/storageClassName"
+
+
+def image_backend(image: dict, version: tuple[int, ...]) -> str:
+    """The image's backend after admission: from v1.5.0 an empty one becomes `backingimage` (HV
+    v1.5.0 `virtualmachineimage/mutator.go`; the v1.5.0 CRD defaults it too); before, none exists."""
+    given = (image.get("spec") or {}).get("backend") or ""
+    return given or ("backingimage" if version >= IMAGE_BACKEND_SINCE else "")
+
+
+def image_refusal(image: dict, classes: dict[str, dict], version: tuple[int, ...]) -> str | None:
+    """Why the mutator refuses the image: a backing-image image (every image before v1.5.0) whose
+    `harvesterhci.io/storageClassName` names a class that is missing, not Longhorn's, or itself a
+    backing-image class (HV `getStorageClass`/`getSC`). A `cdi` image may name any class."""
+    if image_backend(image, version) == "cdi":
+        return None
+    name = ((image.get("metadata") or {}).get("annotations") or {}).get(IMAGE_SC_ANNOTATION)
+    if not name:
+        return None
+    sc = classes.get(name)
+    if sc is None:
+        return f'storageclasses.storage.k8s.io "{name}" not found'
+    if sc.get("provisioner") != LONGHORN_DRIVER:
+        return f"the provisioner of storageClass must be {LONGHORN_DRIVER}, not {sc.get('provisioner')}"
+    if (sc.get("parameters") or {}).get("backingImage"):
+        return "can not use a backing image storageClass as the base storageClass template"
+    return None
+
+
+def image_patch(image: dict, version: tuple[int, ...]) -> list[dict]:
+    backend = image_backend(image, version)
+    if not backend or (image.get("spec") or {}).get("backend") == backend:
+        return []
+    return [{"op": "add", "path": "/spec/backend", "value": backend}]
+
+
+@route(IMAGE_MUTATE_PATH)
+def mutate_image(request: dict, cluster: Cluster) -> Result:
+    if request.get("operation") != "CREATE":
+        return True, "", None
+    image = request.get("object") or {}
+    version = harvester_version(cluster)
+    classes = {sc["metadata"]["name"]: sc for sc in cluster.list(R.STORAGE_CLASSES)}
+    refusal = image_refusal(image, classes, version)
+    if refusal:
+        return False, refusal, None
+    return True, "", image_patch(image, version) or None
+
+
+CONTROLLERS: list[Any] = [
+    ("harvester-overcommit-storage", overcommit_factory, 2.0),
+    ("fleet-bundle-status", bundle_status_factory, 2.0),
+]
+WEBHOOKS: list[dict] = [
+    {
+        "kind": "mutating",
+        "name": IMAGE_MUTATOR_NAME,
+        "path": IMAGE_MUTATE_PATH,
+        "rules": [
+            {
+                "apiGroups": ["harvesterhci.io"],
+                "apiVersions": ["v1beta1"],
+                "operations": ["CREATE"],
+                "resources": ["virtualmachineimages"],
+                "scope": "Namespaced",
+            }
+        ],
+    }
+]
 
 
 def _set(cl: Cluster, name: str, value: str) -> None:
@@ -52,7 +218,8 @@ def _set_unvalidated(name: str, value: str):
 
 
 def _reset(name: str):
-    return lambda cl: _set(cl, name, "")
+    """Back to unset: no `value` at all, as Harvester writes an unset setting (omitempty)."""
+    return lambda cl: cl.patch(R.HARVESTER_SETTINGS, name, {"value": None})
 
 
 def _mismatched_ssl_pair(cl: Cluster) -> None:
@@ -194,6 +361,16 @@ def _migration_limits(edited: bool):
     return apply
 
 
+# What Fleet reports for a bundle whose deployed resources were edited by hand, as Rancher copies it
+# into the ManagedChart (fleet `summary.ReadyMessage`, `ModifiedStatus.String`, rancher managedchart.go).
+_UPG06_PATCH = '{"spec":{"replicas":2}}'
+_UPG06_MODIFIED = {
+    "kind": "Deployment",
+    "apiVersion": "apps/v1",
+    "namespace": "harvester-system",
+    "name": "harvester",
+    "patch": _UPG06_PATCH,
+}
 _UPG06 = edit_keeping_original(
     R.MANAGED_CHARTS,
     "harvester",
@@ -204,10 +381,19 @@ _UPG06 = edit_keeping_original(
             {
                 "type": "Ready",
                 "status": "False",
-                "reason": "ErrApplied",
-                "message": "bundle harvester is not ready: 1 modified",
+                "message": "Modified(1) [Cluster fleet-local/local]; "
+                f"deployment.apps harvester-system/harvester modified {_UPG06_PATCH}",
             }
         ],
+        "summary": {
+            "desiredReady": 1,
+            "ready": 0,
+            "modified": 1,
+            "nonReadyResources": [
+                {"name": "fleet-local/local", "bundleState": "Modified", "modifiedStatus": [_UPG06_MODIFIED]}
+            ],
+        },
+        "display": {"readyClusters": "0/1", "state": "Modified"},
     },
 )
 _CSI01_REVERT = edit_keeping_original(R.HARVESTER_SETTINGS, "csi-driver-config", None, "value", None)[1]

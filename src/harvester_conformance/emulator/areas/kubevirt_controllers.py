@@ -2,7 +2,9 @@
 
 - VMs that should run get a VMI (spec copied from the template, mutated requests included) and one
   virt-launcher pod that the real kube-scheduler places and kwok runs; the VMI then reports Running
-  on the pod's node with Ready/LiveMigratable conditions, migrationMethod, activePods, interfaces.
+  on the pod's node with Ready/LiveMigratable conditions, volumeStatus with the PVCs' claim info,
+  activePods, interfaces and qosClass, each as the running KubeVirt release writes it (facts §17.1);
+  migrationMethod only when the LiveMigratable condition is first added, as virt-handler does.
 - VirtualMachineInstanceMigrations are queued under the effective limits and advance one phase per
   tick through Scheduling..Running to Succeeded, with a target pod that must land on another node.
 
@@ -49,6 +51,14 @@ def kubevirt_info(cl: Cluster) -> tuple[dict, tuple[int, ...], str, str]:
     tag = (kv.get("status") or {}).get("observedKubeVirtVersion") or ""
     ratio = ((kv.get("spec") or {}).get("configuration") or {}).get("additionalGuestMemoryOverheadRatio") or ""
     return kv, m.version_tuple(tag), tag, ratio
+
+
+CDI_SINCE = (1, 5, 0)  # Harvester's chart installs CDI from v1.5.0 (HV deploy/charts/harvester/charts/cdi-*.tgz)
+
+
+def harvester_version(cl: Cluster) -> tuple[int, ...]:
+    setting = cl.get(R.HARVESTER_SETTINGS, "server-version") or {}
+    return m.version_tuple(setting.get("value") or setting.get("default"))
 
 
 def wants_running(vm: dict) -> bool:
@@ -169,12 +179,15 @@ class VirtController:
 
     def __init__(self, cl: Cluster) -> None:
         self.cl = cl
+        self.cdi = False
 
     def reconcile(self) -> None:
         kv, kubevirt, tag, ratio = kubevirt_info(self.cl)
         if not kv:
             return
-        ratio = self._guest_overhead_ratio(kv, ratio)
+        harvester = harvester_version(self.cl)
+        self.cdi = harvester >= CDI_SINCE
+        ratio = self._guest_overhead_ratio(kv, ratio, harvester)
         vmis = {(v["metadata"]["namespace"], v["metadata"]["name"]): v for v in self.cl.list(R.VMIS)}
         pods: dict[str, list[dict]] = defaultdict(list)
         for pod in self.cl.list(R.PODS, label_selector=LAUNCHER):
@@ -203,13 +216,15 @@ class VirtController:
                 log.warning("vm %s/%s: %s", *key, exc)
 
     # -- Harvester's setting controller for additional-guest-memory-overhead-ratio (v1.4.0+) --------
-    def _guest_overhead_ratio(self, kv: dict, ratio: str) -> str:
-        """Copies the Harvester setting into the KubeVirt CR; returns the ratio now in effect."""
-        version = self.cl.get(R.HARVESTER_SETTINGS, "server-version") or {}
-        if m.version_tuple(version.get("value") or version.get("default")) < (1, 4):
+    def _guest_overhead_ratio(self, kv: dict, ratio: str, harvester: tuple[int, ...]) -> str:
+        """Copies the Harvester setting into the KubeVirt CR, removing the field when the setting
+        counts as unset (empty or "0", HV v1.4.3 `additional_guest_memory_overhead.go`); returns the
+        ratio now in effect."""
+        if harvester < (1, 4):
             return ratio
         setting = self.cl.get(R.HARVESTER_SETTINGS, "additional-guest-memory-overhead-ratio") or {}
-        want = (setting.get("value") or setting.get("default") or "").strip() or None
+        value = (setting.get("value") or setting.get("default") or "").strip()
+        want = value if m.ratio_is_set(value) else None
         have = ((kv.get("spec") or {}).get("configuration") or {}).get("additionalGuestMemoryOverheadRatio")
         if want != have:
             self.cl.patch(
@@ -327,43 +342,39 @@ class VirtController:
             )
         if current is None:
             return vmi
-        ok, reason, message = m.live_migratable(vmi["spec"], {n: p for (pns, n), p in pvcs.items() if pns == ns})
+        claims = {n: p for (pns, n), p in pvcs.items() if pns == ns}
+        volumes = m.versioned_volume_status(
+            m.volume_status(vmi["spec"], claims, st.get("volumeStatus"), self.cdi), kubevirt
+        )
+        ok, reason, message, block = m.live_migration_condition(
+            {**vmi, "status": {**st, "volumeStatus": volumes}}, kubevirt
+        )
         old = st.get("conditions") or []
         conds = [
             condition("Ready", "True", old=old),
-            condition("LiveMigratable", "True" if ok else "False", reason, message, old=old),
+            condition(m.LIVE_MIGRATABLE, "True" if ok else "False", reason, message, old=old),
         ]
         if fault_of(vmi) == "io-error":
             conds.append(condition("Paused", "True", "PausedIOError", "VMI was paused, IO error", old=old))
+        # virt-handler writes the method only when it first adds the LiveMigratable condition.
+        first = not any(c.get("type") == m.LIVE_MIGRATABLE for c in old)
+        method = m.migration_method(block) if first else st.get("migrationMethod")
         crc = zlib.crc32(f"{ns}/{name}".encode())
-        interfaces = [
-            {
-                "name": iface["name"],
-                "interfaceName": f"eth{i}",
-                "ipAddress": (current.get("status") or {}).get("podIP", "") if i == 0 else "",
-                "mac": f"52:54:00:{(crc >> 8) & 0xFF:02x}:{crc & 0xFF:02x}:{i:02x}",
-                "infoSource": "domain, guest-agent",
-                "queueCount": 1,
-            }
-            for i, iface in enumerate(((vmi["spec"].get("domain") or {}).get("devices") or {}).get("interfaces") or [])
-        ]
-        for item in interfaces:
-            if not item["ipAddress"]:
-                del item["ipAddress"]
+        pod_ip = (current.get("status") or {}).get("podIP", "")
         want = {
             "conditions": conds,
-            "migrationMethod": m.migration_method(vmi["spec"]),
+            "volumeStatus": volumes,
             "activePods": {p["metadata"]["uid"]: p["spec"]["nodeName"] for p in live if p["spec"].get("nodeName")},
-            "interfaces": interfaces,
-            "qosClass": "Burstable",
+            "interfaces": m.interface_statuses(vmi["spec"], pod_ip, crc, kubevirt),
+            "qosClass": (current.get("status") or {}).get("qosClass") or "Burstable",
             "launcherContainerImageVersion": f"registry.suse.com/suse/sles/15.5/virt-launcher:{tag}",
         }
+        if method:
+            want["migrationMethod"] = method
         if (
             not started
             and _cond_key(old) == _cond_key(conds)
-            and all(st.get(k) == want[k] for k in want if k not in ("conditions", "interfaces"))
-            and [{k: v for k, v in i.items() if k != "mac"} for i in st.get("interfaces") or []]
-            == [{k: v for k, v in i.items() if k != "mac"} for i in interfaces]
+            and all(st.get(k) == want[k] for k in want if k != "conditions")
         ):
             return vmi
         want["activePods"] = replacing(st.get("activePods"), want["activePods"])
@@ -384,23 +395,32 @@ class VirtController:
 
 
 class MigrationController:
-    """virt-controller's migration controller plus what virt-handler/virt-launcher report."""
+    """virt-controller's migration controller plus what virt-handler/virt-launcher report; the
+    VMIM status carries only what the running KubeVirt's types have (`m.vmim_status`)."""
 
     def __init__(self, cl: Cluster) -> None:
         self.cl = cl
+        self.kubevirt: tuple[int, ...] = (99,)
 
     def reconcile(self) -> None:
         migrations = [x for x in self.cl.list(R.VMIMS) if (x.get("status") or {}).get("phase") not in m.FINAL_PHASES]
         if not migrations:
             return
         kv, kubevirt, tag, ratio = kubevirt_info(self.cl)
+        self.kubevirt = kubevirt
         base = m.effective_migrations(kv, kubevirt)
         kv_fault = fault_of(kv)
         policies = [] if kv_fault == "ignore-migration-policies" else self.cl.list(R.MIGRATION_POLICIES)
         active = [x for x in migrations if (x.get("status") or {}).get("phase") in ACTIVE_PHASES]
         outbound: dict[str, int] = defaultdict(int)
+        states = {
+            (v.get("status") or {}).get("migrationState", {}).get("migrationUid"): v["status"]["migrationState"]
+            for v in self.cl.list(R.VMIS)
+            if (v.get("status") or {}).get("migrationState")
+        }
         for x in active:
-            outbound[((x.get("status") or {}).get("migrationState") or {}).get("sourceNode", "")] += 1
+            state = states.get(x["metadata"]["uid"]) or (x.get("status") or {}).get("migrationState") or {}
+            outbound[state.get("sourceNode", "")] += 1
         counts = {"cluster": len(active), "outbound": outbound}
         for mig in sorted(
             migrations, key=lambda x: (x["metadata"].get("creationTimestamp", ""), x["metadata"]["name"])
@@ -419,6 +439,9 @@ class MigrationController:
             status["phaseTransitionTimestamps"] = list(st.get("phaseTransitionTimestamps") or []) + [
                 {"phase": phase, "phaseTransitionTimestamp": stamp()}
             ]
+        status = m.vmim_status(status, self.kubevirt)
+        if "migrationState" in status:
+            status["migrationState"] = replacing(st.get("migrationState"), status["migrationState"])
         if status:
             self.cl.patch(
                 R.VMIMS, mig["metadata"]["name"], {"status": status}, mig["metadata"]["namespace"], sub="status"
@@ -429,8 +452,12 @@ class MigrationController:
         self._set(mig, "Failed", {"conditions": [cond]})
         log.info("migration %s/%s failed: %s", mig["metadata"]["namespace"], mig["metadata"]["name"], message)
 
+    def _pod_name(self, ns: str, uid: str) -> str:
+        pods = self.cl.list(R.PODS, ns, label_selector=LAUNCHER)
+        return next((p["metadata"]["name"] for p in pods if p["metadata"]["uid"] == uid), "")
+
     def _vmi_state(self, vmi: dict, state: dict, extra: dict | None = None) -> None:
-        state = replacing((vmi.get("status") or {}).get("migrationState"), state)
+        state = replacing((vmi.get("status") or {}).get("migrationState"), m.migration_state(state, self.kubevirt))
         self.cl.patch(
             R.VMIS,
             vmi["metadata"]["name"],
@@ -461,19 +488,26 @@ class MigrationController:
         ns = meta["namespace"]
         st = mig.get("status") or {}
         phase = st.get("phase") or ""
-        state = dict(st.get("migrationState") or {})
         vmi = self.cl.get(R.VMIS, (mig.get("spec") or {}).get("vmiName") or "", ns)
         if vmi is None:
             self._fail(mig, "VMINotFound", f"the VMI {ns}/{(mig.get('spec') or {}).get('vmiName')} does not exist")
             return
         vst = vmi.get("status") or {}
+        # The VMI's migrationState is the record (a VMIM of KubeVirt 0.54 has none).
+        vmi_state = vst.get("migrationState") or {}
+        state = dict(vmi_state if vmi_state.get("migrationUid") == meta["uid"] else st.get("migrationState") or {})
         if phase in ("", "Pending"):
             if vst.get("phase") != "Running" or not vst.get("nodeName"):
                 self._fail(mig, "VMINotRunning", f"VMI {ns}/{vmi['metadata']['name']} is not running")
                 return
             pvcs = {p["metadata"]["name"]: p for p in self.cl.list(R.PVCS, ns)}
-            ok, reason, message = m.live_migratable(vmi["spec"], pvcs)
-            cond = next((c for c in vst.get("conditions") or [] if c.get("type") == "LiveMigratable"), {})
+            volumes = m.versioned_volume_status(
+                m.volume_status(vmi["spec"], pvcs, vst.get("volumeStatus"), False), kubevirt
+            )
+            ok, reason, message, _ = m.live_migration_condition(
+                {**vmi, "status": {**vst, "volumeStatus": volumes}}, kubevirt
+            )
+            cond = next((c for c in vst.get("conditions") or [] if c.get("type") == m.LIVE_MIGRATABLE), {})
             if cond.get("status") == "False" and ok:
                 ok, reason, message = False, cond.get("reason", ""), cond.get("message", "")
             if not ok:
@@ -494,13 +528,14 @@ class MigrationController:
             pod["metadata"]["labels"][MIGRATION_LABEL] = meta["uid"]
             created = self.cl.create(R.PODS, pod, ns)
             source_pod = next((uid for uid, node in (vst.get("activePods") or {}).items() if node == source), "")
+            source_pod_name = self._pod_name(ns, source_pod)
             state = {
                 "sourceNode": source,
                 "targetPod": created["metadata"]["name"],
                 "migrationUid": meta["uid"],
-                "completed": False,
-                "failed": False,
             }
+            if source_pod_name:
+                state["sourcePod"] = source_pod_name
             counts["cluster"] += 1
             counts["outbound"][source] += 1
             self._set(mig, "Scheduling", {"migrationState": state})
@@ -539,7 +574,7 @@ class MigrationController:
             self._vmi_state(vmi, state)
         elif phase == "TargetReady":
             ns_labels = self._ns_labels(ns)
-            policy = m.match_policy(policies, vmi["metadata"].get("labels") or {}, ns_labels)
+            policy = m.match_policy(policies, vmi["metadata"].get("labels") or {}, ns_labels, kubevirt)
             state.update(
                 {
                     "startTimestamp": stamp(),

@@ -20,8 +20,9 @@ from harvester_conformance.emulator.areas.kubevirt_seed import (
     NS,
     ORIGINAL_NETWORK_DATA,
     TOOLS_DISK,
-    TOOLS_VOLUME,
+    TOOLS_NAME,
     network_data,
+    tools_volume,
     vm_name,
 )
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of, set_webhook_registered
@@ -226,8 +227,12 @@ def _sch02_revert(cl: Cluster) -> None:
         name = vm["metadata"]["name"]
 
         def mutated(n: str = name) -> bool:
-            touch = {"metadata": {"annotations": {"emulator.harvester-conformance.io/touched": clock.stamp()}}}
-            cl.patch(R.VMS, n, touch, NS)
+            # Harvester recomputes requests on an update only when the limits, the reservedMemory
+            # annotation, dedicated CPU or host devices change (facts §17.2): the user sets the
+            # reserved memory explicitly and then removes it again, which recomputes twice and
+            # leaves the VM as the mutator first wrote it.
+            for value in ("100Mi", None):
+                cl.patch(R.VMS, n, {"metadata": {"annotations": {m.RESERVED_MEMORY_ANNOTATION: value}}}, NS)
             return not _requests_equal_limits(cl.get(R.VMS, n, NS) or {})
 
         wait_for("cluster-seeded", mutated)
@@ -235,18 +240,26 @@ def _sch02_revert(cl: Cluster) -> None:
 
 
 def _set_tools_disk(cl: Cluster, attached: bool) -> None:
-    """A user attaches (or detaches) a driver container disk and restarts the VM."""
+    """A user mounts (or removes) the VMDP driver CD-ROM, as Harvester's Windows template does, and
+    restarts the VM: Harvester's upgrade gate counts it as not live-migratable (CD-ROM and
+    containerDisk), while KubeVirt still migrates it (a CD-ROM is read-only)."""
     name = FIRST_VM
     vm = cl.get(R.VMS, name, NS)
     assert vm is not None, f"VirtualMachine {NS}/{name} does not exist; is the cluster seeded?"
     spec = vm["spec"]["template"]["spec"]
-    disks = [d for d in spec["domain"]["devices"]["disks"] if d["name"] != "tools"]
-    volumes = [v for v in spec["volumes"] if v["name"] != "tools"]
+    disks = [d for d in spec["domain"]["devices"]["disks"] if d["name"] != TOOLS_NAME]
+    volumes = [v for v in spec["volumes"] if v["name"] != TOOLS_NAME]
     if attached:
-        disks, volumes = [*disks, TOOLS_DISK], [*volumes, TOOLS_VOLUME]
+        harvester = m.version_tuple(_server_version(cl))
+        disks, volumes = [*disks, TOOLS_DISK], [*volumes, tools_volume(harvester)]
     patch = {"spec": {"template": {"spec": {"domain": {"devices": {"disks": disks}}, "volumes": volumes}}}}
     cl.patch(R.VMS, name, patch, NS)
     _restart_vm(cl, name)
+
+
+def _server_version(cl: Cluster) -> str:
+    setting = cl.get(R.HARVESTER_SETTINGS, "server-version") or {}
+    return setting.get("value") or setting.get("default") or ""
 
 
 def _two_nic_vm(cl: Cluster) -> dict:
@@ -310,17 +323,11 @@ def _mig03(cl: Cluster) -> None:
 
 
 def _mig03_revert(cl: Cluster) -> None:
+    # virt-handler writes the method only when it first adds the LiveMigratable condition (facts
+    # §17.1): a recovered virt-handler keeps the stale method; restarting the VM recomputes it.
     for vmi in cl.list(R.VMIS, NS):
         if fault_of(vmi) == "stale-virt-handler" and (vmi.get("status") or {}).get("migrationMethod"):
-            name = vmi["metadata"]["name"]
-            _annotate(cl, R.VMIS, name, NS, None)
-            expected = m.migration_method(vmi["spec"])
-            wait_for(
-                "cluster-seeded",
-                lambda n=name, e=expected: (
-                    ((cl.get(R.VMIS, n, NS) or {}).get("status") or {}).get("migrationMethod") == e
-                ),
-            )
+            _restart_vm(cl, vmi["metadata"]["name"])
 
 
 MIG07 = "emulator-mig07"
@@ -540,7 +547,7 @@ FAULTS = [
     ),
     Fault(
         "UPG-03",
-        "a running VM with a driver container disk attached (not live-migratable for the upgrade)",
+        "a running VM with the VMDP driver CD-ROM (a containerDisk) mounted: not live-migratable for the upgrade",
         lambda cl: _set_tools_disk(cl, True),
         lambda cl: _set_tools_disk(cl, False),
         objects=(f"VirtualMachineInstance {NS}/{FIRST_VM}",),

@@ -1,14 +1,15 @@
 """The arithmetic and rules of the KubeVirt/Harvester workload area, without API calls, so that
-the webhooks and controllers share one reading of facts.md (§10, §15.2).
+the webhooks and controllers share one reading of facts.md (§10, §15.2, corrected by §17.1/§17.2
+from the upstream sources each function names).
 
 Nothing here is shared with `harvester_conformance.checks`: the suite computes its own.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
-from decimal import Decimal
 
 from kubernetes.utils.quantity import parse_quantity
 
@@ -64,6 +65,17 @@ def overcommit_config(setting: dict | None) -> dict[str, int]:
     return {k: int(doc.get(k) or v) for k, v in OVERCOMMIT_DEFAULT.items()}
 
 
+def ratio_is_set(text: str | None) -> bool:
+    """Harvester's additional-guest-memory-overhead-ratio counts as unset when empty or zero ("0",
+    "0.0"): 100Mi is still reserved and the KubeVirt CR loses the field (HV v1.4.3
+    `pkg/settings/settings_helper.go` IsEmpty). Unparsable values are refused by the setting
+    validator, so they count as unset here."""
+    try:
+        return bool(text) and float(text) != 0.0
+    except ValueError:
+        return False
+
+
 class Rejected(Exception):
     pass
 
@@ -88,8 +100,8 @@ def mutate_vm_domain(
     if not limits:
         return None, None
     requests = dict(resources.get("requests") or {})
-    dedicated = bool((domain.get("cpu") or {}).get("dedicatedCpuPlacement")) and harvester >= (1, 4, 0)
-    host_devices = bool((domain.get("devices") or {}).get("hostDevices")) and harvester >= (1, 3, 0)
+    dedicated = is_dedicated_cpu(domain) and harvester >= (1, 4, 0)
+    host_devices = has_host_devices(domain) and harvester >= (1, 3, 0)
     memory = dict(domain.get("memory") or {})
     if "cpu" in limits:
         milli = to_milli(limits["cpu"])
@@ -99,7 +111,7 @@ def mutate_vm_domain(
         annotation = (annotations or {}).get(RESERVED_MEMORY_ANNOTATION)
         if annotation:
             reserved = to_bytes(annotation)
-        elif harvester >= (1, 4, 0) and guest_overhead_ratio not in ("", None):
+        elif harvester >= (1, 4, 0) and ratio_is_set(guest_overhead_ratio):
             reserved = 0
         else:
             reserved = DEFAULT_RESERVED
@@ -118,67 +130,294 @@ def mutate_vm_domain(
     return resources, memory
 
 
+def is_dedicated_cpu(domain: dict) -> bool:
+    return bool((domain.get("cpu") or {}).get("dedicatedCpuPlacement"))
+
+
+def has_host_devices(domain: dict) -> bool:
+    """Host devices or GPUs (HV `hostDevicesPresent`; KubeVirt's VFIO devices)."""
+    devices = domain.get("devices") or {}
+    return bool(devices.get("hostDevices") or devices.get("gpus"))
+
+
+def _vm_domain(vm: dict) -> dict:
+    return ((((vm or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get("domain") or {}
+
+
+def _limit(domain: dict, name: str) -> int:
+    value = ((domain.get("resources") or {}).get("limits") or {}).get(name)
+    return int(parse_quantity(value) * 1000) if value not in (None, "") else 0
+
+
+def need_update_resource_overcommit(old_vm: dict, new_vm: dict, harvester: tuple[int, ...]) -> bool:
+    """Whether Harvester's VM mutator recomputes requests on an UPDATE (HV `mutator.go`
+    needUpdateResourceOvercommit): a CPU or memory limit set and changed, the reservedMemory
+    annotation changed; from v1.3.0 host devices or GPUs added or removed (or present with a guest
+    memory that differs from the memory request); from v1.4.0 dedicated CPU placement toggled."""
+    old, new = _vm_domain(old_vm), _vm_domain(new_vm)
+    for name in ("cpu", "memory"):
+        if _limit(new, name) and _limit(new, name) != _limit(old, name):
+            return True
+
+    def reserved(vm: dict) -> str:
+        return ((vm.get("metadata") or {}).get("annotations") or {}).get(RESERVED_MEMORY_ANNOTATION) or ""
+
+    if reserved(old_vm) != reserved(new_vm):
+        return True
+    if harvester >= (1, 4, 0) and is_dedicated_cpu(old) != is_dedicated_cpu(new):
+        return True
+    return harvester >= (1, 3, 0) and _host_devices_overcommit_needed(old, new)
+
+
+def _host_devices_overcommit_needed(old: dict, new: dict) -> bool:
+    old_dev, new_dev = old.get("devices") or {}, new.get("devices") or {}
+    for key in ("hostDevices", "gpus"):
+        if len(old_dev.get(key) or []) != len(new_dev.get(key) or []):
+            return True
+    if not has_host_devices(new):
+        return False
+    guest = (new.get("memory") or {}).get("guest")
+    request = ((new.get("resources") or {}).get("requests") or {}).get("memory")
+    return guest is not None and to_bytes(guest) != to_bytes(request or 0)
+
+
 # -- KubeVirt launcher overhead (facts §15.2) --------------------------------------------------
 def memory_overhead(domain: dict, memory_request: int, kubevirt: tuple[int, ...], ratio: str | None) -> int:
-    """virt-launcher memory on top of the VMI request.
+    """virt-launcher memory on top of the VMI request (KV `GetMemoryOverhead`: `template.go` @v0.54.0,
+    `renderresources.go` @v1.1.1..v1.4.0).
 
-    pagetables = ceil(request / 1000) * 1000 // 512 (Quantity.ScaledValue(Kilo) rounds up), plus a
-    fixed part: 138Mi before KubeVirt 1.1 (0.45/0.49 documented; 0.54 assumed the same), and
-    25+100+20+35+30 = 210Mi from 1.1; plus 8Mi per vCPU, 8Mi for the IOThread, 16Mi for the video
-    device unless autoattachGraphicsDevice is false. From the KubeVirt that supports it (1.1+ per
-    facts), the whole overhead is multiplied by the KubeVirt CR's additionalGuestMemoryOverheadRatio.
-    """
-    cpu = domain.get("cpu") or {}
-    vcpus = max(1, int(cpu.get("cores") or 1) * int(cpu.get("sockets") or 1) * int(cpu.get("threads") or 1))
+    pagetables = ceil(request / 1000) * 1000 // 512 (Quantity.ScaledValue(Kilo) rounds up), plus the
+    components' fixed part: 25+75+17+33+30 = 180Mi on 0.54, 25+100+20+35+30 = 210Mi from 1.1; plus
+    8Mi per vCPU, 8Mi for the IOThread, 16Mi for the video device unless autoattachGraphicsDevice is
+    false, 1Gi for VFIO devices (host devices, GPUs). From 1.1 the KubeVirt CR's
+    additionalGuestMemoryOverheadRatio multiplies that sum on kilobyte-scaled values
+    (`multiplyMemory`), and a dedicated-CPU or Guaranteed-QoS VMI gets 100Mi more, unmultiplied.
+    `domain` is the VMI's (its requests and limits decide the QoS)."""
+    vcpus = max(1, _vcpus(domain))
     pagetables = math.ceil(memory_request / 1000) * 1000 // 512
-    fixed = (138 if kubevirt < (1, 1) else 210) * MI
+    fixed = (180 if kubevirt < (1, 1) else 210) * MI
     video = 0 if (domain.get("devices") or {}).get("autoattachGraphicsDevice") is False else 16 * MI
-    total = pagetables + fixed + 8 * MI * vcpus + 8 * MI + video
-    if ratio and kubevirt >= (1, 1):
-        try:
-            total = int(Decimal(total) * Decimal(ratio))
-        except ArithmeticError:
-            pass
+    vfio = 1024 * MI if has_host_devices(domain) else 0
+    total = pagetables + fixed + 8 * MI * vcpus + 8 * MI + video + vfio
+    if kubevirt < (1, 1):
+        return total
+    if ratio:
+        total = multiply_memory(total, ratio)
+    if is_dedicated_cpu(domain) or wants_guaranteed_qos(domain):
+        total += 100 * MI
     return total
 
 
-# -- live migratability and method (facts §10.3) -----------------------------------------------
-def live_migratable(vmi_spec: dict, pvcs: dict[str, dict]) -> tuple[bool, str, str]:
-    """(migratable, reason, message) from the volumes: every PVC/DataVolume claim must be known and
-    ReadWriteMany, every hostDisk shared. `pvcs` maps claim name -> PVC in the VMI's namespace."""
-    for vol in vmi_spec.get("volumes") or []:
+def _vcpus(domain: dict) -> int:
+    """KV `hardware.GetNumberOfVCPUs` (cores x sockets x threads, each defaulting to 1), or without a
+    CPU topology the CPU limit, else the request, rounded up to whole CPUs."""
+    cpu = domain.get("cpu")
+    if cpu is not None:
+        return int(cpu.get("cores") or 1) * int(cpu.get("sockets") or 1) * int(cpu.get("threads") or 1)
+    res = domain.get("resources") or {}
+    value = (res.get("limits") or {}).get("cpu") or (res.get("requests") or {}).get("cpu")
+    return math.ceil(parse_quantity(value)) if value is not None else 0
+
+
+def multiply_memory(total: int, ratio: str) -> int:
+    """KV `multiplyMemory`: total + int64(ceil(total / 1000) * (ratio - 1)) * 1000; an unparsable
+    ratio leaves the total as it is (virt-api validates it)."""
+    try:
+        factor = float(ratio)
+    except ValueError:
+        return total
+    return total + int(-(-total // 1000) * (factor - 1.0)) * 1000
+
+
+def wants_guaranteed_qos(domain: dict) -> bool:
+    """KV `WantsToHaveQOSGuaranteed`: memory and CPU requests set and equal to the limits."""
+    res = domain.get("resources") or {}
+    req, lim = res.get("requests") or {}, res.get("limits") or {}
+    for name in ("memory", "cpu"):
+        if not req.get(name) or parse_quantity(req[name]) == 0:
+            return False
+        if parse_quantity(req[name]) != parse_quantity(lim.get(name) or 0):
+            return False
+    return True
+
+
+# -- live migratability and method (facts §17.1; KV pkg/virt-handler/vm.go) ----------------------
+UNKNOWN_PVC_MESSAGE = (
+    "cannot migrate VMI: Unable to determine if PVC {claim} is shared, live migration requires that all PVCs must "
+    "be shared (using ReadWriteMany access mode)"
+)
+BRIDGE_ANNOTATION = "kubevirt.io/allow-pod-bridge-network-live-migration"
+LIVE_MIGRATABLE = "LiveMigratable"
+
+
+def is_read_only_disk(disk: dict) -> bool:
+    """KV `pkg/util/util.go` IsReadOnlyDisk (every tag read): only a CD-ROM counts, read-only unless
+    its readonly is false. A `disk` with readonly true does not count."""
+    return "cdrom" in disk and (disk.get("cdrom") or {}).get("readonly") is not False
+
+
+def check_volumes(vmi: dict) -> tuple[bool, str]:
+    """KV `checkVolumesForMigration`: (block migration, error message or ""). A PVC/DataVolume must
+    have its claim info in status.volumeStatus with a ReadWriteMany access mode, otherwise the VMI is
+    not migratable and block migration is reported; a non-shared hostDisk likewise; any other volume
+    not used by a read-only disk (a CD-ROM) makes the migration a block migration."""
+    spec, status = vmi.get("spec") or {}, vmi.get("status") or {}
+    infos = {v.get("name"): v.get("persistentVolumeClaimInfo") for v in status.get("volumeStatus") or []}
+    read_only = {
+        d.get("name")
+        for d in ((spec.get("domain") or {}).get("devices") or {}).get("disks") or []
+        if is_read_only_disk(d)
+    }
+    block = False
+    for vol in spec.get("volumes") or []:
         claim = (vol.get("persistentVolumeClaim") or {}).get("claimName") or (vol.get("dataVolume") or {}).get("name")
         if claim:
-            pvc = pvcs.get(claim)
-            if pvc is None:
-                return False, "DisksNotLiveMigratable", f"cannot migrate VMI: PVC {claim} is unknown"
-            if "ReadWriteMany" not in ((pvc.get("spec") or {}).get("accessModes") or []):
-                return False, "DisksNotLiveMigratable", NOT_SHARED_MESSAGE.format(claim=claim)
-        elif "hostDisk" in vol and not (vol.get("hostDisk") or {}).get("shared"):
-            return False, "DisksNotLiveMigratable", "cannot migrate VMI with a non-shared hostDisk"
-    if (vmi_spec.get("domain") or {}).get("devices", {}).get("hostDevices"):
-        return False, "HostDeviceNotLiveMigratable", "VMI uses a PCI host device"
-    return True, "", ""
+            info = infos.get(vol.get("name"))
+            if not info:
+                return True, UNKNOWN_PVC_MESSAGE.format(claim=claim)
+            if "ReadWriteMany" not in (info.get("accessModes") or []):
+                return True, NOT_SHARED_MESSAGE.format(claim=claim)
+        elif "hostDisk" in vol:
+            if not (vol.get("hostDisk") or {}).get("shared"):
+                return True, "cannot migrate VMI with non-shared HostDisk"
+        elif vol.get("name") not in read_only:
+            block = True
+    return block, ""
 
 
-def migration_method(vmi_spec: dict) -> str:
-    """BlockMigration when a volume that is not read-only is neither a PVC/DataVolume nor a shared
-    hostDisk (containerDisk, and per facts §10.3 a cloud-init disk that is not read-only), else
-    LiveMigration. A volume counts as read-only when the disk that uses it is a `disk` with
-    readonly true, or a `cdrom` (read-only unless readonly: false)."""
-    readonly = set()
-    for d in ((vmi_spec.get("domain") or {}).get("devices") or {}).get("disks") or []:
-        if (d.get("disk") or {}).get("readonly") or ("cdrom" in d and (d.get("cdrom") or {}).get("readonly", True)):
-            readonly.add(d.get("name"))
+def check_interfaces(vmi: dict, kubevirt: tuple[int, ...]) -> str:
+    """KV `checkNetworkInterfacesForMigration` / `VerifyVMIMigratable`: the pod network's interface
+    must use masquerade (a VMI without a pod network passes); from 1.1 a bridge binding passes too
+    when the VMI carries the allow-pod-bridge-network-live-migration annotation. Returns the error."""
+    spec = vmi.get("spec") or {}
+    ifaces = ((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []
+    if not ifaces:
+        return ""
+    pod_net = next((n for n in spec.get("networks") or [] if "pod" in n), None)
+    iface = next((i for i in ifaces if pod_net and i.get("name") == pod_net.get("name")), None)
+    if iface is None or "masquerade" in iface:
+        return ""
+    annotations = (vmi.get("metadata") or {}).get("annotations") or {}
+    if kubevirt < (1, 1):
+        return "cannot migrate VMI which does not use masquerade to connect to the pod network"
+    if BRIDGE_ANNOTATION in annotations and "bridge" in iface:
+        return ""
+    if kubevirt < (1, 3):
+        return (
+            "cannot migrate VMI which does not use masquerade to connect to the pod network or bridge with "
+            f"{BRIDGE_ANNOTATION} VM annotation"
+        )
+    return (
+        "cannot migrate VMI which does not use masquerade, bridge with "
+        f"{BRIDGE_ANNOTATION} VM annotation or a migratable plugin to connect to the pod network"
+    )
+
+
+def live_migration_condition(vmi: dict, kubevirt: tuple[int, ...]) -> tuple[bool, str, str, bool]:
+    """(migratable, reason, message, block migration) as `calculateLiveMigrationCondition` orders
+    its checks: volumes, network interfaces, then PCI host devices/GPUs."""
+    block, error = check_volumes(vmi)
+    if error:
+        return False, "DisksNotLiveMigratable", error, block
+    error = check_interfaces(vmi, kubevirt)
+    if error:
+        return False, "InterfaceNotLiveMigratable", error, block
+    if has_host_devices((vmi.get("spec") or {}).get("domain") or {}):
+        return False, "HostDeviceNotLiveMigratable", "VMI uses a PCI host devices", block
+    return True, "", "", block
+
+
+def migration_method(block: bool) -> str:
+    return "BlockMigration" if block else "LiveMigration"
+
+
+def volume_status(vmi_spec: dict, pvcs: dict[str, dict], old: list[dict] | None, cdi: bool) -> list[dict]:
+    """status.volumeStatus as virt-controller's `updateVolumeStatus` writes it: one entry per volume
+    (kept from before), PVC/DataVolume volumes with persistentVolumeClaimInfo read from their PVC
+    (claimName from KubeVirt 1.3; filesystemOverhead "0" for Block PVCs when CDI is installed, else
+    CDI's default 0.055). `target` is what virt-handler reports (vda, vdb, ... by disk order)."""
+    previous = {v.get("name"): v for v in old or []}
+    targets = disk_targets(vmi_spec)
+    out = []
     for vol in vmi_spec.get("volumes") or []:
-        if "persistentVolumeClaim" in vol or "dataVolume" in vol:
-            continue
-        if "hostDisk" in vol and (vol.get("hostDisk") or {}).get("shared"):
-            continue
-        if vol.get("name") in readonly:
-            continue
-        return "BlockMigration"
-    return "LiveMigration"
+        name = vol.get("name")
+        entry = {**previous.get(name, {}), "name": name, "target": targets.get(name, "")}
+        claim = (vol.get("persistentVolumeClaim") or {}).get("claimName") or (vol.get("dataVolume") or {}).get("name")
+        pvc = pvcs.get(claim) if claim else None
+        if pvc is not None:
+            entry["persistentVolumeClaimInfo"] = pvc_info(pvc, cdi)
+        out.append(entry)
+    return out
+
+
+def _disks(vmi_spec: dict) -> list[dict]:
+    return ((vmi_spec.get("domain") or {}).get("devices") or {}).get("disks") or []
+
+
+def disk_targets(vmi_spec: dict) -> dict[str, str]:
+    """Guest device names by disk, as libvirt assigns them per bus in disk order: vda, vdb, ... for
+    virtio, sda, ... for sata/scsi."""
+    counts: dict[str, int] = {}
+    out = {}
+    for disk in _disks(vmi_spec):
+        kind = next((k for k in ("disk", "cdrom", "lun") if k in disk), "disk")
+        bus = (disk.get(kind) or {}).get("bus") or ("scsi" if kind == "lun" else "virtio")
+        prefix = "vd" if bus == "virtio" else "sd"
+        out[disk.get("name")] = prefix + chr(ord("a") + counts.get(prefix, 0))
+        counts[prefix] = counts.get(prefix, 0) + 1
+    return out
+
+
+def pvc_info(pvc: dict, cdi: bool) -> dict:
+    spec, status = pvc.get("spec") or {}, pvc.get("status") or {}
+    info: dict = {
+        "claimName": pvc["metadata"]["name"],
+        "accessModes": list(spec.get("accessModes") or []),
+        "volumeMode": spec.get("volumeMode") or "Filesystem",
+        "capacity": dict(status.get("capacity") or {}),
+        "requests": dict((spec.get("resources") or {}).get("requests") or {}),
+        "filesystemOverhead": "0" if cdi and spec.get("volumeMode") == "Block" else "0.055",
+    }
+    return {k: v for k, v in info.items() if v}
+
+
+def versioned_volume_status(entries: list[dict], kubevirt: tuple[int, ...]) -> list[dict]:
+    """claimName of persistentVolumeClaimInfo exists from KubeVirt 1.3 (`types.go`)."""
+    if kubevirt >= (1, 3):
+        return entries
+    return [
+        {
+            **e,
+            "persistentVolumeClaimInfo": {k: v for k, v in e["persistentVolumeClaimInfo"].items() if k != "claimName"},
+        }
+        if "persistentVolumeClaimInfo" in e
+        else e
+        for e in entries
+    ]
+
+
+# -- what each KubeVirt release's API has (KV staging/src/kubevirt.io/api/core/v1/types.go) ----
+def vmim_status(status: dict, kubevirt: tuple[int, ...]) -> dict:
+    """A VirtualMachineInstanceMigration status as the release's types serialize it: 0.54 has only
+    phase and conditions; migrationState and phaseTransitionTimestamps exist from 1.1."""
+    if kubevirt < (1, 1):
+        return {k: v for k, v in status.items() if k in ("phase", "conditions")}
+    out = dict(status)
+    if "migrationState" in out and out["migrationState"] is not None:
+        out["migrationState"] = migration_state(out["migrationState"], kubevirt)
+    return out
+
+
+def migration_state(state: dict, kubevirt: tuple[int, ...]) -> dict:
+    """A migrationState as the release serializes it: `completed`/`failed` are omitempty (false is
+    not written), sourcePod and failureReason exist from 1.2.1, targetNodeDomainReadyTimestamp from
+    1.1."""
+    drop = set()
+    if kubevirt < (1, 2, 1):
+        drop |= {"sourcePod", "failureReason"}
+    if kubevirt < (1, 1):
+        drop.add("targetNodeDomainReadyTimestamp")
+    return {k: v for k, v in state.items() if k not in drop and not (k in ("completed", "failed") and v is False)}
 
 
 # -- migration configuration (facts §10.1, §10.4) ----------------------------------------------
@@ -206,7 +445,18 @@ def effective_migrations(kv: dict | None, kubevirt: tuple[int, ...]) -> dict:
 POLICY_FIELDS = ("allowAutoConverge", "bandwidthPerMigration", "completionTimeoutPerGiB", "allowPostCopy")
 
 
-def match_policy(policies: list[dict], vmi_labels: dict, ns_labels: dict) -> dict | None:
+def selector_labels(selector: dict | None, kubevirt: tuple[int, ...]) -> dict:
+    """The labels a MigrationPolicy selector lists: its matchLabels on KubeVirt 0.54 (a
+    metav1.LabelSelector there), the selector itself from 1.1 (a plain map), KV
+    staging/src/kubevirt.io/api/migrations/v1alpha1/types.go."""
+    if kubevirt < (1, 1):
+        return dict((selector or {}).get("matchLabels") or {})
+    return {k: v for k, v in (selector or {}).items() if isinstance(v, str)}
+
+
+def match_policy(
+    policies: list[dict], vmi_labels: dict, ns_labels: dict, kubevirt: tuple[int, ...] = (99,)
+) -> dict | None:
     """The MigrationPolicy that applies: every listed label must match; most matched labels (VMI +
     namespace) wins, then most VMI-label matches, then the smallest name. A policy that lists no
     labels matches every VMI with zero matches."""
@@ -214,8 +464,8 @@ def match_policy(policies: list[dict], vmi_labels: dict, ns_labels: dict) -> dic
     chosen = None
     for p in policies:
         sel = (p.get("spec") or {}).get("selectors") or {}
-        vsel = sel.get("virtualMachineInstanceSelector") or {}
-        nsel = sel.get("namespaceSelector") or {}
+        vsel = selector_labels(sel.get("virtualMachineInstanceSelector"), kubevirt)
+        nsel = selector_labels(sel.get("namespaceSelector"), kubevirt)
         if any(vmi_labels.get(k) != v for k, v in vsel.items()) or any(ns_labels.get(k) != v for k, v in nsel.items()):
             continue
         name = p["metadata"]["name"]
@@ -241,3 +491,34 @@ def data_size_units(vmi_spec: dict) -> int:
         "memory"
     )
     return math.ceil(to_bytes(mem or 0) / 10**9)
+
+
+def pod_interface_name(network: dict) -> str:
+    """KV 1.4 `namescheme.HashedPodInterfaceName`: eth0 for the pod network, "pod" + the first 11 hex
+    digits of sha256(network name) for a secondary Multus network."""
+    if "multus" in network and not (network.get("multus") or {}).get("default"):
+        return "pod" + hashlib.sha256(network["name"].encode()).hexdigest()[:11]
+    return "eth0"
+
+
+def interface_statuses(vmi_spec: dict, pod_ip: str, seed: int, kubevirt: tuple[int, ...]) -> list[dict]:
+    """status.interfaces as virt-handler reports them with a guest agent: the first NIC carries the
+    pod IP; queueCount exists from KubeVirt 1.1, podInterfaceName from 1.4 (`types.go`)."""
+    networks = {n.get("name"): n for n in vmi_spec.get("networks") or []}
+    out = []
+    for i, iface in enumerate(((vmi_spec.get("domain") or {}).get("devices") or {}).get("interfaces") or []):
+        item: dict = {
+            "name": iface["name"],
+            "interfaceName": f"eth{i}",
+            "mac": f"52:54:00:{(seed >> 8) & 0xFF:02x}:{seed & 0xFF:02x}:{i:02x}",
+            "infoSource": "domain, guest-agent",
+        }
+        if i == 0 and pod_ip:
+            item["ipAddress"] = pod_ip
+            item["ipAddresses"] = [pod_ip]
+        if kubevirt >= (1, 1):
+            item["queueCount"] = 1
+        if kubevirt >= (1, 4) and iface["name"] in networks:
+            item["podInterfaceName"] = pod_interface_name(networks[iface["name"]])
+        out.append(item)
+    return out

@@ -7,10 +7,10 @@ Harvester StorageClass (about half ReadWriteMany, half ReadWriteOnce, the latter
 containerDisk, and every fourth VM with its cloud-init disk read-only. VM requests come from the
 Harvester mutating webhook (registered before the areas seed).
 
-Reading of facts §10.3 for migrationMethod: a volume that is not a PVC/DataVolume or shared hostDisk
-and whose disk is not read-only forces BlockMigration, cloud-init disks included. So VMs with a
-writable cloud-init disk or a containerDisk report BlockMigration, those with a read-only cloud-init
-disk and only PVCs report LiveMigration.
+migrationMethod as virt-handler computes it (facts §17.1, KV `checkVolumesForMigration`): only a
+CD-ROM counts as read-only, so the cloud-init disk (a `disk`, read-only or not, as Harvester writes
+it) makes every seeded VMI a BlockMigration; a ReadWriteOnce PVC makes it BlockMigration and not
+live-migratable (DisksNotLiveMigratable).
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.areas import kubevirt_model as m
+from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-kubevirt"
 NS = "default"
@@ -33,13 +35,81 @@ STORAGE_CLASS = "harvester-longhorn"
 CREATOR = {"harvesterhci.io/creator": "harvester"}
 ACCESS_LABEL = "emulator.harvester-conformance.io/access-mode"
 ORIGINAL_NETWORK_DATA = "emulator.harvester-conformance.io/original-network-data"
-# A container disk makes a VM non-migratable for Harvester's upgrade gate (facts.md §16), so the
-# healthy profiles have none; the UPG-03 fault attaches one.
-TOOLS_DISK = {"name": "tools", "disk": {"bus": "virtio"}}
-TOOLS_VOLUME = {"name": "tools", "containerDisk": {"image": "registry.suse.com/suse/vmdp/vmdp:2.5.4.3"}}
+# The VMDP driver image as Harvester's Windows template mounts it: a containerDisk on a SATA CD-ROM
+# (HV `pkg/data/template.go`, disk and volume `virtio-container-disk`; vmdp 2.5.4.2 up to v1.3.x,
+# 2.5.4.3 from v1.4.0). A CD-ROM is read-only, so KubeVirt neither blocks the migration nor makes it
+# a block migration for it; Harvester's upgrade gate refuses VMIs with a CD-ROM or a containerDisk
+# (HV `pkg/util/virtualmachineinstance` VMContainsCDRomOrContainerDisk), so the healthy profiles
+# have none and the UPG-03 fault attaches one.
+TOOLS_NAME = "virtio-container-disk"
+TOOLS_DISK = {"name": TOOLS_NAME, "cdrom": {"bus": "sata"}}
+
+
+def tools_volume(harvester: tuple[int, ...]) -> dict:
+    tag = "2.5.4.3" if harvester >= (1, 4, 0) else "2.5.4.2"
+    image = f"registry.suse.com/suse/vmdp/vmdp:{tag}"
+    return {"name": TOOLS_NAME, "containerDisk": {"image": image, "imagePullPolicy": "IfNotPresent"}}
+
+
+KV_NS = "harvester-system"
+
+
+def _limits_patch(name: str, kind: str, cpu: str, memory: str) -> dict:
+    """One of the chart's customizeComponents patches, in the chart's own text."""
+    limits = '"resources":{"limits":{"cpu":"' + cpu + '","memory":"' + memory + '"}}'
+    text = '{"spec":{"template":{"spec":{"containers":[{"name":"' + name + '", ' + limits + "}]}}}}"
+    return {"patch": text, "resourceName": name, "resourceType": kind, "type": "strategic"}
+
+
+COMPONENT_PATCHES = [
+    {
+        "patch": '{"webhooks":[{"name":"kubevirt-validator.kubevirt.io","failurePolicy":"Ignore"},'
+        '{"name":"kubevirt-update-validator.kubevirt.io","failurePolicy":"Ignore"}]}',
+        "resourceName": "virt-operator-validator",
+        "resourceType": "ValidatingWebhookConfiguration",
+        "type": "strategic",
+    },
+    _limits_patch("virt-api", "Deployment", "400m", "1100Mi"),
+    _limits_patch("virt-controller", "Deployment", "800m", "1300Mi"),
+    _limits_patch("virt-handler", "DaemonSet", "700m", "1600Mi"),
+]
 
 
 # -- seed ------------------------------------------------------------------------------------------
+def kubevirt_spec(harvester: tuple[int, ...]) -> dict:
+    """spec of the KubeVirt CR as Harvester's chart writes it (HV `deploy/charts/harvester/values.yaml`
+    key `kubevirt.spec`, rendered by `dependency_charts/kubevirt/templates/kubevirt.yaml`): feature
+    gates LiveMigration, HotplugVolumes, HostDevices, GPU from v1.3.0, CPUManager from v1.4.0,
+    VMPersistentState and `vmStateStorageClass` from v1.5.0; the network settings; the emulated
+    machines up to v1.4.x; `infra.nodePlacement` from v1.4.0; the component patches. The empty
+    structs are what virt-operator's Update serializes (non-pointer fields of `KubeVirtSpec`)."""
+    gates = ["LiveMigration", "HotplugVolumes", "HostDevices"]
+    gates += ["GPU"] if harvester >= (1, 3, 0) else []
+    gates += ["CPUManager"] if harvester >= (1, 4, 0) else []
+    gates += ["VMPersistentState"] if harvester >= (1, 5, 0) else []
+    configuration: dict = {
+        "developerConfiguration": {"featureGates": gates},
+        "network": {
+            "defaultNetworkInterface": "bridge",
+            "permitSlirpInterface": True,
+            "permitBridgeInterfaceOnPodNetwork": True,
+        },
+    }
+    if harvester >= (1, 5, 0):
+        configuration["vmStateStorageClass"] = "vmstate-persistence"
+    else:
+        configuration["emulatedMachines"] = ["q35", "pc-q35*", "pc", "pc-i440fx*"]
+    spec: dict = {
+        "certificateRotateStrategy": {},
+        "configuration": configuration,
+        "customizeComponents": {"patches": COMPONENT_PATCHES},
+        "workloadUpdateStrategy": {},
+    }
+    if harvester >= (1, 4, 0):
+        spec["infra"] = {"nodePlacement": {}}
+    return spec
+
+
 def vm_name(i: int) -> str:
     return f"vm-{i:03d}"
 
@@ -149,6 +219,11 @@ def vm_objects(i: int) -> tuple[dict, dict]:
 
 
 def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Callable[[str], None]) -> None:
+    harvester = m.version_tuple(spec.harvester)
+    body = {"metadata": {"name": "kubevirt", "namespace": KV_NS}, "spec": kubevirt_spec(harvester)}
+    # virt-operator's update validator sees this write; retried like _create_vm on a busy host.
+    wait_for("cluster-seeded", lambda: cl.apply(R.KUBEVIRTS, body, manager=MANAGER))
+    progress("KubeVirt CR configured as Harvester's chart writes it")
     try:
         cl.apply(
             R.STORAGE_CLASSES,
@@ -187,7 +262,7 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Callable[[str], None
             sub="status",
         )
         if vm["metadata"]["name"] not in existing:
-            cl.create(R.VMS, vm, NS)  # through the mutating webhook, as a user's VM would be
+            wait_for("cluster-seeded", lambda: _create_vm(cl, vm))
 
     # A few requests in flight: the apiserver and the webhook serve them concurrently.
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -195,13 +270,33 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Callable[[str], None
     progress(f"{spec.vms} VMs with their PVCs seeded")
 
 
+def _create_vm(cl: Cluster, vm: dict) -> bool:
+    """Through the mutating webhooks, as a user's VM would be; a webhook call that timed out on a
+    busy host (HTTP 500, nothing stored) is retried by the caller's wait, like a client would."""
+    if cl.get(R.VMS, vm["metadata"]["name"], NS) is None:
+        cl.create(R.VMS, vm, NS)
+    return True
+
+
 def ready(cl: Cluster, spec: Any) -> bool:
-    """Every seeded VM has a Running VMI on a node and reports ready."""
+    """Every seeded VM has settled as virt-controller and virt-handler leave it: its VMI Running on a
+    node with the Ready and LiveMigratable conditions, the migration method and the volume status
+    written, and the VM reporting ready (so that `cluster up` does not report ready early at scale)."""
     names = {vm_name(i) for i in range(spec.vms)}
-    running = {
-        v["metadata"]["name"]
-        for v in cl.list(R.VMIS, NS)
-        if (v.get("status") or {}).get("phase") == "Running" and (v.get("status") or {}).get("nodeName")
-    }
+    settled = {v["metadata"]["name"] for v in cl.list(R.VMIS, NS) if vmi_settled(v)}
     ready_vms = {v["metadata"]["name"] for v in cl.list(R.VMS, NS) if (v.get("status") or {}).get("ready") is True}
-    return names <= running and names <= ready_vms
+    return names <= settled and names <= ready_vms
+
+
+def vmi_settled(vmi: dict) -> bool:
+    st = vmi.get("status") or {}
+    types = {c.get("type") for c in st.get("conditions") or []}
+    volumes = {v.get("name") for v in st.get("volumeStatus") or []}
+    wanted = {v.get("name") for v in (vmi.get("spec") or {}).get("volumes") or []}
+    return (
+        st.get("phase") == "Running"
+        and bool(st.get("nodeName"))
+        and {"Ready", "LiveMigratable"} <= types
+        and bool(st.get("migrationMethod"))
+        and wanted <= volumes
+    )

@@ -1,5 +1,6 @@
 """Admission webhooks of the workload area: Harvester's VirtualMachine mutator (overcommit and
-guest memory, facts §15.2) and virt-api's VirtualMachineInstanceMigration create validator. The
+guest memory, facts §15.2; on UPDATE only when limits, the reservedMemory annotation, dedicated CPU
+or host devices changed, §17.2) and virt-api's VirtualMachineInstanceMigration create validator. The
 latter is registered by virt-operator in `virt-api-validator` and served by the emulated virt-api
 (areas/kubevirt_certificates_registrations and _handlers), not by the simulator's own webhooks."""
 
@@ -33,6 +34,10 @@ def mutate_vm(request: dict, cluster: Cluster) -> Result:
     if not domain:
         return True, "", None
     harvester = m.version_tuple(_effective(_setting(cluster, "server-version")))
+    if request.get("operation") == "UPDATE" and not m.need_update_resource_overcommit(
+        request.get("oldObject") or {}, vm, harvester
+    ):
+        return True, "", None  # requests are kept (HV `mutator.go` Update: needUpdateResourceOvercommit)
     ratio = _effective(_setting(cluster, "additional-guest-memory-overhead-ratio")) if harvester >= (1, 4) else ""
     overcommit = m.overcommit_config(_setting(cluster, "overcommit-config"))
     try:

@@ -4,7 +4,7 @@ Seeds the Longhorn settings, nodes and disks, storage and snapshot classes, the 
 components (real Deployments/DaemonSets and instance-manager pods, so that the control plane
 creates, schedules and prioritises their pods) and a recurring backup job; the simulated
 longhorn-manager (longhorn_manager) provisions volumes for PVCs, tracks attachment, disk
-accounting, eviction and the priority-class setting; longhorn_webhook validates settings;
+accounting, eviction and the priority-class setting; longhorn_webhook validates settings and nodes;
 longhorn_faults breaks it the way real clusters break.
 """
 
@@ -19,20 +19,29 @@ from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas import longhorn_webhook
 from harvester_conformance.emulator.areas.longhorn_faults import FAULTS
 from harvester_conformance.emulator.areas.longhorn_manager import create_instance_manager, factory
-from harvester_conformance.emulator.seed import node_names
+from harvester_conformance.emulator.seed import grant_simulator, node_names
 
 CONTROLLERS: list[Any] = [("longhorn-manager", factory, 2.0)]
-WEBHOOKS: list[dict] = [longhorn_webhook.REGISTRATION]
+WEBHOOKS: list[dict] = [longhorn_webhook.REGISTRATION, longhorn_webhook.NODE_REGISTRATION]
+# longhorn-manager keeps the storage network's whereabouts pool (the simulator's base rules lack the group).
+WHEREABOUTS_RULES = [{"apiGroups": ["whereabouts.cni.cncf.io"], "resources": ["*"], "verbs": ["*"]}]
 API_GROUPS: list = []
 __all__ = ["CONTROLLERS", "FAULTS", "WEBHOOKS", "ready", "seed"]
 
 
 def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
+    grant_simulator(cl, "harvester-simulator-whereabouts", WHEREABOUTS_RULES)
     values = M.settings(spec.longhorn, spec.harvester)
     for name, value in values.items():
-        cl.apply(
-            R.LONGHORN_SETTINGS, {"metadata": {"name": name, "namespace": M.NS}, "value": value}, manager=M.MANAGER
-        )
+        body = {"metadata": {"name": name, "namespace": M.NS}, "value": value}
+        if name in M.SEEDED_ONCE:  # created when absent, never rewritten (see M.SEEDED_ONCE)
+            try:
+                cl.create(R.LONGHORN_SETTINGS, {"apiVersion": "longhorn.io/v1beta2", "kind": "Setting", **body}, M.NS)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+            continue
+        cl.apply(R.LONGHORN_SETTINGS, body, manager=M.MANAGER)
     cl.apply(
         R.SERVICE_ACCOUNTS, {"metadata": {"name": "longhorn-service-account", "namespace": M.NS}}, manager=M.MANAGER
     )
@@ -73,7 +82,7 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
         sub="status",
     )
     priority = values["priority-class"]
-    deployments, daemonsets = M.components(spec.longhorn, priority)
+    deployments, daemonsets = M.components(spec.longhorn, priority, spec.harvester)
     for d in deployments:
         cl.apply(R.DEPLOYMENTS, d, manager=M.MANAGER)
     for d in daemonsets:
@@ -88,13 +97,84 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
         for name, im_type in M.instance_manager_pods(node, spec.longhorn):
             create_instance_manager(cl, name, im_type, node, spec.longhorn, priority)
     cl.apply(R.LONGHORN_RECURRING_JOBS, M.recurring_job(), manager=M.MANAGER)
-    image_sc, image = M.image_objects()
-    cl.apply(R.STORAGE_CLASSES, image_sc, manager=M.MANAGER)
-    cl.apply(R.VM_IMAGES, image, manager=M.MANAGER)
+    _seed_image(cl, spec, nodes, progress)
     progress(f"Longhorn {spec.longhorn}: settings, {len(nodes)} nodes, components and classes seeded")
 
 
+def _seed_image(cl: Cluster, spec: Any, nodes: list[str], progress: Any) -> None:
+    """The VM image, its StorageClass naming the backing image as Harvester derives the name, the
+    BackingImage with a ready copy on each node's default disk, and those disks' managers."""
+    image = cl.apply(R.VM_IMAGES, M.vm_image(), manager=M.MANAGER)
+    backing = M.backing_image_name(spec.harvester, M.IMAGE_NS, M.IMAGE, image["metadata"]["uid"])
+    try:
+        cl.apply(R.STORAGE_CLASSES, M.image_storage_class(M.IMAGE, backing), manager=M.MANAGER)
+    except ApiError as exc:  # parameters are immutable: a re-seed keeps the first one
+        progress(f"StorageClass longhorn-{M.IMAGE} kept as found: {exc.message}")
+        sc = cl.get(R.STORAGE_CLASSES, f"longhorn-{M.IMAGE}") or {}
+        backing = (sc.get("parameters") or {}).get("backingImage", backing)
+    disks = [(n, M.default_disk_name(n), M.disk_uuid(n, M.default_disk_name(n))) for n in nodes]
+    body, status = M.backing_image(backing, spec.longhorn, [u for _, _, u in disks])
+    _apply_with_status(cl, R.LONGHORN_BACKING_IMAGES, body, status)
+    for node, _, disk_uuid in disks:
+        bim, bim_status = M.backing_image_manager(
+            spec.longhorn, node, disk_uuid, M.DEFAULT_DISK_PATH, {backing: status}
+        )
+        _apply_with_status(cl, M.BACKING_IMAGE_MANAGERS, bim, bim_status)
+
+
+def _apply_with_status(cl: Cluster, res: Any, body: dict, status: dict) -> None:
+    cl.apply(res, body, manager=M.MANAGER)
+    cl.apply(res, {"metadata": body["metadata"], "status": status}, manager=M.MANAGER, sub="status")
+
+
+def _claim_users(cl: Cluster) -> dict[tuple[str, str], str]:
+    """(namespace, claim) -> node of every running pod's and running VMI's claims: where each volume
+    must be attached (the same users longhorn-manager attaches for, pods first)."""
+    out: dict[tuple[str, str], str] = {}
+    for pod in cl.list(R.PODS):
+        if (pod.get("status") or {}).get("phase") != "Running" or pod["metadata"].get("deletionTimestamp"):
+            continue
+        for v in (pod.get("spec") or {}).get("volumes") or []:
+            claim = (v.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                out.setdefault((pod["metadata"]["namespace"], claim), pod["spec"].get("nodeName", ""))
+    for vmi in cl.list(R.VMIS):
+        st = vmi.get("status") or {}
+        if st.get("phase") != "Running" or not st.get("nodeName"):
+            continue
+        for v in (vmi.get("spec") or {}).get("volumes") or []:
+            claim = (v.get("persistentVolumeClaim") or {}).get("claimName") or (v.get("dataVolume") or {}).get("name")
+            if claim:
+                out.setdefault((vmi["metadata"]["namespace"], claim), st["nodeName"])
+    return out
+
+
+def volumes_settled(pvcs: list[dict], classes: set[str], volumes: dict, engines: set[str], users: dict) -> bool:
+    """Every claim of a Longhorn class has its volume and engine, attached (healthy, on the VMI's
+    node) where a running VMI uses it, detached elsewhere: what `up` waits for before saying ready."""
+    for pvc in pvcs:
+        if (pvc.get("spec") or {}).get("storageClassName") not in classes:
+            continue
+        name = (pvc.get("spec") or {}).get("volumeName")
+        vol = volumes.get(name or "")
+        if vol is None or M.engine_name(name) not in engines:
+            return False
+        st = vol.get("status") or {}
+        node = users.get((pvc["metadata"]["namespace"], pvc["metadata"]["name"]))
+        if node is not None and (st.get("state"), st.get("robustness"), st.get("currentNodeID")) != (
+            "attached",
+            "healthy",
+            node,
+        ):
+            return False
+        if node is None and st.get("state") != "detached":
+            return False
+    return True
+
+
 def ready(cl: Cluster, spec: Any) -> bool:
+    """Longhorn nodes with disk status, managed components available, instance managers running,
+    every seeded volume created with its engine, attached and healthy where its VM runs."""
     nodes = node_names(spec)
     lh_nodes = {n["metadata"]["name"]: n for n in cl.list(R.LONGHORN_NODES, M.NS)}
     if any(not (lh_nodes.get(n) or {}).get("status", {}).get("diskStatus") for n in nodes):
@@ -107,4 +187,9 @@ def ready(cl: Cluster, spec: Any) -> bool:
         for p in cl.list(R.PODS, M.NS, "longhorn.io/component=instance-manager")
         if (p.get("status") or {}).get("phase") == "Running"
     }
-    return all(name in running for n in nodes for name, _ in M.instance_manager_pods(n, spec.longhorn))
+    if not all(name in running for n in nodes for name, _ in M.instance_manager_pods(n, spec.longhorn)):
+        return False
+    classes = {c["metadata"]["name"] for c in cl.list(R.STORAGE_CLASSES) if c.get("provisioner") == M.DRIVER}
+    volumes = {v["metadata"]["name"]: v for v in cl.list(R.LONGHORN_VOLUMES, M.NS)}
+    engines = {e["metadata"]["name"] for e in cl.list(R.LONGHORN_ENGINES, M.NS)}
+    return volumes_settled(cl.list(R.PVCS), classes, volumes, engines, _claim_users(cl))

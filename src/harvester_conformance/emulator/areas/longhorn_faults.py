@@ -10,8 +10,9 @@ from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas import longhorn_model as M
+from harvester_conformance.emulator.areas import longhorn_webhook
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
+from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, admitted, fault_of, webhook_down
 from harvester_conformance.waits import wait_for
 
 FAULT_LABEL = {"emulator.harvester-conformance.io/fault-object": "longhorn"}
@@ -144,6 +145,20 @@ def _set_default_reserved(value: Callable[[int, int], int]) -> Callable[[Cluster
     return act
 
 
+def request_eviction(cl: Cluster, node: str, disks: list[str]) -> None:
+    """The eviction procedure (KB "Evicting Replicas From a Disk"): scheduling off first, then the
+    request; Longhorn's node validator refuses evictionRequested on a disk that still allows
+    scheduling (LM webhook/resources/node/validator.go)."""
+    for flags in ({"allowScheduling": False}, {"evictionRequested": True}):
+        cl.patch(R.LONGHORN_NODES, node, {"spec": {"disks": {d: flags for d in disks}}}, M.NS)
+
+
+def cancel_eviction(cl: Cluster, node: str, disks: list[str]) -> None:
+    """The procedure backwards: the request cancelled first, then scheduling allowed again."""
+    for flags in ({"evictionRequested": False}, {"allowScheduling": True}):
+        cl.patch(R.LONGHORN_NODES, node, {"spec": {"disks": {d: flags for d in disks}}}, M.NS)
+
+
 def _restore_reserved(cl: Cluster) -> None:
     _set_default_reserved(lambda maximum, pct: maximum * pct // 100)(cl)
 
@@ -159,12 +174,7 @@ def _stuck_eviction(cl: Cluster) -> None:
     assert node is not None
     disk = next(n for n, d in node["status"]["diskStatus"].items() if d.get("diskUUID") == disk_uuid)
     _annotate(cl, R.LONGHORN_NODES, node_name, M.EVICTION_STUCK)
-    cl.patch(
-        R.LONGHORN_NODES,
-        node_name,
-        {"spec": {"disks": {disk: {"allowScheduling": False, "evictionRequested": True}}}},
-        M.NS,
-    )
+    request_eviction(cl, node_name, [disk])
 
 
 def _stuck_eviction_revert(cl: Cluster) -> None:
@@ -172,13 +182,9 @@ def _stuck_eviction_revert(cl: Cluster) -> None:
         name = node["metadata"]["name"]
         if fault_of(node) != M.EVICTION_STUCK:
             continue
-        disks = {
-            d: {"allowScheduling": True, "evictionRequested": False}
-            for d, spec in node["spec"]["disks"].items()
-            if spec.get("evictionRequested")
-        }
+        disks = [d for d, spec in node["spec"]["disks"].items() if spec.get("evictionRequested")]
         if disks:
-            cl.patch(R.LONGHORN_NODES, name, {"spec": {"disks": disks}}, M.NS)
+            cancel_eviction(cl, name, disks)
         _annotate(cl, R.LONGHORN_NODES, name, None)
     drop_fault_objects(cl)
 
@@ -206,21 +212,21 @@ def _stale_node_revert(cl: Cluster) -> None:
 
 # -- priority class (LPC-01, LPC-03) ------------------------------------------------------------------
 def _recreate_priority_setting(value: str) -> Callable[[Cluster], None]:
-    """The setting object as an upgraded cluster keeps it (recreated, so no UPDATE is validated)."""
+    """The setting object as an upgraded cluster keeps it: written while Longhorn's validator was
+    not running (as during an upgrade), since with volumes attached Longhorn <= 1.5 refuses any
+    write of it, a create included (LM webhook/resources/setting/validator.go)."""
 
     def act(cl: Cluster) -> None:
-        cl.delete(R.LONGHORN_SETTINGS, "priority-class", M.NS)
-        wait_for("object-deleted", lambda: cl.get(R.LONGHORN_SETTINGS, "priority-class", M.NS) is None)
-        cl.create(
-            R.LONGHORN_SETTINGS,
-            {
-                "apiVersion": "longhorn.io/v1beta2",
-                "kind": "Setting",
-                "metadata": {"name": "priority-class", "namespace": M.NS},
-                "value": value,
-            },
-            M.NS,
-        )
+        body = {
+            "apiVersion": "longhorn.io/v1beta2",
+            "kind": "Setting",
+            "metadata": {"name": "priority-class", "namespace": M.NS},
+            "value": value,
+        }
+        with webhook_down(cl, longhorn_webhook.REGISTRATION["name"]):
+            cl.delete(R.LONGHORN_SETTINGS, "priority-class", M.NS)
+            wait_for("object-deleted", lambda: cl.get(R.LONGHORN_SETTINGS, "priority-class", M.NS) is None)
+            admitted(lambda: cl.create(R.LONGHORN_SETTINGS, body, M.NS))
 
     return act
 
@@ -276,6 +282,28 @@ def _degraded_volume(cl: Cluster) -> None:
     rep = cl.replace(R.LONGHORN_REPLICAS, rep)
     rep["status"] = {**(rep.get("status") or {}), "currentState": "error", "started": False, "instanceManagerName": ""}
     cl.replace(R.LONGHORN_REPLICAS, rep, sub="status")
+    failed = rep["metadata"]["name"]
+
+    def engine_sees_it() -> bool:
+        """The engine marks the replica ERR: the degradation shows through the engine too."""
+        engine = cl.get(R.LONGHORN_ENGINES, M.engine_name(name), M.NS)
+        if engine is None:
+            return False
+        st = engine.get("status") or {}
+        st["replicaModeMap"] = {**(st.get("replicaModeMap") or {}), failed: "ERR"}
+        st["currentReplicaAddressMap"] = {
+            k: v for k, v in (st.get("currentReplicaAddressMap") or {}).items() if k != failed
+        }
+        engine["status"] = st
+        try:
+            cl.replace(R.LONGHORN_ENGINES, engine, sub="status")
+        except ApiError as exc:
+            if exc.status == 409:
+                return False
+            raise
+        return True
+
+    wait_for("cluster-seeded", engine_sees_it)
 
     def degrade() -> bool:
         cur = cl.get(R.LONGHORN_VOLUMES, name, M.NS) or {}
@@ -326,8 +354,7 @@ def _data_disk_retired(retired: bool) -> Callable[[Cluster], None]:
 
     def apply(cl: Cluster) -> None:
         disk = M.extra_disk_name(LHP04_NODE)
-        flags = {"allowScheduling": not retired, "evictionRequested": retired}
-        cl.patch(R.LONGHORN_NODES, LHP04_NODE, {"spec": {"disks": {disk: flags}}}, M.NS)
+        (request_eviction if retired else cancel_eviction)(cl, LHP04_NODE, [disk])
         if retired:
 
             def emptied() -> bool:
@@ -360,7 +387,6 @@ def _vendor_image(cl: Cluster) -> None:
     image["metadata"]["name"] = VENDOR_IMAGE
     image["spec"].update({"backend": "cdi", "targetStorageClassName": TRIDENT_CLASS})
     image["spec"].pop("storageClassParameters")
-    image["status"].pop("backingImageName")
     image["status"].update({"storageClassName": TRIDENT_CLASS, "targetStorageClassName": TRIDENT_CLASS})
     cl.create(R.VM_IMAGES, image, M.IMAGE_NS)
 

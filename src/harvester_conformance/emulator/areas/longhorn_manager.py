@@ -7,9 +7,13 @@ What it keeps true, tick after tick, from the objects in the API only:
   StorageClass (kube-controller-manager's PV binder completes the binding), and a Volume named
   like the PV with `numberOfReplicas` Replicas on distinct nodes;
 - attachment from running pods that use the claim; robustness from the replicas' health;
+- an Engine per volume (`<volume>-e-0`, labelled `longhornvolume`) whose replica modes show
+  what the volume's robustness says;
 - eviction of disks with evictionRequested and scheduling disabled, a few replicas per tick;
-- the priority-class setting applied to system-managed components, refused while any volume
-  is attached.
+- the priority-class setting applied to system-managed components: at once up to Longhorn 1.5
+  (the validator only lets it change with every volume detached), deferred while volumes are
+  attached from 1.6; `Setting.status.applied` written from 1.7 only (facts §17.3);
+- the storage network's whereabouts pool, with an allocation per instance-manager pod.
 
 A Longhorn Node, Volume or component annotated with the fault annotation models a stuck manager
 for that object (see longhorn_faults).
@@ -95,6 +99,7 @@ class LonghornManager:
     def __init__(self, cluster: Cluster, state_dir: Path | None = None) -> None:
         self.cl = cluster
         self.longhorn = ""
+        self.harvester = ""
 
     # -- entry point ------------------------------------------------------------------------
     def reconcile(self) -> None:
@@ -103,6 +108,7 @@ class LonghornManager:
         if "current-longhorn-version" not in settings:  # not seeded yet: the version decides the layout
             return
         self.longhorn = _value(settings, "current-longhorn-version")
+        self.harvester = str((cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "")
         k8s_nodes = {n["metadata"]["name"]: n for n in cl.list(R.NODES)}
         lh_nodes = {n["metadata"]["name"]: n for n in cl.list(R.LONGHORN_NODES, M.NS)}
         self._register_nodes(k8s_nodes, lh_nodes, settings)
@@ -114,6 +120,8 @@ class LonghornManager:
         self._node_status(lh_nodes, k8s_nodes, disks, settings)
         self._instance_managers(lh_nodes, k8s_nodes, pods, replicas, settings)
         self._priority_class(settings, volumes, pods)
+        self._settings_applied(settings)
+        self._storage_network_pool(pods)
 
     # -- nodes ------------------------------------------------------------------------------
     def _register_nodes(self, k8s_nodes: dict, lh_nodes: dict, settings: dict) -> None:
@@ -167,7 +175,6 @@ class LonghornManager:
 
     def _node_status(self, lh_nodes: dict, k8s_nodes: dict, disks: dict, settings: dict) -> None:
         minimal = _int(_value(settings, "storage-minimal-available-percentage", "25"), 25)
-        newer = M.version(self.longhorn) >= (1, 5, 0)
         for name, node in lh_nodes.items():
             old = node.get("status") or {}
             old_disks = old.get("diskStatus") or {}
@@ -191,13 +198,9 @@ class LonghornManager:
                     "storageScheduled": disk.scheduled,
                     "storageMaximum": disk.maximum,
                     "scheduledReplica": dict(sorted(disk.replicas.items())),
-                    "scheduledBackingImage": {},
                     "diskUUID": disk.uuid,
+                    **M.disk_status_fields(self.longhorn, disk.name, disk.path, self._im_name(name, "replica")),
                 }
-                if newer:
-                    entry.update({"diskType": "filesystem", "diskName": disk.name, "diskPath": disk.path})
-                if M.version(self.longhorn) >= (1, 6, 0):
-                    entry["filesystemType"] = "ext4"
                 disk_status[disk.name] = entry
             k8s = k8s_nodes.get(name)
             conds = old.get("conditions")
@@ -209,7 +212,7 @@ class LonghornManager:
                 ready = M.condition(conds, "Ready", "True")
             sched = "True" if k8s is not None and (node.get("spec") or {}).get("allowScheduling", True) else "False"
             status = {
-                **old,
+                **{k: v for k, v in old.items() if k != "autoEvicting"},
                 "conditions": [
                     ready,
                     M.condition(conds, "Schedulable", sched),
@@ -218,7 +221,7 @@ class LonghornManager:
                 "diskStatus": disk_status,
                 "region": old.get("region", ""),
                 "zone": old.get("zone", ""),
-                "autoEvicting": False,
+                **M.node_status_fields(self.longhorn),
             }
             if status != old:
                 self._write_status(R.LONGHORN_NODES, node, status)
@@ -263,13 +266,15 @@ class LonghornManager:
         size = int(parse_quantity((spec.get("capacity") or {}).get("storage", "1Gi")))
         replicas = _int(attrs.get("numberOfReplicas"), _int(_value(settings, "default-replica-count", "3"), 3))
         image = M.engine_image(self.longhorn)
+        rwx = "ReadWriteMany" in (spec.get("accessModes") or [])
         vspec: dict[str, Any] = {
             "size": str(size),
             "numberOfReplicas": replicas,
             "dataLocality": attrs.get("dataLocality") or _value(settings, "default-data-locality", "disabled"),
-            "accessMode": "rwx" if "ReadWriteMany" in (spec.get("accessModes") or []) else "rwo",
+            "accessMode": "rwx" if rwx else "rwo",
             "frontend": "blockdev",
-            "migratable": attrs.get("migratable") == "true",
+            # LM csi/util.go: a migratable class gives an RWO volume a non-migratable one.
+            "migratable": attrs.get("migratable") == "true" and rwx,
             "staleReplicaTimeout": _int(attrs.get("staleReplicaTimeout"), 30),
             "fromBackup": "",
             "nodeID": "",
@@ -278,6 +283,8 @@ class LonghornManager:
         vspec["image" if M.version(self.longhorn) >= (1, 5, 0) else "engineImage"] = image
         if M.version(self.longhorn) >= (1, 6, 0):
             vspec["dataEngine"] = "v1"
+        if M.version(self.longhorn) >= (1, 8, 0):  # the volume mutator's default target (LM v1.8.1)
+            vspec["backupTargetName"] = "default"
         body = {
             "apiVersion": "longhorn.io/v1beta2",
             "kind": "Volume",
@@ -307,6 +314,7 @@ class LonghornManager:
             by_volume.setdefault((r.get("spec") or {}).get("volumeName", ""), []).append(r)
         users = self._users(pods)
         budget = [EVICTIONS_PER_TICK]
+        engines = {e["metadata"]["name"]: e for e in self.cl.list(R.LONGHORN_ENGINES, M.NS)}
         for vol in volumes:
             if _deleting(vol) or fault_of(vol) == M.MANAGER_STUCK:
                 continue
@@ -318,6 +326,42 @@ class LonghornManager:
             reps = self._replica_set(vol, reps, disks, size, over)
             self._evict(reps, disks, size, over, budget)
             self._volume_status(vol, reps, pod, size)
+            self._engine(vol, reps, pod, engines.get(M.engine_name(name)))
+
+    def _engine(self, vol: dict, reps: list[dict], pod: dict | None, engine: dict | None) -> None:
+        """The volume's engine: created with the volume, running where it is attached, one mode per
+        replica (ERR for a failed one)."""
+        name = vol["metadata"]["name"]
+        node = (pod or {}).get("spec", {}).get("nodeName", "") if pod is not None else ""
+        spec = M.engine_spec(vol, self.longhorn, node, reps)
+        if engine is None:
+            owner = {"apiVersion": "longhorn.io/v1beta2", "kind": "Volume", "name": name, "uid": vol["metadata"]["uid"]}
+            body = {
+                "apiVersion": "longhorn.io/v1beta2",
+                "kind": "Engine",
+                "metadata": {
+                    "name": M.engine_name(name),
+                    "namespace": M.NS,
+                    "labels": {"longhornvolume": name},
+                    "ownerReferences": [owner],
+                },
+                "spec": spec,
+            }
+            try:
+                engine = self.cl.create(R.LONGHORN_ENGINES, body, M.NS)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+                return
+        elif engine.get("spec") != {**(engine.get("spec") or {}), **spec}:
+            engine["spec"] = {**(engine.get("spec") or {}), **spec}
+            engine = self._replace(R.LONGHORN_ENGINES, engine)
+            if engine is None:
+                return
+        old = engine.get("status") or {}
+        status = M.engine_status(old, name, self.longhorn, node, self._im_name(node, "engine") if node else "", reps)
+        if status != old:
+            self._write_status(R.LONGHORN_ENGINES, engine, status)
 
     def _users(self, pods: list[dict]) -> dict[tuple[str, str], dict]:
         """(namespace, claim) -> the running pod that uses it: the volume is attached to its node.
@@ -550,7 +594,9 @@ class LonghornManager:
         self, lh_nodes: dict, k8s_nodes: dict, pods: list[dict], replicas: list[dict], settings: dict
     ) -> None:
         present = {p["metadata"]["name"] for p in pods if p["metadata"]["namespace"] == M.NS}
-        priority = self._applied_priority(settings)
+        # The instance manager controller creates its pods with the setting's value (LM
+        # instance_manager_controller.go), applied or not.
+        priority = _value(settings, "priority-class")
         wanted: set[str] = set()
         for node in lh_nodes:
             if node not in k8s_nodes:
@@ -574,15 +620,11 @@ class LonghornManager:
                 self.cl.delete(R.PODS, name, M.NS)
                 log.info("retired instance manager %s (not of Longhorn %s)", name, self.longhorn)
 
-    def _applied_priority(self, settings: dict) -> str:
-        """The class Longhorn has applied: the setting once applied, else what the components carry."""
-        setting = settings.get("priority-class") or {}
-        if (setting.get("status") or {}).get("applied", True):
-            return str(setting.get("value", ""))
-        dep = self.cl.get(R.DEPLOYMENTS, "csi-attacher", M.NS) or {}
-        return ((dep.get("spec") or {}).get("template") or {}).get("spec", {}).get("priorityClassName", "")
-
     def _priority_class(self, settings: dict, volumes: list[dict], pods: list[dict]) -> None:
+        """LM setting_controller.go updatePriorityClass: bring the system-managed workloads and the
+        instance-manager pods to the setting's class. Up to 1.5 at once (v1.4.3 checks nothing: the
+        validator already refused a change with volumes attached); from 1.6 deferred while any
+        volume is not detached, the setting then not applied (status.applied false from 1.7)."""
         setting = settings.get("priority-class")
         if setting is None:
             return
@@ -600,18 +642,16 @@ class LonghornManager:
             and (w["spec"]["template"].get("spec") or {}).get("priorityClassName", "") != want
         ]
         ims = [p for p in _instance_manager_pods(pods) if (p.get("spec") or {}).get("priorityClassName", "") != want]
-        applied = (setting.get("status") or {}).get("applied")
         if not drift and not ims:
-            if applied is not True:
-                self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": True})
+            self._set_applied(setting, True)
             return
-        attached = [v["metadata"]["name"] for v in volumes if (v.get("status") or {}).get("state") == "attached"]
-        if attached:
-            if applied is not False:
-                log.warning("%s (%d attached, e.g. %s)", M.PRIORITY_REFUSED, len(attached), attached[0])
-                self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": False})
-                self._event(setting, want)
-            return
+        if not M.priority_refused_while_attached(self.longhorn):
+            busy = [v["metadata"]["name"] for v in volumes if (v.get("status") or {}).get("state") != "detached"]
+            if busy:
+                if (setting.get("status") or {}).get("applied") is not False:
+                    log.warning("%s. It will be eventually applied (%d not detached)", M.PRIORITY_REFUSED, len(busy))
+                self._set_applied(setting, False)
+                return
         for res, w in drift:
             self.cl.patch(
                 res, w["metadata"]["name"], {"spec": {"template": {"spec": {"priorityClassName": want or None}}}}, M.NS
@@ -619,33 +659,47 @@ class LonghornManager:
         for p in ims:  # pods cannot change priority: recreated on the next tick
             self.cl.delete(R.PODS, p["metadata"]["name"], M.NS)
         log.info("applied priority class %r to %d workloads and %d instance managers", want, len(drift), len(ims))
-        self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": True})
+        self._set_applied(setting, True)
 
-    def _event(self, setting: dict, value: str) -> None:
-        stamp = clock.stamp()
-        body = {
-            "apiVersion": "v1",
-            "kind": "Event",
-            "metadata": {"name": f"priority-class.{M.hexdigest(value, stamp)}", "namespace": M.NS},
-            "involvedObject": {
-                "apiVersion": "longhorn.io/v1beta2",
-                "kind": "Setting",
-                "name": "priority-class",
-                "namespace": M.NS,
-                "uid": setting["metadata"].get("uid", ""),
-            },
-            "reason": "FailedApplyingSetting",
-            "message": M.PRIORITY_REFUSED,
-            "type": "Warning",
-            "source": {"component": "longhorn-setting-controller"},
-            "firstTimestamp": stamp,
-            "lastTimestamp": stamp,
-            "count": 1,
-        }
+    def _set_applied(self, setting: dict, applied: bool) -> None:
+        """`status.applied` as the 1.7+ setting controller writes it after each sync; never before 1.7."""
+        if not M.setting_status_applied(self.longhorn):
+            return
+        if (setting.get("status") or {}).get("applied") is not applied:
+            updated = self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": applied})
+            if updated is not None:
+                setting.update(updated)
+
+    def _settings_applied(self, settings: dict) -> None:
+        """From 1.7 every setting the controller synced reads applied (priority-class is handled above)."""
+        for name, setting in settings.items():
+            if name != "priority-class":
+                self._set_applied(setting, True)
+
+    def _storage_network_pool(self, pods: list[dict]) -> None:
+        """whereabouts' pool of the storage network: an address per instance-manager pod that carries
+        the storage network (Longhorn's `lhnet1`), released when the pod goes."""
+        users = [
+            f"{p['metadata']['namespace']}/{p['metadata']['name']}"
+            for p in _instance_manager_pods(pods)
+            if M.STORAGE_IFNAME in (p["metadata"].get("annotations") or {}).get("k8s.v1.cni.cncf.io/networks", "")
+        ]
+        name = M.whereabouts_pool_name(str(M.STORAGE_NETWORK["range"]))
         try:
-            self.cl.create(R.EVENTS, body, M.NS)
-        except ApiError as exc:
-            log.warning("event not recorded: %s", exc)
+            pool = self.cl.get(M.WHEREABOUTS_POOLS, name, M.WHEREABOUTS_NS)
+        except ApiError:
+            return  # the CRD is not installed
+        existing = ((pool or {}).get("spec") or {}).get("allocations") or {}
+        allocations = M.pool_allocations(existing, users, M.whereabouts_has_ifname(self.harvester))
+        if pool is None:
+            try:
+                self.cl.create(M.WHEREABOUTS_POOLS, M.whereabouts_pool(allocations), M.WHEREABOUTS_NS)
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+        elif allocations != existing:
+            pool["spec"]["allocations"] = allocations
+            self._replace(M.WHEREABOUTS_POOLS, pool)
 
     # -- writes with optimistic concurrency ------------------------------------------------------
     def _write_status(self, res: Any, obj: dict, status: dict) -> dict | None:

@@ -1,7 +1,14 @@
-"""Longhorn's setting validator, as served by the simulator (facts.md §8).
+"""Longhorn's admission validators, as served by the simulator (facts.md §8, §17.3).
 
-Longhorn validates settings in its admission webhook; for `priority-class` it requires the named
-PriorityClass to exist and refuses a change while any volume is attached.
+- Settings (LM `webhook/resources/setting/validator.go`, CREATE and UPDATE, calling
+  `datastore/longhorn.go` `ValidateSetting(name, value)`): `priority-class` must name an existing
+  PriorityClass; up to Longhorn 1.5.x an update of it is refused unless every volume is detached
+  (the value is validated, not compared with the old one); from 1.6 it is accepted and the
+  setting controller applies it once they are. Upstream checks the volumes on CREATE too, but
+  there longhorn-manager creates every setting at start, before any volume exists; here the seed
+  writes Longhorn's settings after the VMs' volumes, so a CREATE is checked for the class only.
+- Nodes (LM `webhook/resources/node/validator.go`, v1.4.3 and v1.6.2): eviction may only be
+  requested where scheduling is disabled, for the node and for each of its disks.
 """
 
 from __future__ import annotations
@@ -12,39 +19,80 @@ from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.simulator.webhooks import Result, route
 
 SETTING_PATH = "/v1/longhorn/longhorn.io.settings/validate"
+NODE_PATH = "/v1/longhorn/longhorn.io.nodes/validate"
 
-REGISTRATION = {
-    "kind": "validating",
-    "name": "validator.longhorn.io",
-    "path": SETTING_PATH,
-    "rules": [
-        {
-            "apiGroups": ["longhorn.io"],
-            "apiVersions": ["v1beta2"],
-            "operations": ["UPDATE"],
-            "resources": ["settings"],
-            "scope": "Namespaced",
-        }
-    ],
-}
+
+def _registration(name: str, path: str, resource: str, operations: list[str]) -> dict:
+    return {
+        "kind": "validating",
+        "name": name,
+        "path": path,
+        "rules": [
+            {
+                "apiGroups": ["longhorn.io"],
+                "apiVersions": ["v1beta2"],
+                "operations": operations,
+                "resources": [resource],
+                "scope": "Namespaced",
+            }
+        ],
+    }
+
+
+REGISTRATION = _registration("validator.longhorn.io", SETTING_PATH, "settings", ["CREATE", "UPDATE"])
+NODE_REGISTRATION = _registration("node.validator.longhorn.io", NODE_PATH, "nodes", ["UPDATE"])
+
+
+def _longhorn_version(cluster: Cluster) -> str:
+    setting = cluster.get(R.LONGHORN_SETTINGS, "current-longhorn-version", M.NS) or {}
+    return str(setting.get("value") or "v1.6.2")
+
+
+def not_detached(volumes: list[dict]) -> list[str]:
+    """Volumes whose state is not `detached` (AreAllVolumesDetachedState counts every other state)."""
+    return [v["metadata"]["name"] for v in volumes if (v.get("status") or {}).get("state") != "detached"]
 
 
 @route(SETTING_PATH)
 def validate_setting(request: dict, cluster: Cluster) -> Result:
     new = request.get("object") or {}
-    old = request.get("oldObject") or {}
-    if request.get("operation") != "UPDATE" or new.get("metadata", {}).get("name") != "priority-class":
+    if new.get("metadata", {}).get("name") != "priority-class":
         return True, "", None
     value = str(new.get("value", ""))
-    if value == str(old.get("value", "")):
-        return True, "", None
     if value and cluster.get(R.PRIORITY_CLASSES, value) is None:
-        return False, f"priority class {value} does not exist", None
-    attached = [
-        v["metadata"]["name"]
-        for v in cluster.list(R.LONGHORN_VOLUMES, M.NS)
-        if (v.get("status") or {}).get("state") == "attached"
-    ]
-    if attached:
-        return False, f"{M.PRIORITY_REFUSED} ({len(attached)} attached, e.g. {attached[0]})", None
+        return False, f"failed to get priority class {value} before modifying priority class setting", None
+    if request.get("operation") != "UPDATE" or not M.priority_refused_while_attached(_longhorn_version(cluster)):
+        return True, "", None
+    busy = not_detached(cluster.list(R.LONGHORN_VOLUMES, M.NS))
+    if busy:
+        return False, f"{M.PRIORITY_NOT_DETACHED} ({len(busy)} not detached, e.g. {busy[0]})", None
+    return True, "", None
+
+
+def eviction_problems(node: dict) -> list[str]:
+    """The validator's messages for eviction requested where scheduling is still allowed."""
+    spec = node.get("spec") or {}
+    name = (node.get("metadata") or {}).get("name", "")
+    out = []
+    if spec.get("evictionRequested") and spec.get("allowScheduling"):
+        out.append(
+            f"need to disable scheduling on node {name} for node eviction, "
+            "or cancel eviction to enable scheduling on this node"
+        )
+    for disk, d in sorted((spec.get("disks") or {}).items()):
+        if d.get("evictionRequested") and d.get("allowScheduling"):
+            out.append(
+                f"need to disable scheduling on disk {disk} for disk eviction, "
+                "or cancel eviction to enable scheduling on this disk"
+            )
+    return out
+
+
+@route(NODE_PATH)
+def validate_node(request: dict, cluster: Cluster) -> Result:
+    if request.get("operation") != "UPDATE":
+        return True, "", None
+    problems = eviction_problems(request.get("object") or {})
+    if problems:
+        return False, problems[0], None
     return True, "", None

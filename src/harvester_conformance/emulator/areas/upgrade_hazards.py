@@ -50,9 +50,13 @@ def _guest_service(name: str, ns: str, annotations: dict) -> dict:
 
 
 def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
+    """The guest cluster's kube-vip gives its pool Service the IP Harvester allocated to the guest
+    load balancer, and its DHCP Service a lease of its own (the load balancer holds 0.0.0.0)."""
     cl.apply(R.NAMESPACES, {"metadata": {"name": GUEST_NS}}, manager=hosts.MANAGER)
-    dhcp_ip = wait_for("cluster-seeded", lambda: hosts.lb_address(cl, hosts.GUEST_INGRESS))
-    pool_ip = wait_for("cluster-seeded", lambda: hosts.lb_address(cl, hosts.GUEST_NGINX))
+    wait_for("cluster-seeded", lambda: hosts.lb_ip(cl, hosts.GUEST_INGRESS) == ipam.ASK_DHCP)
+    pool_ip = wait_for("cluster-seeded", lambda: hosts.lb_ip(cl, hosts.GUEST_NGINX))
+    wait_for("cluster-seeded", lambda: all(hosts.lb_settled(lb) for lb in cl.list(R.LOADBALANCERS)))
+    dhcp_ip = ipam.dhcp_lease(ipam.ingress_ips(cl.list(R.SERVICES)))
     for name, notes, ip in (
         ("nginx", {IPAM_ANN: "pool"}, pool_ip),
         ("ingress", {IPAM_ANN: "dhcp", HWADDR_ANN: GUEST_DHCP_MAC, REQUESTED_IP_ANN: dhcp_ip}, dhcp_ip),
@@ -67,7 +71,7 @@ def ready(cl: Cluster, spec: Any) -> bool:
     return True
 
 
-CONTROLLERS = [("rancher-tokens", rancher.token_factory, 5.0), ("harvester-token-ttl", rancher.ttl_copy_factory, 2.0)]
+CONTROLLERS = [("rancher-tokens", rancher.token_factory, 5.0)]
 WEBHOOKS: list[dict] = []
 API_GROUPS: list = []
 
@@ -191,7 +195,8 @@ API_ENDPOINT = "Service default/kubernetes"
 
 
 def _serving_cert(days_left: float | None):
-    """The apiserver's serving certificate rewritten on disk (it reloads it at once)."""
+    """The apiserver's serving certificate rewritten on disk (it reloads it at once), and with it
+    each server's copy under /var/lib/rancher/rke2/server/tls that a node probe reads."""
 
     def apply(cl: Cluster) -> None:
         pki_dir = hosts.state_dir_of(cl) / "pki"
@@ -201,6 +206,8 @@ def _serving_cert(days_left: float | None):
         controlplane.write_file(pki_dir / "apiserver.key", pair.key_pem, private=True)
         controlplane.write_file(pki_dir / "apiserver.crt", pair.cert_pem)
         wait_for("cluster-seeded", lambda: _served_serial(cl) == pair.cert.serial_number)
+        for node in (n["metadata"]["name"] for n in cl.list(R.NODES)):  # RKE2 keeps it on every server
+            hostfs.write_apiserver_serving(hosts.state_dir_of(cl), node)
 
     return apply
 
@@ -259,7 +266,7 @@ FAULTS = [
     ),
     Fault(
         "CCR-03",
-        "kubeconfig-default-token-ttl-minutes set to 1 (Harvester copies it into Rancher's maximum TTL)",
+        "the external Rancher's kubeconfig-default-token-ttl-minutes and auth-token-max-ttl-minutes set to 1",
         rancher.token_ttl_fault("1"),
         rancher.token_ttl_fault(None),
         objects=(f"Setting {rancher.TTL_SETTING}", f"Setting {rancher.MAX_TTL_SETTING}"),

@@ -7,6 +7,7 @@ may change is what the ClusterRole grants, as for the real controllers.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import logging
 import signal
@@ -17,8 +18,10 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.emulator.areas import AREAS
+from harvester_conformance.emulator import controlplane, pki
+from harvester_conformance.emulator.areas import AREAS, metrics_server
 from harvester_conformance.emulator.simulator import webhooks
 
 log = logging.getLogger("simulator")
@@ -87,6 +90,128 @@ def serve(state_dir: Path, port: int, cluster: Cluster) -> ThreadingHTTPServer:
     return server
 
 
+class KubeletHandler(BaseHTTPRequestHandler):
+    """One node's kubelet inside a tunnel: x509 authentication against the cluster CA (anonymous
+    requests refused, as RKE2 runs the kubelet), webhook authorisation, then the simulated endpoints."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as the apiserver's transport reuses connections
+    cluster: Cluster
+    node = ""
+
+    def log_message(self, fmt: str, *args: object) -> None:
+        return
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        if metrics_server.kubelet_down(self.cluster, self.node):
+            self.close_connection = True  # no answer: the connection drops, as a dead kubelet's does
+            return
+        url = urllib.parse.urlsplit(self.path)
+        user, groups = self._identity()
+        if user is None:
+            self._reply(401, "text/plain; charset=utf-8", b"Unauthorized")
+            return
+        verb, sub = metrics_server.kubelet_attributes("GET", url.path)
+        if not metrics_server.kubelet_authorized(self.cluster, user, groups, verb, sub, self.node):
+            msg = f"Forbidden (user={user}, verb={verb}, resource=nodes, subresource(s)=[{sub}])\n"
+            self._reply(403, "text/plain; charset=utf-8", msg.encode())
+            return
+        query = dict(urllib.parse.parse_qsl(url.query))
+        self._reply(*metrics_server.kubelet_get(self.cluster, self.node, url.path, query))
+
+    def _identity(self) -> tuple[str | None, list[str]]:
+        cert = self.connection.getpeercert() if isinstance(self.connection, ssl.SSLSocket) else None
+        subject = [pair for rdn in (cert or {}).get("subject", ()) for pair in rdn]
+        user = next((v for k, v in subject if k == "commonName"), None)
+        return user, [v for k, v in subject if k == "organizationName"]
+
+    def _reply(self, code: int, ctype: str, body: bytes) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class KubeletTunnels(BaseHTTPRequestHandler):
+    """The HTTP CONNECT endpoint the apiserver's kubelet client is pointed at: a CONNECT to a
+    node's address and kubelet port becomes a TLS session served with that node's kubelet
+    certificate; any other target is refused as an unreachable host would be."""
+
+    cluster: Cluster
+    state_dir: Path
+    _contexts: dict[tuple[str, tuple[str, ...]], ssl.SSLContext] = {}
+    _lock = threading.Lock()
+
+    def log_message(self, fmt: str, *args: object) -> None:
+        return
+
+    def do_CONNECT(self) -> None:  # noqa: N802 - http.server API
+        host, _, port = self.path.rpartition(":")
+        host = host.strip("[]")
+        nodes = self.cluster.list(R.NODES)
+        name = metrics_server.kubelet_node(nodes, host, int(port)) if port.isdigit() else None
+        if name is None:
+            self.send_error(502, f"dial tcp {self.path}: connect: no route to host")
+            return
+        node = next(n for n in nodes if n["metadata"]["name"] == name)
+        ips = tuple(sorted(a["address"] for a in node["status"].get("addresses") or [] if _is_ip(a["address"])))
+        self.send_response(200, "Connection established")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            tls = self._context(name, ips).wrap_socket(self.connection, server_side=True)
+        except (ssl.SSLError, OSError):
+            return  # the client gave up on the handshake
+        handler = type("NodeKubelet", (KubeletHandler,), {"cluster": self.cluster, "node": name})
+        try:
+            handler(tls, self.client_address, self.server)
+        except OSError:
+            pass  # the apiserver closed the tunnel mid-request
+        finally:
+            tls.close()
+
+    def _context(self, node: str, ips: tuple[str, ...]) -> ssl.SSLContext:
+        """The node's TLS context, its serving certificate issued once per node and addresses."""
+        with self._lock:
+            key = (node, ips)
+            if key not in self._contexts:
+                self._contexts[key] = kubelet_context(self.state_dir / "pki", node, ips)
+            return self._contexts[key]
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def kubelet_context(pki_dir: Path, node: str, ips: tuple[str, ...]) -> ssl.SSLContext:
+    """Server side of a node's kubelet: its serving pair, client certificates verified against the
+    cluster CA when presented (anonymous requests get 401 from the handler)."""
+    ca = pki.load((pki_dir / "ca.crt").read_bytes(), (pki_dir / "ca.key").read_bytes())
+    pair = controlplane.kubelet_serving(ca, node, ips)
+    out = pki_dir / "kubelets"
+    out.mkdir(exist_ok=True)
+    controlplane.write_file(out / f"{node}.crt", pair.cert_pem)
+    controlplane.write_file(out / f"{node}.key", pair.key_pem, private=True)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(out / f"{node}.crt"), str(out / f"{node}.key"))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
+    ctx.load_verify_locations(str(pki_dir / "ca.crt"))
+    return ctx
+
+
+def serve_kubelets(state_dir: Path, port: int, cluster: Cluster) -> ThreadingHTTPServer:
+    """Every node's kubelet in this one process: a thread per tunnel, none per node."""
+    KubeletTunnels.cluster, KubeletTunnels.state_dir = cluster, state_dir
+    server = ThreadingHTTPServer(("127.0.0.1", port), KubeletTunnels)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="kubelets", daemon=True).start()
+    return server
+
+
 def run_controller(name: str, reconcile, period: float, stop: threading.Event) -> None:
     """Resync ticker of one controller (the stop event doubles as its clock; not a wait-for)."""
     while not stop.is_set():
@@ -105,6 +230,9 @@ def main(argv: list[str] | None = None) -> int:
     state = json.loads((args.state_dir / "state.json").read_text())
     cluster = Cluster.from_kubeconfig(str(args.state_dir / "kubeconfigs" / "simulator.kubeconfig"))
     server = serve(args.state_dir, state["ports"]["simulator"], cluster)
+    kubelets = (
+        serve_kubelets(args.state_dir, state["ports"]["kubelet"], cluster) if "kubelet" in state["ports"] else None
+    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
@@ -117,6 +245,8 @@ def main(argv: list[str] | None = None) -> int:
     log.info("simulator running: %s", ", ".join(n for n, _, _ in controllers))
     stop.wait()
     server.shutdown()
+    if kubelets is not None:
+        kubelets.shutdown()
     return 0
 
 

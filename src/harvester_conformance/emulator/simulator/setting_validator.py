@@ -11,7 +11,8 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 
 SSL_PROTOCOLS = {"SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
-HTTP_PROXY_CHECK_SINCE = (1, 3, 1)  # harvester/harvester#5824
+HTTP_PROXY_CHECK_SINCE = (1, 3, 1)  # harvester/harvester#5824: noProxy must cover the nodes
+HTTP_PROXY_V140_RULES = (1, 4, 0)  # noProxy checked only with a proxy set; `default` validated too
 
 
 class Invalid(Exception):
@@ -37,33 +38,76 @@ def _harvester_version(cl: Cluster) -> tuple[int, ...]:
         return (99,)  # dev builds carry every rule
 
 
-def http_proxy(value: str, cl: Cluster) -> None:
-    cfg = _json_object(value or "{}", "http-proxy")
-    if _harvester_version(cl) < HTTP_PROXY_CHECK_SINCE:
-        return
-    if not (cfg.get("httpProxy") or cfg.get("httpsProxy")):
-        return
-    entries = [e.strip() for e in (cfg.get("noProxy") or "").split(",") if e.strip()]
-    nets = []
-    for e in entries:
-        try:
-            nets.append(ipaddress.ip_network(e, strict=False))
-        except ValueError:
-            continue
-    uncovered = []
-    for node in cl.list(R.NODES):
-        for addr in node.get("status", {}).get("addresses", []):
-            if addr.get("type") != "InternalIP":
+def http_proxy_texts(setting: dict, version: tuple[int, ...]) -> list[tuple[str, str]]:
+    """(field, text) pairs the release's webhook validates. Up to v1.3.x only a non-empty `value`
+    (HV v1.3.1 `validateHTTPProxy`); from v1.4.0 `default` unless it is "{}", and `value` unless it
+    equals `default` (HV v1.4.0 `validateHTTPProxy`); an empty text passes on every release."""
+    value, default = setting.get("value") or "", setting.get("default") or ""
+    if version < HTTP_PROXY_V140_RULES:
+        pairs = [("value", value)]
+    else:
+        pairs = [("default", default)] if default != "{}" else []
+        pairs += [("value", value)] if value != default else []
+    return [(field, text) for field, text in pairs if text]
+
+
+def uncovered_ips(no_proxy: str, node_ips: list[str]) -> list[str]:
+    """Node InternalIPs that no comma-separated noProxy entry names or contains, sorted (HV
+    `validateNoProxy`: an entry is a CIDR, else an IP; anything else covers nothing)."""
+    entries = [e.strip() for e in no_proxy.split(",")]
+    nets, ips = [], set()
+    for entry in entries:
+        if "/" in entry:
+            try:
+                nets.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
                 continue
-            ip = addr["address"]
-            if ip in entries or any(ipaddress.ip_address(ip) in n for n in nets):
+        else:
+            try:
+                ips.add(ipaddress.ip_address(entry))
+            except ValueError:
                 continue
-            uncovered.append(ip)
-    if uncovered:
-        raise Invalid(
-            "noProxy should contain the node's IP addresses or CIDR. "
-            f"The node(s) {', '.join(uncovered)} are not covered."
+    nodes = {ipaddress.ip_address(ip) for ip in node_ips}
+    return sorted(str(ip) for ip in nodes if ip not in ips and not any(ip in n for n in nets))
+
+
+def http_proxy_problem(text: str, node_ips: list[str], version: tuple[int, ...]) -> str | None:
+    """Why the release refuses one http-proxy text, or None. Before v1.3.1 only the JSON is checked;
+    v1.3.1 and v1.3.2 check noProxy whatever it holds; from v1.4.0 only when a proxy is set."""
+    try:
+        cfg = _json_object(text, "http-proxy")
+    except Invalid as exc:
+        return str(exc)
+    if version < HTTP_PROXY_CHECK_SINCE:
+        return None
+    if version >= HTTP_PROXY_V140_RULES and not (cfg.get("httpProxy") or cfg.get("httpsProxy")):
+        return None
+    missed = uncovered_ips(str(cfg.get("noProxy") or ""), node_ips)
+    if missed:
+        return (
+            f"noProxy should contain the node's IP addresses or CIDR. The node(s) {', '.join(missed)} are not covered."
         )
+    return None
+
+
+def _node_ips(cl: Cluster) -> list[str]:
+    return [
+        addr["address"]
+        for node in cl.list(R.NODES)
+        for addr in node.get("status", {}).get("addresses", [])
+        if addr.get("type") == "InternalIP"
+    ]
+
+
+def http_proxy(setting: dict, cl: Cluster) -> None:
+    """The http-proxy rules of the release the cluster runs (facts.md §17.4)."""
+    version = _harvester_version(cl)
+    texts = http_proxy_texts(setting, version)
+    ips = _node_ips(cl) if texts and version >= HTTP_PROXY_CHECK_SINCE else []
+    for field, text in texts:
+        problem = http_proxy_problem(text, ips, version)
+        if problem:
+            raise Invalid(f"{problem} ({field})")
 
 
 def overcommit_config(value: str, cl: Cluster) -> None:
@@ -145,7 +189,6 @@ def guest_memory_overhead_ratio(value: str, cl: Cluster) -> None:
 
 
 VALIDATORS: dict[str, Callable[[str, Cluster], None]] = {
-    "http-proxy": http_proxy,
     "overcommit-config": overcommit_config,
     "auto-rotate-rke2-certs": auto_rotate_rke2_certs,
     "ssl-parameters": ssl_parameters,
@@ -161,6 +204,12 @@ VALIDATORS: dict[str, Callable[[str, Cluster], None]] = {
 def validate(setting: dict, cl: Cluster) -> tuple[bool, str]:
     """Validate the effective value (value, else default), as Harvester does."""
     name = setting.get("metadata", {}).get("name", "")
+    if name == "http-proxy":  # validates value and default by release, not the effective value
+        try:
+            http_proxy(setting, cl)
+        except Invalid as exc:
+            return False, f"invalid value for {name}: {exc}"
+        return True, ""
     check = VALIDATORS.get(name)
     if check is None:
         return True, ""

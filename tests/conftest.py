@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 
 from harvester_conformance.emulator import lifecycle, manage
 from harvester_conformance.emulator.areas import all_faults
+from harvester_conformance.waits import Abort, WaitTimeout, wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -76,6 +78,27 @@ def emulated():
         assert manage.down(c.name) == []
         shutil.rmtree(c.state.dir, ignore_errors=True)  # PKI and logs of a throw-away cluster
     _clusters.clear()
+
+
+def stays(seconds: float, probe: Callable[[], bool]) -> None:
+    """`probe` keeps holding for `seconds` while the controllers tick (a stuck one does not heal it)."""
+    start = time.monotonic()
+
+    def check() -> bool:
+        if not probe():
+            raise Abort("the state changed")
+        return time.monotonic() - start >= seconds
+
+    wait_for("cluster-seeded", check, timeout=seconds + 10, max_interval=0.5)
+
+
+def never(probe: Callable[[], object], seconds: float) -> bool:
+    """True when `probe` stays falsy for `seconds` (a stuck controller never gets there)."""
+    try:
+        wait_for("cluster-seeded", probe, timeout=seconds)
+    except WaitTimeout:
+        return True
+    return False
 
 
 @contextlib.contextmanager

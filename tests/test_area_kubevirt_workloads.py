@@ -14,9 +14,9 @@ import yaml
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import all_faults
-from harvester_conformance.waits import Abort, wait_for
+from harvester_conformance.waits import wait_for
 
-from .conftest import injected
+from .conftest import injected, stays
 
 NS = "default"
 MI = 1024 * 1024
@@ -131,18 +131,6 @@ def trm02_violations(cl: Cluster) -> list[str]:
     ]
 
 
-def stays(seconds: float, probe) -> None:
-    """`probe` keeps holding for `seconds` (controllers tick meanwhile)."""
-    start = time.monotonic()
-
-    def check() -> bool:
-        if not probe():
-            raise Abort("the state changed")
-        return time.monotonic() - start >= seconds
-
-    wait_for("cluster-seeded", check, timeout=seconds + 10, max_interval=0.5)
-
-
 def fault(fid: str):
     return all_faults()[fid]
 
@@ -232,7 +220,7 @@ def test_overcommit_webhook_kb_example_and_setting(cl):
         dom = cl.get(R.VMS, "kb", ns)["spec"]["template"]["spec"]["domain"]
         assert dom["resources"]["requests"] == {"cpu": "1", "memory": "1Gi"}
     finally:
-        cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", {"value": ""})
+        cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", {"value": None})
         cl.delete(R.NAMESPACES, ns)
 
 
@@ -662,7 +650,9 @@ def test_sch05_anti_affinity_spreads_only_with_the_default_scheduler(cl):
     f = fault("SCH-05")
     f.inject(cl)
     try:
-        assert len(set(spread_nodes(cl))) == 1  # bin packing, affinity ignored: one node
+        # bin packing, affinity ignored: packed onto the most allocated node while it has room, so
+        # never one per node (how many fit on it depends on what earlier tests left running there)
+        assert len(set(spread_nodes(cl))) < 3
     finally:
         f.revert(cl)
     assert len(set(spread_nodes(cl))) == 3

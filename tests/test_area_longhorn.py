@@ -19,7 +19,9 @@ from harvester_conformance.emulator import manage
 from harvester_conformance.emulator.areas import all_faults
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.faults import fault_of
-from harvester_conformance.waits import WaitTimeout, wait_for
+from harvester_conformance.waits import wait_for
+
+from .conftest import never
 
 NS = "longhorn-system"
 TEST_NS = "lh-area-test"
@@ -84,15 +86,6 @@ def _setting(cl: Cluster, name: str) -> dict | None:
 
 def _fault(fid: str):
     return all_faults()[fid]
-
-
-def _never(probe, seconds: float = STUCK_WINDOW) -> bool:
-    """True when `probe` stays falsy for `seconds` (the stuck manager never gets there)."""
-    try:
-        wait_for("cluster-seeded", probe, timeout=seconds)
-    except WaitTimeout:
-        return True
-    return False
 
 
 def _disk_of(cl: Cluster, replica: dict) -> tuple[str, str]:
@@ -273,7 +266,7 @@ def test_priority_class_change_deferred_while_attached(cl, volume):
     try:
         cl.patch(R.LONGHORN_SETTINGS, "priority-class", {"value": ""}, NS)
         assert _setting(cl, "priority-class")["value"] == ""
-        assert _never(lambda: _unprioritised(cl) != [], seconds=5)
+        assert never(lambda: _unprioritised(cl) != [], 5)
         assert "applied" not in (_setting(cl, "priority-class").get("status") or {})  # from 1.7 only
     finally:
         cl.patch(R.LONGHORN_SETTINGS, "priority-class", {"value": M.CRITICAL}, NS)
@@ -301,7 +294,7 @@ def test_fault_evi02_stuck_eviction(cl, volume):
     try:
         found = stuck_disks()
         assert len(found) == 1
-        assert _never(lambda: stuck_disks() == [])
+        assert never(lambda: stuck_disks() == [], STUCK_WINDOW)
     finally:
         _fault("EVI-02").revert(cl)
     assert stuck_disks() == []
@@ -318,7 +311,7 @@ def test_fault_evi03_eviction_never_completes(cl, volume):
     _fault("EVI-03").inject(cl)
     try:
         cl.patch(R.LONGHORN_NODES, node, request, NS)
-        assert _never(lambda: _scheduled(cl, node, disk) == {})
+        assert never(lambda: _scheduled(cl, node, disk) == {}, STUCK_WINDOW)
         assert rep["metadata"]["name"] in _scheduled(cl, node, disk)
     finally:
         cl.patch(R.LONGHORN_NODES, node, restore, NS)
@@ -382,7 +375,7 @@ def test_fault_lpc01_priority_class_unset_deferred_while_attached(cl, volume):
     try:
         setting = _setting(cl, "priority-class")
         assert setting["value"] == ""
-        assert _never(lambda: _unprioritised(cl) != [], seconds=5)
+        assert never(lambda: _unprioritised(cl) != [], 5)
         assert "applied" not in (_setting(cl, "priority-class").get("status") or {})
     finally:
         _fault("LPC-01").revert(cl)
@@ -396,7 +389,7 @@ def test_fault_lpc03_component_without_priority_class(cl):
     try:
         bad = _unprioritised(cl)
         assert len(bad) == 3 and all(n.startswith("csi-resizer-") for n in bad)
-        assert _never(lambda: _unprioritised(cl) == [], seconds=5)
+        assert never(lambda: _unprioritised(cl) == [], 5)
     finally:
         _fault("LPC-03").revert(cl)
     assert _unprioritised(cl) == []
@@ -450,7 +443,7 @@ def test_fault_upg01_degraded_volume(cl, volume):
         ]
         assert len(failed) == 1
         assert _engine_errors(cl, names[0]) == [failed[0]["metadata"]["name"]]  # seen through its engine
-        assert _never(lambda: degraded() == [], seconds=5)
+        assert never(lambda: degraded() == [], 5)
     finally:
         _fault("UPG-01").revert(cl)
     assert degraded() == []

@@ -148,8 +148,13 @@ PROXY_MISSING_NODES = '{"httpProxy":"http://192.0.2.200:3128","noProxy":"localho
 PROXY_COVERING_NODES = '{"httpProxy":"http://192.0.2.200:3128","noProxy":"localhost,192.0.2.0/24"}'
 
 
-def _set(cl: Cluster, name: str, value: str) -> None:
+def _set(cl: Cluster, name: str, value: str | None) -> None:
+    """Write a setting's value; None leaves it unset (no `value` field, as Harvester writes it)."""
     cl.patch(R.HARVESTER_SETTINGS, name, {"value": value})
+
+
+def _value(cl: Cluster, name: str) -> str | None:
+    return cl.get(R.HARVESTER_SETTINGS, name).get("value")
 
 
 @pytest.mark.parametrize("profile,rejects", [("v1.3.1", True), ("v1.2.1", False)])
@@ -157,17 +162,17 @@ def test_setting_webhook_checks_no_proxy_from_v1_3_1(emulated, profile: str, rej
     """The apiserver calls the simulator's webhook over TLS; the noProxy rule exists from v1.3.1."""
     cl = Cluster.from_kubeconfig(str(emulated(profile).kubeconfig))
     try:
+        before = _value(cl, "http-proxy")
         if rejects:
             with pytest.raises(ApiError) as err:
                 _set(cl, "http-proxy", PROXY_MISSING_NODES)
             assert err.value.status == 400
-            body = cl.get(R.HARVESTER_SETTINGS, "http-proxy")
-            assert body["value"] == ""
+            assert _value(cl, "http-proxy") == before
         else:
             _set(cl, "http-proxy", PROXY_MISSING_NODES)
         _set(cl, "http-proxy", PROXY_COVERING_NODES)
     finally:
-        _set(cl, "http-proxy", "")
+        _set(cl, "http-proxy", None)
 
 
 @pytest.mark.parametrize(
@@ -182,10 +187,11 @@ def test_setting_webhook_checks_no_proxy_from_v1_3_1(emulated, profile: str, rej
 )
 def test_setting_webhook_rejects_what_harvester_rejects(emulated, name: str, value: str) -> None:
     cl = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
+    before = _value(cl, name)
     with pytest.raises(ApiError) as err:
         _set(cl, name, value)
     assert err.value.status == 400
-    assert cl.get(R.HARVESTER_SETTINGS, name)["value"] == ""
+    assert _value(cl, name) == before
 
 
 def test_down_stops_everything_even_when_state_json_is_lost(tmp_path, monkeypatch) -> None:

@@ -10,7 +10,6 @@ Expectations are computed here from the upstream sources each docstring names.
 from __future__ import annotations
 
 import math
-import time
 
 import pytest
 
@@ -18,7 +17,9 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator.areas import kubevirt_model as m
 from harvester_conformance.emulator.areas.kubevirt_seed import kubevirt_spec, vm_objects
-from harvester_conformance.waits import Abort, wait_for
+from harvester_conformance.waits import wait_for
+
+from .conftest import stays
 
 NS = "default"
 KV_NS = "harvester-system"
@@ -362,17 +363,6 @@ def test_launcher_memory_overhead(clusters, profile: str) -> None:
         assert int(pod["spec"]["containers"][0]["resources"]["requests"]["memory"]) == request + total
 
 
-def _stays(seconds: float, probe) -> None:
-    start = time.monotonic()
-
-    def check() -> bool:
-        if not probe():
-            raise Abort("the state changed")
-        return time.monotonic() - start >= seconds
-
-    wait_for("cluster-seeded", check, timeout=seconds + 10, max_interval=0.5)
-
-
 def test_migration_method_is_not_recomputed(clusters) -> None:
     """KV vm.go updateLiveMigrationConditions (v1.1.1): the method is written only when the
     LiveMigratable condition is first added; a later change of what it was computed from is not
@@ -386,7 +376,7 @@ def test_migration_method_is_not_recomputed(clusters) -> None:
     name = vmi["metadata"]["name"]
     cl.patch(R.VMIS, name, {"status": {"migrationMethod": "LiveMigration"}}, NS)
     try:
-        _stays(5, lambda: (cl.get(R.VMIS, name, NS) or {}).get("status", {}).get("migrationMethod") == "LiveMigration")
+        stays(5, lambda: (cl.get(R.VMIS, name, NS) or {}).get("status", {}).get("migrationMethod") == "LiveMigration")
     finally:
         cl.patch(R.VMIS, name, {"status": {"migrationMethod": "BlockMigration"}}, NS)
 
@@ -520,7 +510,7 @@ def test_mutator_keeps_requests_until_limits_change(clusters) -> None:
         dom = cl.get(R.VMS, "kb", ns)["spec"]["template"]["spec"]["domain"]
         assert dom["resources"]["requests"] == {"cpu": "500m", "memory": "512Mi"} and dom["memory"]["guest"] == "768Mi"
     finally:
-        cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", {"value": ""})
+        cl.patch(R.HARVESTER_SETTINGS, "overcommit-config", {"value": None})
         cl.delete(R.NAMESPACES, ns)
 
 
@@ -553,7 +543,7 @@ def test_ratio_zero_unsets_the_kubevirt_field(clusters) -> None:
         }
         assert cl.create(R.VMS, vm, ns)["spec"]["template"]["spec"]["domain"]["memory"]["guest"] == "924Mi"
     finally:
-        cl.patch(R.HARVESTER_SETTINGS, setting, {"value": ""})
+        cl.patch(R.HARVESTER_SETTINGS, setting, {"value": None})
         cl.delete(R.NAMESPACES, ns)
     wait_for("cluster-seeded", lambda: ratio() == "1.5")
 

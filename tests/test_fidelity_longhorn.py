@@ -15,10 +15,9 @@ from harvester_conformance.emulator.areas import longhorn
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas import longhorn_webhook as W
 from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK
-from harvester_conformance.waits import WaitTimeout, wait_for
+from harvester_conformance.waits import wait_for
 
 NS = "longhorn-system"
-STUCK_WINDOW = 6  # seconds: three ticks of the simulated longhorn-manager
 
 
 # -- pure model ----------------------------------------------------------------------------------
@@ -199,14 +198,6 @@ def cl150(emulated):
     cl = _client(emulated, "v1.5.0")
     yield cl
     cl.close()
-
-
-def _never(probe, seconds: float = STUCK_WINDOW) -> bool:
-    try:
-        wait_for("cluster-seeded", probe, timeout=seconds)
-    except WaitTimeout:
-        return True
-    return False
 
 
 def _setting(cl: Cluster, name: str) -> dict:

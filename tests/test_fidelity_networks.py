@@ -357,6 +357,12 @@ def _credential_token(c: Cluster) -> dict:
     return c.get(R.RANCHER_TOKENS, kubeconfig["users"][0]["user"]["token"].split(":", 1)[0])
 
 
+def _reissue_credential(c: Cluster) -> None:
+    """The credential as the external Rancher issues it now (CCR-01's undo renews it that way):
+    the clusters are shared, and earlier tests renew the credential under other settings."""
+    all_faults()["CCR-01"].revert(c)
+
+
 @pytest.mark.parametrize(("profile", "minutes"), [("v1.3.1", 43200), ("v1.2.1", 0)])
 def test_cloud_credential_ttl_is_the_external_ranchers(emulated, profile, minutes):
     """HV v1.3.1 pkg/controller/master/setting/kubeconfigttl.go copies Harvester's TTL only into
@@ -365,6 +371,7 @@ def test_cloud_credential_ttl_is_the_external_ranchers(emulated, profile, minute
     before (v1.2.1 ships v2.7.5) (facts §3, §17.8)."""
     c = Cluster.from_kubeconfig(str(emulated(profile).kubeconfig))
     try:
+        _reissue_credential(c)
         token = _credential_token(c)
         assert token["ttl"] == minutes * 60_000
         setting = c.get(R.RANCHER_SETTINGS, "kubeconfig-default-token-ttl-minutes")
@@ -421,6 +428,7 @@ def test_ccr03_renewal_is_capped_by_the_external_ranchers_maximum(cl):
     auth-token-max-ttl-minutes caps the tokens it issues from then on (facts §17.8); Harvester's
     own setting is untouched, and the credential issued before keeps its 30 days."""
     own = (cl.get(R.HARVESTER_SETTINGS, "kubeconfig-default-token-ttl-minutes") or {}).get("value")
+    _reissue_credential(cl)
     before = _credential_token(cl)["metadata"]["name"]
     fault = all_faults()["CCR-03"]
     fault.inject(cl)

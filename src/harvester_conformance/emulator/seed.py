@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import string
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -216,75 +217,34 @@ def node_names(spec: ProfileSpec) -> list[str]:
     return [f"harvester-node-{i}" for i in range(spec.nodes)]
 
 
-def _settings(spec: ProfileSpec) -> dict[str, tuple[str, str]]:
-    """Every Harvester setting of the release as (default, value), "" for an unset value (HV
-    `pkg/settings/settings.go` at v1.2.1, v1.3.1, v1.4.3 and v1.5.0; facts.md §2.2, §17.4).
+SETTINGS_FILE = Path(__file__).with_name("harvester_settings.yaml")
 
-    Values are what a real install sets: the image's `HARVESTER_*` environment (`package/Dockerfile`:
-    server-version, ui-path, api-ui-version) and the profile's storage network. support-bundle-image's
-    default is the chart's support-bundle-kit image (HV `setting/support_bundle_image.go` up to v1.3.x,
-    the `HARVESTER_SUPPORT_BUNDLE_IMAGE_DEFAULT_VALUE` env of the chart from v1.4.0)."""
-    ver = tuple(int(x) for x in spec.harvester.lstrip("v").split("."))
-    minor = f"v{ver[0]}.{ver[1]}"
-    ui = "https://releases.rancher.com/harvester-ui"
-    kit = {"v1.2.1": "v0.0.28", "v1.3.1": "v0.0.38", "v1.4.3": "v0.0.46", "v1.5.0": "v0.0.46"}.get(spec.harvester)
+
+def _settings(spec: ProfileSpec) -> dict[str, tuple[str, str]]:
+    """Every Harvester setting of the release as (default, value), "" for an unset value; the
+    table, with its upstream sources, is `harvester_settings.yaml`."""
+    table = yaml.safe_load(SETTINGS_FILE.read_text())
+    ver = _release(spec.harvester)
+    kit = table["support_bundle_kit"].get(spec.harvester)
     image = {"repository": "rancher/support-bundle-kit", "tag": kit, "imagePullPolicy": "IfNotPresent"}
-    # json.Marshal's compact form; the code default "{}" for a release whose chart this table does not know
-    bundle_image = json.dumps(image, separators=(",", ":")) if kit else "{}"
-    plugin = f"harvester-release-harvester-{minor}"
+    names = {
+        "ui": table["ui"],
+        "minor": f"v{ver[0]}.{ver[1]}",
+        # json.Marshal's compact form; the code default "{}" for a release whose chart the table lacks
+        "support_bundle_image": json.dumps(image, separators=(",", ":")) if kit else "{}",
+    }
     defaults = {
-        "additional-ca": "",
-        "api-ui-version": "1.1.9",
-        "cluster-registration-url": "",
-        "server-version": "dev",
-        "ui-index": f"{ui}/dashboard/release-harvester-{minor}/index.html",
-        "ui-path": "/usr/share/harvester/harvester",
-        "ui-source": "auto",
-        "ui-plugin-index": f"{ui}/plugin/{plugin}/{plugin}.umd.min.js",
-        "volume-snapshot-class": "longhorn",
-        "backup-target": "",
-        "upgradable-versions": "",
-        "upgrade-checker-enabled": "true",
-        "upgrade-checker-url": "https://harvester-upgrade-responder.rancher.io/v1/checkupgrade",
-        "release-download-url": "https://releases.rancher.com/harvester",
-        "log-level": "info",
-        "ssl-certificates": "{}",
-        "ssl-parameters": "{}",
-        "support-bundle-image": bundle_image,
-        "support-bundle-namespaces": "",
-        "support-bundle-timeout": "10",
-        "default-storage-class": "longhorn",
-        "http-proxy": "{}",
-        "vm-force-reset-policy": '{"enable":true,"period":300}',
-        "overcommit-config": '{"cpu":1600,"memory":150,"storage":200}',
-        "vip-pools": "",
-        "auto-disk-provision-paths": "",
-        "csi-driver-config": '{"driver.longhorn.io":{"volumeSnapshotClassName":"longhorn-snapshot",'
-        '"backupVolumeSnapshotClassName":"longhorn"}}',
-        "containerd-registry": "",
-        "storage-network": "",
-        "default-vm-termination-grace-period-seconds": "120",
-        "harvester-csi-ccm-versions": '{"harvester-cloud-provider":">=0.0.1 <0.3.0",'
-        '"harvester-csi-provider":">=0.0.1 <0.3.0"}',
-        "ntp-servers": "",
+        name: string.Template(row["default"]).substitute(names)
+        for name, row in table["settings"].items()
+        if ver >= _release(row.get("since", "v0.0.0"))
     }
-    if ver >= (1, 3, 0):
-        defaults["auto-rotate-rke2-certs"] = '{"enable":false,"expiringInHours":240}'
-        defaults["support-bundle-expiration"] = "30"
-    if ver >= (1, 3, 1):
-        defaults["kubeconfig-default-token-ttl-minutes"] = "0"
-        defaults["support-bundle-node-collection-timeout"] = "30"
-    if ver >= (1, 4, 0):
-        defaults["longhorn-v2-data-engine-enabled"] = "false"
-        defaults["additional-guest-memory-overhead-ratio"] = "1.5"
-        defaults["upgrade-config"] = '{"imagePreloadOption":{"strategy":{"type":"sequential"}}, "restoreVM": false}'
-    values = {
-        "server-version": spec.harvester,
-        "ui-path": defaults["ui-path"],
-        "api-ui-version": defaults["api-ui-version"],
-        "storage-network": STORAGE_NETWORK_SETTING,
-    }
+    installed = {name: defaults[name] for name in table["installed"]}
+    values = {**installed, "server-version": spec.harvester, "storage-network": STORAGE_NETWORK_SETTING}
     return {name: (default, values.get(name, "")) for name, default in defaults.items()}
+
+
+def _release(tag: str) -> tuple[int, ...]:
+    return tuple(int(x) for x in tag.lstrip("v").split("."))
 
 
 def grant_simulator(cl: Cluster, role: str, rules: list[dict]) -> None:

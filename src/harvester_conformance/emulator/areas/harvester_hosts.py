@@ -491,7 +491,7 @@ def _sec01(cl: Cluster) -> None:
 
 
 def _sec01_revert(cl: Cluster) -> None:
-    cl.patch(R.HARVESTER_SETTINGS, "http-proxy", {"value": ""})
+    cl.patch(R.HARVESTER_SETTINGS, "http-proxy", {"value": None})
 
 
 SEC04_LEAF = "serving-kube-apiserver"

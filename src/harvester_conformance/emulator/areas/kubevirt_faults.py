@@ -434,6 +434,8 @@ def _upg08(cl: Cluster) -> None:
     name = LAST_VM
     cl.patch(R.VMS, name, {"spec": {"running": False}}, NS)
     wait_for("object-deleted", lambda: cl.get(R.VMIS, name, NS) is None)
+    # Done once virt-controller has also recorded it in the VM's status, which readers go by.
+    wait_for("vmi-stopped", lambda: ((cl.get(R.VMS, name, NS) or {}).get("status") or {}).get("ready") is not True)
 
 
 def _upg08_revert(cl: Cluster) -> None:

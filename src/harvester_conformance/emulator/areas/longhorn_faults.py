@@ -295,28 +295,27 @@ def _degraded_volume(cl: Cluster) -> None:
             k: v for k, v in (st.get("currentReplicaAddressMap") or {}).items() if k != failed
         }
         engine["status"] = st
-        try:
-            cl.replace(R.LONGHORN_ENGINES, engine, sub="status")
-        except ApiError as exc:
-            if exc.status == 409:
-                return False
-            raise
-        return True
+        return _status_written(cl, R.LONGHORN_ENGINES, engine)
 
     wait_for("cluster-seeded", engine_sees_it)
 
     def degrade() -> bool:
         cur = cl.get(R.LONGHORN_VOLUMES, name, M.NS) or {}
         cur["status"] = {**(cur.get("status") or {}), "robustness": "degraded", "lastDegradedAt": clock.stamp()}
-        try:
-            cl.replace(R.LONGHORN_VOLUMES, cur, sub="status")
-        except ApiError as exc:
-            if exc.status == 409:
-                return False
-            raise
-        return True
+        return _status_written(cl, R.LONGHORN_VOLUMES, cur)
 
     wait_for("cluster-seeded", degrade)
+
+
+def _status_written(cl: Cluster, res: R.Resource, obj: dict) -> bool:
+    """Replace `obj`'s status; False on a conflict (the manager wrote meanwhile: read and try again)."""
+    try:
+        cl.replace(res, obj, sub="status")
+    except ApiError as exc:
+        if exc.status == 409:
+            return False
+        raise
+    return True
 
 
 def _degraded_volume_revert(cl: Cluster) -> None:

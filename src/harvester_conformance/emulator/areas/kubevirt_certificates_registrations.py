@@ -230,10 +230,11 @@ def covers(have: Any, want: Any) -> bool:
     return have == want
 
 
-def _ensure(cl: Cluster, res: R.Resource, desired: dict, fields: tuple[str, ...]) -> None:
-    """Create `desired`, or bring the existing object's labels, annotations and `fields` to it."""
+def _ensure(cl: Cluster, res: R.Resource, desired: dict, fields: tuple[str, ...], existing: dict | None) -> None:
+    """Create `desired`, or bring `existing` (the object as read before `desired` was computed from
+    it) to its labels, annotations and `fields`. The replace carries the resourceVersion of that
+    read, so a change made since (a fault's revert) is never overwritten with a stale view."""
     meta = desired["metadata"]
-    existing = cl.get(res, meta["name"], meta.get("namespace"))
     if existing is None:
         cl.create(res, desired, meta.get("namespace"))
         log.info("%s %s created", res.kind, meta["name"])
@@ -248,9 +249,9 @@ def _ensure(cl: Cluster, res: R.Resource, desired: dict, fields: tuple[str, ...]
     log.info("%s %s updated", res.kind, meta["name"])
 
 
-def _removed(cl: Cluster, res: R.Resource, name: str) -> set[str]:
+def _removed(configuration: dict | None) -> set[str]:
     """Webhooks a fault took out of the configuration (see faults.set_webhook_registered)."""
-    annotations = ((cl.get(res, name) or {}).get("metadata") or {}).get("annotations") or {}
+    annotations = ((configuration or {}).get("metadata") or {}).get("annotations") or {}
     return {k.removeprefix(REMOVED_WEBHOOK) for k in annotations if k.startswith(REMOVED_WEBHOOK)}
 
 
@@ -259,9 +260,11 @@ def apply(cl: Cluster, ports: dict[str, int], bundle_pem: str, version: tuple[in
     `bundle_pem` as CA bundle."""
     ca_bundle = base64.b64encode(bundle_pem.encode()).decode()
     for name, port in ports.items():
-        _ensure(cl, R.SERVICES, service(name, port), ("spec",))
+        _ensure(cl, R.SERVICES, service(name, port), ("spec",), cl.get(R.SERVICES, name, NS))
     for name, (res, _, _, _) in CONFIGURATIONS.items():
-        desired = webhook_configuration(name, ports, ca_bundle, version, _removed(cl, res, name))
-        _ensure(cl, res, desired, ("webhooks",))
+        existing = cl.get(res, name)
+        desired = webhook_configuration(name, ports, ca_bundle, version, _removed(existing))
+        _ensure(cl, res, desired, ("webhooks",), existing)
     for group_version in GROUP_VERSIONS:
-        _ensure(cl, R.API_SERVICES, api_service(group_version, ports[SERVICE], ca_bundle), ("spec",))
+        desired = api_service(group_version, ports[SERVICE], ca_bundle)
+        _ensure(cl, R.API_SERVICES, desired, ("spec",), cl.get(R.API_SERVICES, desired["metadata"]["name"]))

@@ -80,6 +80,20 @@ def emulated():
     _clusters.clear()
 
 
+def stopped_vm(name: str, ns: str) -> dict:
+    """A stopped VM with only limits (1 CPU, 1Gi), as the overcommit article's example writes it:
+    Harvester's mutator fills in its requests and guest memory."""
+    return {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachine",
+        "metadata": {"name": name, "namespace": ns},
+        "spec": {
+            "running": False,
+            "template": {"spec": {"domain": {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "devices": {}}}},
+        },
+    }
+
+
 def stays(seconds: float, probe: Callable[[], bool]) -> None:
     """`probe` keeps holding for `seconds` while the controllers tick (a stuck one does not heal it)."""
     start = time.monotonic()

@@ -16,7 +16,7 @@ from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import all_faults
 from harvester_conformance.waits import wait_for
 
-from .conftest import injected, stays
+from .conftest import injected, stays, stopped_vm
 
 NS = "default"
 MI = 1024 * 1024
@@ -194,17 +194,7 @@ def test_overcommit_webhook_on_seeded_vms(cl):
 def test_overcommit_webhook_kb_example_and_setting(cl):
     ns = "kvw-webhook-test"
     cl.apply(R.NAMESPACES, {"metadata": {"name": ns}}, manager="test")
-    vm = {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": "kb", "namespace": ns},
-        "spec": {
-            "running": False,
-            "template": {
-                "spec": {"domain": {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "devices": {}}},
-            },
-        },
-    }
+    vm = stopped_vm("kb", ns)
     try:
         dom = cl.create(R.VMS, vm, ns)["spec"]["template"]["spec"]["domain"]
         assert dom["resources"]["requests"] == {"cpu": "62m", "memory": "682Mi"}

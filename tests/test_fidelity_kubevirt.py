@@ -19,7 +19,7 @@ from harvester_conformance.emulator.areas import kubevirt_model as m
 from harvester_conformance.emulator.areas.kubevirt_seed import kubevirt_spec, vm_objects
 from harvester_conformance.waits import wait_for
 
-from .conftest import stays
+from .conftest import stays, stopped_vm
 
 NS = "default"
 KV_NS = "harvester-system"
@@ -488,15 +488,7 @@ def test_mutator_keeps_requests_until_limits_change(clusters) -> None:
     cl = clusters("v1.4.3")
     ns = "kvf-mutator"
     cl.apply(R.NAMESPACES, {"metadata": {"name": ns}}, manager="test")
-    vm = {
-        "apiVersion": "kubevirt.io/v1",
-        "kind": "VirtualMachine",
-        "metadata": {"name": "kb", "namespace": ns},
-        "spec": {
-            "running": False,
-            "template": {"spec": {"domain": {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "devices": {}}}},
-        },
-    }
+    vm = stopped_vm("kb", ns)
     try:
         dom = cl.create(R.VMS, vm, ns)["spec"]["template"]["spec"]["domain"]
         assert dom["resources"]["requests"] == {"cpu": "62m", "memory": "682Mi"} and dom["memory"]["guest"] == "1Gi"
@@ -530,17 +522,7 @@ def test_ratio_zero_unsets_the_kubevirt_field(clusters) -> None:
     try:
         cl.patch(R.HARVESTER_SETTINGS, setting, {"value": "0"})
         wait_for("cluster-seeded", lambda: ratio() is None)
-        vm = {
-            "apiVersion": "kubevirt.io/v1",
-            "kind": "VirtualMachine",
-            "metadata": {"name": "zero", "namespace": ns},
-            "spec": {
-                "running": False,
-                "template": {
-                    "spec": {"domain": {"resources": {"limits": {"cpu": "1", "memory": "1Gi"}}, "devices": {}}}
-                },
-            },
-        }
+        vm = stopped_vm("zero", ns)
         assert cl.create(R.VMS, vm, ns)["spec"]["template"]["spec"]["domain"]["memory"]["guest"] == "924Mi"
     finally:
         cl.patch(R.HARVESTER_SETTINGS, setting, {"value": None})

@@ -16,7 +16,7 @@ from harvester_conformance.changes import SAVED_ANNOTATION
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import areas
-from harvester_conformance.waits import wait_for
+from harvester_conformance.waits import Abort, wait_for
 
 from .conftest import ROOT, run_suite
 
@@ -74,11 +74,19 @@ def test_cleanup_restores_what_a_killed_run_changed(emulated, tmp_path) -> None:
     cmd = [sys.executable, "-m", "harvester_conformance.cli", "run", "--kubeconfig", str(c.kubeconfig)]
     cmd += [*DISRUPTIVE, "--id", "KVC-07", "--run-id", "killed-run", "--reports-dir", str(tmp_path)]
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    proc = subprocess.Popen(
-        cmd, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
-    )
+    log = tmp_path / "killed-run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+    def changed() -> bool:
+        if _strategy(cl)[0] != original:
+            return True
+        if proc.poll() is not None:
+            raise Abort(f"the run ended ({proc.returncode}) before changing the strategy: {log.read_text()[-3000:]}")
+        return False
+
     try:
-        wait_for("object-restored", lambda: _strategy(cl)[0] != original)
+        wait_for("object-restored", changed, describe=lambda: log.read_text()[-3000:])
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()

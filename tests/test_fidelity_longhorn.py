@@ -12,9 +12,11 @@ import pytest
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import longhorn
+from harvester_conformance.emulator.areas import longhorn_conversion as C
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas import longhorn_webhook as W
 from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK
+from harvester_conformance.emulator.simulator.webhooks import ConversionError, respond_conversion
 from harvester_conformance.waits import wait_for
 
 NS = "longhorn-system"
@@ -377,4 +379,224 @@ def test_v1beta1_served_for_strategy_none_kinds(cl143):
     assert (got["apiVersion"], got["value"]) == ("longhorn.io/v1beta1", M.CRITICAL)
     listing = cl143.request("GET", "/apis/longhorn.io/v1beta1")
     kinds = {r["kind"] for r in listing["resources"] if "/" not in r["name"]}
-    assert kinds == {"Setting", "Replica", "Engine", "InstanceManager", "RecurringJob", "BackingImageManager"}
+    strategy_none = {"Setting", "Replica", "Engine", "InstanceManager", "RecurringJob", "BackingImageManager"}
+    assert kinds == strategy_none | {"Node", "Volume", "EngineImage", "BackingImage"}  # + conversion webhook
+
+
+# -- v1beta1 through the conversion webhook (pure) ---------------------------------------------------------
+# Upstream: LM k8s/pkg/apis/longhorn/v1beta1/{node,volume,engineimage,backingimage}.go ConvertTo /
+# ConvertFrom and conversion.go (copyConditionsFromMapToSlice, copyConditionFromSliceToMap), the
+# same text at v1.4.3, v1.6.2, v1.7.3 and v1.8.1 except backingimage.go (diskFileSpecMap from v1.7.0).
+_CONDS = [
+    {"type": "Ready", "status": "True", "reason": "", "message": "", "lastProbeTime": "", "lastTransitionTime": "t"},
+    {
+        "type": "Schedulable",
+        "status": "True",
+        "reason": "",
+        "message": "",
+        "lastProbeTime": "",
+        "lastTransitionTime": "t",
+    },
+]
+
+
+def _by_type(conditions: list) -> dict:
+    return {c["type"]: c for c in conditions}
+
+
+def test_conditions_map_and_list() -> None:
+    """LM v1beta1/conversion.go @v1.8.1: slice to map keys each condition by its type, map to slice
+    takes the values (the key is not used)."""
+    as_map = C.conditions_to_map(_CONDS)
+    assert set(as_map) == {"Ready", "Schedulable"} and as_map["Ready"]["type"] == "Ready"
+    assert C.conditions_to_list(as_map) == _CONDS
+    assert C.conditions_to_map(None) == {} and C.conditions_to_list(None) == []
+    with pytest.raises(ConversionError):
+        C.conditions_to_list(_CONDS)
+
+
+@pytest.mark.parametrize("longhorn", ["v1.4.3", "v1.6.2", "v1.7.3", "v1.8.1"])
+def test_node_round_trips_through_v1beta1(longhorn: str) -> None:
+    """LM v1beta1/node.go @v1.4.3 … @v1.8.1 ConvertFrom/ConvertTo: status.conditions and each
+    diskStatus's conditions are a map in v1beta1, a list in v1beta2; the seeded node of each
+    release comes back unchanged."""
+    node = M.longhorn_node("n1", 0, 30, longhorn)
+    node["status"] = {
+        "conditions": _CONDS,
+        "diskStatus": {"d": {"conditions": _CONDS[:1], "storageMaximum": 10}},
+    }
+    old = C.convert_object(node, C.SPOKE, longhorn)
+    assert old["apiVersion"] == "longhorn.io/v1beta1"
+    assert set(old["status"]["conditions"]) == {"Ready", "Schedulable"}
+    assert old["status"]["diskStatus"]["d"]["conditions"]["Ready"]["status"] == "True"
+    assert old["spec"] == node["spec"] and old["metadata"] == node["metadata"]
+    assert C.convert_object(old, C.HUB, longhorn) == node
+
+
+def test_volume_and_engine_image_conditions_and_data_locality() -> None:
+    """LM v1beta1/volume.go and engineimage.go @v1.8.1: conditions map <-> list; a v1beta1
+    Volume without dataLocality becomes "disabled" in v1beta2 (ConvertTo)."""
+    vol = {
+        "apiVersion": C.HUB,
+        "kind": "Volume",
+        "metadata": {"name": "v"},
+        "spec": {"dataLocality": "best-effort"},
+        "status": {"conditions": _CONDS, "state": "attached"},
+    }
+    old = C.convert_object(vol, C.SPOKE, "v1.8.1")
+    assert old["status"]["conditions"]["Ready"] == _CONDS[0] and old["status"]["state"] == "attached"
+    assert C.convert_object(old, C.HUB, "v1.8.1") == vol
+    bare = {"apiVersion": C.SPOKE, "kind": "Volume", "metadata": {"name": "v"}, "spec": {"size": "1"}}
+    assert C.convert_object(bare, C.HUB, "v1.8.1")["spec"] == {"size": "1", "dataLocality": "disabled"}
+    ei = {
+        "apiVersion": C.HUB,
+        "kind": "EngineImage",
+        "metadata": {"name": "ei"},
+        "spec": {"image": "i"},
+        "status": {"conditions": _CONDS[:1], "state": "deployed", "cliAPIVersion": 8},
+    }
+    old = C.convert_object(ei, C.SPOKE, "v1.8.1")
+    assert old["status"]["conditions"] == {"Ready": _CONDS[0]}
+    assert C.convert_object(old, C.HUB, "v1.8.1") == ei
+
+
+def test_backing_image_disks_and_the_v17_conversion_panic() -> None:
+    """LM v1beta1/backingimage.go: spec.disks is a set ({disk: {}}) in v1beta1 and {disk: ""} in
+    v1beta2 (v1.4.3, v1.6.2 round-trip); from v1.7.0 ConvertTo also writes diskFileSpecMap[disk]
+    into a nil map (a panic), so a v1beta1 BackingImage with disks cannot be converted back."""
+    body, status = M.backing_image("bi", "v1.6.2", ["u1", "u2"])
+    bi = {"kind": "BackingImage", **body, "status": status}
+    old = C.convert_object(bi, C.SPOKE, "v1.6.2")
+    assert old["spec"]["disks"] == {"u1": {}, "u2": {}}
+    assert old["status"] == bi["status"]
+    assert C.convert_object(old, C.HUB, "v1.6.2") == bi
+    body, status = M.backing_image("bi", "v1.8.1", ["u1"])
+    old = C.convert_object({"kind": "BackingImage", **body, "status": status}, C.SPOKE, "v1.8.1")
+    assert old["spec"]["disks"] == {"u1": {}}
+    with pytest.raises(ConversionError, match="nil map"):
+        C.convert_object(old, C.HUB, "v1.8.1")
+    empty = {"apiVersion": C.SPOKE, "kind": "BackingImage", "metadata": {"name": "e"}, "spec": {"disks": {}}}
+    assert C.convert_object(empty, C.HUB, "v1.8.1")["spec"]["disks"] == {}
+
+
+@pytest.mark.parametrize("review_version", ["apiextensions.k8s.io/v1", "apiextensions.k8s.io/v1beta1"])
+def test_conversion_review_envelope(review_version: str) -> None:
+    """The apiserver sends the first of the CRD's conversionReviewVersions it knows; upstream's CRDs
+    list [v1beta2, v1beta1], so apiextensions.k8s.io/v1beta1 (LM k8s/crds.yaml @v1.8.1), and
+    LM webhook/conversion/conversion.go answers in the request's version, uid echoed; a failed
+    object fails the whole review."""
+    obj = {"apiVersion": C.HUB, "kind": "EngineImage", "metadata": {"name": "ei"}, "status": {"conditions": _CONDS}}
+    review = {
+        "apiVersion": review_version,
+        "kind": "ConversionReview",
+        "request": {"uid": "u-1", "desiredAPIVersion": C.SPOKE, "objects": [obj]},
+    }
+    out = respond_conversion(review, lambda o, d, _: C.convert_object(o, d, "v1.8.1"), None)
+    assert (out["apiVersion"], out["kind"], out["response"]["uid"]) == (review_version, "ConversionReview", "u-1")
+    assert out["response"]["result"]["status"] == "Success"
+    assert set(out["response"]["convertedObjects"][0]["status"]["conditions"]) == {"Ready", "Schedulable"}
+    review["request"]["objects"] = [{**obj, "kind": "Snapshot"}]
+    failed = respond_conversion(review, lambda o, d, _: C.convert_object(o, d, "v1.8.1"), None)["response"]
+    assert failed["result"]["status"] == "Failure" and "convertedObjects" not in failed
+
+
+# -- v1beta1 through the conversion webhook (live) ---------------------------------------------------------
+def _v1beta1(res: R.Resource) -> R.Resource:
+    return R.Resource(res.group, "v1beta1", res.plural, res.kind, res.namespaced)
+
+
+_CONVERTED = {
+    "Node": R.LONGHORN_NODES,
+    "Volume": R.LONGHORN_VOLUMES,
+    "EngineImage": R.LONGHORN_ENGINE_IMAGES,
+    "BackingImage": R.LONGHORN_BACKING_IMAGES,
+}
+
+
+def test_v1beta1_served_through_the_conversion_webhook(cl143):
+    """LM k8s/crds.yaml @v1.7.3 (and v1.4.3, v1.6.2, v1.8.1): nodes, volumes, engineimages and
+    backingimages serve v1beta1 (not stored) with `conversion: strategy: Webhook`, served by
+    longhorn-conversion-webhook at /v1/webhook/conversion."""
+    for kind, res in _CONVERTED.items():
+        crd = cl143.get(R.CRDS, res.key)
+        versions = {v["name"]: (v["served"], v["storage"]) for v in crd["spec"]["versions"]}
+        assert versions == {"v1beta1": (True, False), "v1beta2": (True, True)}, kind
+        webhook = crd["spec"]["conversion"]["webhook"]
+        assert crd["spec"]["conversion"]["strategy"] == "Webhook"
+        assert webhook["clientConfig"]["url"].endswith("/v1/webhook/conversion") and webhook["clientConfig"]["caBundle"]
+    listing = cl143.request("GET", "/apis/longhorn.io/v1beta1")
+    assert set(_CONVERTED) <= {r["kind"] for r in listing["resources"] if "/" not in r["name"]}
+
+
+def test_v1beta1_reads_conditions_as_a_map(cl143):
+    """LM v1beta1/{node,volume,engineimage,backingimage}.go @v1.7.3 ConvertFrom: read as v1beta1,
+    Node, its disks, Volume and EngineImage conditions are maps keyed by type, the same conditions
+    as the v1beta2 list; BackingImage spec.disks is a set of the v1beta2 disks."""
+    wait_for("cluster-seeded", lambda: bool(cl143.list(R.LONGHORN_VOLUMES, NS)))
+    for kind, res in _CONVERTED.items():
+        new = {o["metadata"]["name"]: o for o in cl143.list(res, NS)}
+        old = {o["metadata"]["name"]: o for o in cl143.list(_v1beta1(res), NS)}
+        assert new and set(old) == set(new), kind
+        for name, obj in old.items():
+            assert obj["apiVersion"] == "longhorn.io/v1beta1"
+            conds = (obj.get("status") or {}).get("conditions")
+            if kind == "BackingImage":
+                assert obj["spec"]["disks"] == {d: {} for d in new[name]["spec"]["disks"]}
+                continue
+            assert isinstance(conds, dict), f"{kind} {name}"
+            assert conds == _by_type(new[name]["status"].get("conditions") or []), f"{kind} {name}"
+            if kind == "Node":
+                for disk, st in obj["status"]["diskStatus"].items():
+                    assert st["conditions"] == _by_type(new[name]["status"]["diskStatus"][disk]["conditions"])
+                    assert "Ready" in st["conditions"]
+                assert {"Ready", "Schedulable"} <= set(conds)
+    name = cl143.list(R.LONGHORN_NODES, NS)[0]["metadata"]["name"]
+    got = cl143.get(_v1beta1(R.LONGHORN_NODES), name, NS)
+    assert got["kind"] == "Node" and isinstance(got["status"]["conditions"], dict)
+
+
+def test_v1beta1_write_reads_back_as_v1beta2(cl143):
+    """LM v1beta1/node.go and volume.go @v1.7.3 ConvertTo: a Node written as v1beta1 (conditions a
+    map) is stored as v1beta2 with the same conditions as a list; a v1beta1 Volume without
+    dataLocality gets "disabled" (checked with a server-side dry run)."""
+    name = cl143.list(R.LONGHORN_NODES, NS)[0]["metadata"]["name"]
+    before = cl143.get(R.LONGHORN_NODES, name, NS)
+    old = cl143.get(_v1beta1(R.LONGHORN_NODES), name, NS)
+    old["metadata"].setdefault("annotations", {})["conformance.test/v1beta1-write"] = "yes"
+    try:
+        written = cl143.replace(_v1beta1(R.LONGHORN_NODES), old)
+        assert written["apiVersion"] == "longhorn.io/v1beta1" and isinstance(written["status"]["conditions"], dict)
+        after = cl143.get(R.LONGHORN_NODES, name, NS)
+        assert after["metadata"]["annotations"]["conformance.test/v1beta1-write"] == "yes"
+        assert isinstance(after["status"]["conditions"], list)
+        assert _by_type(after["status"]["conditions"]).keys() == _by_type(before["status"]["conditions"]).keys()
+        assert after["spec"] == before["spec"]
+    finally:
+        cl143.patch(R.LONGHORN_NODES, name, {"metadata": {"annotations": {"conformance.test/v1beta1-write": None}}}, NS)
+    vol = cl143.list(_v1beta1(R.LONGHORN_VOLUMES), NS)[0]
+    vol["spec"].pop("dataLocality", None)
+    path = _v1beta1(R.LONGHORN_VOLUMES).path(NS, vol["metadata"]["name"])
+    dry = cl143.request("PUT", path, body=vol, query={"dryRun": "All"})
+    assert dry["spec"]["dataLocality"] == "disabled"
+
+
+@pytest.mark.parametrize(("profile", "writable"), [("v1.2.1", True), ("v1.4.3", False)])
+def test_v1beta1_backing_image_write_by_release(emulated, profile: str, writable: bool):
+    """LM v1beta1/backingimage.go ConvertTo: at v1.4.3 a v1beta1 BackingImage's disks set becomes
+    {disk: ""}; from v1.7.0 (here v1.7.3) it also writes diskFileSpecMap into a nil map, a panic
+    in the conversion webhook, so the apiserver refuses the v1beta1 write."""
+    cl = _client(emulated, profile)
+    try:
+        bi = cl.list(_v1beta1(R.LONGHORN_BACKING_IMAGES), NS)[0]
+        assert bi["spec"]["disks"] and all(v == {} for v in bi["spec"]["disks"].values())
+        path = _v1beta1(R.LONGHORN_BACKING_IMAGES).path(NS, bi["metadata"]["name"])
+        if writable:
+            dry = cl.request("PUT", path, body=bi, query={"dryRun": "All"})
+            assert dry["spec"]["disks"] == bi["spec"]["disks"]
+            stored = cl.get(R.LONGHORN_BACKING_IMAGES, bi["metadata"]["name"], NS)
+            assert stored["spec"]["disks"] == {d: "" for d in bi["spec"]["disks"]}
+        else:
+            with pytest.raises(ApiError, match="conversion webhook"):
+                cl.request("PUT", path, body=bi, query={"dryRun": "All"}, attempts=1)
+    finally:
+        cl.close()

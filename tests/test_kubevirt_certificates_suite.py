@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -18,7 +19,7 @@ from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import areas
 from harvester_conformance.waits import Abort, wait_for
 
-from .conftest import ROOT, run_suite
+from .conftest import ROOT, Emulated, run_suite
 
 FAST = ("--timeout-scale", "0.2")
 DISRUPTIVE = ("--profile", "full", "--allow-disruptive")
@@ -67,10 +68,24 @@ def test_cleanup_failure_is_reported_apart_from_the_verdict(emulated, tmp_path) 
 
 def test_cleanup_restores_what_a_killed_run_changed(emulated, tmp_path) -> None:
     """SIGKILL leaves the changed strategy behind; `cleanup` finds the saved original on the CR
-    itself and puts it back, touching nothing else."""
+    itself and puts it back, touching nothing else.
+
+    virt-operator is held stuck (KVC-03's fault) so that the run waits, with the strategy changed,
+    until it is killed: on a healthy cluster the change lives about a second, and a poll can miss
+    it (CI once did, waiting out its 60 s while the run had long passed)."""
     c = emulated("v1.3.1")
     cl = Cluster.from_kubeconfig(str(c.kubeconfig))
     original, _ = _strategy(cl)
+    areas.inject("KVC-03", c.kubeconfig)
+    try:
+        _kill_during_change(c, cl, original, tmp_path)
+    finally:
+        areas.revert("KVC-03", c.kubeconfig)
+    _cleanup_after_kill(c, cl, original, tmp_path)
+
+
+def _kill_during_change(c: Emulated, cl: Cluster, original: object, tmp_path: Path) -> None:
+    """Start KVC-07, and SIGKILL it once its change is on the cluster."""
     cmd = [sys.executable, "-m", "harvester_conformance.cli", "run", "--kubeconfig", str(c.kubeconfig)]
     cmd += [*DISRUPTIVE, "--id", "KVC-07", "--run-id", "killed-run", "--reports-dir", str(tmp_path)]
     env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
@@ -92,6 +107,10 @@ def test_cleanup_restores_what_a_killed_run_changed(emulated, tmp_path) -> None:
         proc.wait()
     left, annotations = _strategy(cl)
     assert left != original and json.loads(annotations[SAVED_ANNOTATION])["run"] == "killed-run"
+
+
+def _cleanup_after_kill(c: Emulated, cl: Cluster, original: object, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
     out = subprocess.run(
         [
             sys.executable,

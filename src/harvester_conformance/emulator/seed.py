@@ -84,10 +84,25 @@ def crd_documents() -> list[dict]:
     return docs
 
 
+def to_simulator(crd: dict, st: lifecycle.State) -> dict:
+    """A CRD converting through a webhook, its clientConfig pointed at the simulator: the CRD files
+    keep upstream's Service reference (which no kube-proxy routes here); its path becomes a URL on
+    the simulator's loopback port, verified with the cluster CA, as `register_webhooks` does."""
+    webhook = ((crd.get("spec") or {}).get("conversion") or {}).get("webhook")
+    if not webhook:
+        return crd
+    service = webhook["clientConfig"]["service"]
+    ca_bundle = base64.b64encode((st.dir / "pki" / "ca.crt").read_bytes()).decode()
+    url = f"https://127.0.0.1:{st.ports['simulator']}{service['path']}"
+    client = {"url": url, "caBundle": ca_bundle}
+    conversion = {**crd["spec"]["conversion"], "webhook": {**webhook, "clientConfig": client}}
+    return {**crd, "spec": {**crd["spec"], "conversion": conversion}}
+
+
 def prepare(cl: Cluster, st: lifecycle.State, progress: Progress) -> None:
     for ns in NAMESPACES:
         cl.apply(R.NAMESPACES, {"metadata": {"name": ns}}, manager=MANAGER)
-    crds = crd_documents()
+    crds = [to_simulator(crd, st) for crd in crd_documents()]
     for crd in crds:
         cl.apply(R.CRDS, crd, manager=MANAGER)
     names = [c["metadata"]["name"] for c in crds]

@@ -5,7 +5,8 @@ components (real Deployments/DaemonSets and instance-manager pods, so that the c
 creates, schedules and prioritises their pods) and a recurring backup job; the simulated
 longhorn-manager (longhorn_manager) provisions volumes for PVCs, tracks attachment, disk
 accounting, eviction and the priority-class setting; longhorn_webhook validates settings and nodes;
-longhorn_faults breaks it the way real clusters break.
+longhorn_conversion converts Node, Volume, EngineImage and BackingImage between v1beta1 and v1beta2
+(the CRDs' conversion webhook); longhorn_faults breaks it the way real clusters break.
 """
 
 from __future__ import annotations
@@ -15,14 +16,16 @@ from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.areas import longhorn_conversion, longhorn_webhook
 from harvester_conformance.emulator.areas import longhorn_model as M
-from harvester_conformance.emulator.areas import longhorn_webhook
 from harvester_conformance.emulator.areas.longhorn_faults import FAULTS
 from harvester_conformance.emulator.areas.longhorn_manager import create_instance_manager, factory
 from harvester_conformance.emulator.seed import grant_simulator, node_names
 
 CONTROLLERS: list[Any] = [("longhorn-manager", factory, 2.0)]
 WEBHOOKS: list[dict] = [longhorn_webhook.REGISTRATION, longhorn_webhook.NODE_REGISTRATION]
+# The CRDs name this path in their conversion webhook (seed.to_simulator points them here).
+CONVERSION_PATH = longhorn_conversion.PATH
 # longhorn-manager keeps the storage network's whereabouts pool (the simulator's base rules lack the group).
 WHEREABOUTS_RULES = [{"apiGroups": ["whereabouts.cni.cncf.io"], "resources": ["*"], "verbs": ["*"]}]
 API_GROUPS: list = []
@@ -60,11 +63,15 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
         manager=M.MANAGER,
     )
     nodes = node_names(spec)
+    # The engine image controller's Ready condition once deployed (LM controller/engine_image_controller.go).
+    old = ((cl.get(R.LONGHORN_ENGINE_IMAGES, ei, M.NS) or {}).get("status") or {}).get("conditions")
+    deployed = f"Engine image {ei} ({M.engine_image(spec.longhorn)}) is fully deployed on all ready nodes"
     cl.apply(
         R.LONGHORN_ENGINE_IMAGES,
         {
             "metadata": {"name": ei, "namespace": M.NS},
             "status": {
+                "conditions": [M.condition(old, "ready", "True", "", deployed)],
                 "state": "deployed",
                 "refCount": 0,
                 "ownerID": nodes[0],

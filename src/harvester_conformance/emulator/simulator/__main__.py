@@ -61,7 +61,13 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:  # noqa: N802 - http.server API
         length = int(self.headers.get("Content-Length", "0"))
         review = json.loads(self.rfile.read(length) or b"{}")
-        handler = webhooks.ROUTES.get(self.path.split("?", 1)[0])  # the apiserver appends ?timeout=
+        path = self.path.split("?", 1)[0]  # the apiserver appends ?timeout=
+        converter = webhooks.CONVERSIONS.get(path)
+        if converter is not None and review.get("kind") == "ConversionReview":
+            answer = webhooks.respond_conversion(review, converter, self.cluster)
+            self._reply(200, json.dumps(answer).encode(), "application/json")
+            return
+        handler = webhooks.ROUTES.get(path)
         if handler is None:
             self._reply(404, b"not found", "text/plain")
             return

@@ -14,6 +14,9 @@ from harvester_conformance.changes import RESTORABLE, RUN_LABEL, SAVED_LABEL, la
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable, ConfigError, resolve_kubeconfig
 
+# Cluster-scoped types that active tests create (MIG-07's MigrationPolicy), labelled with the run ID.
+CREATED_CLUSTER_WIDE: tuple[R.Resource, ...] = (R.MIGRATION_POLICIES,)
+
 
 def _selector(label: str, run_id: str | None) -> str:
     return f"{label}={label_value(run_id)}" if run_id else label
@@ -38,6 +41,20 @@ def cleanup_cluster(cl: Cluster, run_id: str | None) -> tuple[list[str], list[st
                     done.append(f"restored {what}")
             except ApiError as exc:
                 failed.append(f"{what}: {exc}")
+    # Cluster-scoped objects a run created (namespaced ones go with their namespace).
+    for res in CREATED_CLUSTER_WIDE:
+        try:
+            created = cl.list(res, label_selector=_selector(RUN_LABEL, run_id))
+        except ApiError as exc:
+            if not exc.not_found:
+                failed.append(f"{res.key}: cannot list ({exc})")
+            continue
+        for obj in created:
+            try:
+                cl.delete(res, obj["metadata"]["name"])
+                done.append(f"deleted {res.kind} {obj['metadata']['name']}")
+            except ApiError as exc:
+                failed.append(f"{res.kind} {obj['metadata']['name']}: {exc}")
     for ns in cl.list(R.NAMESPACES, label_selector=_selector(RUN_LABEL, run_id)):
         name = ns["metadata"]["name"]
         if ns["metadata"].get("deletionTimestamp"):

@@ -156,7 +156,7 @@ def _secret_cert_or_none(cl: Cluster) -> x509.Certificate | None:
 
 
 # -- virt-api's registrations and serving ----------------------------------------------------
-@pytest.mark.parametrize("profile", ["v1.2.1", "v1.3.1"])
+@pytest.mark.parametrize("profile", ["v1.2.1", "v1.3.1", "v1.8.2"])
 def test_registrations_carry_the_bundle_that_verifies_the_servers(emulated, profile: str) -> None:
     """virt-operator writes the kubevirt-ca bundle into every webhook of virt-operator-validator,
     virt-api-validator and virt-api-mutator and into the APIServices v1 and

@@ -41,7 +41,7 @@ def test_every_test_names_a_catalogued_invariant() -> None:
     assert set(invariant_tests()) <= set(entries())
 
 
-@pytest.mark.xfail(strict=True, reason="the articles beyond KubeVirt certificate rotation are open work")
+@pytest.mark.xfail(strict=True, reason="open work: the rest of issues 12 and 13 (active, node-probe, Rancher and IP-pool IDs, LHP-05), issue 14 and the regression IDs of issue 17")
 def test_every_testable_entry_has_a_test() -> None:
     missing = sorted(e.id for e in entries().values() if e.testable and e.id not in invariant_tests())
     assert missing == [], f"{len(missing)} invariants without a test: {', '.join(missing)}"

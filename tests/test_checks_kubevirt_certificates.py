@@ -315,10 +315,11 @@ def test_export_ca_policy_by_version(version: str | None, expected: tuple[dt.tim
     [None, "", "latest", "v1.5.0-rc.1", "0.54.0-rc1", "1.3.1@sha256:" + "a" * 64, "sha256:" + "b" * 64, "garbage", 7],
 )
 def test_version_gate_never_raises(version: object) -> None:
-    """secrets.go: 6 secrets @v0.54.0, 8 from @v0.55.0 (unchanged to v1.5.x). Unknown -> newest set."""
+    """secrets.go: 6 secrets @v0.54.0, 8 from @v0.55.0 (unchanged to v1.5.x), 12 @v1.7.x (the
+    newest checked). Unknown -> newest set."""
     secrets = kc.managed_secrets(version)  # type: ignore[arg-type]
     rule = kc.secret_set_rule(version)  # type: ignore[arg-type]
-    expected = 6 if version == "0.54.0-rc1" else 8
+    expected = 6 if version == "0.54.0-rc1" else 12 if kc.parse_kubevirt_version(version) is None else 8
     assert len(secrets) == expected and rule
     if kc.parse_kubevirt_version(version) is None:
         assert "unknown" in rule and "newest known set" in rule
@@ -326,11 +327,46 @@ def test_version_gate_never_raises(version: object) -> None:
 
 @pytest.mark.parametrize(
     "version,fragment",
-    [("0.54.0-150400.3.19.1", "< 0.55"), ("v1.1.1", "8 secrets"), ("1.7.0", "newer than the newest version checked")],
+    [
+        ("0.54.0-150400.3.19.1", "< 0.55"),
+        ("v1.1.1", "8 secrets"),
+        ("1.5.2-150700.3.5.2", "8 secrets"),
+        ("1.6.6-150700.15.7.1", "10 secrets"),
+        ("1.7.4-150700.3.24.2", "12 secrets"),
+        ("1.8.0", "newer than the newest version checked"),
+    ],
 )
 def test_secret_set_rule_says_which_rule(version: str, fragment: str) -> None:
-    """secrets.go @v0.54.0 / @v0.55.0 … @v1.5.3; @v1.6.0 adds synchronization-controller certificates."""
+    """secrets.go @v0.54.0 / @v0.55.0 … @v1.5.3; @v1.6.0 adds synchronization-controller
+    certificates, @v1.7.0 the virt-handler migration and vsock client certificates."""
     assert fragment in kc.secret_set_rule(version)
+
+
+@pytest.mark.parametrize(
+    "version,added",
+    [
+        ("1.5.2-150700.3.5.2", set()),
+        (
+            "1.6.6-150700.15.7.1",
+            {"kubevirt-synchronization-controller-certs", "kubevirt-synchronization-controller-server-certs"},
+        ),
+        (
+            "1.7.4-150700.3.24.2",
+            {
+                "kubevirt-synchronization-controller-certs",
+                "kubevirt-synchronization-controller-server-certs",
+                "kubevirt-virt-handler-migration-client-certs",
+                "kubevirt-virt-handler-vsock-client-certs",
+            },
+        ),
+    ],
+)
+def test_managed_set_grows_with_kubevirt_1_6_and_1_7(version: str, added: set[str]) -> None:
+    """kubevirt/kubevirt pkg/virt-operator/resource/generate/components/secrets.go NewCertSecrets
+    @v1.5.2 (8), @v1.6.6 (+ synchronization-controller client and server), @v1.7.4 (+ virt-handler
+    migration-client and vsock-client); Harvester v1.6.1 / v1.7.3 / v1.8.2 ship these."""
+    assert set(kc.managed_secrets(version)) - set(kc.managed_secrets("v1.4.0")) == added
+    assert kc.managed_secrets(version).get("kubevirt-synchronization-controller-server-certs") in (None, "server")
 
 
 def _operator(*images: str, name: str = "virt-operator") -> dict:

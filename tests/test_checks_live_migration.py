@@ -391,3 +391,26 @@ def test_concurrency_limits() -> None:
 def test_reasons_of_later_releases_are_not_second_guessed() -> None:
     for reason in ("HypervPassthroughNotLiveMigratable", "NoTSCFrequencyNotLiveMigratable", "SomethingNew"):
         assert lm.check_condition(vmi([], condition=("False", reason)), KV140) is None
+
+
+def test_harvester_17_writes_the_defaults_explicitly() -> None:
+    """From Harvester v1.7.0 the kubevirt-migration setting's default lands in the CR, with the
+    booleans KubeVirt leaves unset (HV `pkg/settings/settings.go` @v1.7.0; virt-config reads unset
+    as false): equal to the defaults, nothing deliberate."""
+    written = {
+        "parallelOutboundMigrationsPerNode": 2,
+        "parallelMigrationsPerCluster": 5,
+        "allowAutoConverge": False,
+        "bandwidthPerMigration": 0,
+        "completionTimeoutPerGiB": 150,
+        "progressTimeout": 150,
+        "unsafeMigrationOverride": False,
+        "allowPostCopy": False,
+        "allowWorkloadDisruption": False,
+        "disableTLS": False,
+        "matchSELinuxLevelOnMigration": False,
+    }
+    spec = {"configuration": {"migrations": written}}
+    assert lm.deliberate(lm.effective(spec, (1, 6, 6))) == []
+    changed = lm.deliberate(lm.effective({"configuration": {"migrations": {**written, "disableTLS": True}}}, (1, 6, 6)))
+    assert [f.message.split(";")[0] for f in changed] == ["spec.configuration.migrations.disableTLS set to true"]

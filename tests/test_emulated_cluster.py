@@ -16,7 +16,7 @@ from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import lifecycle, manage, seed, versions
 from harvester_conformance.waits import wait_for
 
-PROFILES = ["v1.2.1", "v1.3.1", "v1.4.3", "v1.5.0"]
+PROFILES = ["v1.2.1", "v1.3.1", "v1.4.3", "v1.5.0", "v1.6.1", "v1.7.3", "v1.8.2"]
 
 
 @pytest.mark.parametrize("profile", PROFILES)

@@ -24,8 +24,16 @@ from .conftest import stays, stopped_vm
 NS = "default"
 KV_NS = "harvester-system"
 MI = 1024 * 1024
-RELEASES = ("v1.2.1", "v1.3.1", "v1.4.3", "v1.5.0")
-KUBEVIRT = {"v1.2.1": (0, 54), "v1.3.1": (1, 1, 1), "v1.4.3": (1, 3, 1), "v1.5.0": (1, 4, 0)}
+RELEASES = ("v1.2.1", "v1.3.1", "v1.4.3", "v1.5.0", "v1.6.1", "v1.7.3", "v1.8.2")
+KUBEVIRT = {
+    "v1.2.1": (0, 54),
+    "v1.3.1": (1, 1, 1),
+    "v1.4.3": (1, 3, 1),
+    "v1.5.0": (1, 4, 0),
+    "v1.6.1": (1, 5, 2),
+    "v1.7.3": (1, 6, 6),
+    "v1.8.2": (1, 7, 4),
+}
 
 
 @pytest.fixture(scope="module")
@@ -159,8 +167,8 @@ def test_migration_policy_selectors_by_version() -> None:
 
 
 # -- pure model: virt-launcher overhead --------------------------------------------------------
-def _overhead(request: int, fixed_mi: int, vcpus: int) -> int:
-    return math.ceil(request / 1000) * 1000 // 512 + (fixed_mi + 8 * vcpus + 8 + 16) * MI
+def _overhead(request: int, fixed_mi: int, vcpus: int, video_mi: int = 16) -> int:
+    return math.ceil(request / 1000) * 1000 // 512 + (fixed_mi + 8 * vcpus + 8 + video_mi) * MI
 
 
 def test_launcher_overhead_by_version() -> None:
@@ -326,7 +334,7 @@ def test_seeded_vmis_report_what_upstream_would(clusters, profile: str) -> None:
         info = next(v for v in st["volumeStatus"] if "persistentVolumeClaimInfo" in v)["persistentVolumeClaimInfo"]
         assert info["accessModes"] == modes[claim] and info["volumeMode"] == "Block"
         assert ("claimName" in info) is (kubevirt >= (1, 3))
-        assert info["filesystemOverhead"] == ("0" if profile == "v1.5.0" else "0.055")
+        assert info["filesystemOverhead"] == ("0" if m.version_tuple(profile) >= (1, 5, 0) else "0.055")
         assert all(("queueCount" in i) is (kubevirt >= (1, 1)) for i in st["interfaces"])
         assert all(("podInterfaceName" in i) is (kubevirt >= (1, 4)) for i in st["interfaces"])
     kv = cl.get(R.KUBEVIRTS, "kubevirt", KV_NS)
@@ -344,19 +352,21 @@ def _launcher(cl: Cluster, vmi: dict) -> dict:
 @pytest.mark.parametrize("profile", RELEASES)
 def test_launcher_memory_overhead(clusters, profile: str) -> None:
     """virt-launcher's memory request = VMI request + overhead: 180Mi fixed on 0.54 (template.go),
-    210Mi from 1.1 (renderresources.go), multiplied (kilobyte-scaled) by the KubeVirt CR's
+    210Mi from 1.1, 220Mi from 1.5 and 32Mi video RAM from 1.6 (renderresources.go @v1.5.0,
+    @v1.6.0), multiplied (kilobyte-scaled) by the KubeVirt CR's
     additionalGuestMemoryOverheadRatio, which Harvester writes from its 1.5 default from v1.4.0
     (HV additional_guest_memory_overhead.go)."""
     cl = clusters(profile)
     kubevirt = KUBEVIRT[profile]
     kv = cl.get(R.KUBEVIRTS, "kubevirt", KV_NS)
     ratio = kv["spec"]["configuration"].get("additionalGuestMemoryOverheadRatio")
-    assert ratio == ("1.5" if profile in ("v1.4.3", "v1.5.0") else None)
+    assert ratio == ("1.5" if m.version_tuple(profile) >= (1, 4) else None)
     for vmi in _running(cl)[:5]:
         dom = vmi["spec"]["domain"]
         request = m.to_bytes(dom["resources"]["requests"]["memory"])
         cores = dom["cpu"]["cores"]
-        total = _overhead(request, 180 if kubevirt < (1, 1) else 210, cores)
+        fixed = 180 if kubevirt < (1, 1) else 210 if kubevirt < (1, 5) else 220
+        total = _overhead(request, fixed, cores, 16 if kubevirt < (1, 6) else 32)
         if ratio:
             total += int(math.ceil(total / 1000) * (float(ratio) - 1)) * 1000
         pod = _launcher(cl, vmi)

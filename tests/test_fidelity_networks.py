@@ -27,6 +27,7 @@ from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import all_faults, upgrade_hazards
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
 from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
+from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher_area
 from harvester_conformance.emulator.areas.harvester_hosts_nodes import pod_resources, vlan_status_name
 from harvester_conformance.waits import wait_for
 from tests.test_area_upgrade_hazards import renew
@@ -468,3 +469,89 @@ def test_host_serving_files_are_the_apiservers_pair(tmp_path):
     cas = {name: hostfs.load_ca(tmp_path, nodes[1], name) for name in ("server-ca", "client-ca")}
     leaf = hostfs.issue_rke2_leaf(cas, "serving-kube-apiserver", nodes[1], "192.0.2.12")
     leaf.cert.verify_directly_issued_by(ca)
+
+
+# -- VM load balancers' backend servers (LB pkg/lb/servicelb, pkg/controller/loadbalancer) -------------
+def _lb_vmi(name: str, ip: str, ns: str = "default", deleting: bool = False) -> dict:
+    meta: dict = {"name": name, "namespace": ns, "uid": f"uid-{name}", "labels": {"harvesterhci.io/vmName": name}}
+    if deleting:
+        meta["deletionTimestamp"] = "2025-01-01T00:00:00Z"
+    return {"metadata": meta, "status": {"interfaces": [{"name": "default", "ipAddress": ip}]}}
+
+
+_VM_LB = {
+    "apiVersion": "loadbalancer.harvesterhci.io/v1beta2",
+    "kind": "LoadBalancer",
+    "metadata": {"name": "web", "namespace": "default", "uid": "lb-uid"},
+    "spec": {
+        "listeners": [{"name": "http", "port": 80, "protocol": "TCP", "backendPort": 8080}],
+        "backendServerSelector": {"harvesterhci.io/vmName": ["a", "b", "c"]},
+    },
+}
+
+
+@pytest.mark.parametrize("harvester", [(1, 2, 1), (1, 3, 1), (1, 4, 3), (1, 5, 0)])
+def test_lb_backend_servers_are_the_selected_vmis(harvester: tuple[int, ...]) -> None:
+    """LB servicelb/manager.go matchBackendServers (v0.2.1 = HV v1.2.1, v0.3.0 = v1.3.1) and
+    getServiceBackendServers (v0.4.4 = v1.4.3, v1.5.0): VMIs of the LB's namespace matching
+    backendServerSelector (`key in values`), by their first IPv4 address (backendserver.go
+    GetAddress); another namespace's or an IPv6-only VMI is no backend; from v0.4.x one being
+    deleted neither. The EndpointSlice carries the listeners' backend ports."""
+    vmis = [
+        _lb_vmi("a", "10.52.0.10"),
+        _lb_vmi("b", "fd00::1"),
+        _lb_vmi("c", "10.52.0.12", deleting=True),
+        _lb_vmi("a", "10.52.0.13", ns="other"),
+    ]
+    servers = ipam.backend_vmis(_VM_LB, vmis, harvester)
+    expected = ["a"] if harvester >= (1, 4, 0) else ["a", "c"]
+    assert [v["metadata"]["name"] for v in servers] == expected
+    eps = ipam.lb_endpoint_slice(_VM_LB, servers, harvester, None)
+    assert eps["metadata"]["labels"] == {
+        "loadbalancer.harvesterhci.io/servicelb": "true",
+        "kubernetes.io/service-name": "web",
+    }
+    assert eps["addressType"] == "IPv4"
+    assert eps["ports"] == [{"name": "http", "protocol": "TCP", "port": 8080}]
+    assert [e["addresses"] for e in eps["endpoints"]] == [[ipam.backend_address(v)] for v in servers]
+
+
+@pytest.mark.parametrize(
+    ("harvester", "dummy"), [((1, 2, 1), False), ((1, 3, 1), False), ((1, 4, 3), True), ((1, 5, 0), True)]
+)
+def test_lb_without_backends(harvester: tuple[int, ...], dummy: bool) -> None:
+    """LB v0.4.x/v1.5.0 manager.go appendDummyEndpoint: with no backend the slice gets the dummy
+    endpoint 10.52.0.255 (and controller.go errNoRunningBackendServer keeps the LB not Ready);
+    v0.2.1/v0.3.0 leave the slice empty and the LB Ready."""
+    eps = ipam.lb_endpoint_slice(_VM_LB, [], harvester, None)
+    assert [e["addresses"] for e in eps["endpoints"]] == ([["10.52.0.255"]] if dummy else [])
+    assert ipam.NO_BACKENDS == "no running backend servers"
+
+
+# -- Rancher tokens (rancher pkg/apis/management.cattle.io/v3/authn_types.go) --------------------------
+@pytest.mark.parametrize(
+    ("rancher", "last_update"), [((2, 7, 5), True), ((2, 8, 3), True), ((2, 10, 1), False), ((2, 11, 0), False)]
+)
+def test_rancher_token_fields(rancher: tuple[int, ...], last_update: bool) -> None:
+    """authn_types.go Token at v2.7.5/v2.8.3/v2.10.1/v2.11.0 and usermanager.go EnsureClusterToken:
+    the fields without omitempty at their zero values, `lastUpdateTime` only before v2.10, no
+    clusterName for a kubeconfig token (EnsureToken), no lastUsedAt/enabled until set."""
+    token = rancher_area.token_object("kubeconfig-u-abcdeffghi", "u-abcde", 0, rancher, "x")
+    assert token["metadata"]["labels"] == {
+        "authn.management.cattle.io/token-userId": "u-abcde",
+        "authn.management.cattle.io/kind": "kubeconfig",
+    }
+    fields = {
+        "token",
+        "userPrincipal",
+        "userId",
+        "authProvider",
+        "ttl",
+        "isDerived",
+        "description",
+        "expired",
+        "expiresAt",
+        "current",
+    } | ({"lastUpdateTime"} if last_update else set())
+    assert set(token) - {"apiVersion", "kind", "metadata"} == fields
+    assert token["isDerived"] is True and token["expired"] is False and token["current"] is False

@@ -37,11 +37,17 @@ COMMON = {
 SINCE_130 = {"auto-rotate-rke2-certs", "support-bundle-expiration"}
 SINCE_131 = {"kubeconfig-default-token-ttl-minutes", "support-bundle-node-collection-timeout"}
 SINCE_140 = {"longhorn-v2-data-engine-enabled", "additional-guest-memory-overhead-ratio", "upgrade-config"}
+SINCE_160 = {"csi-online-expand-validation", "rancher-cluster", "max-hotplug-ratio", "vm-migration-network"}
+SINCE_170 = {"kubevirt-migration"}
+SINCE_180 = {"support-bundle-file-name", "rwx-network", "instance-manager-resources", "cluster-pod-security-standard"}
 UPSTREAM_SETTINGS = {
     "v1.2.1": COMMON,
     "v1.3.1": COMMON | SINCE_130 | SINCE_131,
     "v1.4.3": COMMON | SINCE_130 | SINCE_131 | SINCE_140,
     "v1.5.0": COMMON | SINCE_130 | SINCE_131 | SINCE_140,
+    "v1.6.1": COMMON | SINCE_130 | SINCE_131 | SINCE_140 | SINCE_160,
+    "v1.7.3": COMMON | SINCE_130 | SINCE_131 | SINCE_140 | SINCE_160 | SINCE_170,
+    "v1.8.2": COMMON | SINCE_130 | SINCE_131 | SINCE_140 | SINCE_160 | SINCE_170 | SINCE_180,
 }
 
 
@@ -52,7 +58,8 @@ def _client(emulated, profile: str) -> Cluster:
 # -- settings as Harvester writes them --------------------------------------------------------------
 @pytest.mark.parametrize("profile", RELEASES)
 def test_seed_has_every_setting_of_the_release(profile: str) -> None:
-    """HV pkg/settings/settings.go at v1.2.1 (32 settings), v1.3.1 (36), v1.4.3 and v1.5.0 (39)."""
+    """HV pkg/settings/settings.go at v1.2.1 (32 settings), v1.3.1 (36), v1.4.3 and v1.5.0 (39),
+    v1.6.1 (43), v1.7.3 (44), v1.8.2 (48)."""
     settings = seed._settings(PROFILES[profile])
     assert set(settings) == UPSTREAM_SETTINGS[profile]
     assert settings["server-version"] == ("dev", profile)  # facts §17.4: default stays "dev"
@@ -204,10 +211,99 @@ def _image(backend: str | None = None, sc: str | None = None) -> dict:
 
 def test_image_backend_defaults_from_v150() -> None:
     """HV v1.5.0 virtualmachineimage/mutator.go: an empty backend becomes backingimage; no backend
-    field before v1.5.0."""
-    assert hs.image_patch(_image(), V150) == [{"op": "add", "path": "/spec/backend", "value": "backingimage"}]
+    field before v1.5.0; a cdi image gets no storageClassParameters (pkg/image/cdi/mutate.go)."""
+    assert hs.image_patch(_image(), V150)[0] == {"op": "add", "path": "/spec/backend", "value": "backingimage"}
     assert hs.image_patch(_image("cdi"), V150) == []
-    assert hs.image_patch(_image(), V143) == []
+    assert [op["path"] for op in hs.image_patch(_image(), V143)] == ["/spec/storageClassParameters"]
+
+
+SC_DEFAULTS = {"numberOfReplicas": "3", "staleReplicaTimeout": "30", "migratable": "true"}
+SC_CLASSES = {
+    "harvester-longhorn": {
+        "metadata": {
+            "name": "harvester-longhorn",
+            "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+        },
+        "provisioner": "driver.longhorn.io",
+        "parameters": {**SC_DEFAULTS, "numberOfReplicas": "2", "dataLocality": "best-effort", "fsType": "ext4"},
+    },
+    "encrypted": {
+        "metadata": {"name": "encrypted"},
+        "provisioner": "driver.longhorn.io",
+        "parameters": {
+            "numberOfReplicas": "1",
+            "encrypted": "true",
+            "csi.storage.k8s.io/node-publish-secret-name": "crypto",
+            "diskSelector": "ssd",
+        },
+    },
+}
+
+
+def _merged(image: dict, version: tuple[int, ...]) -> dict:
+    (op,) = [op for op in hs.image_patch(image, version, SC_CLASSES) if op["path"] == "/spec/storageClassParameters"]
+    return {"op": op["op"], **op["value"]}
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        (V121, {**SC_DEFAULTS, "numberOfReplicas": "2"}),
+        (V131, {**SC_DEFAULTS, "numberOfReplicas": "2", "dataLocality": "best-effort"}),
+        (V143, {**SC_DEFAULTS, "numberOfReplicas": "2", "dataLocality": "best-effort"}),
+        (V150, {**SC_DEFAULTS, "numberOfReplicas": "2", "dataLocality": "best-effort"}),
+    ],
+)
+def test_image_parameters_from_the_default_class(version: tuple[int, ...], expected: dict) -> None:
+    """HV mergeStorageClassParams (virtualmachineimage/mutator.go @v1.2.1/v1.3.1/v1.4.3,
+    pkg/image/common/mutator.go @v1.5.0): without the annotation the default-annotated Longhorn
+    class is the base; the defaults (pkg/util/image.go) overlaid with its allowlisted keys only
+    (dataLocality from v1.3.0; fsType never); added, as the image had none."""
+    assert _merged(_image(), version) == {"op": "add", **expected}
+
+
+@pytest.mark.parametrize(
+    ("version", "expected"),
+    [
+        (V121, {**SC_DEFAULTS, "numberOfReplicas": "1", "diskSelector": "ssd"}),
+        (V131, {**SC_DEFAULTS, "numberOfReplicas": "1", "diskSelector": "ssd"}),
+        (
+            V143,
+            {
+                **SC_DEFAULTS,
+                "numberOfReplicas": "1",
+                "diskSelector": "ssd",
+                "encrypted": "true",
+                "csi.storage.k8s.io/node-publish-secret-name": "crypto",
+            },
+        ),
+    ],
+)
+def test_image_parameters_from_the_annotated_class(version: tuple[int, ...], expected: dict) -> None:
+    """HV mutator.go getStorageClass @v1.2.1/v1.3.1/v1.4.3: `harvesterhci.io/storageClassName`
+    names the base class; the encryption keys are on the allowlist from v1.4.0."""
+    assert _merged(_image(sc="encrypted"), version) == {"op": "add", **expected}
+
+
+@pytest.mark.parametrize(("version", "replicas"), [(V121, "5"), (V131, "2"), (V143, "2"), (V150, "2")])
+def test_image_own_parameters_against_the_class(version: tuple[int, ...], replicas: str) -> None:
+    """HV mergeStorageClassParams: v1.2.1 takes the image's own parameters over the class's;
+    from v1.2.2 (and at v1.3.1/v1.4.3/v1.5.0) the class's win and the image's are replaced, its
+    off-list keys dropped either way; the op is `replace` as the image had parameters."""
+    image = _image()
+    image["spec"]["storageClassParameters"] = {"numberOfReplicas": "5", "migratable": "false", "foo": "bar"}
+    assert _merged(image, version) == {"op": "replace", **SC_DEFAULTS, "numberOfReplicas": replicas} | (
+        {"dataLocality": "best-effort"} if version >= (1, 3, 0) else {}
+    )
+
+
+def test_image_own_parameters_without_a_default_class() -> None:
+    """HV mergeStorageClassParams @v1.4.3: with no base class the image's own allowlisted
+    parameters are merged over the defaults."""
+    image = _image()
+    image["spec"]["storageClassParameters"] = {"numberOfReplicas": "1", "nodeSelector": "gpu", "fsType": "xfs"}
+    (op,) = hs.image_patch(image, V143, {})
+    assert op["value"] == {**SC_DEFAULTS, "numberOfReplicas": "1", "nodeSelector": "gpu"}
 
 
 def test_image_on_third_party_class_needs_cdi() -> None:
@@ -226,13 +322,15 @@ def test_image_on_third_party_class_needs_cdi() -> None:
 
 @pytest.mark.parametrize(("profile", "backend"), [("v1.5.0", "backingimage"), ("v1.4.3", None)])
 def test_image_mutator_on_cluster(emulated, profile: str, backend: str | None) -> None:
-    """The emulated cluster's image mutator sets spec.backend on v1.5.0 only (HV mutator.go @v1.5.0)."""
+    """The emulated cluster's image mutator sets spec.backend on v1.5.0 only (HV mutator.go @v1.5.0)
+    and fills spec.storageClassParameters from the default class (harvester-longhorn) on both."""
     cl = _client(emulated, profile)
     try:
         created = cl.request(
             "POST", R.VM_IMAGES.path("default"), body=_image(), query={"dryRun": "All", "fieldValidation": "Strict"}
         )
         assert created["spec"].get("backend") == backend
+        assert created["spec"]["storageClassParameters"] == SC_DEFAULTS
     finally:
         cl.close()
 

@@ -5,9 +5,20 @@ from harvester_conformance.cluster.reads import Read
 
 # UPG-03: every VMI, the nodes (witness label, unschedulable, labels for node affinity), the
 # upgrade-config setting (a core read), and the VMs for v1.8.2's stale-hotplug rule.
+# UPG-01: Longhorn volumes; UPG-05: VM backups and their schedules; UPG-06: ManagedCharts, Fleet
+# bundles, the local CAPI cluster and its machines; UPG-07: Upgrades. UPG-02's kubelet stats and
+# UPG-04's served certificate are read live, once per run (conftest.py).
 READS = (
     Read(R.NODES),
     Read(R.HARVESTER_SETTINGS),
     Read(R.VMIS),
     Read(R.VMS),
+    Read(R.LONGHORN_VOLUMES, "longhorn-system"),
+    Read(R.VM_BACKUPS),
+    Read(R.SCHEDULE_VM_BACKUPS),
+    Read(R.MANAGED_CHARTS, "fleet-local"),
+    Read(R.FLEET_BUNDLES),
+    Read(R.CAPI_CLUSTERS, "fleet-local"),
+    Read(R.CAPI_MACHINES, "fleet-local"),
+    Read(R.UPGRADES, "harvester-system"),
 )

@@ -55,10 +55,13 @@ EXPORT_SINCE = (0, 55)
 # takes the CA duration with the *server* renewBefore (core.go@v0.58.0 … v1.5.0).
 EXPORT_CA_FIXED_UNTIL = (0, 58)
 EXPORT_CA_FIXED = (dt.timedelta(hours=168), dt.timedelta(hours=120))
+# secrets.go NewCertSecrets: v1.6.0 adds the synchronization-controller certificates (Harvester
+# v1.7), v1.7.0 the virt-handler migration/vsock client certificates (Harvester v1.8).
+SYNCHRONIZATION_SINCE = (1, 6)
+HANDLER_CLIENTS_SINCE = (1, 7)
 # The newest KubeVirt line whose managed-secret list this module was checked against
-# (secrets.go: unchanged from v0.55.0 to v1.5.3; v1.6.0 adds the synchronization-controller
-# certificates and v1.7.0 the virt-handler migration/vsock client certificates).
-NEWEST_CHECKED = (1, 5)
+# (secrets.go @v0.55.0 … v1.7.4; v1.8.0 adds the backup CA and virt-template certificates).
+NEWEST_CHECKED = (1, 7)
 
 _ADMITTER = "kubevirt-update-admitter.go validateCertificates"
 _SERIAL_WARNING = r"Parsed a serial number which wasn't positive"
@@ -411,9 +414,16 @@ def managed_secrets(kubevirt_version: str | None) -> dict[str, str]:
         "kubevirt-virt-handler-certs": "client",
     }
     version = parse_kubevirt_version(kubevirt_version)
-    if version is None or version[:2] >= EXPORT_SINCE:
+    newest = version is None
+    if newest or version[:2] >= EXPORT_SINCE:
         secrets[EXPORT_CA_SECRET] = "export-ca"
         secrets["kubevirt-exportproxy-certs"] = "server"
+    if newest or version[:2] >= SYNCHRONIZATION_SINCE:
+        secrets["kubevirt-synchronization-controller-certs"] = "client"
+        secrets["kubevirt-synchronization-controller-server-certs"] = "server"
+    if newest or version[:2] >= HANDLER_CLIENTS_SINCE:
+        secrets["kubevirt-virt-handler-migration-client-certs"] = "client"
+        secrets["kubevirt-virt-handler-vsock-client-certs"] = "client"
     return secrets
 
 
@@ -423,16 +433,26 @@ def secret_set_rule(kubevirt_version: str | None) -> str:
     if version is None:
         return (
             f"KubeVirt version unknown ({kubevirt_version!r}): the newest known set is assumed "
-            "(KubeVirt 0.55-1.5, 8 secrets including the export CA)"
+            "(KubeVirt 1.7, 12 secrets including the export CA, the synchronization-controller and "
+            "the virt-handler migration/vsock client certificates)"
         )
     shown = ".".join(map(str, version))
     if version[:2] < EXPORT_SINCE:
         return f"KubeVirt {shown} < 0.55: 6 secrets, no export CA nor export-proxy certificate (secrets.go@v0.54.0)"
-    if version[:2] <= NEWEST_CHECKED:
+    if version[:2] < SYNCHRONIZATION_SINCE:
         return f"KubeVirt {shown}: 8 secrets including the export CA (secrets.go, unchanged v0.55.0 … v1.5.x)"
+    if version[:2] < HANDLER_CLIENTS_SINCE:
+        return (
+            f"KubeVirt {shown}: 10 secrets, the 8 of 1.5 plus the synchronization-controller pair (secrets.go@v1.6.x)"
+        )
+    if version[:2] <= NEWEST_CHECKED:
+        return (
+            f"KubeVirt {shown}: 12 secrets, the 10 of 1.6 plus the virt-handler migration and vsock client "
+            "certificates (secrets.go@v1.7.x)"
+        )
     return (
-        f"KubeVirt {shown} is newer than the newest version checked (1.5): the 1.5 set of 8 secrets is used; "
-        "KubeVirt 1.6 and later manage more certificates, which are not checked"
+        f"KubeVirt {shown} is newer than the newest version checked (1.7): the 1.7 set of 12 secrets is used; "
+        "KubeVirt 1.8 and later manage more certificates (backup CA, virt-template), which are not checked"
     )
 
 

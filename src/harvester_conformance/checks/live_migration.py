@@ -140,6 +140,11 @@ def defaults(kubevirt: Version | None) -> dict[str, object]:
         "allowPostCopy": False,
         "unsafeMigrationOverride": False,
         "nodeDrainTaintKey": "kubevirt.io/drain",
+        # Unset reads as false (virt-config; allowWorkloadDisruption, from 1.5, follows allowPostCopy,
+        # false by default). Harvester's kubevirt-migration setting writes them explicitly from v1.7.0.
+        "disableTLS": False,
+        "matchSELinuxLevelOnMigration": False,
+        **({"allowWorkloadDisruption": False} if kubevirt is None or kubevirt >= (1, 5) else {}),
     }
 
 

@@ -10,10 +10,15 @@ With a single node (from v1.6.0 a single non-witness node) nothing is refused: t
 the VMs down. From v1.6.0 `upgrade-config` `restoreVM: true` skips the check and witness nodes
 are left out. v1.8.2 adds stale hotplug volumes. KubeVirt's LiveMigratable condition is not read
 by the gate (GetAllNonLiveMigratableVMINames @v1.7.1 … v1.8.2), so it is not counted here.
+
+UPG-01, 02, 04, 05, 06, 07: the other rules of the same validator.go (`Create`, `checkResources`,
+v1.2.1 … v1.8.2) and of harvester/upgrade-helpers `pre-check/v1.x/check.sh` (bundles, CAPI paused),
+each reporting every offending object instead of the first.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from dataclasses import dataclass
 
@@ -42,6 +47,21 @@ class Gate:
     @property
     def stale_hotplug(self) -> bool:
         return self.harvester >= (1, 8, 2)
+
+    @property
+    def node_machine_matching(self) -> bool:
+        """checkNodeMachineMatching, from v1.5.1 (HV commit on the v1.5 branch)."""
+        return self.harvester >= (1, 5, 1)
+
+    @property
+    def annotations_on_upgrade(self) -> bool:
+        """skip/threshold annotations read from the Upgrade object from v1.5.1 (the Version before)."""
+        return self.harvester >= (1, 5, 1)
+
+    @property
+    def cleanup_pending_blocks(self) -> bool:
+        """An earlier Upgrade labelled harvesterhci.io/upgradeCleanup=pending refuses a new one (v1.7.0+)."""
+        return self.harvester >= (1, 7, 0)
 
 
 def gate_nodes(nodes: list[dict], gate: Gate) -> list[dict]:
@@ -185,3 +205,231 @@ def check_stale_hotplug(vm: dict, vmi: dict | None) -> Finding | None:
     if stale:
         return Finding(ref, f"hotplugged volume(s) {', '.join(stale)} of the running VMI missing from the VM template")
     return None
+
+
+# -- UPG-01: Longhorn volumes (hasDegradedVolume, checkSingleReplicaVolumes) ------------------------
+
+
+def check_volume(volume: dict, node_count: int) -> Finding | None:
+    """Degraded counts from three nodes; a single replica on any multi-node cluster (every state:
+    the annotation that limits it to attached volumes belongs to the Upgrade not yet created)."""
+    meta, spec, status = volume.get("metadata") or {}, volume.get("spec") or {}, volume.get("status") or {}
+    problems = []
+    if node_count >= 3 and status.get("robustness") == "degraded":
+        problems.append("robustness degraded")
+    if node_count > 1 and spec.get("numberOfReplicas") == 1:
+        k8s = status.get("kubernetesStatus") or {}
+        pvc = f"PVC {k8s.get('namespace')}/{k8s.get('pvcName')}" if k8s.get("pvcName") else "no PVC"
+        problems.append(f"a single replica ({pvc}, state {status.get('state') or 'unknown'})")
+    if not problems:
+        return None
+    return Finding(f"Volume {meta.get('namespace')}/{meta.get('name')}", "; ".join(problems))
+
+
+# -- UPG-02: nodes (checkNodes, checkDiskSpace) ------------------------------------------------------
+
+NEW_IMAGE_BYTES = 13 * 1024**3  # defaultNewImageSize
+IMAGE_GC_HIGH_DEFAULT = 85.0  # defaultImageGCHighThresholdPercent (kubelet default)
+
+
+def check_node_state(node: dict) -> Finding | None:
+    name = node["metadata"]["name"]
+    problems = []
+    ready = next((c for c in (node.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+    if ready is not None and ready.get("status") != "True":
+        problems.append(f"Ready is {ready.get('status')} ({ready.get('reason') or 'no reason'})")
+    if (node.get("spec") or {}).get("unschedulable"):
+        problems.append("unschedulable (cordoned)")
+    return Finding(f"Node {name}", "; ".join(problems)) if problems else None
+
+
+@dataclass(frozen=True)
+class NodeFs:
+    used: int
+    capacity: int
+
+
+def node_fs(summary: dict) -> NodeFs | None:
+    """The kubelet's root filesystem from /stats/summary (node.fs); None when a figure is missing."""
+    fs = (summary.get("node") or {}).get("fs") or {}
+    used, capacity = fs.get("usedBytes"), fs.get("capacityBytes")
+    if not isinstance(used, int) or not isinstance(capacity, int) or capacity <= 0 or fs.get("availableBytes") is None:
+        return None
+    return NodeFs(used, capacity)
+
+
+def check_disk_room(name: str, fs: NodeFs, threshold: float) -> Finding | None:
+    percent = (fs.used + NEW_IMAGE_BYTES) / fs.capacity * 100.0
+    if percent <= threshold:
+        return None
+    gib = 1024**3
+    return Finding(
+        f"Node {name}",
+        f"will reach {percent:.2f}% of its {fs.capacity / gib:.1f} GiB root filesystem after loading the new "
+        f"images ({fs.used / gib:.1f} GiB used + 13 GiB), above the image GC high threshold {threshold:g}%",
+    )
+
+
+# -- UPG-04: the API endpoints' certificates (checkCerts) ------------------------------------------
+
+MIN_CERT_DAYS = 7  # defaultMinCertsExpirationInDay
+
+
+def check_endpoint_cert(
+    where: str, not_after: dt.datetime, now: dt.datetime, days: int = MIN_CERT_DAYS
+) -> Finding | None:
+    if not_after >= now + dt.timedelta(days=days):
+        return None
+    left = (not_after - now).total_seconds() / 86400
+    return Finding(
+        where,
+        f"the earliest-expiring certificate served by the Kubernetes API expires on {not_after:%Y-%m-%d %H:%M} UTC "
+        f"({left:.1f} days left), within the gate's {days} days: rotate the RKE2 certificates",
+    )
+
+
+# -- UPG-05: backups (checkVMBackups, checkScheduleVMBackups) ----------------------------------------
+
+
+def check_vm_backup(backup: dict) -> Finding | None:
+    """IsBackupProgressing: no status.error and not status.readyToUse (a missing status counts)."""
+    meta, status = backup.get("metadata") or {}, backup.get("status") or {}
+    if status.get("error") is not None or status.get("readyToUse") is True:
+        return None
+    progress = status.get("progress")
+    detail = f", progress {progress}%" if progress is not None else ""
+    return Finding(
+        f"VirtualMachineBackup {meta.get('namespace')}/{meta.get('name')}",
+        f"in progress (readyToUse {status.get('readyToUse')}{detail}, type {(backup.get('spec') or {}).get('type')})",
+    )
+
+
+def check_schedule(schedule: dict) -> Finding | None:
+    """scheduleVMBackupBySuspended indexes status.suspended: a schedule without it is active."""
+    meta, status = schedule.get("metadata") or {}, schedule.get("status") or {}
+    if status.get("suspended") is True:
+        return None
+    return Finding(
+        f"ScheduleVMBackup {meta.get('namespace')}/{meta.get('name')}",
+        f"active (status.suspended {status.get('suspended')}, cron {(schedule.get('spec') or {}).get('cron')!r})",
+    )
+
+
+# -- UPG-06: charts, bundles, CAPI (checkManagedCharts, cluster phase, checkMachines, matching) -----
+
+FLEET_LOCAL = "fleet-local"
+MACHINE_ANNOTATION = "cluster.x-k8s.io/machine"
+MANAGED_LABEL = "harvesterhci.io/managed"
+
+
+def _ready(obj: dict) -> dict | None:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == "Ready"), None)
+
+
+def check_managed_chart(chart: dict) -> Finding | None:
+    """Only a Ready condition that is not True refuses (a chart with none passes upstream too)."""
+    cond = _ready(chart)
+    if cond is None or cond.get("status") == "True":
+        return None
+    meta = chart["metadata"]
+    return Finding(
+        f"ManagedChart {meta.get('namespace')}/{meta['name']}",
+        f"Ready is {cond.get('status')}: {(cond.get('message') or '')[:300]}",
+    )
+
+
+def chart_owned(bundle: dict) -> bool:
+    """A ManagedChart's bundle (`mcc-<name>`): Rancher copies its status into the chart
+    (rancher managedchart.go), whose finding names it once, as the gate does."""
+    owners = (bundle.get("metadata") or {}).get("ownerReferences") or []
+    return any(o.get("kind") == "ManagedChart" for o in owners)
+
+
+def check_bundle(bundle: dict) -> Finding | None:
+    """pre-check script: every other Fleet bundle ready (Ready condition, summary ready = desiredReady)."""
+    if chart_owned(bundle):
+        return None
+    meta, summary = bundle["metadata"], (bundle.get("status") or {}).get("summary") or {}
+    problems = []
+    cond = _ready(bundle)
+    if cond is not None and cond.get("status") != "True":
+        problems.append(f"Ready is {cond.get('status')}")
+    desired, ready = summary.get("desiredReady"), summary.get("ready")
+    if isinstance(desired, int) and (ready or 0) < desired:
+        problems.append(f"{ready or 0}/{desired} ready")
+    if not problems:
+        return None
+    return Finding(f"Bundle {meta.get('namespace')}/{meta['name']}", "; ".join(problems))
+
+
+def check_capi_cluster(cluster: dict | None) -> Finding | None:
+    ref = f"Cluster {FLEET_LOCAL}/local"
+    if cluster is None:
+        return Finding(ref, "the local CAPI cluster (cluster.x-k8s.io) does not exist")
+    problems = []
+    phase = (cluster.get("status") or {}).get("phase")
+    if phase != "Provisioned":
+        problems.append(f"phase {phase!r}, expected Provisioned")
+    if (cluster.get("spec") or {}).get("paused"):
+        problems.append("spec.paused is true")
+    return Finding(ref, "; ".join(problems)) if problems else None
+
+
+def check_machine(machine: dict) -> Finding | None:
+    meta, phase = machine["metadata"], (machine.get("status") or {}).get("phase")
+    if phase == "Running":
+        return None
+    return Finding(f"Machine {meta.get('namespace')}/{meta['name']}", f"phase {phase!r}, expected Running")
+
+
+def check_node_machine_matching(nodes: list[dict], machines: list[dict]) -> list[Finding]:
+    """isNodeMachineMatching (v1.5.1+): equal counts, every machine has a nodeRef, every node is
+    labelled managed and annotated with a machine that points back to it."""
+    out = []
+    if len(nodes) != len(machines):
+        out.append(Finding(f"Cluster {FLEET_LOCAL}/local", f"{len(nodes)} node(s) but {len(machines)} machine(s)"))
+    refs = {}
+    for m in machines:
+        ref = ((m.get("status") or {}).get("nodeRef") or {}).get("name")
+        if not ref:
+            out.append(Finding(f"Machine {m['metadata'].get('namespace')}/{m['metadata']['name']}", "no nodeRef"))
+        refs[m["metadata"]["name"]] = ref
+    for node in nodes:
+        meta = node["metadata"]
+        problems = []
+        if (meta.get("labels") or {}).get(MANAGED_LABEL) != "true":
+            problems.append(f'label {MANAGED_LABEL} is not "true"')
+        machine = (meta.get("annotations") or {}).get(MACHINE_ANNOTATION)
+        if not machine:
+            problems.append(f"no annotation {MACHINE_ANNOTATION}")
+        elif machine not in refs:
+            problems.append(f"annotation names machine {machine}, which does not exist")
+        elif refs[machine] != meta["name"]:
+            problems.append(f"machine {machine} refers to node {refs[machine]}")
+        if problems:
+            out.append(Finding(f"Node {meta['name']}", "; ".join(problems)))
+    return out
+
+
+# -- UPG-07: other upgrades (Create) -----------------------------------------------------------------
+
+UPGRADE_STATE = "harvesterhci.io/upgradeState"
+UPGRADE_CLEANUP = "harvesterhci.io/upgradeCleanup"
+FINISHED = ("Succeeded", "Failed")
+
+
+def check_upgrade(upgrade: dict, gate: Gate) -> Finding | None:
+    """The label selector `upgradeState notin (Succeeded, Failed)` also matches an Upgrade without
+    the label; from v1.7.0 `upgradeCleanup=pending` refuses as well."""
+    meta = upgrade["metadata"]
+    labels = meta.get("labels") or {}
+    problems = []
+    state = labels.get(UPGRADE_STATE)
+    if state not in FINISHED:
+        problems.append(f"in progress ({UPGRADE_STATE} {state or 'not set'})")
+    if gate.cleanup_pending_blocks and labels.get(UPGRADE_CLEANUP) == "pending":
+        problems.append(f"cleanup pending ({UPGRADE_CLEANUP}=pending)")
+    if not problems:
+        return None
+    target = (upgrade.get("spec") or {}).get("version") or (upgrade.get("spec") or {}).get("image")
+    return Finding(f"Upgrade {meta.get('namespace')}/{meta['name']}", f"to {target}: {'; '.join(problems)}")

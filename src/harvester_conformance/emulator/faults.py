@@ -14,6 +14,7 @@ from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.versions import version_tuple
 from harvester_conformance.waits import wait_for
 
 NS = "harvester-system"
@@ -52,6 +53,20 @@ class Fault:
     revert: Callable[[Cluster], None]
     objects: tuple[str, ...] = ()
     creates: tuple[str, ...] = ()
+    # The Harvester releases the fault can be set up on: from `releases[0]` up to, not including,
+    # `releases[1]` ("" = unbounded); `why_not` says why upstream admits no such failure outside.
+    releases: tuple[str, str] = ("", "")
+    why_not: str = ""
+    # The Harvester release the cluster reports while the fault is injected, when the fault is
+    # "an older release" itself: checks gated on later releases then rightly say not applicable.
+    reports_release: str = ""
+
+    def applies_to(self, harvester: str | None) -> bool:
+        """Whether the fault applies to a cluster running `harvester` (a server-version value; an
+        unparsable one, such as "dev", reads as newer than any release)."""
+        version = version_tuple(harvester)
+        low, high = self.releases
+        return (not low or version >= version_tuple(low)) and (not high or version < version_tuple(high))
 
 
 # -- building blocks ------------------------------------------------------------------------

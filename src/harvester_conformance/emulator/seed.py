@@ -14,9 +14,9 @@ import yaml
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import clock, lifecycle
-from harvester_conformance.emulator.profiles import STORAGE_NETWORK_SETTING, ProfileSpec
+from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK_SETTING, ProfileSpec, suse_repository
 from harvester_conformance.emulator.simulator.webhooks import SETTING_PATH
-from harvester_conformance.waits import wait_for
+from harvester_conformance.waits import TIMEOUTS, wait_for
 
 MANAGER = "harvester-conformance-emulator"
 CRD_DIR = Path(__file__).with_name("crds")
@@ -72,16 +72,44 @@ SIMULATOR_RULES = [
         "resources": ["*"],
         "verbs": ["get", "list", "watch"],
     },
-    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch"]},
+    # patch: Harvester's cluster-pod-security-standard controller labels namespaces (v1.8.0+).
+    {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch"]},
 ]
 
 
-def crd_documents() -> list[dict]:
+# What differs between releases' CRDs (facts-releases.md R4.2, R5.1): Longhorn 1.10 serves only
+# longhorn.io/v1beta2 (LM k8s/crds.yaml @v1.10.2: no v1beta1, no conversion webhook);
+# network-controller 1.8.0 (Harvester v1.8) adds HostNetworkConfig.
+REMOVED_VERSIONS = {"longhorn.io": ("v1beta1", "longhorn", (1, 10, 0))}
+ADDED_CRDS = {"hostnetworkconfigs.network.harvesterhci.io": ("harvester", (1, 8, 0))}
+
+
+def crd_documents(spec: ProfileSpec | None = None) -> list[dict]:
+    """The CRDs a profile's release serves; without a profile, those every profile serves."""
     docs: list[dict] = []
     for path in sorted(CRD_DIR.glob("*.yaml")):
         docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    return docs
+    return [for_release(d, spec) for d in docs if _has_crd(d, spec)]
+
+
+def _component(spec: ProfileSpec, name: str) -> tuple[int, ...]:
+    return _release(getattr(spec, name).split("-")[0])
+
+
+def _has_crd(crd: dict, spec: ProfileSpec | None) -> bool:
+    rule = ADDED_CRDS.get(crd["metadata"]["name"])
+    return rule is None or (spec is not None and _component(spec, rule[0]) >= rule[1])
+
+
+def for_release(crd: dict, spec: ProfileSpec | None) -> dict:
+    """The CRD without the API version its release removed (and then without conversion)."""
+    rule = REMOVED_VERSIONS.get(crd["spec"]["group"])
+    if spec is None or rule is None or _component(spec, rule[1]) < rule[2]:
+        return crd
+    versions = [v for v in crd["spec"]["versions"] if v["name"] != rule[0]]
+    body = {k: v for k, v in crd["spec"].items() if k != "conversion"}
+    return {**crd, "spec": {**body, "versions": versions}}
 
 
 def to_simulator(crd: dict, st: lifecycle.State) -> dict:
@@ -102,7 +130,7 @@ def to_simulator(crd: dict, st: lifecycle.State) -> dict:
 def prepare(cl: Cluster, st: lifecycle.State, progress: Progress) -> None:
     for ns in NAMESPACES:
         cl.apply(R.NAMESPACES, {"metadata": {"name": ns}}, manager=MANAGER)
-    crds = [to_simulator(crd, st) for crd in crd_documents()]
+    crds = [to_simulator(crd, st) for crd in crd_documents(PROFILES.get(st.profile))]
     for crd in crds:
         cl.apply(R.CRDS, crd, manager=MANAGER)
     names = [c["metadata"]["name"] for c in crds]
@@ -249,13 +277,27 @@ def _settings(spec: ProfileSpec) -> dict[str, tuple[str, str]]:
         "support_bundle_image": json.dumps(image, separators=(",", ":")) if kit else "{}",
     }
     defaults = {
-        name: string.Template(row["default"]).substitute(names)
+        name: string.Template(_default_at(row, ver)).substitute(names)
         for name, row in table["settings"].items()
         if ver >= _release(row.get("since", "v0.0.0"))
     }
     installed = {name: defaults[name] for name in table["installed"]}
     values = {**installed, "server-version": spec.harvester, "storage-network": STORAGE_NETWORK_SETTING}
+    if spec.upgraded_from:  # an upgrade keeps the old default of these as an explicit value
+        was = _release(spec.upgraded_from)
+        for name, minors in (table.get("pinned_on_upgrade") or {}).items():
+            if name in defaults and any(was[:2] == _release(m) for m in minors):
+                values[name] = string.Template(_default_at(table["settings"][name], was)).substitute(names)
     return {name: (default, values.get(name, "")) for name, default in defaults.items()}
+
+
+def _default_at(row: dict, ver: tuple[int, ...]) -> str:
+    """A setting's default at release `ver`: the last `changed` entry at or before it."""
+    text = row["default"]
+    for since, default in sorted((row.get("changed") or {}).items(), key=lambda kv: _release(kv[0])):
+        if ver >= _release(since):
+            text = default
+    return text
 
 
 def _release(tag: str) -> tuple[int, ...]:
@@ -353,7 +395,7 @@ def _deployment(name: str, ns: str, tag: str) -> dict:
                     "containers": [
                         {
                             "name": name,
-                            "image": f"registry.suse.com/suse/sles/15.5/{name}:{tag}",
+                            "image": f"{suse_repository(tag)}/{name}:{tag}",
                             "resources": {"requests": {"cpu": "10m", "memory": "150Mi"}},
                         }
                     ],
@@ -377,7 +419,7 @@ def await_ready(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType], pro
         return True
 
     progress(f"waiting for {spec.nodes} nodes to report Ready")
-    wait_for("cluster-seeded", nodes_ready)
+    wait_for("cluster-seeded", nodes_ready, timeout=seeding_timeout(spec))
     progress("nodes Ready")
 
     for area in areas:
@@ -407,4 +449,12 @@ def _settle(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType]) -> None
         pending[:] = [area_name(a) for a in areas if not a.ready(cl, spec)]
         return not pending
 
-    wait_for("cluster-seeded", settled, describe=lambda: f"not settled: {', '.join(pending)}")
+    wait_for(
+        "cluster-seeded", settled, timeout=seeding_timeout(spec), describe=lambda: f"not settled: {', '.join(pending)}"
+    )
+
+
+def seeding_timeout(spec: ProfileSpec) -> float:
+    """The named timeout, grown with the size: every VM is a volume to attach and a VMI to start,
+    every node a set of per-node objects (a 2,000-VM scale cluster cannot settle in 120 s)."""
+    return TIMEOUTS["cluster-seeded"] + 0.2 * spec.vms + 1.0 * spec.nodes

@@ -28,3 +28,13 @@ def bin_dir() -> Path:
 def state_root() -> Path:
     """Where running clusters keep their state; one sub-directory per cluster name."""
     return Path(os.environ.get("HC_STATE_DIR", cache_root() / "clusters"))
+
+
+def version_tuple(text: str | None) -> tuple[int, ...]:
+    """ "v1.3.1", "1.1.1-150500.8.15.1" -> (1, 3, 1); "dev", empty or unparsable -> a version newer
+    than any (Harvester's `server-version` default is "dev" on builds from source)."""
+    core = (text or "").lstrip("v").split("-")[0].split("+")[0]
+    try:
+        return tuple(int(x) for x in core.split("."))
+    except ValueError:
+        return (99,)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import faults
 from harvester_conformance.emulator.areas import (
@@ -72,6 +73,13 @@ class UnknownFault(Exception):
         super().__init__(f"no fault for {fault_id!r}{why}; faults exist for: {', '.join(sorted(FAULTS))}")
 
 
+class FaultNotApplicable(UnknownFault):
+    """A fault whose failure the running release does not admit (`Fault.releases`): a usage error too."""
+
+    def __init__(self, fault: Fault, harvester: str) -> None:
+        Exception.__init__(self, f"fault {fault.id} cannot be set up on Harvester {harvester}: {fault.why_not}")
+
+
 def all_faults() -> dict[str, Fault]:
     """FAULTS, for callers that look faults up through a function."""
     return FAULTS
@@ -83,6 +91,11 @@ def _run(fault_id: str, kubeconfig: Path, revert: bool) -> str:
     fault = FAULTS[fault_id]
     cl = Cluster.from_kubeconfig(str(kubeconfig))
     try:
+        harvester = (cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "dev"
+        if not fault.applies_to(harvester):
+            if revert:  # nothing was injected
+                return f"{fault_id}: nothing to revert ({fault.why_not})"
+            raise FaultNotApplicable(fault, harvester)
         (fault.revert if revert else fault.inject)(cl)
     finally:
         cl.close()

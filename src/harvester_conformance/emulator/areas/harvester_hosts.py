@@ -24,6 +24,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.cluster.resources import Resource
 from harvester_conformance.emulator import clock, lifecycle, pki
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
 from harvester_conformance.emulator.areas import harvester_hosts_ipam as ipam
@@ -120,6 +121,33 @@ def _networks(cl: Cluster) -> None:
 
 
 VLAN_CONFIG = "vm-net-vc"
+# network-controller 1.8.0 (Harvester v1.8+): host IPs on a VLAN of a cluster network (CH
+# templates/crds/network.harvesterhci.io_hostnetworkconfigs.yaml); the suite's table lacks it.
+HOST_NETWORK_CONFIGS = Resource("network.harvesterhci.io", "v1beta1", "hostnetworkconfigs", "HostNetworkConfig", False)
+HOST_NETWORK_CONFIG = "vm-net-vlan100-hosts"
+HNC_SINCE = (1, 8, 0)
+
+
+def host_network_config() -> dict:
+    """One HostNetworkConfig a v1.8 administrator creates: DHCP host addresses on vm-net's VLAN 100.
+    Only its spec (the controller's status conditions are not read from source: left unset)."""
+    return {
+        "apiVersion": "network.harvesterhci.io/v1beta1",
+        "kind": "HostNetworkConfig",
+        "metadata": {"name": HOST_NETWORK_CONFIG},
+        "spec": {
+            "clusterNetwork": "vm-net",
+            "vlanID": 100,
+            "mode": "dhcp",
+            "underlay": False,
+            "description": "host addresses on vm-net VLAN 100",
+        },
+    }
+
+
+def _host_network_configs(cl: Cluster, spec: ProfileSpec) -> None:
+    if tuple(int(x) for x in spec.harvester.lstrip("v").split(".")) >= HNC_SINCE:
+        cl.apply(HOST_NETWORK_CONFIGS, host_network_config(), manager=MANAGER)
 
 
 def vlan_config(nics: tuple[str, ...] = (hostfs.VM_NET_NIC,)) -> dict:
@@ -168,6 +196,9 @@ POOLS = [
 ]
 
 
+WEB_VM, DNS_VM = "vm-000", "vm-001"  # seeded VMs (kubevirt_seed.vm_name) the VM load balancers serve
+
+
 def _lb(name: str, workload: str, mode: str, annotations: dict | None = None, backend: str = "web") -> dict:
     return {
         "apiVersion": R.LOADBALANCERS.api_version,
@@ -201,9 +232,9 @@ def guest_annotations(ns: str) -> dict:
 
 def load_balancers() -> list[dict]:
     return [
-        _lb("vm-web", "vm", "pool"),
+        _lb("vm-web", "vm", "pool", backend=WEB_VM),
         _lb("vm-temp", "vm", "pool", backend="temp"),
-        _lb("vm-dns", "vm", "dhcp", backend="dns"),
+        _lb("vm-dns", "vm", "dhcp", backend=DNS_VM),
         _lb(GUEST_NGINX, "cluster", "pool", guest_annotations("default"), backend="nginx"),
         _lb(GUEST_INGRESS, "cluster", "dhcp", {ipam.ANN_CLUSTER: GUEST_CLUSTER}, backend="ingress"),
     ]
@@ -248,6 +279,14 @@ def _lb_history(cl: Cluster) -> None:
 
 
 KUBE_VIP_RULES = [{"apiGroups": [""], "resources": ["services/status"], "verbs": ["get", "update", "patch"]}]
+# LB's servicelb manager: the EndpointSlice beside each VM load balancer's Service.
+SERVICELB_RULES = [
+    {
+        "apiGroups": ["discovery.k8s.io"],
+        "resources": ["endpointslices"],
+        "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"],
+    }
+]
 
 
 def seed(cl: Cluster, spec: ProfileSpec, state_dir: Path, progress: Callable[[str], None]) -> None:
@@ -255,9 +294,11 @@ def seed(cl: Cluster, spec: ProfileSpec, state_dir: Path, progress: Callable[[st
     names = _nodes(spec)
     # kube-vip's part: the ingress of the VM load balancers' Services (their status).
     grant_simulator(cl, "harvester-simulator-kube-vip", KUBE_VIP_RULES)
+    grant_simulator(cl, "harvester-simulator-servicelb", SERVICELB_RULES)
     hostfs.write_hosts(Path(state_dir), spec, names)
     progress(f"simulated hosts written for {len(names)} nodes")
     _networks(cl)
+    _host_network_configs(cl, spec)
     _create_lbs(cl)  # the ipam controller allocates while Trident and Rancher are seeded
     rancher.seed_trident(cl)
     rancher.seed_rancher(cl, spec, names, (Path(state_dir) / "pki" / "ca.crt").read_bytes())
@@ -276,15 +317,22 @@ def ready(cl: Cluster, spec: ProfileSpec) -> bool:
 
 
 def lb_settled(lb: dict) -> bool:
-    """Ready with an allocated address, and an address when it is a VM load balancer."""
+    """Ready with an allocated address, and an address when it is a VM load balancer; from LB
+    v0.4.x a VM load balancer selecting no running VMI stays not Ready, which is settled too."""
     status = lb.get("status") or {}
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
+    ready = any(
+        c.get("type") == "Ready" and (c.get("status") == "True" or c.get("message") == ipam.NO_BACKENDS)
+        for c in status.get("conditions") or []
+    )
     has_ip = bool((status.get("allocatedAddress") or {}).get("ip"))
     return ready and has_ip and (not ipam.is_vm_lb(lb) or bool(status.get("address")))
 
 
+NODE_RESOURCES_PERIOD = 3.0  # seconds between the pod-resources agent's passes
+MET01_POD_AGE = 45  # seconds: the missing pod has run for at least this long
+
 CONTROLLERS = [
-    ("harvester-node-resources", nodes_ctl.node_resources_factory, 3.0),
+    ("harvester-node-resources", nodes_ctl.node_resources_factory, NODE_RESOURCES_PERIOD),
     ("ipam", ipam.ipam_factory, 1.0),
     ("harvester-network", nodes_ctl.network_factory, 3.0),
 ]
@@ -322,50 +370,57 @@ def pool_of(cl: Cluster, applicant: str) -> tuple[str, str]:
 # of the three nodes every release profile has (the ones the faults picked when they searched).
 LAST_NODE = "harvester-node-2"  # MET-01, NTA-03
 SECOND_NODE, SECOND_INDEX = "harvester-node-1", 1  # SEC-04, ISC-02
-MET01_POD = "met01-late-pod"
 
 
 def _met01(cl: Cluster) -> None:
+    # The agent stopped on one node, and its last write is from before the node's longest-running
+    # workload pod was counted: the annotations lack a pod that has run for long, which no event
+    # lag explains (a pod created for the fault would be seconds old, within any honest lag).
     node = LAST_NODE
     cl.patch(R.NODES, node, {"metadata": {"annotations": {FAULT_ANNOTATION: nodes_ctl.STALE_POD_RESOURCES}}})
-    ann = (cl.get(R.NODES, node) or {})["metadata"].get("annotations") or {}
-    before = {k: ann.get(k) for k in (nodes_ctl.REQUESTS_ANN, nodes_ctl.LIMITS_ANN)}
-    cl.create(
-        R.PODS,
-        {
-            "apiVersion": "v1",
-            "kind": "Pod",
-            "metadata": {"name": MET01_POD, "namespace": "default", "labels": {"app": "met01"}},
-            "spec": {
-                "nodeName": node,
-                "containers": [
-                    {
-                        "name": "app",
-                        "image": "registry.suse.com/bci/bci-base:15.5",
-                        "resources": {
-                            "requests": {"cpu": "750m", "memory": "1Gi"},
-                            "limits": {"cpu": "1", "memory": "2Gi"},
-                        },
-                    }
-                ],
-                "terminationGracePeriodSeconds": 0,
-            },
-        },
-        "default",
-    )
-    wait_for(
-        "cluster-seeded",
-        lambda: ((cl.get(R.PODS, MET01_POD, "default") or {}).get("status") or {}).get("phase") == "Running",
-    )
-    # The agent's last write is from before the pod (a resync racing the annotation is undone).
-    cl.patch(R.NODES, node, {"metadata": {"annotations": before}})
+    pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS)).get(node, [])
+    oldest = _oldest_requesting(pods)
+    if oldest is not None:  # long-running: older than any lag a check may allow (on a fresh cluster, wait)
+        created = dt.datetime.fromisoformat(oldest["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+        wait_for("cluster-seeded", lambda: clock.now() - created > dt.timedelta(seconds=MET01_POD_AGE))
+    requests, limits = nodes_ctl.pod_resources([p for p in pods if p is not oldest])
+    stale = {nodes_ctl.REQUESTS_ANN: requests, nodes_ctl.LIMITS_ANN: limits}
+    # A reconcile that read the node before the stop may still land: write until the stale
+    # values have held for longer than the agent's resync period.
+    since: list[float] = []
+
+    def held() -> bool:
+        ann = (cl.get(R.NODES, node) or {})["metadata"].get("annotations") or {}
+        if any(ann.get(k) != v for k, v in stale.items()):
+            cl.patch(R.NODES, node, {"metadata": {"annotations": stale}})
+            since.clear()
+            return False
+        since[:1] = since[:1] or [time.monotonic()]
+        return time.monotonic() - since[0] > 2 * NODE_RESOURCES_PERIOD
+
+    wait_for("object-restored", held)
+
+
+def _oldest_requesting(pods: list[dict]) -> dict | None:
+    """The node's oldest pod that requests CPU (a virt-launcher, a Longhorn component)."""
+    requesting = [
+        p
+        for p in pods
+        if any(((c.get("resources") or {}).get("requests") or {}).get("cpu") for c in p["spec"].get("containers") or [])
+    ]
+    return min(requesting, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
 
 
 def _met01_revert(cl: Cluster) -> None:
-    node = LAST_NODE
-    cl.delete(R.PODS, MET01_POD, "default")
-    wait_for("object-deleted", lambda: cl.get(R.PODS, MET01_POD, "default") is None)
-    cl.patch(R.NODES, node, {"metadata": {"annotations": {FAULT_ANNOTATION: None}}})
+    cl.patch(R.NODES, LAST_NODE, {"metadata": {"annotations": {FAULT_ANNOTATION: None}}})
+    wait_for("object-restored", lambda: _pod_resources_current(cl, LAST_NODE))
+
+
+def _pod_resources_current(cl: Cluster, node: str) -> bool:
+    pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS)).get(node, [])
+    requests, limits = nodes_ctl.pod_resources(pods)
+    ann = (cl.get(R.NODES, node) or {})["metadata"].get("annotations") or {}
+    return ann.get(nodes_ctl.REQUESTS_ANN) == requests and ann.get(nodes_ctl.LIMITS_ANN) == limits
 
 
 def _ipp01(cl: Cluster) -> None:
@@ -657,7 +712,7 @@ def _upg05_revert(cl: Cluster) -> None:
 FAULTS = [
     Fault(
         "MET-01",
-        "the pod-resources agent stuck on one node while a pod was added to it",
+        "the pod-resources agent stuck on one node since before its longest-running pod was counted",
         _met01,
         _met01_revert,
         objects=(f"Node {LAST_NODE}",),

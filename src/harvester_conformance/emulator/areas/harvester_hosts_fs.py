@@ -46,6 +46,11 @@ RELEASE_EXTRAS = {
     "v1.3.1": ("1.3.1", "103.0.3+up45.31.1", "103.0.0+up4.4.0", "v1.2.2"),
     "v1.4.3": ("1.4.3", "103.1.1+up45.31.1", "103.1.0+up4.4.0", "v1.3.2"),
     "v1.5.0": ("1.5.0", "105.1.2+up61.3.2", "105.2.0+up4.10.0", "v1.4.0"),
+    # Monitoring/logging charts not read upstream for these (left empty); the floors are HV
+    # package/upgrade-matrix.yaml's (facts-releases R0.3).
+    "v1.6.1": ("1.6.1", "", "", "v1.5.0"),
+    "v1.7.3": ("1.7.3", "", "", "v1.6.0"),
+    "v1.8.2": ("1.8.2", "", "", "v1.7.0"),
 }
 
 SERVICES_DEFAULT = {

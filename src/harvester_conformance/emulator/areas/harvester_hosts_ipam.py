@@ -9,6 +9,14 @@ have no status subresource), so the IPPool webhooks see every write.
 Load balancers (LB pkg/controller/loadbalancer, v0.4.0 = v1.5.0): `allocatedAddress` from the
 pool, or `ip: 0.0.0.0` without a pool for DHCP; `address` only for VM load balancers, from the
 ingress of the Service the servicelb manager creates (kube-vip's part is played here too).
+
+By release (facts-releases.md R5.2, LB tags read): the IPPool annotation
+`loadbalancer.harvesterhci.io/manuallyReleaseIP: "<ip>: <ns>/<lb>"` releases an allocation whose
+load balancer is gone into the history, then is removed (LB pkg/controller/ippool/controller.go
+OnChangeToReleaseAnIP, from LB v1.5.0 (not v0.4.x); facts-releases R5.2 says v1.6.0); from LB v1.7.0 a
+`workloadType: cluster` load balancer that no pool matches strictly is matched again in loose
+mode, where a pool scope's empty project or guestCluster matches anything (pkg/ipam/selector.go
+isMatch, controller/loadbalancer/controller.go selectIPPool; LB commit 02717b0d).
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.cluster.resources import Resource
 from harvester_conformance.emulator.faults import fault_of
 from harvester_conformance.emulator.simulator.webhooks import Result, route
 
@@ -130,36 +139,73 @@ def requirement(lb: dict) -> dict[str, str]:
     }
 
 
-def tuple_matches(t: dict, want: dict[str, str]) -> bool:
-    """`*` on either side matches any value; otherwise the values must be equal (empty included)."""
-    return all(
-        t.get(k, "") == ALL or want[k] == ALL or t.get(k, "") == want[k]
-        for k in ("project", "namespace", "guestCluster")
+LOOSE_SINCE = (1, 7, 0)  # LB v1.7.0: loose pool matching for guest-cluster load balancers
+ANN_RELEASE = f"{GROUP}/manuallyReleaseIP"
+RELEASE_SINCE = (1, 5, 0)  # LB v1.5.0 (absent from v0.4.x = Harvester v1.4)
+
+
+def tuple_matches(t: dict, want: dict[str, str], loose: bool = False) -> bool:
+    """`*` on either side matches any value; otherwise the values must be equal (empty included).
+    In loose mode an empty project or guestCluster of the pool's tuple matches anything."""
+
+    def match(key: str, wanted: str) -> bool:
+        have = t.get(key, "")
+        return have == ALL or wanted == ALL or have == wanted or (loose and key != "namespace" and have == "")
+
+    return all(match(k, want[k]) for k in ("project", "namespace", "guestCluster"))
+
+
+def pool_matches(pool: dict, want: dict[str, str], loose: bool = False) -> bool:
+    sel = (pool.get("spec") or {}).get("selector") or {}
+    return (sel.get("network") or "") == want["network"] and any(
+        tuple_matches(t, want, loose) for t in sel.get("scope") or []
     )
 
 
-def pool_matches(pool: dict, want: dict[str, str]) -> bool:
-    sel = (pool.get("spec") or {}).get("selector") or {}
-    return (sel.get("network") or "") == want["network"] and any(tuple_matches(t, want) for t in sel.get("scope") or [])
-
-
-def select_pool(pools: list[dict], lb: dict) -> dict | None:
-    """spec.ipPool if named; else, in list order, the last matching pool of the highest priority
-    (`>=`), and the global pool whatever network is asked for when none matches (LB
-    pkg/ipam/selector.go, v0.4.0 = v1.5.0)."""
-    spec = lb.get("spec") or {}
-    if spec.get("ipPool"):
-        return next((p for p in pools if p["metadata"]["name"] == spec["ipPool"]), None)
-    want = requirement(lb)
+def _select(pools: list[dict], want: dict[str, str], loose: bool) -> dict | None:
     selected, global_pool, priority = None, None, 0
     for pool in pools:
         if labelled_global(pool):
             global_pool = pool
             continue
         prio = int(((pool.get("spec") or {}).get("selector") or {}).get("priority") or 0)
-        if pool_matches(pool, want) and prio >= priority:
+        if pool_matches(pool, want, loose) and prio >= priority:
             selected, priority = pool, prio
     return selected if selected is not None else global_pool
+
+
+def select_pool(pools: list[dict], lb: dict, harvester: tuple[int, ...] = (1, 5, 0)) -> dict | None:
+    """spec.ipPool if named; else, in list order, the last matching pool of the highest priority
+    (`>=`), and the global pool whatever network is asked for when none matches (LB
+    pkg/ipam/selector.go, v0.4.0 = v1.5.0); from v1.7.0 a cluster load balancer still without a
+    pool is tried again in loose mode."""
+    spec = lb.get("spec") or {}
+    if spec.get("ipPool"):
+        return next((p for p in pools if p["metadata"]["name"] == spec["ipPool"]), None)
+    want = requirement(lb)
+    pool = _select(pools, want, loose=False)
+    if pool is None and harvester >= LOOSE_SINCE and spec.get("workloadType") == "cluster":
+        pool = _select(pools, want, loose=True)
+    return pool
+
+
+def manual_release(pool: dict, lb_exists: Callable[[str], bool]) -> tuple[dict, bool] | None:
+    """OnChangeToReleaseAnIP: (status, released) once the annotation is handled, None without one.
+    The allocation goes to the history only if it is real and its load balancer is gone; the
+    annotation is removed in every case."""
+    text = (pool["metadata"].get("annotations") or {}).get(ANN_RELEASE)
+    if not text:
+        return None
+    status = dict(pool.get("status") or {})
+    fields = text.strip().split(":")
+    owner = fields[1].strip() if len(fields) == 2 else ""
+    if len(owner.split("/")) != 2:  # SplitIPAllocatedString: not a valid allocation record
+        return status, False
+    ip = fields[0]
+    if (status.get("allocated") or {}).get(ip) != owner or lb_exists(owner):
+        return status, False
+    release(status, owner)
+    return status, True
 
 
 def next_free(ranges: list[Range], allocated: dict, last: str | None) -> str | None:
@@ -292,6 +338,84 @@ def lb_service(lb: dict, ip: str) -> dict:
     }
 
 
+ENDPOINT_SLICES = Resource("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", True)
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+BACKENDS_REQUIRED_SINCE = (1, 4, 0)  # LB v0.4.x (Harvester v1.4.x) and v1.5.0; v0.2.1/v0.3.0 before
+NO_BACKENDS = "no running backend servers"  # LB controller.go errNoRunningBackendServer
+DUMMY_ADDRESS, DUMMY_UID = "10.52.0.255", "dummy347-546a-4642-9da6-5608endpoint"  # LB servicelb/manager.go
+
+
+def backend_address(vmi: dict) -> str | None:
+    """servicelb Server.GetAddress: the first IPv4 address among the VMI's status.interfaces."""
+    for iface in (vmi.get("status") or {}).get("interfaces") or []:
+        try:
+            if ipaddress.ip_address(iface.get("ipAddress") or "").version == 4:
+                return iface["ipAddress"]
+        except ValueError:
+            continue
+    return None
+
+
+def backend_vmis(lb: dict, vmis: list[dict], harvester: tuple[int, ...]) -> list[dict]:
+    """matchBackendServers / getServiceBackendServers: the VMIs of the load balancer's namespace
+    whose labels hold one of the listed values for every key of backendServerSelector (none when
+    it is empty), with an IPv4 address; from LB v0.4.x VMIs being deleted are skipped too."""
+    selector = (lb.get("spec") or {}).get("backendServerSelector") or {}
+    if not selector:
+        return []
+    out = []
+    for vmi in vmis:
+        meta = vmi["metadata"]
+        labels = meta.get("labels") or {}
+        if meta.get("namespace") != lb["metadata"]["namespace"]:
+            continue
+        if not all(labels.get(k) in (values or []) for k, values in selector.items()):
+            continue
+        if harvester >= BACKENDS_REQUIRED_SINCE and meta.get("deletionTimestamp"):
+            continue
+        if backend_address(vmi):
+            out.append(vmi)
+    return out
+
+
+def lb_endpoint_slice(lb: dict, servers: list[dict], harvester: tuple[int, ...], current: dict | None) -> dict:
+    """The EndpointSlice servicelb keeps beside the Service (constructEndpointSlice, v0.2.1/v0.3.0;
+    constructEndpointSliceFromBackendServers + ensureDummyEndpoint, v0.4.x/v1.5.0): the listeners'
+    backend ports, one endpoint per server (kept as it was when the same VMI and address; new ones
+    Ready, the health probes taken as passing), and from v0.4.x a dummy endpoint when none."""
+    meta = lb["metadata"]
+    body = current or {
+        "apiVersion": "discovery.k8s.io/v1",
+        "kind": "EndpointSlice",
+        "metadata": {
+            "name": meta["name"],
+            "namespace": meta["namespace"],
+            "labels": {SERVICELB_LABEL: "true", SERVICE_NAME_LABEL: meta["name"]},
+            "ownerReferences": [
+                {"apiVersion": lb["apiVersion"], "kind": lb["kind"], "name": meta["name"], "uid": meta["uid"]}
+            ],
+        },
+        "addressType": "IPv4",
+    }
+    old = body.get("endpoints") or []
+    endpoints = []
+    for vmi in servers:
+        address, uid = backend_address(vmi), vmi["metadata"]["uid"]
+        kept = next(
+            (e for e in old if (e.get("targetRef") or {}).get("uid") == uid and e.get("addresses") == [address]), None
+        )
+        ref = {"namespace": vmi["metadata"]["namespace"], "name": vmi["metadata"]["name"], "uid": uid}
+        endpoints.append(kept or {"addresses": [address], "targetRef": ref, "conditions": {"ready": True}})
+    if not endpoints and harvester >= BACKENDS_REQUIRED_SINCE:
+        ref = {"namespace": meta["namespace"], "name": meta["name"], "uid": DUMMY_UID}
+        endpoints.append({"addresses": [DUMMY_ADDRESS], "targetRef": ref, "conditions": {"ready": True}})
+    ports = [
+        {"name": lis.get("name", ""), "protocol": lis.get("protocol", "TCP"), "port": lis.get("backendPort", 0)}
+        for lis in (lb.get("spec") or {}).get("listeners") or []
+    ]
+    return {**body, "ports": ports, "endpoints": endpoints}
+
+
 def dhcp_lease(taken: set[str]) -> str | None:
     """A lease from the management network's DHCP server (.200-.249), one not handed out yet."""
     for host in range(DHCP_FIRST, DHCP_LAST + 1):
@@ -313,6 +437,10 @@ class LbError(Exception):
     """A load balancer that cannot be served yet; its Ready condition says why."""
 
 
+class NoBackends(LbError):
+    """LB v0.4.x+: no selected VMI runs with an address; the message is upstream's, as is."""
+
+
 class Ipam:
     """LB's ippool and loadbalancer controllers, plus kube-vip's part (the Service's ingress).
 
@@ -324,15 +452,22 @@ class Ipam:
         self.cl = cl
         self.checksums: dict[str, str] = {}
         self.handled: dict[str, str] = {}
+        self.harvester: tuple[int, ...] = (1, 5, 0)
+        self.vmis: list[dict] = []
 
     def reconcile(self) -> None:
+        self.harvester = _harvester_release(self.cl)
         pools = self.cl.list(R.IPPOOLS)
+        lbs = self.cl.list(R.LOADBALANCERS)
         for pool in pools:
             self._sync_pool(pool)
+            if self.harvester >= RELEASE_SINCE:
+                self._manual_release(pool, lbs)
         pools = self.cl.list(R.IPPOOLS)
+        self.vmis = self.cl.list(R.VMIS)
         for lb in self.cl.list(R.LOADBALANCERS):
             key = f"{lb['metadata']['namespace']}/{lb['metadata']['name']}"
-            if self.handled.get(key) == lb["metadata"]["resourceVersion"]:
+            if self.handled.get(key) == self._handled_mark(lb, lb["metadata"]["resourceVersion"]):
                 continue
             try:
                 done = self._sync_lb(lb, pools)
@@ -342,7 +477,26 @@ class Ipam:
             if done is None:
                 self.handled.pop(key, None)  # requeued, as wrangler does when the handler errs
             else:
-                self.handled[key] = done
+                self.handled[key] = self._handled_mark(lb, done)
+
+    def _handled_mark(self, lb: dict, resource_version: str) -> str:
+        """The LB's version and its backends: LB's vmi controller enqueues a VM load balancer
+        when a VMI it selects changes (pkg/controller/vmi)."""
+        if not is_vm_lb(lb):
+            return resource_version
+        servers = backend_vmis(lb, self.vmis, self.harvester)
+        return resource_version + "|" + ",".join(f"{v['metadata']['uid']}={backend_address(v)}" for v in servers)
+
+    def _manual_release(self, pool: dict, lbs: list[dict]) -> None:
+        names = {f"{lb['metadata']['namespace']}/{lb['metadata']['name']}" for lb in lbs}
+        handled = manual_release(pool, lambda owner: owner in names)
+        if handled is None or pool["metadata"].get("deletionTimestamp"):
+            return
+        annotations = {k: v for k, v in (pool["metadata"].get("annotations") or {}).items() if k != ANN_RELEASE}
+        try:
+            self._write_pool({**pool, "metadata": {**pool["metadata"], "annotations": annotations}}, handled[0])
+        except ApiError as exc:  # a stale pool: retried on the next pass, as upstream's requeue
+            log.info("ippool %s: %s", pool["metadata"]["name"], exc)
 
     def _sync_pool(self, pool: dict) -> None:
         name, checksum = pool["metadata"]["name"], ranges_checksum(pool)
@@ -398,13 +552,41 @@ class Ipam:
         try:
             status["allocatedAddress"] = self._allocated(lb, pools)
             if is_vm_lb(lb):
+                if self.harvester < BACKENDS_REQUIRED_SINCE:  # EnsureLoadBalancer writes the slice first
+                    self._endpoint_slice(lb)
                 status["address"] = self._service_address(lb, status["allocatedAddress"]["ip"])
+                servers = self._endpoint_slice(lb)
+                status.pop("backendServers", None)  # omitempty
+                if servers:
+                    status["backendServers"] = servers
+                elif self.harvester >= BACKENDS_REQUIRED_SINCE:
+                    raise NoBackends(NO_BACKENDS)
             status["conditions"] = _ready("True")
+        except NoBackends as exc:
+            status["conditions"] = _ready("False", str(exc))
         except LbError as exc:
             status["conditions"] = _ready("False", f"load balancer {applicant}: {exc}")
         if status != (lb.get("status") or {}):  # a plain update: no status subresource upstream
             lb = self.cl.replace(R.LOADBALANCERS, {**lb, "status": status})
         return lb["metadata"]["resourceVersion"] if status["conditions"][0]["status"] == "True" else None
+
+    def _endpoint_slice(self, lb: dict) -> list[str]:
+        """Create or update the load balancer's EndpointSlice; the backend servers' addresses
+        (status.backendServers, in the slice's order, without the dummy endpoint)."""
+        meta = lb["metadata"]
+        current = self.cl.get(ENDPOINT_SLICES, meta["name"], meta["namespace"])
+        if current is not None and all(
+            o.get("uid") != meta["uid"] for o in current["metadata"].get("ownerReferences") or []
+        ):
+            self.cl.delete(ENDPOINT_SLICES, meta["name"], meta["namespace"])  # a former LB's, as the GC would
+            current = None
+        servers = backend_vmis(lb, self.vmis, self.harvester)
+        want = lb_endpoint_slice(lb, servers, self.harvester, current)
+        if current is None:
+            self.cl.create(ENDPOINT_SLICES, want, meta["namespace"])
+        elif want != current:
+            self.cl.replace(ENDPOINT_SLICES, want)
+        return [e["addresses"][0] for e in want["endpoints"] if (e.get("targetRef") or {}).get("uid") != DUMMY_UID]
 
     def _allocated(self, lb: dict, pools: list[dict]) -> dict:
         """allocateIP: DHCP gives up any pool IP and asks DHCP (0.0.0.0); a pool load balancer
@@ -415,7 +597,7 @@ class Ipam:
             if current.get("ipPool"):
                 self._release(pools, current["ipPool"], applicant)
             return {"ip": ASK_DHCP}
-        pool = select_pool(pools, lb)
+        pool = select_pool(pools, lb, self.harvester)
         if pool is None:
             raise LbError(f"no matching IP pool with requirement {requirement(lb)}")
         name = pool["metadata"]["name"]
@@ -460,6 +642,15 @@ class Ipam:
         status = {"loadBalancer": {"ingress": [{"ip": got}]}}
         self.cl.patch(R.SERVICES, meta["name"], {"status": status}, meta["namespace"], sub="status")
         return got
+
+
+def _harvester_release(cl: Cluster) -> tuple[int, ...]:
+    """The running release, from Harvester's server-version setting (v0.0.0 when unreadable)."""
+    text = str((cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "v0.0.0")
+    try:
+        return tuple(int(x) for x in text.lstrip("v").split("-")[0].split("."))
+    except ValueError:
+        return (0, 0, 0)
 
 
 def _ready(status: str, message: str = "") -> list[dict]:

@@ -2,7 +2,7 @@
 cluster (facts §3, §11, §16; KB "Using NetApp Storage", "Renew Harvester Cloud Credentials").
 
 Cloud-credential tokens: Rancher keeps a token's lifetime on its `tokens.management.cattle.io`
-object (`ttl` in ms, `expiresAt` RFC 3339, `expired`), named by the part of the bearer token
+object (`ttl` in ms, `expiresAt` RFC 3339), named by the part of the bearer token
 before the colon (`kubeconfig-u-xxxxx:<secret>`); this module records every credential's token
 there (CRD in crds/management.cattle.io.yaml).
 
@@ -33,7 +33,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.faults import edit_keeping_original
-from harvester_conformance.emulator.profiles import ProfileSpec
+from harvester_conformance.emulator.profiles import PROFILES, ProfileSpec
 
 MANAGER = "harvester-conformance-emulator"
 TOKENS = R.RANCHER_TOKENS
@@ -48,7 +48,15 @@ TTL_SETTING = "kubeconfig-default-token-ttl-minutes"
 MAX_TTL_SETTING = "auth-token-max-ttl-minutes"  # Rancher's default 0: no maximum
 CREATED_ANN = "emulator.harvester-conformance.io/created"  # a token's issue time (may predate the object)
 CC_KEY = "harvestercredentialConfig-kubeconfigContent"
-NEXT_RELEASE = {"v1.2.1": "v1.2.2", "v1.3.1": "v1.3.2", "v1.4.3": "v1.5.0", "v1.5.0": "v1.5.1"}
+NEXT_RELEASE = {
+    "v1.2.1": "v1.2.2",
+    "v1.3.1": "v1.3.2",
+    "v1.4.3": "v1.5.0",
+    "v1.5.0": "v1.5.1",
+    # one minor step (facts-releases R0.3); v1.8.2 has no final newer release yet
+    "v1.6.1": "v1.7.3",
+    "v1.7.3": "v1.8.2",
+}
 _ALNUM = string.ascii_lowercase + string.digits
 
 
@@ -75,38 +83,67 @@ def capped_ttl(ttl_minutes: int, max_minutes: int) -> int:
     return max_minutes if max_minutes and (not ttl_minutes or ttl_minutes > max_minutes) else ttl_minutes
 
 
+LAST_UPDATE_TIME_UNTIL = (2, 10)  # `lastUpdateTime` left the Token type in v2.10.0 (rancher d3c4346334)
+
+
+def rancher_version(cl: Cluster) -> tuple[int, ...]:
+    """The external Rancher's version: the one the running Harvester release embeds (its profile)."""
+    harvester = str((cl.get(R.HARVESTER_SETTINGS, "server-version") or {}).get("value") or "")
+    spec = next((p for p in PROFILES.values() if p.harvester == harvester), None)
+    return _ver(spec.rancher) if spec else (99,)
+
+
+def token_object(name: str, user: str, ttl_minutes: int, rancher: tuple[int, ...], token: str) -> dict:
+    """A kubeconfig token as Rancher's EnsureToken creates it (rancher pkg/auth/providers/common/
+    usermanager.go EnsureClusterToken with no cluster, v2.7.5-v2.11.0): the two labels, the
+    caller's principal, isDerived, and every field of the Token type without omitempty at its
+    zero value (authn_types.go), `lastUpdateTime` only before v2.10. `expiresAt` is filled by
+    Rancher's token controller after creation, from creationTimestamp + ttl."""
+    body: dict = {
+        "apiVersion": TOKENS.api_version,
+        "kind": TOKENS.kind,
+        "metadata": {
+            "name": name,
+            "labels": {
+                "authn.management.cattle.io/token-userId": user,
+                "authn.management.cattle.io/kind": "kubeconfig",
+            },
+        },
+        "token": token,
+        "userPrincipal": {
+            "metadata": {"name": f"local://{user}"},
+            "displayName": "Default Admin",
+            "loginName": "admin",
+            "principalType": "user",
+            "me": True,
+            "provider": "local",
+        },
+        "userId": user,
+        "authProvider": "local",
+        "ttl": ttl_minutes * 60_000,
+        "isDerived": True,
+        "description": "Kubeconfig token",
+        "expired": False,
+        "expiresAt": "",
+        "current": False,
+    }
+    if rancher < LAST_UPDATE_TIME_UNTIL:
+        body["lastUpdateTime"] = ""
+    return body
+
+
 def new_token(cl: Cluster, user: str, ttl_minutes: int, created: dt.datetime | None = None) -> str:
     """Create a Rancher kubeconfig token, as Rancher's API does; returns the bearer string
-    `<name>:<secret>` (never logged)."""
+    `<name>:<secret>` (never logged). `created` backdates its issue (an annotation of the emulator's)."""
     ttl_minutes = capped_ttl(ttl_minutes, setting_minutes(cl, MAX_TTL_SETTING))
     name = f"kubeconfig-{user}{_rand(5)}"
     secret = _rand(54)
     created = created or clock.now()
     expires = created + dt.timedelta(minutes=ttl_minutes) if ttl_minutes else None
-    cl.create(
-        TOKENS,
-        {
-            "apiVersion": TOKENS.api_version,
-            "kind": TOKENS.kind,
-            "metadata": {
-                "name": name,
-                "labels": {
-                    "authn.management.cattle.io/token-userId": user,
-                    "authn.management.cattle.io/kind": "kubeconfig",
-                },
-                "annotations": {CREATED_ANN: clock.stamp(created)},
-            },
-            "userId": user,
-            "authProvider": "local",
-            "description": "Kubeconfig token",
-            "token": hashlib.sha256(secret.encode()).hexdigest(),
-            "ttl": ttl_minutes * 60_000,
-            "expiresAt": clock.stamp(expires) if expires else "",
-            "expired": bool(expires and expires <= clock.now()),
-            "isDerived": True,
-            "clusterName": "local",
-        },
-    )
+    body = token_object(name, user, ttl_minutes, rancher_version(cl), hashlib.sha256(secret.encode()).hexdigest())
+    body["metadata"]["annotations"] = {CREATED_ANN: clock.stamp(created)}
+    body["expiresAt"] = clock.stamp(expires) if expires else ""
+    cl.create(TOKENS, body)
     return f"{name}:{secret}"
 
 
@@ -206,11 +243,25 @@ def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes
         manager=MANAGER,
     )
     for node in nodes:
+        machine = f"custom-{hashlib.sha256(node.encode()).hexdigest()[:12]}"
+        # A provisioned node names its machine (CAPI's MachineAnnotation) and carries Harvester's
+        # managed label: the upgrade gate matches them from v1.5.1 (HV upgrade/validator.go
+        # isNodeMachineMatching @v1.8.2, facts-releases R3.1).
+        cl.patch(
+            R.NODES,
+            node,
+            {
+                "metadata": {
+                    "labels": {"harvesterhci.io/managed": "true"},
+                    "annotations": {"cluster.x-k8s.io/machine": machine},
+                }
+            },
+        )
         cl.apply(
             R.CAPI_MACHINES,
             {
                 "metadata": {
-                    "name": f"custom-{hashlib.sha256(node.encode()).hexdigest()[:12]}",
+                    "name": machine,
                     "namespace": "fleet-local",
                     "labels": {"cluster.x-k8s.io/cluster-name": "local", "cluster.x-k8s.io/control-plane": "true"},
                 },
@@ -405,12 +456,13 @@ def trident_psa_role(verbs: tuple[str, ...] = ("updatepsa",)) -> dict:
 def token_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
     """Rancher's token handling for tokens created through the Kubernetes API: when a token is
     issued (it has no expiresAt yet) its TTL is capped at auth-token-max-ttl-minutes, as Rancher's
-    token API does; expiresAt follows from the creation time, and `expired` turns true once past.
-    A later change of the maximum leaves tokens already issued as they are."""
+    token API does; expiresAt follows from the creation time (rancher pkg/controllers/management/
+    auth/token.go). The stored `expired` stays false: Rancher sets it only in its API's answers
+    (pkg/auth/tokens/manager.go IsExpired), never on the object. A later change of the maximum
+    leaves tokens already issued as they are."""
 
     def reconcile() -> None:
         max_minutes = setting_minutes(cl, MAX_TTL_SETTING)
-        now = clock.now()
         for token in cl.list(TOKENS):
             meta = token["metadata"]
             created_text = (meta.get("annotations") or {}).get(CREATED_ANN) or meta["creationTimestamp"]
@@ -420,11 +472,7 @@ def token_factory(cl: Cluster, state_dir: object) -> Callable[[], None]:
             if "expiresAt" not in token:
                 ttl = capped_ttl(ttl, max_minutes)
             expires = created + dt.timedelta(minutes=ttl) if ttl else None
-            want = {
-                "ttl": ttl * 60_000,
-                "expiresAt": clock.stamp(expires) if expires else "",
-                "expired": bool(expires and expires <= now),
-            }
+            want = {"ttl": ttl * 60_000, "expiresAt": clock.stamp(expires) if expires else ""}
             if any(token.get(k) != v for k, v in want.items()):
                 cl.patch(TOKENS, meta["name"], want)
 

@@ -12,7 +12,11 @@ from typing import Any
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import pki
-from harvester_conformance.emulator.areas import harvester_hosts_rancher
+from harvester_conformance.emulator.areas import (
+    harvester_hosts_rancher,
+    harvester_pod_security,
+    kubevirt_migration_setting,
+)
 from harvester_conformance.emulator.areas.kubevirt_model import version_tuple
 from harvester_conformance.emulator.faults import (
     SETTING_WEBHOOK,
@@ -24,6 +28,7 @@ from harvester_conformance.emulator.faults import (
 )
 from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK_NAD, STORAGE_NETWORK_SETTING, ProfileSpec
 from harvester_conformance.emulator.simulator.webhooks import Result, route
+from harvester_conformance.waits import wait_for
 
 API_GROUPS: list = []
 FIRST_NODE = "harvester-node-0"
@@ -163,11 +168,68 @@ def image_refusal(image: dict, classes: dict[str, dict], version: tuple[int, ...
     return None
 
 
-def image_patch(image: dict, version: tuple[int, ...]) -> list[dict]:
+# HV pkg/util/image.go GetImageDefaultStorageClassParameters (the same v1.2.1..v1.5.0)
+IMAGE_SC_DEFAULTS = {"numberOfReplicas": "3", "staleReplicaTimeout": "30", "migratable": "true"}
+IMAGE_SC_FIRST_SINCE = (1, 2, 2)  # the class's parameters win over the image's (v1.2.1: the image's)
+IMAGE_SC_KEYS: tuple[tuple[tuple[int, ...], tuple[str, ...]], ...] = (  # mergeStorageClassParams' allowlist
+    ((0,), ("nodeSelector", "diskSelector", "numberOfReplicas", "staleReplicaTimeout")),
+    ((1, 3, 0), ("dataLocality",)),
+    (
+        (1, 4, 0),
+        (
+            "encrypted",
+            "csi.storage.k8s.io/provisioner-secret-name",
+            "csi.storage.k8s.io/provisioner-secret-namespace",
+            "csi.storage.k8s.io/node-stage-secret-name",
+            "csi.storage.k8s.io/node-stage-secret-namespace",
+            "csi.storage.k8s.io/node-publish-secret-name",
+            "csi.storage.k8s.io/node-publish-secret-namespace",
+        ),
+    ),
+)
+DEFAULT_CLASS_ANNOTATION = "storageclass.kubernetes.io/is-default-class"
+
+
+def image_base_class(image: dict, classes: dict[str, dict]) -> dict | None:
+    """The class the image's parameters derive from (HV getStorageClass/getSC): the one its
+    annotation names, else the first default-annotated Longhorn class, else none."""
+    name = ((image.get("metadata") or {}).get("annotations") or {}).get(IMAGE_SC_ANNOTATION)
+    if name:
+        return classes.get(name)
+    for sc in classes.values():
+        annotations = (sc.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(DEFAULT_CLASS_ANNOTATION) == "true" and sc.get("provisioner") == LONGHORN_DRIVER:
+            return sc
+    return None
+
+
+def image_sc_params(image: dict, sc: dict | None, version: tuple[int, ...]) -> dict[str, str]:
+    """HV mergeStorageClassParams: the defaults, overlaid with the allowlisted keys of one source,
+    the image's own parameters or the base class's (which one wins changed in v1.2.2); the other
+    source and every key off the list are dropped."""
+    own = (image.get("spec") or {}).get("storageClassParameters")
+    class_params = None if sc is None else sc.get("parameters") or {}
+    if version >= IMAGE_SC_FIRST_SINCE:
+        source = class_params if class_params is not None else own
+    else:
+        source = own if own is not None else class_params
+    allowed = {k for since, keys in IMAGE_SC_KEYS if version >= since for k in keys}
+    return {**IMAGE_SC_DEFAULTS, **{k: v for k, v in (source or {}).items() if k in allowed}}
+
+
+def image_patch(image: dict, version: tuple[int, ...], classes: dict[str, dict] | None = None) -> list[dict]:
+    """The mutator's patch: spec.backend from v1.5.0, then spec.storageClassParameters merged
+    (every image before v1.5.0, backing-image ones from it; a cdi image keeps its own)."""
     backend = image_backend(image, version)
-    if not backend or (image.get("spec") or {}).get("backend") == backend:
-        return []
-    return [{"op": "add", "path": "/spec/backend", "value": backend}]
+    spec = image.get("spec") or {}
+    ops: list[dict] = []
+    if backend and spec.get("backend") != backend:
+        ops.append({"op": "add", "path": "/spec/backend", "value": backend})
+    if backend == "cdi":
+        return ops
+    params = image_sc_params(image, image_base_class(image, classes or {}), version)
+    verb = "replace" if spec.get("storageClassParameters") is not None else "add"
+    return [*ops, {"op": verb, "path": "/spec/storageClassParameters", "value": params}]
 
 
 @route(IMAGE_MUTATE_PATH)
@@ -180,12 +242,13 @@ def mutate_image(request: dict, cluster: Cluster) -> Result:
     refusal = image_refusal(image, classes, version)
     if refusal:
         return False, refusal, None
-    return True, "", image_patch(image, version) or None
+    return True, "", image_patch(image, version, classes) or None
 
 
 CONTROLLERS: list[Any] = [
     ("harvester-overcommit-storage", overcommit_factory, 2.0),
     ("fleet-bundle-status", bundle_status_factory, 2.0),
+    ("harvester-pod-security-standard", harvester_pod_security.factory, 2.0),
 ]
 WEBHOOKS: list[dict] = [
     {
@@ -351,10 +414,23 @@ def _rke2_on_node(version: str | None):
 
 # A release's own migration settings deviate from KubeVirt's documented defaults: edited by hand.
 MIGRATION_EDIT = {"bandwidthPerMigration": "1Gi", "allowPostCopy": True}
+MIGRATION_SETTING_SINCE = (1, 7, 0)  # kubevirt-migration owns the CR's block (facts-releases R1.2)
 
 
 def _migration_limits(edited: bool):
+    """Up to v1.6.x the KubeVirt CR's block is edited (KB 2023-09-01); from v1.7.0 the syncer would
+    overwrite that edit, so the same values go where users set them there: the kubevirt-migration
+    setting (written even while a VMIM is unfinished, which the webhook refuses, as after a past
+    migration left one behind). The syncer writes them into the CR."""
+
     def apply(cl: Cluster) -> None:
+        if harvester_version(cl) >= MIGRATION_SETTING_SINCE:
+            setting = cl.get(R.HARVESTER_SETTINGS, "kubevirt-migration") or {}
+            value = json.dumps({**json.loads(setting.get("default") or "{}"), **MIGRATION_EDIT}) if edited else None
+            with webhook_down(cl, SETTING_WEBHOOK):
+                admitted(lambda: cl.patch(R.HARVESTER_SETTINGS, "kubevirt-migration", {"value": value}))
+            wait_for("setting-applied", lambda: not kubevirt_migration_setting.pending(cl))
+            return
         value = MIGRATION_EDIT if edited else None
         cl.patch(R.KUBEVIRTS, "kubevirt", {"spec": {"configuration": {"migrations": value}}}, "harvester-system")
 
@@ -412,6 +488,7 @@ FAULTS: list[Fault] = [
         "a cluster still on Harvester v1.0.3 (before the v1.1.0 Longhorn fix)",
         *_FSR01,
         objects=("Setting server-version",),
+        reports_release="v1.0.3",
     ),
     Fault(
         "SEC-06",

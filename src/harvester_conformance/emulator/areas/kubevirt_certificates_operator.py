@@ -40,6 +40,9 @@ NS, MANAGED_BY = registrations.NS, registrations.MANAGED_BY
 DURATION_ANNOTATION = "kubevirt.io/duration"
 MAX_BUNDLE = 10  # MergeCABundle parses at most this many earlier certificates
 CA, EXPORT_CA = "kubevirt-ca", "kubevirt-export-ca"
+EXTERNAL_CA = "kubevirt-external-ca"  # ConfigMap, KubeVirt 1.6+ (ExternalKubeVirtCAConfigMapName)
+SYNCHRONIZATION_SINCE = (1, 6)
+HANDLER_CLIENTS_SINCE = (1, 7)
 STUCK = "reconcile-stuck"  # value of FAULT_ANNOTATION on the Deployment: the reconcile loop hangs
 # Where the stand-in acknowledges the fault it is modelling, so that an injection can wait for it.
 OBSERVED_ANNOTATION = "emulator.harvester-conformance.io/observed-fault"
@@ -74,6 +77,28 @@ def leaves(ns: str, version: tuple[int, ...]) -> list[Leaf]:
     ]
     if version >= (0, 55):
         out.append(_server("kubevirt-exportproxy-certs", "virt-exportproxy", ns))
+    if version >= SYNCHRONIZATION_SINCE:  # decentralized live migration (secrets.go @v1.6.6)
+        out.append(
+            Leaf(
+                "kubevirt-synchronization-controller-certs",
+                "kubevirt.io:system:client:virt-synchronization-controller",
+                (),
+                client=True,
+            )
+        )
+        out.append(
+            _server(
+                "kubevirt-synchronization-controller-server-certs",
+                "virt-synchronization-controller",
+                ns,
+                "kubevirt.io:system:node:virt-synchronization-controller",
+            )
+        )
+    if version >= HANDLER_CLIENTS_SINCE:  # mounted by virt-handler (secrets.go, daemonsets.go @v1.7.4)
+        out.append(
+            Leaf("kubevirt-virt-handler-migration-client-certs", "kubevirt.io:system:client:migration", (), client=True)
+        )
+        out.append(Leaf("kubevirt-virt-handler-vsock-client-certs", "kubevirt.io:system:client:vsock", (), client=True))
     return out
 
 
@@ -162,7 +187,10 @@ class VirtOperator:
         export_ca = None
         if version >= (0, 55):  # the export CA takes the *server* renewBefore (core.go@v1.1.1)
             export_ca = self._ensure_ca(EXPORT_CA, "export.kubevirt.io", cfg.ca_duration, cfg.server_renew, version)
-        bundle = self._ensure_bundle(CA, ca, cfg.ca_renew)
+        external = self._external_ca() if version >= SYNCHRONIZATION_SINCE else ""
+        bundle = self._ensure_bundle(CA, ca, cfg.ca_renew, external)
+        if external:
+            self._write_external_ca(cleared=True)
         if export_ca is not None:
             self._ensure_bundle(EXPORT_CA, export_ca, cfg.server_renew)
         registrations.apply(self.cl, self.ports(), bundle, version)
@@ -254,15 +282,41 @@ class VirtOperator:
             )
         )
 
-    def _ensure_bundle(self, name: str, current: pki.KeyPair, overlap: dt.timedelta) -> str:
+    def _external_ca(self) -> str:
+        """KubeVirt 1.6+ (`createExternalKubeVirtCAConfigMap`, `getRemotePublicCas`, apply/core.go
+        @v1.6.6): the ConfigMap kubevirt-external-ca exists (created empty); the certificates put in
+        it are returned, to be merged into the kubevirt-ca bundle."""
+        cm = self.cl.get(R.CONFIGMAPS, EXTERNAL_CA, NS)
+        if cm is None:
+            self._write_external_ca(cleared=False)
+            return ""
+        return ((cm.get("data") or {}).get("ca-bundle") or "").strip()
+
+    def _write_external_ca(self, cleared: bool) -> None:
+        """Created empty, or emptied once its certificates are in the bundle (`cleanupExternalCACerts`)."""
+        body = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": EXTERNAL_CA, "namespace": NS, "labels": dict(MANAGED_BY)},
+            "data": {"ca-bundle": ""},
+        }
+        if cleared:
+            self.cl.patch(R.CONFIGMAPS, EXTERNAL_CA, {"data": {"ca-bundle": ""}}, NS)
+        else:
+            self.cl.create(R.CONFIGMAPS, body, NS)
+
+    def _ensure_bundle(self, name: str, current: pki.KeyPair, overlap: dt.timedelta, external: str = "") -> str:
         """createOrUpdateKubeVirtCAConfigMap: a new ConfigMap holds the current CA; an existing one
-        is merged (an unparseable bundle is replaced by the current CA). Returns the bundle."""
+        is merged (an unparseable bundle is replaced by the current CA); external CA certificates
+        (KubeVirt 1.6+) are appended. Returns the bundle."""
         cm = self.cl.get(R.CONFIGMAPS, name, NS)
         old = ((cm or {}).get("data") or {}).get("ca-bundle", "")
         try:
             bundle = merge_ca_bundle(current.cert, old, overlap, pki.now()) if cm else _pem(current.cert)
         except ValueError:
             bundle = _pem(current.cert)
+        if external and external not in bundle:
+            bundle = bundle.rstrip("\n") + "\n" + external + "\n"
         if cm and bundle == old:
             return bundle
         body = {

@@ -31,6 +31,7 @@ from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import kubevirt_model as m
 from harvester_conformance.emulator.clock import now, parse_stamp, stamp
 from harvester_conformance.emulator.faults import fault_of
+from harvester_conformance.emulator.profiles import suse_repository
 
 log = logging.getLogger("virt-controller")
 KV_NS = "harvester-system"
@@ -119,7 +120,7 @@ def launcher_pod(
         "containers": [
             {
                 "name": "compute",
-                "image": f"registry.suse.com/suse/sles/15.5/virt-launcher:{tag}",
+                "image": f"{suse_repository(tag)}/virt-launcher:{tag}",
                 "command": ["/usr/bin/virt-launcher-monitor"],
                 "resources": {"requests": requests, "limits": limits},
             }
@@ -367,7 +368,7 @@ class VirtController:
             "activePods": {p["metadata"]["uid"]: p["spec"]["nodeName"] for p in live if p["spec"].get("nodeName")},
             "interfaces": m.interface_statuses(vmi["spec"], pod_ip, crc, kubevirt),
             "qosClass": (current.get("status") or {}).get("qosClass") or "Burstable",
-            "launcherContainerImageVersion": f"registry.suse.com/suse/sles/15.5/virt-launcher:{tag}",
+            "launcherContainerImageVersion": f"{suse_repository(tag)}/virt-launcher:{tag}",
         }
         if method:
             want["migrationMethod"] = method

@@ -257,6 +257,27 @@ def _set_tools_disk(cl: Cluster, attached: bool) -> None:
     _restart_vm(cl, name)
 
 
+CDROM_BLOCKS_UNTIL = (1, 8, 0)  # HV ef1bcad99: CD-ROM/containerDisk no longer block the upgrade gate
+
+
+def _upg03(attached: bool):
+    """Up to v1.7.x the VMDP CD-ROM (a containerDisk) makes the VMI non-migratable for Harvester's
+    upgrade gate; from v1.8.0 it no longer does (facts-releases R3.1), so there the user pins the VM
+    to its host with a nodeSelector instead (any nodeSelector still blocks, `validator.go` @v1.8.2)."""
+
+    def apply(cl: Cluster) -> None:
+        if m.version_tuple(_server_version(cl)) < CDROM_BLOCKS_UNTIL:
+            _set_tools_disk(cl, attached)
+            return
+        vmi = cl.get(R.VMIS, FIRST_VM, NS) or {}
+        node = (vmi.get("status") or {}).get("nodeName") or ""
+        selector = {"kubernetes.io/hostname": node} if attached and node else None
+        cl.patch(R.VMS, FIRST_VM, {"spec": {"template": {"spec": {"nodeSelector": selector}}}}, NS)
+        _restart_vm(cl, FIRST_VM)
+
+    return apply
+
+
 def _server_version(cl: Cluster) -> str:
     setting = cl.get(R.HARVESTER_SETTINGS, "server-version") or {}
     return setting.get("value") or setting.get("default") or ""
@@ -393,15 +414,13 @@ def _pinned_vm(i: int) -> dict:
             "template": {
                 "metadata": {"labels": {"harvesterhci.io/vmName": name}},
                 "spec": {
-                    "nodeSelector": {"kubernetes.io/hostname": SCH04_NODE},
+                    # No disk (a network-booted guest): nothing of it blocks live migration, so the
+                    # fault breaks spread (SCH-04) and nothing the upgrade gate reads (UPG-03).
                     "domain": {
                         "cpu": {"cores": 1},
                         "resources": {"limits": {"cpu": "1", "memory": "1Gi"}},
-                        "devices": {"disks": [{"name": "root", "disk": {"bus": "virtio"}}]},
+                        "devices": {},
                     },
-                    "volumes": [
-                        {"name": "root", "containerDisk": {"image": "quay.io/kubevirt/cirros-container-disk-demo"}}
-                    ],
                 },
             },
         },
@@ -409,15 +428,28 @@ def _pinned_vm(i: int) -> dict:
 
 
 def _sch04(cl: Cluster) -> None:
-    # Scripted VMs pinned to one host by a nodeSelector, without an anti-affinity rule.
-    for i in range(SCH04_COUNT):
-        cl.create(R.VMS, _pinned_vm(i), NS)
+    # VMs without an anti-affinity rule, all started while the other hosts were cordoned (as
+    # during a maintenance window): the scheduler had one choice, and they stay there. A
+    # nodeSelector would pile them up as well, but would also make them non-migratable.
+    cordoned = [
+        n["metadata"]["name"]
+        for n in cl.list(R.NODES)
+        if n["metadata"]["name"] != SCH04_NODE and not (n.get("spec") or {}).get("unschedulable")
+    ]
+    try:
+        for name in cordoned:
+            cl.patch(R.NODES, name, {"spec": {"unschedulable": True}})
+        for i in range(SCH04_COUNT):
+            cl.create(R.VMS, _pinned_vm(i), NS)
 
-    def all_running() -> bool:
-        vmis = [cl.get(R.VMIS, f"{SCH04_PREFIX}{i}", NS) or {} for i in range(SCH04_COUNT)]
-        return all((v.get("status") or {}).get("nodeName") == SCH04_NODE for v in vmis)
+        def all_running() -> bool:
+            vmis = [cl.get(R.VMIS, f"{SCH04_PREFIX}{i}", NS) or {} for i in range(SCH04_COUNT)]
+            return all((v.get("status") or {}).get("nodeName") == SCH04_NODE for v in vmis)
 
-    wait_for("cluster-seeded", all_running)
+        wait_for("cluster-seeded", all_running)
+    finally:
+        for name in cordoned:
+            cl.patch(R.NODES, name, {"spec": {"unschedulable": None}})
 
 
 def _sch04_revert(cl: Cluster) -> None:
@@ -549,9 +581,10 @@ FAULTS = [
     ),
     Fault(
         "UPG-03",
-        "a running VM with the VMDP driver CD-ROM (a containerDisk) mounted: not live-migratable for the upgrade",
-        lambda cl: _set_tools_disk(cl, True),
-        lambda cl: _set_tools_disk(cl, False),
+        "a running VM with the VMDP driver CD-ROM (a containerDisk) mounted (from v1.8.0, where that no longer "
+        "blocks: pinned to its host by a nodeSelector): not live-migratable for the upgrade",
+        _upg03(True),
+        _upg03(False),
         objects=(f"VirtualMachineInstance {NS}/{FIRST_VM}",),
     ),
     Fault(
@@ -573,7 +606,7 @@ FAULTS = [
         "KubeVirt's migration-create validating webhook not registered (virt-api broken)",
         lambda cl: set_webhook_registered(cl, kubevirt_webhooks.VMIM_VALIDATOR_NAME, False),
         lambda cl: set_webhook_registered(cl, kubevirt_webhooks.VMIM_VALIDATOR_NAME, True),
-        objects=("ValidatingWebhookConfiguration harvester-simulator-validating",),
+        objects=("ValidatingWebhookConfiguration virt-api-validator",),
     ),
     Fault(
         "MIG-05",
@@ -592,7 +625,7 @@ FAULTS = [
     ),
     Fault(
         "SCH-04",
-        f"{SCH04_COUNT} VMs pinned to {SCH04_NODE} by a nodeSelector, with no anti-affinity rule",
+        f"{SCH04_COUNT} VMs started on {SCH04_NODE} while the other hosts were cordoned, with no anti-affinity rule",
         _sch04,
         _sch04_revert,
         objects=(f"Node {SCH04_NODE}",),

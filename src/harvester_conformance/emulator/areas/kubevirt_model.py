@@ -13,6 +13,8 @@ import math
 
 from kubernetes.utils.quantity import parse_quantity
 
+from harvester_conformance.emulator.versions import version_tuple  # noqa: F401 - the areas read it here
+
 MI = 1024 * 1024
 RESERVED_MEMORY_ANNOTATION = "harvesterhci.io/reservedMemory"
 DEFAULT_RESERVED = 100 * MI
@@ -22,15 +24,6 @@ NOT_SHARED_MESSAGE = (
     "cannot migrate VMI: PVC {claim} is not shared, live migration requires that all PVCs must be shared "
     "(using ReadWriteMany access mode)"
 )
-
-
-def version_tuple(text: str | None) -> tuple[int, ...]:
-    """ "v1.3.1", "1.1.1-150500.8.15.1" -> (1, 3, 1); "dev" or empty -> a version newer than any."""
-    core = (text or "").lstrip("v").split("-")[0].split("+")[0]
-    try:
-        return tuple(int(x) for x in core.split("."))
-    except ValueError:
-        return (99,)
 
 
 def to_bytes(q: object) -> int:
@@ -184,19 +177,19 @@ def _host_devices_overcommit_needed(old: dict, new: dict) -> bool:
 # -- KubeVirt launcher overhead (facts §15.2) --------------------------------------------------
 def memory_overhead(domain: dict, memory_request: int, kubevirt: tuple[int, ...], ratio: str | None) -> int:
     """virt-launcher memory on top of the VMI request (KV `GetMemoryOverhead`: `template.go` @v0.54.0,
-    `renderresources.go` @v1.1.1..v1.4.0).
+    `renderresources.go` @v1.1.1..v1.7.4).
 
     pagetables = ceil(request / 1000) * 1000 // 512 (Quantity.ScaledValue(Kilo) rounds up), plus the
-    components' fixed part: 25+75+17+33+30 = 180Mi on 0.54, 25+100+20+35+30 = 210Mi from 1.1; plus
-    8Mi per vCPU, 8Mi for the IOThread, 16Mi for the video device unless autoattachGraphicsDevice is
-    false, 1Gi for VFIO devices (host devices, GPUs). From 1.1 the KubeVirt CR's
+    components' fixed part (`launcher_fixed_overhead`); plus 8Mi per vCPU, 8Mi for the IOThread, the
+    video device's RAM (`video_overhead`) unless autoattachGraphicsDevice is false, 1Gi for VFIO
+    devices (host devices, GPUs). From 1.1 the KubeVirt CR's
     additionalGuestMemoryOverheadRatio multiplies that sum on kilobyte-scaled values
     (`multiplyMemory`), and a dedicated-CPU or Guaranteed-QoS VMI gets 100Mi more, unmultiplied.
     `domain` is the VMI's (its requests and limits decide the QoS)."""
     vcpus = max(1, _vcpus(domain))
     pagetables = math.ceil(memory_request / 1000) * 1000 // 512
-    fixed = (180 if kubevirt < (1, 1) else 210) * MI
-    video = 0 if (domain.get("devices") or {}).get("autoattachGraphicsDevice") is False else 16 * MI
+    fixed = launcher_fixed_overhead(kubevirt)
+    video = 0 if (domain.get("devices") or {}).get("autoattachGraphicsDevice") is False else video_overhead(kubevirt)
     vfio = 1024 * MI if has_host_devices(domain) else 0
     total = pagetables + fixed + 8 * MI * vcpus + 8 * MI + video + vfio
     if kubevirt < (1, 1):
@@ -206,6 +199,22 @@ def memory_overhead(domain: dict, memory_request: int, kubevirt: tuple[int, ...]
     if is_dedicated_cpu(domain) or wants_guaranteed_qos(domain):
         total += 100 * MI
     return total
+
+
+def launcher_fixed_overhead(kubevirt: tuple[int, ...]) -> int:
+    """The components' fixed part (facts-releases R1.5): 25+75+17+33+30 = 180Mi on 0.54,
+    25+100+20+35+30 = 210Mi from 1.1, virtqemud 40Mi (215Mi) from 1.4.1, virtlogd 25Mi and
+    virtqemud 40Mi (220Mi) from 1.5.0 (KV `renderresources.go` @v1.4.1, @v1.5.0)."""
+    if kubevirt < (1, 1):
+        return 180 * MI
+    if kubevirt < (1, 4, 1):
+        return 210 * MI
+    return (215 if kubevirt < (1, 5) else 220) * MI
+
+
+def video_overhead(kubevirt: tuple[int, ...]) -> int:
+    """The video device's RAM: 16Mi up to KubeVirt 1.5, 32Mi from 1.6 (R1.5)."""
+    return (16 if kubevirt < (1, 6) else 32) * MI
 
 
 def _vcpus(domain: dict) -> int:
@@ -397,12 +406,47 @@ def versioned_volume_status(entries: list[dict], kubevirt: tuple[int, ...]) -> l
 
 
 # -- what each KubeVirt release's API has (KV staging/src/kubevirt.io/api/core/v1/types.go) ----
+# VMIM phases per KubeVirt release (KV types.go): decentralized migration adds two from 1.6.
+VMIM_PHASES = (
+    "",
+    "Pending",
+    "Scheduling",
+    "Scheduled",
+    "PreparingTarget",
+    "TargetReady",
+    "Running",
+    "Succeeded",
+    "Failed",
+)
+VMIM_SYNC_PHASES = ("WaitingForSync", "Synchronizing")
+DECENTRALIZED_SINCE = (1, 6)  # VMIM spec sendTo/receive/addedNodeSelector, status synchronizationAddresses
+PRIORITY_SINCE = (1, 7)  # VMIM spec priority
+
+
+def vmim_phases(kubevirt: tuple[int, ...]) -> tuple[str, ...]:
+    return VMIM_PHASES + (VMIM_SYNC_PHASES if kubevirt >= DECENTRALIZED_SINCE else ())
+
+
+def vmim_spec_fields(kubevirt: tuple[int, ...]) -> tuple[str, ...]:
+    """The VMIM spec fields of the release: vmiName; addedNodeSelector, sendTo, receive from 1.6;
+    priority from 1.7 (KV types.go VirtualMachineInstanceMigrationSpec @v1.5.2, v1.6.6, v1.7.4)."""
+    fields = ("vmiName",)
+    if kubevirt >= DECENTRALIZED_SINCE:
+        fields += ("addedNodeSelector", "sendTo", "receive")
+    if kubevirt >= PRIORITY_SINCE:
+        fields += ("priority",)
+    return fields
+
+
 def vmim_status(status: dict, kubevirt: tuple[int, ...]) -> dict:
     """A VirtualMachineInstanceMigration status as the release's types serialize it: 0.54 has only
-    phase and conditions; migrationState and phaseTransitionTimestamps exist from 1.1."""
+    phase and conditions; migrationState and phaseTransitionTimestamps exist from 1.1;
+    synchronizationAddresses from 1.6."""
     if kubevirt < (1, 1):
         return {k: v for k, v in status.items() if k in ("phase", "conditions")}
     out = dict(status)
+    if kubevirt < DECENTRALIZED_SINCE:
+        out.pop("synchronizationAddresses", None)
     if "migrationState" in out and out["migrationState"] is not None:
         out["migrationState"] = migration_state(out["migrationState"], kubevirt)
     return out
@@ -411,8 +455,11 @@ def vmim_status(status: dict, kubevirt: tuple[int, ...]) -> dict:
 def migration_state(state: dict, kubevirt: tuple[int, ...]) -> dict:
     """A migrationState as the release serializes it: `completed`/`failed` are omitempty (false is
     not written), sourcePod and failureReason exist from 1.2.1, targetNodeDomainReadyTimestamp from
-    1.1."""
+    1.1, sourceState/targetState/migrationNetworkType from 1.6 (written for decentralized
+    migrations only, KV `migration.go` handleTargetPodHandoff @v1.6.6)."""
     drop = set()
+    if kubevirt < DECENTRALIZED_SINCE:
+        drop |= {"sourceState", "targetState", "migrationNetworkType"}
     if kubevirt < (1, 2, 1):
         drop |= {"sourcePod", "failureReason"}
     if kubevirt < (1, 1):
@@ -433,6 +480,27 @@ def default_migrations(kubevirt: tuple[int, ...]) -> dict:
         "unsafeMigrationOverride": False,
         "nodeDrainTaintKey": "kubevirt.io/drain",
     }
+
+
+def migrations_from_setting(text: str, current: dict | None) -> dict | None:
+    """What Harvester's kubevirt-migration syncer (v1.7.0+) writes into the KubeVirt CR's
+    spec.configuration.migrations: the decoded setting, nodeDrainTaintKey dropped, `network` kept
+    from the CR (owned by vm-migration-network), HV `setting/kubevirt_migration.go` @v1.8.2.
+    Quantities serialize as strings (bandwidthPerMigration 0 -> "0"); None for JSON that does not
+    decode (the syncer returns an error and leaves the CR)."""
+    try:
+        doc = json.loads(text) if text else {}
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(doc, dict):
+        return None
+    out = {k: v for k, v in doc.items() if k not in ("nodeDrainTaintKey", "network") and v is not None}
+    if "bandwidthPerMigration" in out:
+        out["bandwidthPerMigration"] = str(out["bandwidthPerMigration"])
+    network = (current or {}).get("network")
+    if network:
+        out["network"] = network
+    return out
 
 
 def effective_migrations(kv: dict | None, kubevirt: tuple[int, ...]) -> dict:

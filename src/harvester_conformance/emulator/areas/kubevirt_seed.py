@@ -38,9 +38,9 @@ ORIGINAL_NETWORK_DATA = "emulator.harvester-conformance.io/original-network-data
 # The VMDP driver image as Harvester's Windows template mounts it: a containerDisk on a SATA CD-ROM
 # (HV `pkg/data/template.go`, disk and volume `virtio-container-disk`; vmdp 2.5.4.2 up to v1.3.x,
 # 2.5.4.3 from v1.4.0). A CD-ROM is read-only, so KubeVirt neither blocks the migration nor makes it
-# a block migration for it; Harvester's upgrade gate refuses VMIs with a CD-ROM or a containerDisk
-# (HV `pkg/util/virtualmachineinstance` VMContainsCDRomOrContainerDisk), so the healthy profiles
-# have none and the UPG-03 fault attaches one.
+# a block migration for it; Harvester's upgrade gate up to v1.7.x refuses VMIs with a CD-ROM or a
+# containerDisk (HV `pkg/util/virtualmachineinstance` VMContainsCDRomOrContainerDisk, removed in
+# v1.8.0), so the healthy profiles have none and the UPG-03 fault attaches one there.
 TOOLS_NAME = "virtio-container-disk"
 TOOLS_DISK = {"name": TOOLS_NAME, "cdrom": {"bus": "sata"}}
 
@@ -81,20 +81,28 @@ def kubevirt_spec(harvester: tuple[int, ...]) -> dict:
     key `kubevirt.spec`, rendered by `dependency_charts/kubevirt/templates/kubevirt.yaml`): feature
     gates LiveMigration, HotplugVolumes, HostDevices, GPU from v1.3.0, CPUManager from v1.4.0,
     VMPersistentState and `vmStateStorageClass` from v1.5.0; the network settings; the emulated
-    machines up to v1.4.x; `infra.nodePlacement` from v1.4.0; the component patches. The empty
-    structs are what virt-operator's Update serializes (non-pointer fields of `KubeVirtSpec`)."""
+    machines up to v1.4.x; `infra.nodePlacement` from v1.4.0; the component patches. From v1.6.0
+    the gates VMLiveUpdateFeatures and ExpandDisks, `vmRolloutStrategy: LiveUpdate`, the
+    `managedtap` network binding and `workloadUpdateMethods: [LiveMigrate]`; v1.8.0 replaces the
+    gate list (values.yaml @v1.6.1, v1.7.3, v1.8.2). The empty structs are what virt-operator's
+    Update serializes (non-pointer fields of `KubeVirtSpec`)."""
     gates = ["LiveMigration", "HotplugVolumes", "HostDevices"]
     gates += ["GPU"] if harvester >= (1, 3, 0) else []
     gates += ["CPUManager"] if harvester >= (1, 4, 0) else []
     gates += ["VMPersistentState"] if harvester >= (1, 5, 0) else []
-    configuration: dict = {
-        "developerConfiguration": {"featureGates": gates},
-        "network": {
-            "defaultNetworkInterface": "bridge",
-            "permitSlirpInterface": True,
-            "permitBridgeInterfaceOnPodNetwork": True,
-        },
+    gates += ["VMLiveUpdateFeatures", "ExpandDisks"] if harvester >= (1, 6, 0) else []
+    if harvester >= (1, 8, 0):
+        gates = ["CPUManager", "DeclarativeHotplugVolumes", "ExpandDisks", "EnableVirtioFsConfigVolumes", "HostDevices"]
+    network: dict = {
+        "defaultNetworkInterface": "bridge",
+        "permitSlirpInterface": True,
+        "permitBridgeInterfaceOnPodNetwork": True,
     }
+    if harvester >= (1, 6, 0):
+        network["binding"] = {"managedtap": {"domainAttachmentType": "managedTap"}}
+    configuration: dict = {"developerConfiguration": {"featureGates": gates}, "network": network}
+    if harvester >= (1, 6, 0):
+        configuration["vmRolloutStrategy"] = "LiveUpdate"
     if harvester >= (1, 5, 0):
         configuration["vmStateStorageClass"] = "vmstate-persistence"
     else:
@@ -103,7 +111,7 @@ def kubevirt_spec(harvester: tuple[int, ...]) -> dict:
         "certificateRotateStrategy": {},
         "configuration": configuration,
         "customizeComponents": {"patches": COMPONENT_PATCHES},
-        "workloadUpdateStrategy": {},
+        "workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]} if harvester >= (1, 6, 0) else {},
     }
     if harvester >= (1, 4, 0):
         spec["infra"] = {"nodePlacement": {}}

@@ -16,14 +16,18 @@ from typing import Any
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
-from harvester_conformance.emulator.areas import longhorn_conversion, longhorn_webhook
+from harvester_conformance.emulator.areas import longhorn_conversion, longhorn_settings, longhorn_webhook
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas.longhorn_faults import FAULTS
 from harvester_conformance.emulator.areas.longhorn_manager import create_instance_manager, factory
 from harvester_conformance.emulator.seed import grant_simulator, node_names
 
 CONTROLLERS: list[Any] = [("longhorn-manager", factory, 2.0)]
-WEBHOOKS: list[dict] = [longhorn_webhook.REGISTRATION, longhorn_webhook.NODE_REGISTRATION]
+WEBHOOKS: list[dict] = [
+    longhorn_webhook.REGISTRATION,
+    longhorn_webhook.NODE_REGISTRATION,
+    longhorn_webhook.MUTATOR_REGISTRATION,
+]
 # The CRDs name this path in their conversion webhook (seed.to_simulator points them here).
 CONVERSION_PATH = longhorn_conversion.PATH
 # longhorn-manager keeps the storage network's whereabouts pool (the simulator's base rules lack the group).
@@ -35,7 +39,7 @@ __all__ = ["CONTROLLERS", "FAULTS", "WEBHOOKS", "ready", "seed"]
 def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
     grant_simulator(cl, "harvester-simulator-whereabouts", WHEREABOUTS_RULES)
     values = M.settings(spec.longhorn, spec.harvester)
-    for name, value in values.items():
+    for name, value in longhorn_settings.stored_settings(spec.longhorn, spec.harvester).items():
         body = {"metadata": {"name": name, "namespace": M.NS}, "value": value}
         if name in M.SEEDED_ONCE:  # created when absent, never rewritten (see M.SEEDED_ONCE)
             try:

@@ -75,6 +75,12 @@ def ensure_volume(cl: Cluster, attached: bool) -> dict:
         pv["metadata"]["name"] = pv["spec"]["csi"]["volumeHandle"] = FAULT_VOLUME
         csi.create_pv(cl, pv)
     if attached and cl.get(R.PODS, FAULT_POD, FAULT_NS) is None:
+        # Bound first: a pod the scheduler found with an unbound claim can wait minutes in its
+        # unschedulable queue (seen on a loaded v1.8.2 cluster).
+        wait_for(
+            "volume-attached",
+            lambda: ((cl.get(R.PVCS, FAULT_PVC, FAULT_NS) or {}).get("status") or {}).get("phase") == "Bound",
+        )
         cl.create(
             R.PODS,
             {
@@ -480,5 +486,7 @@ FAULTS = [
         _vendor_image_revert,
         objects=(f"VirtualMachineImage {M.IMAGE_NS}/{VENDOR_IMAGE}",),
         creates=(f"VirtualMachineImage {M.IMAGE_NS}/{VENDOR_IMAGE}",),
+        releases=("", "v1.5.0"),
+        why_not="from v1.5.0 a CDI-backed image on a third-party class is supported (facts.md §17.7, R6)",
     ),
 ]

@@ -33,6 +33,7 @@ from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas import longhorn_model as M
+from harvester_conformance.emulator.areas.longhorn_settings import engine_value
 from harvester_conformance.emulator.faults import fault_of
 
 log = logging.getLogger("longhorn-manager")
@@ -201,6 +202,9 @@ class LonghornManager:
                     "diskUUID": disk.uuid,
                     **M.disk_status_fields(self.longhorn, disk.name, disk.path, self._im_name(name, "replica")),
                 }
+                collected = (old_disks.get(disk.name) or {}).get("healthDataLastCollectedAt")
+                if collected and "healthDataLastCollectedAt" in entry:  # collected once, not every tick
+                    entry["healthDataLastCollectedAt"] = collected
                 disk_status[disk.name] = entry
             k8s = k8s_nodes.get(name)
             conds = old.get("conditions")
@@ -264,7 +268,8 @@ class LonghornManager:
         spec = pv.get("spec") or {}
         attrs = (spec.get("csi") or {}).get("volumeAttributes") or {}
         size = int(parse_quantity((spec.get("capacity") or {}).get("storage", "1Gi")))
-        replicas = _int(attrs.get("numberOfReplicas"), _int(_value(settings, "default-replica-count", "3"), 3))
+        default_count = engine_value(_value(settings, "default-replica-count", "3"))  # the v1 engine's (1.10+ JSON)
+        replicas = _int(attrs.get("numberOfReplicas"), _int(default_count, 3))
         image = M.engine_image(self.longhorn)
         rwx = "ReadWriteMany" in (spec.get("accessModes") or [])
         vspec: dict[str, Any] = {

@@ -7,8 +7,11 @@
   setting controller applies it once they are. Upstream checks the volumes on CREATE too, but
   there longhorn-manager creates every setting at start, before any volume exists; here the seed
   writes Longhorn's settings after the VMs' volumes, so a CREATE is checked for the class only.
-- Nodes (LM `webhook/resources/node/validator.go`, v1.4.3 and v1.6.2): eviction may only be
-  requested where scheduling is disabled, for the node and for each of its disks.
+- Data-engine-specific settings from Longhorn 1.10 (longhorn_settings): the mutator
+  (`webhook/resources/setting/mutator.go`, new in 1.10.0) rewrites a plain value as JSON per engine;
+  the validator refuses a map of other engines, or values that do not parse or are out of range.
+- Nodes (LM `webhook/resources/node/validator.go`, v1.4.3, v1.6.2, unchanged to v1.11.2): eviction
+  may only be requested where scheduling is disabled, for the node and for each of its disks.
 """
 
 from __future__ import annotations
@@ -16,15 +19,17 @@ from __future__ import annotations
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator.areas import longhorn_model as M
+from harvester_conformance.emulator.areas import longhorn_settings as S
 from harvester_conformance.emulator.simulator.webhooks import Result, route
 
 SETTING_PATH = "/v1/longhorn/longhorn.io.settings/validate"
 NODE_PATH = "/v1/longhorn/longhorn.io.nodes/validate"
+MUTATE_PATH = "/v1/longhorn/longhorn.io.settings/mutate"
 
 
-def _registration(name: str, path: str, resource: str, operations: list[str]) -> dict:
+def _registration(name: str, path: str, resource: str, operations: list[str], kind: str = "validating") -> dict:
     return {
-        "kind": "validating",
+        "kind": kind,
         "name": name,
         "path": path,
         "rules": [
@@ -41,6 +46,8 @@ def _registration(name: str, path: str, resource: str, operations: list[str]) ->
 
 REGISTRATION = _registration("validator.longhorn.io", SETTING_PATH, "settings", ["CREATE", "UPDATE"])
 NODE_REGISTRATION = _registration("node.validator.longhorn.io", NODE_PATH, "nodes", ["UPDATE"])
+# Registered on every profile; it changes nothing before Longhorn 1.10 (no mutator upstream).
+MUTATOR_REGISTRATION = _registration("mutator.longhorn.io", MUTATE_PATH, "settings", ["CREATE", "UPDATE"], "mutating")
 
 
 def _longhorn_version(cluster: Cluster) -> str:
@@ -53,10 +60,38 @@ def not_detached(volumes: list[dict]) -> list[str]:
     return [v["metadata"]["name"] for v in volumes if (v.get("status") or {}).get("state") != "detached"]
 
 
+@route(MUTATE_PATH)
+def mutate_setting(request: dict, cluster: Cluster) -> Result:
+    """GetSettingValidValue on a data-engine-specific setting (Longhorn >= 1.10): the value as JSON
+    per engine of the default; a value that does not parse is refused as the mutator does."""
+    new = request.get("object") or {}
+    name = str((new.get("metadata") or {}).get("name", ""))
+    defn = S.definitions(_longhorn_version(cluster)).get(name)
+    if defn is None or "value" not in new:
+        return True, "", None
+    value = str(new.get("value", ""))
+    try:
+        want = S.valid_value(defn, value)
+    except ValueError as exc:
+        return False, f"failed to get valid value for setting {name}: {exc}", None
+    if want == value:
+        return True, "", None
+    return True, "", [{"op": "replace", "path": "/value", "value": want}]
+
+
 @route(SETTING_PATH)
 def validate_setting(request: dict, cluster: Cluster) -> Result:
     new = request.get("object") or {}
-    if new.get("metadata", {}).get("name") != "priority-class":
+    name = str(new.get("metadata", {}).get("name", ""))
+    defn = S.definitions(_longhorn_version(cluster)).get(name)
+    if defn is not None:
+        value = str(new.get("value", ""))
+        reason = S.problem(name, defn, value)
+        return reason is None, S.refusal(name, value, reason) if reason else "", None
+    legacy = S.plain_problem(_longhorn_version(cluster), name, str(new.get("value", "")))
+    if legacy is not None:
+        return False, f"failed to validate setting {name} with invalid value {new.get('value', '')}: {legacy}", None
+    if name != "priority-class":
         return True, "", None
     value = str(new.get("value", ""))
     if value and cluster.get(R.PRIORITY_CLASSES, value) is None:

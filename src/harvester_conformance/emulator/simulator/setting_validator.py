@@ -177,6 +177,43 @@ def vm_force_reset_policy(value: str, cl: Cluster) -> None:
         raise Invalid(f"period must be a positive number of seconds, got {cfg.get('period')}")
 
 
+VM_MIGRATION_TIMEOUT_SINCE = (1, 7, 0)  # HV settings_helper.go DecodeVMForceResetPolicy @v1.7.0
+
+
+def vm_force_reset_policy_v2(value: str, cl: Cluster) -> None:
+    """From v1.7.0 also vmMigrationTimeout (seconds, 0 -> 180): a negative one is refused."""
+    vm_force_reset_policy(value, cl)
+    if _harvester_version(cl) < VM_MIGRATION_TIMEOUT_SINCE:
+        return
+    timeout = _json_object(value, "vm-force-reset-policy").get("vmMigrationTimeout", 0)
+    if not isinstance(timeout, int) or timeout < 0:
+        raise Invalid(f"vmMigrationTimeout value should be greater than 0, value: {timeout}")
+
+
+MIGRATION_IN_PROGRESS = (
+    "There is a VM Migration in progress, please wait until it is completed before updating the "
+    "kubevirt-migration setting"
+)
+
+
+def kubevirt_migration(setting: dict, cl: Cluster) -> None:
+    """HV `validateKubeVirtMigration` @v1.7.0 … v1.8.2: refused while any VMIM not being deleted
+    has a migrationState that is not completed (a failed migration counts); the decoded value (else
+    default) may set neither nodeDrainTaintKey nor network (vm-migration-network owns it)."""
+    for vmim in cl.list(R.VMIMS):
+        state = (vmim.get("status") or {}).get("migrationState") or {}
+        if not vmim["metadata"].get("deletionTimestamp") and not state.get("completed"):
+            raise Invalid(MIGRATION_IN_PROGRESS)
+    decoded: dict = {}
+    for text in (setting.get("default") or "", setting.get("value") or ""):
+        if text and text != "{}":
+            decoded = _json_object(text, "kubevirt-migration")
+    if decoded.get("nodeDrainTaintKey"):
+        raise Invalid("nodeDrainTaintKey field cannot be configured")
+    if decoded.get("network"):
+        raise Invalid("network field is configured by vm-migration-network setting")
+
+
 def guest_memory_overhead_ratio(value: str, cl: Cluster) -> None:
     if value in ("", "0"):
         return
@@ -196,7 +233,7 @@ VALIDATORS: dict[str, Callable[[str, Cluster], None]] = {
     "containerd-registry": containerd_registry,
     "default-vm-termination-grace-period-seconds": _int_range("default-vm-termination-grace-period-seconds", 0, None),
     "kubeconfig-default-token-ttl-minutes": _int_range("kubeconfig-default-token-ttl-minutes", 0, 52_560_000),
-    "vm-force-reset-policy": vm_force_reset_policy,
+    "vm-force-reset-policy": vm_force_reset_policy_v2,
     "additional-guest-memory-overhead-ratio": guest_memory_overhead_ratio,
 }
 
@@ -209,6 +246,12 @@ def validate(setting: dict, cl: Cluster) -> tuple[bool, str]:
             http_proxy(setting, cl)
         except Invalid as exc:
             return False, f"invalid value for {name}: {exc}"
+        return True, ""
+    if name == "kubevirt-migration":  # the in-flight migrations and both fields (v1.7.0+)
+        try:
+            kubevirt_migration(setting, cl)
+        except Invalid as exc:
+            return False, str(exc)
         return True, ""
     check = VALIDATORS.get(name)
     if check is None:

@@ -1,0 +1,67 @@
+"""What the upgrade gate reads besides the snapshot, once per run: each node's kubelet stats and
+configuration through the API server's node proxy (the gate asks the kubelets directly), and the
+certificate the Kubernetes API serves."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from cryptography import x509
+
+from harvester_conformance.checks import upgrade_readiness as ur
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, ClusterUnreachable
+from harvester_conformance.cluster.tls import HandshakeError, served_certificate
+from harvester_conformance.context import RunContext
+
+
+@pytest.fixture(scope="session")
+def gate(hc: RunContext) -> ur.Gate:
+    return ur.Gate(hc.release.release.key)
+
+
+@dataclass(frozen=True)
+class KubeletDisk:
+    fs: ur.NodeFs | None
+    threshold: float
+    threshold_read: bool
+    error: str | None = None
+
+
+def _threshold(hc: RunContext, node: str) -> tuple[float, bool]:
+    """imageGCHighThresholdPercent from the kubelet's /configz, else the kubelet default (85)."""
+    try:
+        doc = hc.cluster.request("GET", f"/api/v1/nodes/{node}/proxy/configz", attempts=2)
+    except (ApiError, ClusterUnreachable):
+        return ur.IMAGE_GC_HIGH_DEFAULT, False
+    value = ((doc or {}).get("kubeletconfig") or {}).get("imageGCHighThresholdPercent")
+    return (float(value), True) if isinstance(value, int | float) else (ur.IMAGE_GC_HIGH_DEFAULT, False)
+
+
+@pytest.fixture(scope="session")
+def kubelet_disks(hc: RunContext) -> dict[str, KubeletDisk]:
+    """Per node: its root filesystem from /stats/summary, or why it could not be read."""
+    out = {}
+    for node in hc.snapshot.list(R.NODES):
+        name = node["metadata"]["name"]
+        try:
+            summary = hc.cluster.request("GET", f"/api/v1/nodes/{name}/proxy/stats/summary", attempts=2)
+        except (ApiError, ClusterUnreachable) as exc:
+            out[name] = KubeletDisk(None, ur.IMAGE_GC_HIGH_DEFAULT, False, str(exc)[:200])
+            continue
+        fs = ur.node_fs(summary or {})
+        threshold, read = _threshold(hc, name)
+        error = None if fs else "the kubelet's summary has no node.fs used/capacity/available figures"
+        out[name] = KubeletDisk(fs, threshold, read, error)
+    return out
+
+
+@pytest.fixture(scope="session")
+def served_api_certificate(hc: RunContext) -> tuple[str, x509.Certificate | str]:
+    """(address, the certificate the API server presents there, or why it could not be read)."""
+    host = hc.cluster.host
+    try:
+        return host, served_certificate(host)
+    except HandshakeError as exc:
+        return host, str(exc)

@@ -1,0 +1,266 @@
+"""Best Practices for Harvester Security (facts.md §2, §17.4; facts-releases.md R2.3): the settings
+the article names, parsed as Harvester parses them.
+
+Effective value of a Setting: `value` when non-empty, else `default` (HV
+`pkg/controller/global/settings/register.go`). Private keys never reach these functions: the
+snapshot keeps only the SHA-256 of an `ssl-certificates` key's public part (`privateKeySpkiSha256`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import ipaddress
+import json
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+
+from harvester_conformance.checks.findings import Finding
+
+# HV pkg/util/proxy.go builtInNoProxy (v1.2.1 … v1.8.2, unchanged): appended to the setting's
+# noProxy whenever Harvester propagates the proxy to its components (AddBuiltInNoProxy).
+BUILT_IN_NO_PROXY = (
+    "localhost",
+    "127.0.0.1",
+    "0.0.0.0",  # noqa: S104 - a noProxy entry, not a bind address
+    "10.0.0.0/8",
+    "longhorn-system",
+    "cattle-system",
+    "cattle-system.svc",
+    "harvester-system",
+    ".svc",
+    ".cluster.local",
+)
+# HV pkg/webhook/resources/setting/validator.go: ssl-parameters protocols; auto-rotate-rke2-certs range.
+SSL_PROTOCOLS = frozenset({"SSLv2", "SSLv3", "TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3"})
+EXPIRING_HOURS_MAX = 24 * 365 - 1
+AUTO_ROTATE_SINCE = (1, 3, 0)
+MASK_PREFIX = "***"
+
+
+def effective(setting: dict | None) -> str:
+    s = setting or {}
+    return s.get("value") or s.get("default") or ""
+
+
+def _ref(name: str) -> str:
+    return f"Setting {name}"
+
+
+def _json_object(name: str, text: str) -> tuple[dict | None, Finding | None]:
+    try:
+        doc = json.loads(text)
+    except ValueError as exc:
+        return None, Finding(_ref(name), f"value is not JSON ({exc.msg} at character {exc.pos})")
+    if not isinstance(doc, dict):
+        return None, Finding(_ref(name), f"value is JSON {type(doc).__name__}, expected an object")
+    return doc, None
+
+
+# -- SEC-01: http-proxy -------------------------------------------------------------------------
+
+
+def no_proxy_entries(no_proxy: str) -> list[str]:
+    """The setting's entries plus Harvester's built-in ones, trimmed (Go's httpproxy trims too)."""
+    entries = [e.strip() for e in no_proxy.split(",") if e.strip()]
+    return entries + [b for b in BUILT_IN_NO_PROXY if b not in entries]
+
+
+def covered(ip: str, entries: list[str]) -> bool:
+    """An IP is covered literally or by a CIDR entry (HV validator.go validateNoProxy)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip in entries
+    for entry in entries:
+        if entry == ip:
+            return True
+        if "/" in entry:
+            try:
+                if addr in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def internal_ips(node: dict) -> list[str]:
+    return [
+        a["address"]
+        for a in (node.get("status") or {}).get("addresses") or []
+        if a.get("type") == "InternalIP" and a.get("address")
+    ]
+
+
+def check_http_proxy(setting: dict | None, nodes: list[dict]) -> list[Finding]:
+    """Parses; with a proxy set, the effective noProxy covers every node InternalIP."""
+    if setting is None:
+        return [Finding(_ref("http-proxy"), "the setting does not exist")]
+    text = effective(setting) or "{}"
+    doc, bad = _json_object("http-proxy", text)
+    if bad:
+        return [bad]
+    assert doc is not None
+    fields = {k: doc.get(k) for k in ("httpProxy", "httpsProxy", "noProxy")}
+    wrong = [k for k, v in fields.items() if v is not None and not isinstance(v, str)]
+    if wrong:
+        return [Finding(_ref("http-proxy"), f"field(s) {', '.join(wrong)} are not strings")]
+    if not (fields["httpProxy"] or fields["httpsProxy"]):
+        return []
+    entries = no_proxy_entries(fields["noProxy"] or "")
+    missing = sorted(
+        f"{n['metadata']['name']} ({ip})" for n in nodes for ip in internal_ips(n) if not covered(ip, entries)
+    )
+    if not missing:
+        return []
+    return [
+        Finding(
+            _ref("http-proxy"),
+            f"a proxy is set but the effective noProxy (the setting's entries plus Harvester's built-in "
+            f"{', '.join(BUILT_IN_NO_PROXY)}) does not cover node InternalIP(s): {', '.join(missing)}",
+        )
+    ]
+
+
+# -- SEC-03: auto-rotate-rke2-certs --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AutoRotate:
+    enable: bool
+    expiring_in_hours: int
+
+
+def parse_auto_rotate(setting: dict | None) -> tuple[AutoRotate | None, Finding | None]:
+    """HV settings_helper.go RKE2CertsAutoRotate and the webhook's 1…8759 hour range."""
+    name = "auto-rotate-rke2-certs"
+    if setting is None:
+        return None, Finding(_ref(name), "the setting does not exist (it does from v1.3.0)")
+    doc, bad = _json_object(name, effective(setting) or "{}")
+    if bad:
+        return None, bad
+    assert doc is not None
+    enable, hours = doc.get("enable", False), doc.get("expiringInHours", 0)
+    if not isinstance(enable, bool):
+        return None, Finding(_ref(name), f"enable is {enable!r}, expected true or false")
+    if not isinstance(hours, int) or isinstance(hours, bool) or not 0 < hours <= EXPIRING_HOURS_MAX:
+        return None, Finding(_ref(name), f"expiringInHours is {hours!r}, expected an integer in 1…{EXPIRING_HOURS_MAX}")
+    return AutoRotate(enable, hours), None
+
+
+# -- SEC-05: TLS and registry settings ------------------------------------------------------------
+
+
+def load_pems(text: str) -> list[x509.Certificate]:
+    return x509.load_pem_x509_certificates(text.encode()) if text.strip() else []
+
+
+def spki_sha256(cert: x509.Certificate) -> str:
+    der = cert.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def check_additional_ca(setting: dict | None) -> list[Finding]:
+    text = effective(setting)
+    if not text.strip():
+        return []
+    try:
+        certs = load_pems(text)
+    except ValueError as exc:
+        return [Finding(_ref("additional-ca"), f"not a PEM certificate bundle ({exc})")]
+    return [] if certs else [Finding(_ref("additional-ca"), "holds no PEM certificate")]
+
+
+def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        cert.verify_directly_issued_by(issuer)
+    except (ValueError, TypeError, InvalidSignature, UnsupportedAlgorithm):
+        return False
+    return True
+
+
+def chains(leaf: x509.Certificate, pool: list[x509.Certificate], roots: list[x509.Certificate]) -> bool:
+    """leaf → (intermediates from the served bundle)* → one of `roots`, by signature."""
+    current, seen = leaf, 0
+    while seen <= len(pool):
+        if any(_issued_by(current, root) for root in roots):
+            return True
+        parent = next((c for c in pool if c is not current and _issued_by(current, c)), None)
+        if parent is None:
+            return False
+        current, seen = parent, seen + 1
+    return False
+
+
+def _ssl_pair(doc: dict, now: dt.datetime) -> list[str]:
+    problems: list[str] = []
+    try:
+        served = load_pems(str(doc.get("publicCertificate") or ""))
+        ca = load_pems(str(doc.get("ca") or ""))
+    except ValueError as exc:
+        return [f"a certificate does not parse ({exc})"]
+    if not served:
+        return ["publicCertificate holds no certificate"]
+    leaf = served[0]
+    if not doc.get("privateKey"):
+        problems.append("privateKey is empty")
+    else:
+        digest = doc.get("privateKeySpkiSha256")
+        if digest is None:
+            problems.append("the key's public part is unknown (the snapshot holds no digest of it)")
+        elif digest == "":
+            problems.append("privateKey does not parse as a PEM private key")
+        elif digest != spki_sha256(leaf):
+            problems.append(f"privateKey does not belong to the certificate (subject {leaf.subject.rfc4514_string()})")
+    if leaf.not_valid_after_utc <= now:
+        problems.append(f"certificate expired on {leaf.not_valid_after_utc:%Y-%m-%d %H:%M} UTC")
+    elif leaf.not_valid_before_utc > now:
+        problems.append(f"certificate not valid before {leaf.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+    if ca and not chains(leaf, served[1:], ca):
+        problems.append("certificate does not chain to the given ca")
+    return problems
+
+
+def check_ssl_certificates(setting: dict | None, now: dt.datetime) -> list[Finding]:
+    name = "ssl-certificates"
+    doc, bad = _json_object(name, effective(setting) or "{}")
+    if bad:
+        return [bad]
+    assert doc is not None
+    if not any(doc.get(k) for k in ("ca", "publicCertificate", "privateKey")):
+        return []  # not configured: Harvester serves its own certificate
+    return [Finding(_ref(name), p) for p in _ssl_pair(doc, now)]
+
+
+def check_ssl_parameters(setting: dict | None) -> list[Finding]:
+    name = "ssl-parameters"
+    doc, bad = _json_object(name, effective(setting) or "{}")
+    if bad:
+        return [bad]
+    assert doc is not None
+    protocols = doc.get("protocols") or ""
+    if not isinstance(protocols, str):
+        return [Finding(_ref(name), f"protocols is {type(protocols).__name__}, expected a space-separated string")]
+    unknown = sorted(p for p in protocols.split() if p not in SSL_PROTOCOLS)
+    if unknown:
+        allowed = ", ".join(sorted(SSL_PROTOCOLS))
+        return [Finding(_ref(name), f"unknown protocol(s) {', '.join(unknown)}; allowed {allowed}")]
+    return []
+
+
+def check_containerd_registry(setting: dict | None) -> list[Finding]:
+    """JSON decoded into Registry{Mirrors, Configs, Auths} (HV pkg/containerd/registry.go, case-insensitive)."""
+    name = "containerd-registry"
+    text = effective(setting)
+    if not text.strip():
+        return []
+    doc, bad = _json_object(name, text)
+    if bad:
+        return [bad]
+    assert doc is not None
+    maps = ("mirrors", "configs", "auths")
+    wrong = [k for k, v in doc.items() if k.lower() in maps and not isinstance(v, dict | None)]
+    return [Finding(_ref(name), f"{k} is not a map") for k in wrong]

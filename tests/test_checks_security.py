@@ -1,0 +1,129 @@
+"""SEC-01/03/05 without a cluster: the settings of "Best Practices for Harvester Security" parsed as
+Harvester parses them (HV pkg/util/proxy.go AddBuiltInNoProxy, pkg/settings/settings_helper.go,
+pkg/webhook/resources/setting/validator.go, pkg/containerd/registry.go; v1.2.1 … v1.8.2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from harvester_conformance.checks import security as sec
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+
+
+def _node(name: str, ip: str) -> dict:
+    return {"metadata": {"name": name}, "status": {"addresses": [{"type": "InternalIP", "address": ip}]}}
+
+
+NODES = [_node("n0", "192.0.2.11"), _node("n1", "192.0.2.12")]
+
+
+def _proxy(no_proxy: str, proxy: str = "http://192.0.2.5:3128") -> dict:
+    return {"value": json.dumps({"httpProxy": proxy, "noProxy": no_proxy}), "default": "{}"}
+
+
+def test_no_proxy_set_needs_no_coverage() -> None:
+    assert sec.check_http_proxy({"default": "{}"}, NODES) == []
+    assert sec.check_http_proxy({"value": '{"noProxy":"x"}'}, NODES) == []
+
+
+def test_uncovered_node_ip_is_named() -> None:
+    """The SEC-01 fault's value: node n1 (192.0.2.12) is missing."""
+    found = sec.check_http_proxy(_proxy("localhost,192.0.2.11"), NODES)
+    assert [f.object for f in found] == ["Setting http-proxy"] and "n1 (192.0.2.12)" in found[0].message
+    assert "n0" not in found[0].message
+
+
+def test_cidr_entries_and_built_ins_cover() -> None:
+    assert sec.check_http_proxy(_proxy(" 192.0.2.0/24 "), NODES) == []
+    in_ten = [_node("n0", "10.1.2.3")]
+    assert sec.check_http_proxy(_proxy(""), in_ten) == []  # Harvester appends 10.0.0.0/8
+
+
+def test_malformed_http_proxy_fails() -> None:
+    assert "not JSON" in sec.check_http_proxy({"value": "{"}, NODES)[0].message
+    assert "not strings" in sec.check_http_proxy({"value": '{"httpProxy": 1}'}, NODES)[0].message
+    assert sec.check_http_proxy(None, NODES)[0].message == "the setting does not exist"
+
+
+def test_auto_rotate_parse_and_range() -> None:
+    ok, bad = sec.parse_auto_rotate({"default": '{"enable":false,"expiringInHours":240}'})
+    assert bad is None and ok == sec.AutoRotate(False, 240)
+    assert sec.parse_auto_rotate({"value": '{"enable": true, "expiringInHours": '})[1] is not None
+    assert sec.parse_auto_rotate({"value": '{"enable":true,"expiringInHours":8760}'})[1] is not None
+    assert sec.parse_auto_rotate({"value": '{"enable":"yes","expiringInHours":24}'})[1] is not None
+    assert sec.parse_auto_rotate(None)[1] is not None
+
+
+# -- ssl-certificates -------------------------------------------------------------------------------
+
+
+def _cert(subject: str, key, issuer_key, issuer: str, ca: bool, days: int = 365) -> x509.Certificate:
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, issuer)]))
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+    )
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+def _pem(cert: x509.Certificate) -> str:
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+CA_KEY, LEAF_KEY, OTHER_KEY = (ec.generate_private_key(ec.SECP256R1()) for _ in range(3))
+CA = _cert("ca", CA_KEY, CA_KEY, "ca", True)
+LEAF = _cert("harvester.example", LEAF_KEY, CA_KEY, "ca", False)
+
+
+def _ssl(leaf: x509.Certificate = LEAF, digest: str | None = None, ca: x509.Certificate = CA) -> dict:
+    """As the snapshot holds it: the key masked, its public part's digest kept."""
+    doc = {
+        "ca": _pem(ca),
+        "publicCertificate": _pem(leaf),
+        "privateKey": "***",
+        "privateKeySpkiSha256": sec.spki_sha256(leaf) if digest is None else digest,
+    }
+    return {"value": json.dumps(doc)}
+
+
+def test_matching_pair_passes_and_unset_is_fine() -> None:
+    assert sec.check_ssl_certificates(_ssl(), NOW) == []
+    assert sec.check_ssl_certificates({"default": "{}"}, NOW) == []
+
+
+def test_key_of_another_certificate_is_found() -> None:
+    """The SEC-05 fault: a key from another issuance pasted with the certificate."""
+    other = _cert("harvester.example", OTHER_KEY, CA_KEY, "ca", False)
+    found = sec.check_ssl_certificates(_ssl(digest=sec.spki_sha256(other)), NOW)
+    assert [f.object for f in found] == ["Setting ssl-certificates"] and "does not belong" in found[0].message
+    assert "BEGIN" not in found[0].message
+    assert "does not parse" in sec.check_ssl_certificates(_ssl(digest=""), NOW)[0].message
+
+
+def test_expired_and_unchained_certificates() -> None:
+    expired = _cert("harvester.example", LEAF_KEY, CA_KEY, "ca", False, days=-1)
+    assert "expired" in sec.check_ssl_certificates(_ssl(expired), NOW)[0].message
+    stranger = _cert("other-ca", OTHER_KEY, OTHER_KEY, "other-ca", True)
+    assert "does not chain" in sec.check_ssl_certificates(_ssl(ca=stranger), NOW)[0].message
+
+
+def test_other_settings_parse() -> None:
+    assert sec.check_additional_ca({"value": _pem(CA)}) == [] and sec.check_additional_ca({"default": ""}) == []
+    assert sec.check_additional_ca({"value": "not a pem"}) != []
+    assert sec.check_ssl_parameters({"value": '{"protocols":"TLSv1.2 TLSv1.3","ciphers":"x"}'}) == []
+    assert "TLSv9" in sec.check_ssl_parameters({"value": '{"protocols":"TLSv9"}'})[0].message
+    assert sec.check_containerd_registry({"value": '{"Mirrors":{"docker.io":{"endpoint":["m"]}}}'}) == []
+    assert sec.check_containerd_registry({"value": '{"mirrors":[]}'}) != []
+    assert sec.check_containerd_registry({"value": "{"}) != []

@@ -33,6 +33,8 @@ TIMEOUTS: dict[str, float] = {
     "eviction-done": 600,
     "loadbalancer-ip-assigned": 120,
     "setting-applied": 60,
+    # A controller catching up with churn seen in the snapshot (MET-01's pod annotations).
+    "annotations-settled": 30,
     "credential-renewed": 120,
     "node-probe": 180,
 }

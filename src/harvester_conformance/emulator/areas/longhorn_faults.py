@@ -206,7 +206,10 @@ def _stale_node(cl: Cluster) -> None:
     """The Longhorn Node of a removed Kubernetes node, left behind."""
     name = EVI01_NODE
     version = (cl.get(R.LONGHORN_SETTINGS, "current-longhorn-version", M.NS) or {}).get("value", "v1.6.2")
-    cl.create(R.LONGHORN_NODES, M.longhorn_node(name, 0, _percentage(cl), version), M.NS)
+    # Its disks as the node had them when it was live: sized, and so reserved, by its place among
+    # the Longhorn nodes (as the manager sizes every node's disks).
+    names = sorted({n["metadata"]["name"] for n in cl.list(R.LONGHORN_NODES, M.NS)} | {name})
+    cl.create(R.LONGHORN_NODES, M.longhorn_node(name, names.index(name), _percentage(cl), version), M.NS)
 
 
 def _stale_node_revert(cl: Cluster) -> None:

@@ -601,6 +601,10 @@ class LonghornManager:
         present = {p["metadata"]["name"] for p in pods if p["metadata"]["namespace"] == M.NS}
         # The instance manager controller creates its pods with the setting's value (LM
         # instance_manager_controller.go), applied or not.
+        if "priority-class" not in settings:
+            # A real install writes the chart's settings before longhorn-manager starts; creating
+            # instance managers earlier would bake in no class, kept from 1.6 while volumes attach.
+            return
         priority = _value(settings, "priority-class")
         wanted: set[str] = set()
         for node in lh_nodes:

@@ -170,8 +170,8 @@ def test_no_secret_value_in_any_output(emulated, tmp_path) -> None:
 
 
 def test_missing_permissions_are_broken_not_failed(emulated, tmp_path) -> None:
-    """An identity that may read nothing: every check is broken with the verb and resource it
-    lacks, and the run exits 3 (could not run), without a traceback."""
+    """An identity that may read nothing: every check that reads the API is broken with the verb
+    and resource it lacks, and the run exits 3 (could not run), without a traceback."""
     import yaml
 
     from harvester_conformance.emulator import pki
@@ -192,7 +192,10 @@ def test_missing_permissions_are_broken_not_failed(emulated, tmp_path) -> None:
     r = run_suite(tmp_path, kubeconfig)
     assert r.code == 3, r.stdout[-2000:]
     statuses = {rec["id"]: rec["status"] for rec in r.summary["invariants"]}
-    assert statuses and set(statuses.values()) == {"broken"}
+    # Those that read nothing through the API pass: SCH-03 is a model of the article's tables, and
+    # UPG-04 reads the serving certificate from the TLS handshake, which needs no permission.
+    assert statuses and {i for i, s in statuses.items() if s != "broken"} <= {"SCH-03", "UPG-04"}, statuses
+    assert statuses["KVC-02"] == "broken"
     assert "missing permission: list" in r.record("KVC-02")["message"]
     assert "Traceback" not in r.stdout + r.stderr
 

@@ -52,6 +52,58 @@ class RunResult:
 
 _clusters: dict[str, Emulated] = {}
 
+# The profile most tests use, kept up for the whole session; any other is stopped when a module
+# that needs it is done: an idle emulated cluster still costs ~40% of a core (its controllers poll),
+# and seven of them idling starve the two cores the tests run on.
+HOME_PROFILE = "v1.3.1"
+# Module fixtures that hold a client of a given profile (no parameter tells it).
+_FIXTURE_PROFILES = {"cl121": "v1.2.1", "cl143": "v1.4.3", "cl150": "v1.5.0"}
+
+
+def profile_of(item: pytest.Item) -> str:
+    """The profile an item runs on, as far as collection tells: a parameter naming a profile, a
+    fixture bound to one, else the home profile (a guess costs a cluster start, never a result)."""
+    from harvester_conformance.emulator.profiles import PROFILES
+
+    callspec = getattr(item, "callspec", None)
+    for value in callspec.params.values() if callspec else ():
+        for v in value if isinstance(value, tuple) else (value,):
+            if isinstance(v, str) and v in PROFILES:
+                return v
+    for name in getattr(item, "fixturenames", ()):
+        if name in _FIXTURE_PROFILES:
+            return _FIXTURE_PROFILES[name]
+    return HOME_PROFILE
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Items grouped by profile (stable: each module's order holds within a group), so that a
+    profile's cluster is started once and stopped when its group is done."""
+    from harvester_conformance.emulator.profiles import PROFILES
+
+    rank = {p: i for i, p in enumerate(PROFILES)}
+    items.sort(key=lambda it: (profile_of(it) != HOME_PROFILE, rank.get(profile_of(it), len(rank))))
+
+
+_previous_module: list[object] = [None]
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """At a module boundary (the previous module's fixtures and clients are gone by then), stop
+    the clusters neither the home profile nor this item needs."""
+    if item.module is _previous_module[0]:
+        return
+    _previous_module[0] = item.module
+    keep = {HOME_PROFILE, profile_of(item)}
+    for profile in [p for p in _clusters if p not in keep]:
+        _stop(_clusters.pop(profile))
+
+
+def _stop(c: Emulated) -> None:
+    assert manage.down(c.name) == []
+    shutil.rmtree(c.state.dir, ignore_errors=True)  # PKI and logs of a throw-away cluster
+
 
 def pytest_configure(config: pytest.Config) -> None:
     """SIGTERM unwinds like Ctrl-C, so the session's clusters are stopped by the fixture's teardown."""
@@ -64,7 +116,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def emulated():
-    """Factory: an emulated cluster of the given profile, started once per session."""
+    """Factory: an emulated cluster of the given profile, started on first use (and again if a
+    module boundary stopped it)."""
 
     def get(profile: str) -> Emulated:
         if profile not in _clusters:
@@ -74,10 +127,8 @@ def emulated():
         return _clusters[profile]
 
     yield get
-    for c in _clusters.values():
-        assert manage.down(c.name) == []
-        shutil.rmtree(c.state.dir, ignore_errors=True)  # PKI and logs of a throw-away cluster
-    _clusters.clear()
+    while _clusters:
+        _stop(_clusters.popitem()[1])
 
 
 def stopped_vm(name: str, ns: str) -> dict:

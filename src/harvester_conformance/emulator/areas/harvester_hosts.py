@@ -378,35 +378,45 @@ def _met01(cl: Cluster) -> None:
     # lag explains (a pod created for the fault would be seconds old, within any honest lag).
     node = LAST_NODE
     cl.patch(R.NODES, node, {"metadata": {"annotations": {FAULT_ANNOTATION: nodes_ctl.STALE_POD_RESOURCES}}})
-    pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS)).get(node, [])
-    oldest = _oldest_requesting(pods)
-    if oldest is not None:  # long-running: older than any lag a check may allow (on a fresh cluster, wait)
-        created = dt.datetime.fromisoformat(oldest["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
-        wait_for("cluster-seeded", lambda: clock.now() - created > dt.timedelta(seconds=MET01_POD_AGE))
-    requests, limits = nodes_ctl.pod_resources([p for p in pods if p is not oldest])
-    stale = {nodes_ctl.REQUESTS_ANN: requests, nodes_ctl.LIMITS_ANN: limits}
     # A reconcile that read the node before the stop may still land: write until the stale
-    # values have held for longer than the agent's resync period.
-    since: list[float] = []
+    # values have held for longer than the agent's resync period. The omitted pod must stay: if a
+    # revert before this fault was still replacing it, the stale values would become right.
+    state: dict = {}
 
     def held() -> bool:
+        pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS)).get(node, [])
+        oldest = _oldest_requesting(pods)
+        if oldest is None or oldest["metadata"]["uid"] != state.get("uid"):
+            state.clear()
+            if oldest is not None:
+                state["uid"] = oldest["metadata"]["uid"]
+        if oldest is not None:  # long-running: older than any lag a check may allow (fresh cluster: wait)
+            created = dt.datetime.fromisoformat(oldest["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+            if clock.now() - created <= dt.timedelta(seconds=MET01_POD_AGE):
+                return False
+        requests, limits = nodes_ctl.pod_resources([p for p in pods if p is not oldest])
+        stale = {nodes_ctl.REQUESTS_ANN: requests, nodes_ctl.LIMITS_ANN: limits}
         ann = (cl.get(R.NODES, node) or {})["metadata"].get("annotations") or {}
         if any(ann.get(k) != v for k, v in stale.items()):
             cl.patch(R.NODES, node, {"metadata": {"annotations": stale}})
-            since.clear()
+            state.pop("since", None)
             return False
-        since[:1] = since[:1] or [time.monotonic()]
-        return time.monotonic() - since[0] > 2 * NODE_RESOURCES_PERIOD
+        state.setdefault("since", time.monotonic())
+        return time.monotonic() - state["since"] > 2 * NODE_RESOURCES_PERIOD
 
-    wait_for("object-restored", held)
+    wait_for("cluster-seeded", held)
 
 
 def _oldest_requesting(pods: list[dict]) -> dict | None:
-    """The node's oldest pod that requests CPU (a virt-launcher, a Longhorn component)."""
+    """The node's oldest pod that requests CPU (a virt-launcher, a Longhorn component) and is not
+    on its way out."""
     requesting = [
         p
         for p in pods
-        if any(((c.get("resources") or {}).get("requests") or {}).get("cpu") for c in p["spec"].get("containers") or [])
+        if not p["metadata"].get("deletionTimestamp")
+        and any(
+            ((c.get("resources") or {}).get("requests") or {}).get("cpu") for c in p["spec"].get("containers") or []
+        )
     ]
     return min(requesting, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
 

@@ -248,7 +248,9 @@ def _rolled_out(cl: Cluster, name: str, priority: str) -> bool:
         return False
     if st.get("updatedReplicas") != want or st.get("availableReplicas") != want or st.get("replicas") != want:
         return False
-    pods = [p for p in cl.list(R.PODS, M.NS, f"app={name}") if not p["metadata"].get("deletionTimestamp")]
+    # Settled means the old pods are gone too: a terminating one would still churn the node's
+    # pod totals under the next fault (MET-01 omits a node's oldest pod).
+    pods = cl.list(R.PODS, M.NS, f"app={name}")
     return len(pods) == want and all(p["spec"].get("priorityClassName", "") == priority for p in pods)
 
 

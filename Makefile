@@ -27,7 +27,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test: setup lint
-	$(BIN)/pytest tests -p no:cacheprovider -ra $(ARGS)
+	$(BIN)/pytest tests -p no:cacheprovider -ra --durations=25 $(ARGS)
 
 bench: setup
 	$(BIN)/python bench/cluster_up.py $(ARGS)

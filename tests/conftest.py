@@ -85,17 +85,19 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     items.sort(key=lambda it: (profile_of(it) != HOME_PROFILE, rank.get(profile_of(it), len(rank))))
 
 
-_previous_module: list[object] = [None]
+_previous: list[tuple[object, str] | None] = [None]
 
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item: pytest.Item) -> None:
-    """At a module boundary (the previous module's fixtures and clients are gone by then), stop
-    the clusters neither the home profile nor this item needs."""
-    if item.module is _previous_module[0]:
+    """Where the module or the profile group changes, stop the clusters neither the home profile
+    nor this item needs. At a module boundary the previous module's fixtures and clients are gone;
+    within a module the items are sorted by profile, so none comes back to a stopped one."""
+    here = (item.module, profile_of(item))
+    if here == _previous[0]:
         return
-    _previous_module[0] = item.module
-    keep = {HOME_PROFILE, profile_of(item)}
+    _previous[0] = here
+    keep = {HOME_PROFILE, here[1]}
     for profile in [p for p in _clusters if p not in keep]:
         _stop(_clusters.pop(profile))
 

@@ -330,6 +330,7 @@ def lb_settled(lb: dict) -> bool:
 
 NODE_RESOURCES_PERIOD = 3.0  # seconds between the pod-resources agent's passes
 MET01_POD_AGE = 45  # seconds: the missing pod has run for at least this long
+MET01_SETTLED = dt.timedelta(seconds=30)  # and every other pod of the node for this long
 
 CONTROLLERS = [
     ("harvester-node-resources", nodes_ctl.node_resources_factory, NODE_RESOURCES_PERIOD),
@@ -390,10 +391,14 @@ def _met01(cl: Cluster) -> None:
             state.clear()
             if oldest is not None:
                 state["uid"] = oldest["metadata"]["uid"]
-        if oldest is not None:  # long-running: older than any lag a check may allow (fresh cluster: wait)
-            created = dt.datetime.fromisoformat(oldest["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
-            if clock.now() - created <= dt.timedelta(seconds=MET01_POD_AGE):
-                return False
+        # The omitted pod long-running (older than any lag a check may allow), and no pod of the
+        # node in flight: a young pod with the omitted one's requests would make the stale totals
+        # right for a check that may or may not count it yet (the revert before this fault had
+        # just replaced a csi-resizer pod, requesting what the omitted one did).
+        young = oldest is not None and _age(oldest) <= dt.timedelta(seconds=MET01_POD_AGE)
+        if young or any(p["metadata"].get("deletionTimestamp") or _age(p) <= MET01_SETTLED for p in pods):
+            state.pop("since", None)
+            return False
         requests, limits = nodes_ctl.pod_resources([p for p in pods if p is not oldest])
         stale = {nodes_ctl.REQUESTS_ANN: requests, nodes_ctl.LIMITS_ANN: limits}
         ann = (cl.get(R.NODES, node) or {})["metadata"].get("annotations") or {}
@@ -407,9 +412,14 @@ def _met01(cl: Cluster) -> None:
     wait_for("cluster-seeded", held)
 
 
+def _age(pod: dict) -> dt.timedelta:
+    return clock.now() - dt.datetime.fromisoformat(pod["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
+
+
 def _oldest_requesting(pods: list[dict]) -> dict | None:
-    """The node's oldest pod that requests CPU (a virt-launcher, a Longhorn component) and is not
-    on its way out."""
+    """The node's oldest VM (virt-launcher pod) that requests CPU and is not on its way out; else
+    its oldest such pod. A VM's pod stays while the other faults' reverts roll Longhorn's
+    components out again (a csi-resizer pod replaced under the fault made its totals right)."""
     requesting = [
         p
         for p in pods
@@ -418,7 +428,8 @@ def _oldest_requesting(pods: list[dict]) -> dict | None:
             ((c.get("resources") or {}).get("requests") or {}).get("cpu") for c in p["spec"].get("containers") or []
         )
     ]
-    return min(requesting, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
+    launchers = [p for p in requesting if (p["metadata"].get("labels") or {}).get("kubevirt.io") == "virt-launcher"]
+    return min(launchers or requesting, key=lambda p: p["metadata"]["creationTimestamp"], default=None)
 
 
 def _met01_revert(cl: Cluster) -> None:

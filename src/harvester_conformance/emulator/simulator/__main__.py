@@ -23,6 +23,7 @@ from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import controlplane, pki
 from harvester_conformance.emulator.areas import AREAS, metrics_server
 from harvester_conformance.emulator.simulator import webhooks
+from harvester_conformance.emulator.simulator.informers import CachedCluster
 
 log = logging.getLogger("simulator")
 
@@ -242,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    controllers = [(n, factory(cluster, args.state_dir), p) for a in AREAS for n, factory, p in a.CONTROLLERS]
+    # Controllers read through shared informers; webhooks and kubelets answer from the apiserver.
+    cached = CachedCluster(cluster, stop)
+    controllers = [(n, factory(cached, args.state_dir), p) for a in AREAS for n, factory, p in a.CONTROLLERS]
     threads = [
         threading.Thread(target=run_controller, args=(n, f, p, stop), name=n, daemon=True) for n, f, p in controllers
     ]

@@ -1,0 +1,326 @@
+"""Shared informer caches for the simulator's controllers.
+
+Real controllers read through informers: one list, then a watch per resource type, shared by
+every controller of the process. The simulator's controllers did a LIST of every type they read on
+every tick, which kept an idle emulated cluster at ~40% of a core (the apiserver serving the
+lists). `CachedCluster` gives them the same reads from a watch-fed cache: the first read of a type
+lists it once cluster-wide and starts its watch (resumed from the last resourceVersion, listed
+again when the apiserver says it expired); writes go to the apiserver, and their answers update
+the cache at once, so a controller reads its own writes as a client-go controller does through its
+expectations. Selectors the cache cannot evaluate, and types the simulator may not list
+cluster-wide, are read from the apiserver as before.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import re
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+from kubernetes.client import ApiClient
+
+from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable
+from harvester_conformance.cluster.resources import Resource
+
+log = logging.getLogger("simulator.informers")
+
+WATCH_SECONDS = 240  # the apiserver ends a watch after this; it is resumed from the last resourceVersion
+RETRY_SECONDS = 1.0
+WATCH_POOL = 128  # connections for watches: one per resource type read
+_EQUALITY = re.compile(r"^\s*(!?)([A-Za-z0-9./_-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9._-]*))?\s*$")
+
+Key = tuple[str, str]  # (namespace, name)
+
+
+def _copy(obj: Any) -> Any:
+    """A private copy for the caller (controllers edit what they read before writing it back)."""
+    if isinstance(obj, dict):
+        return {k: _copy(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_copy(v) for v in obj]
+    return obj
+
+
+def _key(obj: dict) -> Key:
+    meta = obj.get("metadata") or {}
+    return meta.get("namespace") or "", meta.get("name") or ""
+
+
+def _rv(obj: dict) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+def parse_selector(text: str | None) -> list[tuple[str, str, str]] | None:
+    """Equality-based label selector terms (op, key, value), or None when it has a term the cache
+    does not evaluate (set-based `in`/`notin`): those go to the apiserver."""
+    terms: list[tuple[str, str, str]] = []
+    for part in (text or "").split(","):
+        if not part.strip():
+            continue
+        m = _EQUALITY.match(part)
+        if not m:
+            return None
+        neg, key, op, value = m.groups()
+        if neg:
+            if op:
+                return None
+            terms.append(("!", key, ""))
+        elif op is None:
+            terms.append(("exists", key, ""))
+        else:
+            terms.append(("!=" if op == "!=" else "=", key, value or ""))
+    return terms
+
+
+def matches(obj: dict, terms: list[tuple[str, str, str]]) -> bool:
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    for op, key, value in terms:
+        if op == "exists" and key not in labels:
+            return False
+        if op == "!" and key in labels:
+            return False
+        if op == "=" and labels.get(key) != value:
+            return False
+        if op == "!=" and labels.get(key) == value:
+            return False
+    return True
+
+
+class Informer:
+    """One resource type: the objects by (namespace, name), kept current by a watch."""
+
+    def __init__(self, cl: CachedCluster, res: Resource, stop: threading.Event) -> None:
+        self.cl, self.res, self.stop = cl, res, stop
+        self.lock = threading.Lock()
+        self.objects: dict[Key, dict] = {}
+        self.gone: dict[Key, int] = {}  # resourceVersion at which an object was seen deleted
+        self.rv = ""
+
+    def start(self) -> None:
+        """List once (raising if the type cannot be listed cluster-wide), then watch in a thread."""
+        self._relist()
+        threading.Thread(target=self._run, name=f"informer-{self.res.key}", daemon=True).start()
+
+    def _relist(self) -> None:
+        query: dict[str, Any] = {"limit": 500}
+        items: list[dict] = []
+        rv = ""
+        while True:
+            page = self.cl.request("GET", self.res.path(), query=query)
+            items.extend(page.get("items", []))
+            meta = page.get("metadata") or {}
+            rv = meta.get("resourceVersion") or rv
+            if not meta.get("continue"):
+                break
+            query["continue"] = meta["continue"]
+        with self.lock:
+            self.objects = {_key(o): self._typed(o) for o in items}
+            self.gone.clear()
+            self.rv = rv
+
+    def _typed(self, obj: dict) -> dict:
+        obj.setdefault("apiVersion", self.res.api_version)
+        obj.setdefault("kind", self.res.kind)
+        return obj
+
+    def _run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                self._watch()
+            except _Expired:
+                self._retry(self._relist)
+            except (ApiError, ClusterUnreachable, OSError, ValueError) as exc:
+                log.info("watch of %s ended (%s); resuming", self.res.key, exc)
+                self.stop.wait(RETRY_SECONDS)
+
+    def _retry(self, fn) -> None:
+        while not self.stop.is_set():
+            try:
+                fn()
+                return
+            except (ApiError, ClusterUnreachable, OSError) as exc:
+                log.info("list of %s failed (%s); retrying", self.res.key, exc)
+                self.stop.wait(RETRY_SECONDS)
+
+    def _watch(self) -> None:
+        query = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersion": self.rv,
+            "timeoutSeconds": str(WATCH_SECONDS),
+        }
+        for event in self._stream(query):
+            kind, obj = event.get("type"), event.get("object") or {}
+            if kind == "ERROR":
+                if obj.get("code") == 410:
+                    raise _Expired
+                raise ValueError(f"watch error: {obj.get('message')}")
+            with self.lock:
+                self.rv = (obj.get("metadata") or {}).get("resourceVersion") or self.rv
+                if kind in ("ADDED", "MODIFIED"):
+                    self._store(self._typed(obj))
+                elif kind == "DELETED":
+                    self._forget(obj)
+
+    def _stream(self, query: dict[str, str]) -> Iterator[dict]:
+        api = self.cl.watch_api
+        method, url, headers, body, _ = api.param_serialize(
+            "GET",
+            self.res.path(),
+            query_params=list(query.items()),
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        try:
+            timeout = (10, WATCH_SECONDS + 30)
+            resp = api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
+        except Exception as exc:  # noqa: BLE001 - the generated client raises its own types
+            raise OSError(f"watch request failed: {exc}") from None
+        raw = resp.response
+        try:
+            if resp.status == 410:
+                raise _Expired
+            if resp.status != 200:
+                raise OSError(f"watch answered {resp.status}")
+            for line in raw:
+                if self.stop.is_set():
+                    return
+                if line.strip():
+                    yield json.loads(line)
+        finally:
+            raw.release_conn()
+
+    # -- the cache, under self.lock --------------------------------------------------------
+    def _store(self, obj: dict) -> None:
+        key = _key(obj)
+        if _rv(obj) <= max(_rv(self.objects.get(key, {})), self.gone.get(key, 0)):
+            return  # older than what is known (a write's answer arrived before its event)
+        self.objects[key] = obj
+        self.gone.pop(key, None)
+
+    def _forget(self, obj: dict) -> None:
+        key = _key(obj)
+        current = self.objects.get(key)
+        if current is not None and _rv(current) > _rv(obj):
+            return  # created again since
+        self.objects.pop(key, None)
+        self.gone[key] = _rv(obj)
+
+    # -- reads -------------------------------------------------------------------------------
+    def list(self, namespace: str | None, terms: list[tuple[str, str, str]]) -> list[dict]:
+        with self.lock:
+            found = [
+                o for (ns, _), o in self.objects.items() if (not namespace or ns == namespace) and matches(o, terms)
+            ]
+            found.sort(key=_key)  # the apiserver's order: namespace, then name
+            return [_copy(o) for o in found]
+
+    def get(self, namespace: str | None, name: str) -> dict | None:
+        with self.lock:
+            obj = self.objects.get((namespace or "", name))
+            return _copy(obj) if obj is not None else None
+
+    def wrote(self, obj: dict) -> None:
+        with self.lock:
+            self._store(self._typed(_copy(obj)))
+
+    def deleted(self, namespace: str | None, name: str) -> None:
+        """A DELETE the apiserver accepted: the object is gone or terminating; the watch says
+        which (a terminating one comes back as MODIFIED with a later resourceVersion)."""
+        with self.lock:
+            obj = self.objects.pop((namespace or "", name), None)
+            if obj is not None:
+                self.gone[(namespace or "", name)] = _rv(obj)
+
+
+class _Expired(Exception):
+    """The watch's resourceVersion is too old: list again."""
+
+
+class CachedCluster(Cluster):
+    """The controllers' client: reads from the shared informers, writes through the apiserver."""
+
+    def __init__(self, direct: Cluster, stop: threading.Event) -> None:
+        self.__dict__.update(direct.__dict__)  # the same connection pool and request counter
+        # Each watch holds a connection for minutes: they get a pool of their own, sized for
+        # every type, so that the controllers' writes never wait for (or discard) a connection.
+        cfg = copy.copy(direct.api.configuration)
+        cfg.connection_pool_maxsize = WATCH_POOL
+        self.watch_api = ApiClient(cfg)
+        self._stop = stop
+        self._informers: dict[Resource, Informer | None] = {}
+        self._start_lock = threading.Lock()
+
+    def _informer(self, res: Resource) -> Informer | None:
+        with self._start_lock:
+            if res not in self._informers:
+                inf = Informer(self, res, self._stop)
+                try:
+                    inf.start()
+                except ApiError as exc:  # not listable cluster-wide (RBAC) or not served: read directly
+                    log.info("no informer for %s (%s): reading it from the apiserver", res.key, exc)
+                    self._informers[res] = None
+                else:
+                    self._informers[res] = inf
+            return self._informers[res]
+
+    def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
+        inf = self._informer(res)
+        return inf.get(namespace if res.namespaced else None, name) if inf else super().get(res, name, namespace)
+
+    def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
+        terms = parse_selector(label_selector)
+        inf = self._informer(res) if terms is not None else None
+        if inf is None:
+            return list(Cluster.iter_list(self, res, namespace, label_selector))
+        return inf.list(namespace if res.namespaced else None, terms or [])
+
+    def iter_list(
+        self, res: Resource, namespace: str | None = None, label_selector: str | None = None
+    ) -> Iterator[dict]:
+        return iter(self.list(res, namespace, label_selector))
+
+    def _written(self, res: Resource, obj: Any) -> Any:
+        inf = self._informers.get(res)
+        if inf is not None and isinstance(obj, dict) and obj.get("metadata", {}).get("resourceVersion"):
+            inf.wrote(obj)
+        return obj
+
+    def create(self, res: Resource, body: dict, namespace: str | None = None) -> dict:
+        return self._written(res, super().create(res, body, namespace))
+
+    def apply(self, res: Resource, body: dict, *, manager: str, sub: str | None = None) -> dict:
+        return self._written(res, super().apply(res, body, manager=manager, sub=sub))
+
+    def patch(
+        self,
+        res: Resource,
+        name: str,
+        patch: dict,
+        namespace: str | None = None,
+        sub: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> dict:
+        out = super().patch(res, name, patch, namespace, sub, dry_run=dry_run)
+        return out if dry_run else self._written(res, out)
+
+    def json_patch(self, res: Resource, name: str, ops: list[dict], namespace: str | None = None) -> dict:
+        return self._written(res, super().json_patch(res, name, ops, namespace))
+
+    def replace(self, res: Resource, body: dict, sub: str | None = None) -> dict:
+        return self._written(res, super().replace(res, body, sub))
+
+    def delete(self, res: Resource, name: str, namespace: str | None = None) -> bool:
+        done = super().delete(res, name, namespace)
+        inf = self._informers.get(res)
+        if done and inf is not None:
+            inf.deleted(namespace if res.namespaced else None, name)
+        return done

@@ -1,0 +1,76 @@
+"""The simulator's informer cache: label selectors as the apiserver evaluates them (equality-based
+terms, apimachinery pkg/labels/selector.go), and the cache keeping the newest version of an
+object whichever of a write's answer and its watch event arrives first."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.emulator.simulator.informers import Informer, matches, parse_selector
+
+
+def _obj(name: str, rv: int, ns: str = "default", **labels: str) -> dict:
+    return {"metadata": {"name": name, "namespace": ns, "resourceVersion": str(rv), "labels": labels}}
+
+
+@pytest.mark.parametrize(
+    "selector,labels,selected",
+    [
+        ("kubevirt.io=virt-launcher", {"kubevirt.io": "virt-launcher"}, True),
+        ("kubevirt.io==virt-launcher", {"kubevirt.io": "virt-launcher"}, True),
+        ("kubevirt.io=virt-launcher", {"kubevirt.io": "virt-handler"}, False),
+        ("app!=x", {}, True),
+        ("app!=x", {"app": "x"}, False),
+        ("harvesterhci.io/creator", {"harvesterhci.io/creator": ""}, True),
+        ("harvesterhci.io/creator", {}, False),
+        ("!harvesterhci.io/creator", {}, True),
+        ("a=1, b=2", {"a": "1", "b": "2"}, True),
+        ("a=1,b=2", {"a": "1"}, False),
+        ("", {"a": "1"}, True),
+    ],
+)
+def test_equality_selectors(selector: str, labels: dict, selected: bool) -> None:
+    terms = parse_selector(selector)
+    assert terms is not None
+    assert matches({"metadata": {"labels": labels}}, terms) is selected
+
+
+@pytest.mark.parametrize("selector", ["env in (a,b)", "env notin (a)", "!a=b"])
+def test_set_based_selectors_go_to_the_apiserver(selector: str) -> None:
+    assert parse_selector(selector) is None
+
+
+def _informer() -> Informer:
+    return Informer(None, R.PODS, threading.Event())  # type: ignore[arg-type] - no watch is started
+
+
+def test_newest_version_wins_in_either_order() -> None:
+    inf = _informer()
+    inf.wrote(_obj("a", 7, phase="new"))
+    inf._store(_obj("a", 5, phase="old"))  # the event of an earlier write, arriving late
+    assert inf.get("default", "a")["metadata"]["labels"] == {"phase": "new"}
+    inf._store(_obj("a", 9, phase="newer"))
+    assert inf.get("default", "a")["metadata"]["labels"] == {"phase": "newer"}
+
+
+def test_a_deleted_object_does_not_come_back_from_a_late_event() -> None:
+    inf = _informer()
+    inf.wrote(_obj("a", 7))
+    inf.deleted("default", "a")
+    inf._store(_obj("a", 6))
+    assert inf.get("default", "a") is None
+    inf._store(_obj("a", 11))  # terminating (finalizers) or created again: a later version
+    assert inf.get("default", "a") is not None
+
+
+def test_reads_are_private_copies_in_the_apiservers_order() -> None:
+    inf = _informer()
+    for name, ns in (("b", "x"), ("a", "y"), ("a", "x")):
+        inf.wrote(_obj(name, 1, ns))
+    listed = inf.list(None, [])
+    assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in listed] == [("x", "a"), ("x", "b"), ("y", "a")]
+    listed[0]["metadata"]["labels"]["edited"] = "yes"
+    assert inf.list("x", [])[0]["metadata"]["labels"] == {}

@@ -413,8 +413,9 @@ def test_rancher_side_and_upgrade_prerequisites(cl):
     assert re.fullmatch(r"kubeconfig-u-[a-z0-9]+:[a-z0-9]{54}", kc["users"][0]["user"]["token"])
     assert token is not None and _token_valid(token)
     ttl = cl.get(R.RANCHER_SETTINGS, "kubeconfig-default-token-ttl-minutes")
-    # The external Rancher's own setting (Rancher 2.8's default), which Harvester's copy never reaches.
-    assert (ttl["default"], ttl["value"]) == ("43200", "")
+    # The external Rancher's own setting: Rancher 2.8's default 43200, set to 0 as the article's
+    # remediation does (a healthy cluster); Harvester's copy never reaches it.
+    assert (ttl["default"], ttl["value"]) == ("43200", "0")
     prov = cl.get(R.PROVISIONING_CLUSTERS, "local", "fleet-local")
     assert prov["status"]["ready"] is True
     capi = cl.get(R.CAPI_CLUSTERS, "local", "fleet-local")

@@ -546,18 +546,25 @@ def test_fault_lhp04_data_disk_retired(cl):
     assert dedicated_disk_problems(cl) == []
 
 
-def backup_jobs(cl: Cluster) -> list[str]:
-    return [j["metadata"]["name"] for j in cl.list(R.LONGHORN_RECURRING_JOBS, NS) if j["spec"]["task"] == "backup"]
+def backup_job_groups(cl: Cluster) -> dict[str, list[str]]:
+    return {
+        j["metadata"]["name"]: j["spec"].get("groups") or []
+        for j in cl.list(R.LONGHORN_RECURRING_JOBS, NS)
+        if j["spec"]["task"] == "backup"
+    }
 
 
 def test_fault_lhp05_no_recurring_backup(cl):
-    assert backup_jobs(cl) == ["daily-backup"]
+    """v1.3.1 has no ScheduleVMBackup: its recurring backups are a Longhorn backup job of group
+    default, which the fault moves to a group no volume joins (it then backs nothing up)."""
+    assert backup_job_groups(cl) == {"daily-backup": ["default"]}
     _fault("LHP-05").inject(cl)
     try:
-        assert backup_jobs(cl) == []
+        assert backup_job_groups(cl) == {"daily-backup": ["mission-critical"]}
+        assert cl.list(R.LONGHORN_VOLUMES, NS, "recurring-job-group.longhorn.io/mission-critical") == []
     finally:
         _fault("LHP-05").revert(cl)
-    assert backup_jobs(cl) == ["daily-backup"]
+    assert backup_job_groups(cl) == {"daily-backup": ["default"]}
 
 
 def images_off_longhorn(cl: Cluster) -> list[str]:

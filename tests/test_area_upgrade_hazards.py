@@ -17,9 +17,10 @@ import yaml
 from cryptography import x509
 
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import all_faults
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
+from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
 from harvester_conformance.waits import wait_for
 from tests.test_area_harvester_hosts import TOKENS, _credential, _token_valid
 
@@ -197,9 +198,9 @@ def renew(cl: Cluster) -> dict:
 
 
 def test_ccr03_renewal_leaves_a_valid_credential_only_without_the_cap(cl):
+    """A renewal under a 1-minute cap (both TTL settings at 1) leaves a credential that expires."""
     assert _token_valid(renew(cl))
-    fault = all_faults()["CCR-03"]
-    fault.inject(cl)
+    rancher.token_ttl_fault("1")(cl)
     try:
         token = renew(cl)
         token = wait_for(
@@ -207,8 +208,24 @@ def test_ccr03_renewal_leaves_a_valid_credential_only_without_the_cap(cl):
         )
         assert not _token_valid(token)
     finally:
-        fault.revert(cl)
+        rancher.token_ttl_fault(None)(cl)
     assert _token_valid(renew(cl))
+
+
+def test_ccr03_fault_makes_the_credential_refuse_the_merge_patch(cl):
+    """CCR-03's fault: the credential Secret immutable, so the article's merge patch is refused
+    (core validation of Secrets: immutable data)."""
+    patch = {"data": {"harvestercredentialConfig-kubeconfigContent": base64.b64encode(b"x").decode()}}
+    cl.patch(R.SECRETS, "cc-hvstr", patch, "cattle-global-data", dry_run=True)
+    fault = all_faults()["CCR-03"]
+    fault.inject(cl)
+    try:
+        with pytest.raises(ApiError) as refused:
+            cl.patch(R.SECRETS, "cc-hvstr", patch, "cattle-global-data", dry_run=True)
+        assert refused.value.status == 422, refused.value
+    finally:
+        fault.revert(cl)
+    cl.patch(R.SECRETS, "cc-hvstr", patch, "cattle-global-data", dry_run=True)
 
 
 # -- the API endpoint ----------------------------------------------------------------------------------
@@ -248,6 +265,8 @@ def test_token_ttl_fault_sets_the_external_ranchers_settings(emulated, profile: 
             assert (own or {}).get("value") == (own_before or {}).get("value")
         finally:
             fault.revert(c)
-        assert [c.get(R.RANCHER_SETTINGS, n)["value"] for n in names] == ["", ""]
+        # The healthy seed sets both to 0 where Rancher's default is finite (2.8+: 43200 and 129600).
+        healthy = ["0", "0"] if profile == "v1.3.1" else ["", ""]
+        assert [c.get(R.RANCHER_SETTINGS, n)["value"] for n in names] == healthy
     finally:
         c.close()

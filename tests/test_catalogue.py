@@ -42,7 +42,7 @@ def test_every_test_names_a_catalogued_invariant() -> None:
 
 
 OPEN_WORK = (
-    "open work: the rest of issues 12 and 13 (active, node-probe, Rancher and IP-pool IDs, LHP-05), "
+    "open work: the rest of issues 12 and 13 (node-probe, vendor and disruptive IDs), "
     "issue 14 and the regression IDs of issue 17"
 )
 

@@ -94,3 +94,103 @@ def test_dedicated_disk_schedulable_or_holding_replicas() -> None:
     assert lp.check_data_disk(retired, root) is None  # an eviction in progress: the data is still there
     assert lp.check_data_disk(_node("n3", disks={"default": _disk(root)}), root) is not None
     assert lp.check_data_disk(_node("w", allow=False), root) is None
+
+
+# -- LHP-05: recurring backups (per release) and snapshot counts -------------------------------------
+def _job(name: str, task: str = "backup", groups: list[str] | None = None) -> dict:
+    return {
+        "metadata": {"name": name, "namespace": "longhorn-system"},
+        "spec": {"name": name, "task": task, "cron": "0 2 * * *", "retain": 7, "groups": groups or []},
+    }
+
+
+def _volume(name: str, labels: dict | None = None) -> dict:
+    return {"metadata": {"name": name, "namespace": "longhorn-system", "labels": labels or {}}}
+
+
+def test_job_volumes_default_group_job_label_and_named_group() -> None:
+    plain = _volume("v-plain")
+    labelled = _volume("v-job", {"recurring-job.longhorn.io/nightly": "enabled"})
+    grouped = _volume("v-group", {"recurring-job-group.longhorn.io/critical": "enabled"})
+    vols = [plain, labelled, grouped]
+    assert lp.job_volumes(_job("daily", groups=["default"]), vols) == ["v-plain"]
+    assert lp.job_volumes(_job("nightly"), vols) == ["v-job"]
+    assert lp.job_volumes(_job("x", groups=["critical"]), vols) == ["v-group"]
+    # a volume labelled with any job leaves the default group
+    assert lp.job_volumes(_job("daily", groups=["default"]), [labelled]) == []
+
+
+def test_before_v14_a_backup_job_reaching_a_volume_passes() -> None:
+    assert lp.check_longhorn_backup_jobs([_job("daily-backup", groups=["default"])], [_volume("v")]) == []
+
+
+def test_before_v14_no_backup_job_is_reported() -> None:
+    found = lp.check_longhorn_backup_jobs([_job("snap", task="snapshot", groups=["default"])], [_volume("v")])
+    assert [f.object for f in found] == ["RecurringJob longhorn-system/*"]
+    assert "longhorn-system/snap (snapshot)" in found[0].message
+
+
+def test_before_v14_a_backup_job_in_a_group_no_volume_joined_is_named() -> None:
+    found = lp.check_longhorn_backup_jobs([_job("daily-backup", groups=["mission-critical"])], [_volume("v")])
+    assert [f.object for f in found] == ["RecurringJob longhorn-system/daily-backup"]
+    assert "backs up nothing" in found[0].message
+
+
+def _schedule(name: str, kind: str = "backup", suspended: bool = False, reason: str = "") -> dict:
+    status: dict = {"suspended": suspended}
+    if suspended:
+        status["conditions"] = [{"type": "BackupSuspend", "status": "True", "reason": reason, "message": "m"}]
+    return {
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "cron": "0 2 * * *",
+            "retain": 8,
+            "maxFailure": 4,
+            "suspend": suspended,
+            "vmbackup": {"source": {"kind": "VirtualMachine", "name": "vm"}, "type": kind},
+        },
+        "status": status,
+    }
+
+
+def test_from_v14_an_active_or_user_suspended_backup_schedule_passes() -> None:
+    assert lp.check_backup_schedules([_schedule("s")], []) == []
+    assert lp.check_backup_schedules([_schedule("s", suspended=True, reason=lp.USER_SUSPEND)], []) == []
+
+
+def test_from_v14_a_schedule_harvester_suspended_is_named() -> None:
+    found = lp.check_backup_schedules([_schedule("s", suspended=True, reason="Reach Max Failure")], [])
+    assert [f.object for f in found] == ["ScheduleVMBackup default/s"]
+    assert "Reach Max Failure" in found[0].message
+
+
+def test_from_v14_snapshot_schedules_only_or_none_are_reported() -> None:
+    found = lp.check_backup_schedules([_schedule("snaps", kind="snapshot")], [])
+    assert [f.object for f in found] == ["ScheduleVMBackup *"]
+    assert "default/snaps" in found[0].message
+    assert [f.object for f in lp.check_backup_schedules([], [])] == ["ScheduleVMBackup *"]
+
+
+def test_from_v14_longhorn_snapshot_and_backup_jobs_are_unsupported() -> None:
+    jobs = [_job("b"), _job("s", task="snapshot"), _job("c", task="snapshot-cleanup"), _job("t", "filesystem-trim")]
+    found = lp.check_backup_schedules([_schedule("s")], jobs)
+    assert [f.object for f in found] == ["RecurringJob longhorn-system/b", "RecurringJob longhorn-system/s"]
+
+
+def _snap(name: str, volume: str, user: bool = False, removed: bool = False) -> dict:
+    return {
+        "metadata": {"name": name},
+        "spec": {"volume": volume},
+        "status": {"userCreated": user, "markRemoved": removed},
+    }
+
+
+def test_snapshot_count_above_the_bound_is_reported() -> None:
+    snaps = [_snap(f"s{i}", "pvc-a", user=i < 2, removed=i == 3) for i in range(5)] + [_snap("volume-head", "pvc-a")]
+    snaps += [_snap("t0", "pvc-b")]
+    assert lp.check_snapshot_counts(snaps, 5) == []
+    found = lp.check_snapshot_counts(snaps, 4)
+    assert [f.object for f in found] == ["Volume longhorn-system/pvc-a"]
+    assert "5 snapshots (3 system-generated, 1 marked removed); expected at most 4" in found[0].message
+    full = lp.check_snapshot_counts([_snap(f"s{i}", "pvc-c") for i in range(250)], 100)
+    assert "Longhorn takes no more" in full[0].message

@@ -80,3 +80,66 @@ def test_managed_components_by_version_names() -> None:
     }
     assert "unset" in found["Deployment longhorn-system/csi-resizer"]
     assert "priority 0" in found["Pod longhorn-system/backing-image-manager-5d-1"]
+
+
+# -- LPC-04: a change while volumes are attached (LM ValidateSetting @v1.5.5 refuses; setting
+# controller updatePriorityClass @v1.6.2 defers; status.applied from v1.7.3) --------------------------
+IM = {"longhorn.io/component": "instance-manager"}
+
+
+def _with_uid(pod: dict, uid: str) -> dict:
+    pod["metadata"]["uid"] = uid
+    return pod
+
+
+def _state(cls: str, uid: str = "u1") -> dict:
+    return lpc.components(
+        [_workload("csi-attacher", cls), _workload("longhorn-ui", "x", managed=False)],
+        [],
+        [_with_uid(_pod("instance-manager-1", IM, cls, 1), uid)],
+    )
+
+
+def test_change_to_the_other_critical_class() -> None:
+    assert lpc.change_to("system-cluster-critical") == "system-node-critical"
+    assert lpc.change_to("system-node-critical") == "system-cluster-critical"
+    assert lpc.change_to("") == "system-node-critical"
+
+
+def test_components_keep_managed_workloads_and_manager_pods_only() -> None:
+    assert _state("c") == {
+        f"Deployment {NS}/csi-attacher": ("", "c"),
+        f"Pod {NS}/instance-manager-1": ("u1", "c"),
+    }
+
+
+def test_reached_names_changed_templates_and_replaced_or_deleted_pods() -> None:
+    before = _state("old")
+    assert lpc.reached(before, _state("old"), "new") == []
+    found = lpc.reached(before, _state("new", uid="u2"), "new")
+    assert [f.object for f in found] == [f"Deployment {NS}/csi-attacher", f"Pod {NS}/instance-manager-1"]
+    assert "recreated with new" in found[1].message
+    gone = lpc.reached(before, {k: v for k, v in before.items() if k.startswith("Deployment")}, "new")
+    assert [f.object for f in gone] == [f"Pod {NS}/instance-manager-1"] and "deleted" in gone[0].message
+
+
+def test_up_to_15_the_change_must_be_refused() -> None:
+    assert lpc.check_change((1, 5, 5), "cannot modify priority class setting", ["v1"], "n", [], None) == []
+    found = lpc.check_change((1, 4, 3), None, ["v1"], "n", [], None)
+    assert [f.object for f in found] == [f"Setting {NS}/priority-class"]
+    assert "refuses it" in found[0].message
+
+
+def test_from_16_the_change_is_deferred_and_from_17_not_applied() -> None:
+    assert lpc.check_change((1, 6, 2), None, ["v1"], "n", [], None) == []
+    assert lpc.check_change((1, 7, 3), None, ["v1"], "n", [], False) == []
+    assert "status.applied is True" in lpc.check_change((1, 7, 3), None, ["v1"], "n", [], True)[0].message
+    assert "was refused" in lpc.check_change((1, 6, 2), "no", ["v1"], "n", [], None)[0].message
+
+
+def test_a_change_that_reached_components_names_the_setting_and_them() -> None:
+    reached = lpc.reached(_state("old"), _state("n", uid="u2"), "n")
+    found = lpc.check_change((1, 6, 2), None, ["v1", "v2", "v3", "v4"], "n", reached, None)
+    assert [f.object for f in found][0] == f"Setting {NS}/priority-class"
+    assert "reached 2 component(s) with 4 volume(s) attached (v1, v2, v3 and 1 more)" in found[0].message
+    assert len(found) == 3

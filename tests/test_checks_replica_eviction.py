@@ -56,3 +56,64 @@ def test_evicting_disks_and_request_time() -> None:
 def test_witness_node_needs_no_longhorn_node() -> None:
     witness = {"metadata": {"name": "w", "labels": {ev.WITNESS_LABEL: "true"}}}
     assert ev.check_node_mapping([_node("a")], [{"metadata": {"name": "a"}}, witness]) == []
+
+
+# -- EVI-03: the disk to evict, and health meanwhile (LM replica_scheduler.go @v1.6.2) --------------------
+GI = 1024**3
+
+
+def _disk(allow: bool = True, evict: bool = False, reserved: int = 0) -> dict:
+    return {"allowScheduling": allow, "evictionRequested": evict, "storageReserved": reserved}
+
+
+def _status(maximum: int, replicas: dict[str, int]) -> dict:
+    return {"storageMaximum": maximum, "storageScheduled": sum(replicas.values()), "scheduledReplica": replicas}
+
+
+def test_pick_disk_first_node_fewest_replicas_that_fit_on_the_node() -> None:
+    a = _node(
+        "a",
+        {"d1": _disk(), "d2": _disk(), "d3": _disk()},
+        {
+            "d1": _status(100 * GI, {"r1": 10 * GI, "r2": 10 * GI}),
+            "d2": _status(100 * GI, {"r3": 10 * GI}),
+            "d3": _status(100 * GI, {}),
+        },
+    )
+    b = _node("b", {"x": _disk()}, {"x": _status(100 * GI, {"r4": GI})})
+    assert ev.pick_disk([b, a], 100) == ("a", "d2")
+
+
+def test_pick_disk_needs_room_and_a_usable_other_disk() -> None:
+    full = _node(
+        "a",
+        {"d1": _disk(), "d2": _disk()},
+        {"d1": _status(100 * GI, {"r": 60 * GI}), "d2": _status(100 * GI, {"q": 60 * GI})},
+    )
+    assert ev.pick_disk([full], 100) is None
+    assert ev.pick_disk([full], 200) == ("a", "d1")
+    off = _node(
+        "a",
+        {"d1": _disk(), "d2": _disk(allow=False)},
+        {"d1": _status(100 * GI, {"r": GI}), "d2": _status(100 * GI, {})},
+    )
+    assert ev.pick_disk([off], 100) is None
+    cordoned = _node(
+        "a", {"d1": _disk(), "d2": _disk()}, {"d1": _status(100 * GI, {"r": GI}), "d2": _status(100 * GI, {})}
+    )
+    cordoned["spec"]["allowScheduling"] = False
+    assert ev.pick_disk([cordoned], 100) is None
+
+
+def test_health_names_volumes_that_degraded_or_faulted() -> None:
+    before = {"v1": "healthy", "v2": "degraded", "v3": "healthy"}
+    now = [
+        {"metadata": {"name": "v1"}, "status": {"robustness": "degraded"}},
+        {"metadata": {"name": "v2"}, "status": {"robustness": "degraded"}},
+        {"metadata": {"name": "v3"}, "status": {"robustness": "unknown"}},
+        {"metadata": {"name": "v4"}, "status": {"robustness": "faulted"}},
+    ]
+    seen = ev.unhealthy(before, now)
+    assert seen == {"v1": "degraded", "v4": "faulted"}
+    found = ev.check_health("n", "d", seen)
+    assert [f.object for f in found] == ["Volume longhorn-system/v1", "Volume longhorn-system/v4"]

@@ -127,3 +127,22 @@ def test_other_settings_parse() -> None:
     assert sec.check_containerd_registry({"value": '{"Mirrors":{"docker.io":{"endpoint":["m"]}}}'}) == []
     assert sec.check_containerd_registry({"value": '{"mirrors":[]}'}) != []
     assert sec.check_containerd_registry({"value": "{"}) != []
+
+
+# -- SEC-06 ---------------------------------------------------------------------------------------------
+
+
+def _rke2_node(name: str, version: str) -> dict:
+    return {"metadata": {"name": name}, "status": {"nodeInfo": {"kubeletVersion": version}}}
+
+
+def test_rke2_token_rotation_names_nodes_on_the_failing_release() -> None:
+    """The SEC-06 fault: one node left on v1.27.10+rke2r1 (Harvester v1.3.0's RKE2)."""
+    nodes = [_rke2_node("n0", "v1.27.13+rke2r1"), _rke2_node("n2", "v1.27.10+rke2r1")]
+    found = sec.check_rke2_token_rotation(nodes)
+    assert [f.object for f in found] == ["Node n2"]
+    assert "v1.27.10+rke2r1" in found[0].message and "6250" in found[0].message
+
+
+def test_rke2_token_rotation_passes_elsewhere() -> None:
+    assert sec.check_rke2_token_rotation([_rke2_node("n0", "v1.28.12+rke2r1"), {"metadata": {"name": "n1"}}]) == []

@@ -35,6 +35,12 @@ def _read_only(ids: list[str]) -> list[str]:
     return [i for i in ids if entries()[i].impact == "read_only"]
 
 
+def _roles(kubeconfig: object) -> tuple[str, ...]:
+    """The emulated cluster plays the Rancher cluster and the guest cluster as well (their objects
+    live in its own apiserver), so the Rancher and guest-cluster IDs are proven like the others."""
+    return ("--rancher-kubeconfig", str(kubeconfig), "--guest-kubeconfig", str(kubeconfig))
+
+
 def _ids(ids: list[str]) -> list[str]:
     return [a for i in ids for a in ("--id", i)]
 
@@ -47,7 +53,8 @@ def _statuses(r: RunResult, ids: list[str]) -> dict[str, str | None]:
 def baseline(emulated, tmp_path_factory) -> dict[str, str | None]:
     """The read-only checks' outcomes on the healthy cluster: every one passes."""
     ids = _read_only(proven())
-    r = run_suite(tmp_path_factory.mktemp("baseline"), emulated(MATRIX_PROFILE).kubeconfig, *ALL, *FAST, *_ids(ids))
+    kubeconfig = emulated(MATRIX_PROFILE).kubeconfig
+    r = run_suite(tmp_path_factory.mktemp("baseline"), kubeconfig, *ALL, *FAST, *_roles(kubeconfig), *_ids(ids))
     outcome = _statuses(r, ids)
     assert r.code == 0 and set(outcome.values()) == {"passed"}, r.stdout[-3000:] + r.stderr[-2000:]
     return outcome
@@ -58,12 +65,12 @@ def test_fault_is_found_naming_its_objects(emulated, tmp_path, baseline, inv: st
     c = emulated(MATRIX_PROFILE)
     fault = areas.FAULTS[inv]
     if inv not in baseline:  # an active or disruptive check: its own healthy run
-        healthy = run_suite(tmp_path, c.kubeconfig, *ALL, *FAST, "--id", inv)
+        healthy = run_suite(tmp_path, c.kubeconfig, *ALL, *FAST, *_roles(c.kubeconfig), "--id", inv)
         assert healthy.code == 0 and healthy.status(inv) == "passed", healthy.stdout[-3000:]
     ids = sorted({*baseline, inv})
     areas.inject(inv, c.kubeconfig)
     try:
-        r = run_suite(tmp_path, c.kubeconfig, *ALL, *FAST, *_ids(ids))
+        r = run_suite(tmp_path, c.kubeconfig, *ALL, *FAST, *_roles(c.kubeconfig), *_ids(ids))
     finally:
         areas.revert(inv, c.kubeconfig)
     assert r.code == 1, r.stdout[-3000:] + r.stderr[-2000:]
@@ -89,7 +96,8 @@ def test_every_revert_restores_the_cluster(emulated, tmp_path) -> None:
     run. (Each faulty run above also holds every read-only ID to its baseline, so a revert that
     left something behind shows there first, as an ID that lost its baseline.)"""
     ids = proven()
-    r = run_suite(tmp_path, emulated(MATRIX_PROFILE).kubeconfig, *ALL, *FAST, *_ids(ids))
+    kubeconfig = emulated(MATRIX_PROFILE).kubeconfig
+    r = run_suite(tmp_path, kubeconfig, *ALL, *FAST, *_roles(kubeconfig), *_ids(ids))
     assert r.code == 0, r.stdout[-3000:] + r.stderr[-2000:]
     assert _statuses(r, ids) == {i: "passed" for i in ids}
 
@@ -97,7 +105,8 @@ def test_every_revert_restores_the_cluster(emulated, tmp_path) -> None:
 @pytest.mark.parametrize("profile", RELEASE_PROFILES)
 def test_healthy_release_profile_conforms(emulated, tmp_path, profile: str) -> None:
     ids = sorted(invariant_tests())
-    r = run_suite(tmp_path, emulated(profile).kubeconfig, *ALL, *_ids(ids))
+    kubeconfig = emulated(profile).kubeconfig
+    r = run_suite(tmp_path, kubeconfig, *ALL, *_roles(kubeconfig), *_ids(ids))
     assert r.code == 0, r.stdout[-3000:] + r.stderr[-2000:]
     outcome = _statuses(r, ids)
     assert set(outcome.values()) <= {"passed", "skipped"}, outcome

@@ -364,26 +364,32 @@ def _reissue_credential(c: Cluster) -> None:
     all_faults()["CCR-01"].revert(c)
 
 
-@pytest.mark.parametrize(("profile", "minutes"), [("v1.3.1", 43200), ("v1.2.1", 0)])
-def test_cloud_credential_ttl_is_the_external_ranchers(emulated, profile, minutes):
+@pytest.mark.parametrize(("profile", "default"), [("v1.3.1", "43200"), ("v1.2.1", "0")])
+def test_cloud_credential_ttl_is_the_external_ranchers(emulated, profile, default):
     """HV v1.3.1 pkg/controller/master/setting/kubeconfigttl.go copies Harvester's TTL only into
     its embedded Rancher; the credential's token comes from the external Rancher, whose default
     kubeconfig-default-token-ttl-minutes is 43200 from Rancher v2.8 (v1.3.1 ships v2.8.3) and 0
-    before (v1.2.1 ships v2.7.5) (facts §3, §17.8)."""
+    before (v1.2.1 ships v2.7.5) (facts §3, §17.8). The healthy seed sets a finite default to 0, as
+    the article's remediation does; left at 43200 (CCR-02's fault) the credential gets 30 days."""
     c = Cluster.from_kubeconfig(str(emulated(profile).kubeconfig))
     try:
         _reissue_credential(c)
         token = _credential_token(c)
-        assert token["ttl"] == minutes * 60_000
+        assert token["ttl"] == 0 and token["expiresAt"] == "" and token["expired"] is False
         setting = c.get(R.RANCHER_SETTINGS, "kubeconfig-default-token-ttl-minutes")
-        assert (setting["default"], setting["value"]) == (str(minutes), "")
-        if minutes:
+        assert (setting["default"], setting["value"]) == (default, "" if default == "0" else "0")
+        rancher_area.token_ttl_fault("43200")(c)
+        try:
+            _reissue_credential(c)
+            token = _credential_token(c)
+            assert token["ttl"] == 43200 * 60_000
             created = dt.datetime.fromisoformat(token["metadata"]["creationTimestamp"].replace("Z", "+00:00"))
             expires = dt.datetime.fromisoformat(token["expiresAt"].replace("Z", "+00:00"))
             assert abs(expires - created - dt.timedelta(days=30)) < dt.timedelta(minutes=2)
             assert token["expired"] is False
-        else:
-            assert token["expiresAt"] == "" and token["expired"] is False
+        finally:
+            rancher_area.token_ttl_fault(None)(c)
+            _reissue_credential(c)
     finally:
         c.close()
 
@@ -425,14 +431,13 @@ def test_host_serving_certificate_is_the_apiservers_and_follows_upg04(emulated, 
 
 
 def test_ccr03_renewal_is_capped_by_the_external_ranchers_maximum(cl):
-    """CCR-03 reaches its state the way a real cluster would: the external Rancher's
+    """A cap reaches renewals the way a real cluster's would: the external Rancher's
     auth-token-max-ttl-minutes caps the tokens it issues from then on (facts §17.8); Harvester's
-    own setting is untouched, and the credential issued before keeps its 30 days."""
+    own setting is untouched, and the credential issued before keeps its TTL."""
     own = (cl.get(R.HARVESTER_SETTINGS, "kubeconfig-default-token-ttl-minutes") or {}).get("value")
     _reissue_credential(cl)
     before = _credential_token(cl)["metadata"]["name"]
-    fault = all_faults()["CCR-03"]
-    fault.inject(cl)
+    rancher_area.token_ttl_fault("1")(cl)
     try:
         renewed = renew(cl)  # the KB's renewal: a kubeconfig token from the external Rancher
         capped = wait_for(
@@ -440,10 +445,10 @@ def test_ccr03_renewal_is_capped_by_the_external_ranchers_maximum(cl):
             lambda: (t := cl.get(R.RANCHER_TOKENS, renewed["metadata"]["name"])) and t["ttl"] == 60_000 and t,
         )
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", capped["expiresAt"])
-        assert cl.get(R.RANCHER_TOKENS, before)["ttl"] == 43200 * 60_000
+        assert cl.get(R.RANCHER_TOKENS, before)["ttl"] == 0
         assert (cl.get(R.HARVESTER_SETTINGS, "kubeconfig-default-token-ttl-minutes") or {}).get("value") == own
     finally:
-        fault.revert(cl)
+        rancher_area.token_ttl_fault(None)(cl)
     fresh = renew(cl)
     assert fresh["ttl"] == 0 and fresh["expiresAt"] == ""
 

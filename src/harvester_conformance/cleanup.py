@@ -14,8 +14,9 @@ from harvester_conformance.changes import RESTORABLE, RUN_LABEL, SAVED_LABEL, la
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable, ConfigError, resolve_kubeconfig
 
-# Cluster-scoped types that active tests create (MIG-07's MigrationPolicy), labelled with the run ID.
-CREATED_CLUSTER_WIDE: tuple[R.Resource, ...] = (R.MIGRATION_POLICIES,)
+# Cluster-scoped types that active tests create, labelled with the run ID: MIG-07's MigrationPolicy,
+# CCR-03's kubeconfig Token (on the Rancher cluster; its copy Secret goes with the run namespace).
+CREATED_CLUSTER_WIDE: tuple[R.Resource, ...] = (R.MIGRATION_POLICIES, R.RANCHER_TOKENS)
 
 
 def _selector(label: str, run_id: str | None) -> str:
@@ -68,19 +69,30 @@ def cleanup_cluster(cl: Cluster, run_id: str | None) -> tuple[list[str], list[st
     return done, failed
 
 
-def cleanup(kubeconfig: str | None, context: str | None, run_id: str | None) -> int:
-    try:
-        cl = Cluster.from_kubeconfig(resolve_kubeconfig(kubeconfig), context)
-    except ConfigError as exc:
-        print(f"harvester-conformance: {exc}", file=sys.stderr)
-        return exitcodes.USAGE
-    try:
-        done, failed = cleanup_cluster(cl, run_id)
-    except ClusterUnreachable as exc:
-        print(f"harvester-conformance: cluster unreachable: {exc}", file=sys.stderr)
-        return exitcodes.CANNOT_RUN
-    finally:
-        cl.close()
+def cleanup(
+    kubeconfig: str | None, context: str | None, run_id: str | None, rancher_kubeconfig: str | None = None
+) -> int:
+    """Clean the Harvester cluster, and the Rancher cluster when given (CCR-03 works there)."""
+    targets = [("", kubeconfig, context)]
+    if rancher_kubeconfig:
+        targets.append(("Rancher: ", rancher_kubeconfig, None))
+    done: list[str] = []
+    failed: list[str] = []
+    for prefix, config, ctx in targets:
+        try:
+            cl = Cluster.from_kubeconfig(resolve_kubeconfig(config), ctx)
+        except ConfigError as exc:
+            print(f"harvester-conformance: {prefix}{exc}", file=sys.stderr)
+            return exitcodes.USAGE
+        try:
+            ok, bad = cleanup_cluster(cl, run_id)
+        except ClusterUnreachable as exc:
+            print(f"harvester-conformance: {prefix}cluster unreachable: {exc}", file=sys.stderr)
+            return exitcodes.CANNOT_RUN
+        finally:
+            cl.close()
+        done += [prefix + line for line in ok]
+        failed += [prefix + line for line in bad]
     for line in done:
         print(line)
     if not done and not failed:

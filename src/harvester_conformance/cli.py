@@ -129,7 +129,7 @@ def _list(args: argparse.Namespace) -> int:
 def _cleanup(args: argparse.Namespace) -> int:
     from harvester_conformance.cleanup import cleanup
 
-    return cleanup(args.kubeconfig, args.context, args.run_id)
+    return cleanup(args.kubeconfig, args.context, args.run_id, args.rancher_kubeconfig)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -147,6 +147,7 @@ def parser() -> argparse.ArgumentParser:
     cu.add_argument("--kubeconfig")
     cu.add_argument("--context")
     cu.add_argument("--run-id", help="only this run's objects (default: every run's)")
+    cu.add_argument("--rancher-kubeconfig", help="also clean the Rancher cluster (CCR-03's token and copy)")
     cu.set_defaults(func=_cleanup)
 
     cl = sub.add_parser("cluster", help="the emulated cluster").add_subparsers(dest="action", required=True)

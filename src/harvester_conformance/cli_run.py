@@ -19,6 +19,8 @@ PASS_THROUGH = (
     "rancher_kubeconfig",
     "guest_kubeconfig",
     "timeout_scale",
+    "max_snapshots_per_volume",
+    "credential_margin_hours",
 )
 
 
@@ -58,6 +60,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rancher-kubeconfig")
     p.add_argument("--guest-kubeconfig")
     p.add_argument("--timeout-scale", type=float)
+    p.add_argument("--max-snapshots-per-volume", type=int, metavar="N", help="LHP-05's bound (default 100)")
+    p.add_argument("--credential-margin-hours", type=float, metavar="H", help="CCR-01/03 (default 168)")
     p.add_argument("--id", action="append", default=[], dest="ids", metavar="ID")
     p.add_argument("--list-profiles", action="store_true")
     p.add_argument("--dry-run", action="store_true")

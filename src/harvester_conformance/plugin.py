@@ -54,6 +54,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--guest-kubeconfig", help="kubeconfig of a guest cluster (guest-cluster checks)")
     g.addoption("--timeout-scale", type=float, default=1.0, help="multiplier for every named timeout")
     g.addoption(
+        "--max-snapshots-per-volume",
+        type=int,
+        default=None,
+        metavar="N",
+        help="LHP-05: the most Longhorn snapshots a volume may keep (default 100)",
+    )
+    g.addoption(
+        "--credential-margin-hours",
+        default=None,
+        metavar="H",
+        help="CCR-01/03: how long a cloud credential's token must still be valid (default 168)",
+    )
+    g.addoption(
         "--id", action="append", default=[], dest="hc_ids", metavar="ID", help="run only this invariant (repeatable)"
     )
     g.addoption("--list-profiles", action="store_true", help="list the test-selection profiles and exit")

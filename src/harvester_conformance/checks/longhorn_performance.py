@@ -3,7 +3,8 @@ best_practices_for_optimizing_longhorn_disk_performance; facts.md §7, §17.3, R
 
 Pure functions over plain data: the `default-replica-count` setting against the schedulable
 Longhorn nodes (LHP-01), the data locality of Longhorn StorageClasses (LHP-02), Harvester's
-`storage-network` setting (LHP-03) and a dedicated data disk per Longhorn node (LHP-04).
+`storage-network` setting (LHP-03), a dedicated data disk per Longhorn node (LHP-04), and recurring
+backups with bounded snapshot counts (LHP-05).
 
 Upstream sources:
 - settings: longhorn/longhorn-manager `types/setting.go` (`default-replica-count` 3,
@@ -14,7 +15,23 @@ Upstream sources:
   spec.evictionRequested, condition `Schedulable`);
 - StorageClass parameters: `csi/controller_server.go` (`numberOfReplicas`, `dataLocality`, falling
   back to the settings above);
-- storage network: harvester/harvester `pkg/settings/settings.go` (`storage-network`, empty = none).
+- storage network: harvester/harvester `pkg/settings/settings.go` (`storage-network`, empty = none);
+- recurring backups, per release (LHP-05). Harvester v1.4.0 introduced ScheduleVMBackup
+  (harvester/harvester `pkg/apis/harvesterhci.io/v1beta1/schedulebackup.go`, absent @v1.3.2, present
+  @v1.4.0 … v1.8.2; `spec.vmbackup.type` backup or snapshot; `spec.suspend`, `status.suspended` and the
+  `BackupSuspend` condition, whose reason says who suspended it: "Proactive Schedule Suspend" for the
+  user, "Reach Max Failure" / "Longhorn Backup Not Synced" for Harvester itself,
+  `pkg/controller/master/schedulevmbackup/common.go`). From v1.4 the docs (vm/backup-restore.md)
+  say Longhorn recurring snapshot and backup jobs are not supported by Harvester. Before v1.4 (the
+  article's time, 2023-12) Harvester has no schedule of its own and a Longhorn RecurringJob of task
+  `backup` is the only recurring backup: longhorn-manager `k8s/pkg/apis/longhorn/v1beta2/
+  recurringjob.go` (tasks; group `default`) @v1.4.3, v1.6.2; a volume runs the jobs named by its
+  labels `recurring-job.longhorn.io/<job>` and `recurring-job-group.longhorn.io/<group>`, and one
+  without any such label is in group `default` (`datastore/longhorn.go` @v1.6.2);
+- snapshots: Longhorn `Snapshot` objects (`spec.volume`, `status.userCreated`, `status.markRemoved`,
+  `k8s/pkg/apis/longhorn/v1beta2/snapshot.go` @v1.4.3); a volume takes at most 250
+  (`types/setting.go` MaxSnapshotNum and `snapshot-max-count` @v1.6.2 … v1.11.2), beyond which
+  snapshots, and so backups and rebuilds, fail.
 """
 
 from __future__ import annotations
@@ -177,3 +194,156 @@ def check_data_disk(node: dict, default_path: str) -> Finding | None:
         f"no disk outside the root disk's {root} takes or holds replicas: {'; '.join(observed) or 'no disks'}; "
         "the article recommends a dedicated disk for Longhorn",
     )
+
+
+# -- LHP-05: recurring backups and snapshot counts ------------------------------------------------
+SCHEDULES_FROM = (1, 4, 0)  # Harvester's ScheduleVMBackup
+BACKUP_TASKS = ("backup", "backup-force-create")
+# Longhorn recurring jobs that Harvester's docs (v1.4+) call unsupported: snapshot and backup jobs.
+# snapshot-cleanup, snapshot-delete and filesystem-trim are the article's "clean up" and stay allowed.
+UNSUPPORTED_TASKS = ("snapshot", "snapshot-force-create", *BACKUP_TASKS)
+JOB_LABEL = "recurring-job.longhorn.io/"
+GROUP_LABEL = "recurring-job-group.longhorn.io/"
+DEFAULT_GROUP = "default"
+SUSPEND_CONDITION = "BackupSuspend"
+USER_SUSPEND = "Proactive Schedule Suspend"
+LONGHORN_SNAPSHOT_LIMIT = 250
+# The default bound: well below Longhorn's 250, so that the system snapshots a rebuild, an
+# expansion or a backup takes still fit; a project choice, set per run with --max-snapshots-per-volume.
+DEFAULT_SNAPSHOT_BOUND = 100
+
+
+def _ref(kind: str, obj: dict) -> str:
+    meta = obj.get("metadata") or {}
+    return f"{kind} {meta.get('namespace')}/{meta.get('name')}"
+
+
+def job_volumes(job: dict, volumes: list[dict]) -> list[str]:
+    """The volumes a Longhorn RecurringJob runs for: those labelled with the job, or with one of
+    its groups; a volume without any recurring-job label is in group `default`."""
+    name = str((job.get("metadata") or {}).get("name"))
+    groups = set((job.get("spec") or {}).get("groups") or [])
+    out = []
+    for vol in volumes:
+        labels = (vol.get("metadata") or {}).get("labels") or {}
+        own = {k for k, v in labels.items() if k.startswith((JOB_LABEL, GROUP_LABEL)) and v == "enabled"}
+        member = {k.removeprefix(GROUP_LABEL) for k in own if k.startswith(GROUP_LABEL)}
+        if not any(k.startswith((JOB_LABEL, GROUP_LABEL)) for k in labels):
+            member = {DEFAULT_GROUP}
+        if f"{JOB_LABEL}{name}" in own or groups & member:
+            out.append(str((vol.get("metadata") or {}).get("name")))
+    return sorted(out)
+
+
+def check_longhorn_backup_jobs(jobs: list[dict], volumes: list[dict]) -> list[Finding]:
+    """LHP-05 before Harvester v1.4: a Longhorn RecurringJob of task backup runs for at least one
+    volume. None at all is one finding; backup jobs that reach no volume are each named."""
+    backups = [j for j in jobs if (j.get("spec") or {}).get("task") in BACKUP_TASKS]
+    if not backups:
+        others = ", ".join(
+            sorted(
+                f"{_ref('RecurringJob', j).split(' ', 1)[1]} ({j['spec'].get('task')})" for j in jobs if j.get("spec")
+            )
+        )
+        return [
+            Finding(
+                f"RecurringJob {NS}/*",
+                f"no recurring job of task backup ({others or 'no recurring jobs'}); the article recommends "
+                "recurring backup jobs for mission-critical volumes",
+            )
+        ]
+    reaching = {_ref("RecurringJob", j): job_volumes(j, volumes) for j in backups}
+    if not volumes or any(reaching.values()):
+        return []
+    return [
+        Finding(
+            ref,
+            f"task {j['spec'].get('task')}, groups {sorted((j.get('spec') or {}).get('groups') or [])}: no volume "
+            f"is in those groups or labelled {JOB_LABEL}{j['metadata']['name']}, so it backs up nothing "
+            f"({len(volumes)} volume(s) exist)",
+        )
+        for j, ref in ((j, _ref("RecurringJob", j)) for j in backups)
+    ]
+
+
+def _suspend_condition(schedule: dict) -> dict:
+    conds = (schedule.get("status") or {}).get("conditions") or []
+    return next((c for c in conds if isinstance(c, dict) and c.get("type") == SUSPEND_CONDITION), {})
+
+
+def suspended_by_harvester(schedule: dict) -> str | None:
+    """Why Harvester suspended the schedule itself (too many failed backups, a Longhorn backup
+    not synced), or None: running, or suspended by the user."""
+    if (schedule.get("status") or {}).get("suspended") is not True:
+        return None
+    cond = _suspend_condition(schedule)
+    if cond.get("status") == "True" and cond.get("reason") and cond.get("reason") != USER_SUSPEND:
+        return f"{cond.get('reason')}: {cond.get('message') or 'no message'}"
+    return None
+
+
+def is_backup_schedule(schedule: dict) -> bool:
+    vmbackup = (schedule.get("spec") or {}).get("vmbackup") or {}
+    return (vmbackup.get("type") or "backup") == "backup"
+
+
+def check_backup_schedules(schedules: list[dict], jobs: list[dict]) -> list[Finding]:
+    """LHP-05 from Harvester v1.4: recurring backups are ScheduleVMBackups of type backup. One that
+    Harvester suspended after failures takes no backups and is named; one the user suspended counts
+    (Harvester's upgrade gate requires every schedule suspended, UPG-05). Longhorn snapshot and
+    backup RecurringJobs are named as unsupported."""
+    found = []
+    backups = [s for s in schedules if is_backup_schedule(s)]
+    failed = {_ref("ScheduleVMBackup", s): suspended_by_harvester(s) for s in backups}
+    for ref, why in sorted(failed.items()):
+        if why:
+            found.append(
+                Finding(
+                    ref, f"suspended by Harvester ({why}): no backups are taken; fix the backup target and resume it"
+                )
+            )
+    if not any(why is None for why in failed.values()) and not found:
+        snaps = sorted(_ref("ScheduleVMBackup", s).split(" ", 1)[1] for s in schedules if not is_backup_schedule(s))
+        found.append(
+            Finding(
+                "ScheduleVMBackup *",
+                "no VM backup schedule (ScheduleVMBackup of type backup)"
+                + (f"; snapshot schedules only: {', '.join(snaps)}" if snaps else "")
+                + "; the article recommends recurring backups of mission-critical volumes",
+            )
+        )
+    for job in sorted(jobs, key=lambda j: str((j.get("metadata") or {}).get("name"))):
+        task = (job.get("spec") or {}).get("task")
+        if task in UNSUPPORTED_TASKS:
+            found.append(
+                Finding(
+                    _ref("RecurringJob", job),
+                    f"Longhorn recurring {task} job: not supported by Harvester from v1.4 (use a ScheduleVMBackup); "
+                    "it must be disabled before an upgrade",
+                )
+            )
+    return found
+
+
+def check_snapshot_counts(snapshots: list[dict], bound: int) -> list[Finding]:
+    """LHP-05: no volume carries more than `bound` Longhorn snapshots (the volume head excluded)."""
+    per: dict[str, list[dict]] = {}
+    for snap in snapshots:
+        if (snap.get("metadata") or {}).get("name") == "volume-head":
+            continue
+        per.setdefault(str((snap.get("spec") or {}).get("volume") or "?"), []).append(snap)
+    found = []
+    for volume, snaps in sorted(per.items()):
+        if len(snaps) <= bound:
+            continue
+        system = sum(1 for s in snaps if (s.get("status") or {}).get("userCreated") is not True)
+        removed = sum(1 for s in snaps if (s.get("status") or {}).get("markRemoved") is True)
+        full = f"; at {LONGHORN_SNAPSHOT_LIMIT} Longhorn takes no more (backups and rebuilds fail)"
+        found.append(
+            Finding(
+                f"Volume {NS}/{volume}",
+                f"{len(snaps)} snapshots ({system} system-generated, {removed} marked removed); expected at most "
+                f"{bound}: clean up old snapshots{full if len(snaps) >= LONGHORN_SNAPSHOT_LIMIT - 10 else ''}",
+            )
+        )
+    return found

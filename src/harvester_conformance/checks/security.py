@@ -264,3 +264,35 @@ def check_containerd_registry(setting: dict | None) -> list[Finding]:
     maps = ("mirrors", "configs", "auths")
     wrong = [k for k, v in doc.items() if k.lower() in maps and not isinstance(v, dict | None)]
     return [Finding(_ref(name), f"{k} is not a map") for k in wrong]
+
+
+# -- SEC-06: RKE2 token rotation ------------------------------------------------------------------
+
+# `rke2 token rotate` exists from the November 2023 RKE2 releases (v1.28.3+rke2r2, v1.27.7+rke2r2,
+# v1.26.10+rke2r2, v1.25.15+rke2r2: rancher/rke2 issues #2141, #4891-#4893). On Harvester v1.3.0
+# with RKE2 v1.27.10+rke2r1, rke2-server no longer starts after the rotation ("bootstrap data already
+# found and encrypted with different token", rancher/rke2 issue #6250, closed stale without a fix:
+# the maintainer points at tokens Harvester keeps in its own configuration, which the command does
+# not update). The KB forbids rotation on every release until Harvester supports it; this check
+# names the nodes on the version where the failure was reproduced, as the catalogue row asks.
+TOKEN_ROTATION_BREAKS = frozenset({"v1.27.10+rke2r1"})
+ROTATION_ISSUE = "rancher/rke2 issue 6250"
+
+
+def rke2_version(node: dict) -> str:
+    """The node's RKE2 release: the kubelet's version string (`v1.27.10+rke2r1`)."""
+    return str(((node.get("status") or {}).get("nodeInfo") or {}).get("kubeletVersion") or "")
+
+
+def check_rke2_token_rotation(nodes: list[dict]) -> list[Finding]:
+    """SEC-06: nodes whose RKE2 is one on which `rke2 token rotate` leaves rke2-server unable to restart."""
+    return [
+        Finding(
+            f"Node {n['metadata']['name']}",
+            f"runs RKE2 {rke2_version(n)}, on which `rke2 token rotate` leaves rke2-server unable to start "
+            f"after the next restart ({ROTATION_ISSUE}): do not rotate the cluster token; Harvester does "
+            "not support it on any release yet",
+        )
+        for n in sorted(nodes, key=lambda n: n["metadata"]["name"])
+        if rke2_version(n) in TOKEN_ROTATION_BREAKS
+    ]

@@ -14,6 +14,14 @@ from Rancher v2.8, 0 before). The emulated apiserver plays that Rancher (the sui
 `kubeconfig-default-token-ttl-minutes` only into the Rancher embedded in Harvester (HV v1.3.1
 `pkg/controller/master/setting/kubeconfigttl.go`); that copy never reaches the credentials, and it
 is not written here, since the embedded Rancher's settings would carry the same names.
+
+Rancher's defaults (rancher `pkg/settings/setting.go`): kubeconfig-default-token-ttl-minutes 0 and
+auth-token-max-ttl-minutes 0 up to v2.7.x; 43200 (30 days) and 129600 (90 days) from v2.8.0. A
+downloaded kubeconfig's token gets the first clamped to the second (`pkg/auth/tokens/manager.go`
+GetKubeconfigDefaultTokenTTLInMilliSeconds, ClampToMaxTTL). The healthy emulated Rancher is one
+configured as the article's remediation says (both set to 0 where the defaults are finite, before the
+credential was made), so that a healthy cluster conforms under --strict; Rancher's defaults are
+CCR-02's fault.
 """
 
 from __future__ import annotations
@@ -34,6 +42,7 @@ from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.faults import edit_keeping_original
 from harvester_conformance.emulator.profiles import PROFILES, ProfileSpec
+from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
 TOKENS = R.RANCHER_TOKENS
@@ -45,7 +54,7 @@ CC_NS = "cattle-global-data"
 # that the faults breaking it (CCR-01) can declare it.
 CC_NAME = "cc-hvstr"
 TTL_SETTING = "kubeconfig-default-token-ttl-minutes"
-MAX_TTL_SETTING = "auth-token-max-ttl-minutes"  # Rancher's default 0: no maximum
+MAX_TTL_SETTING = "auth-token-max-ttl-minutes"  # 0: no maximum (the default up to Rancher v2.7)
 CREATED_ANN = "emulator.harvester-conformance.io/created"  # a token's issue time (may predate the object)
 CC_KEY = "harvestercredentialConfig-kubeconfigContent"
 NEXT_RELEASE = {
@@ -67,6 +76,11 @@ def _ver(v: str) -> tuple[int, ...]:
 def rancher_token_ttl_default(spec: ProfileSpec) -> str:
     """Rancher's own default: 0 up to v2.7, 43200 (30 days) from v2.8 (facts §3)."""
     return "43200" if _ver(spec.rancher) >= (2, 8) else "0"
+
+
+def rancher_max_ttl_default(spec: ProfileSpec) -> str:
+    """auth-token-max-ttl-minutes: 0 up to v2.7, 129600 (90 days) from v2.8.0 (rancher setting.go)."""
+    return "129600" if _ver(spec.rancher) >= (2, 8) else "0"
 
 
 def _rand(n: int) -> str:
@@ -176,20 +190,21 @@ def credential_data(kubeconfig: str, cluster_id: str) -> dict[str, str]:
 
 
 def rancher_settings(spec: ProfileSpec) -> list[dict]:
-    """The external Rancher's token settings as installed: defaults only, no value."""
+    """The external Rancher's token settings: Rancher's defaults, and the value 0 (no expiry) where
+    the default is finite, as the article's remediation configures it."""
+    defaults = {TTL_SETTING: rancher_token_ttl_default(spec), MAX_TTL_SETTING: rancher_max_ttl_default(spec)}
     return [
-        {"metadata": {"name": TTL_SETTING}, "default": rancher_token_ttl_default(spec), "value": "", "source": ""},
-        {"metadata": {"name": MAX_TTL_SETTING}, "default": "0", "value": "", "source": ""},
+        {"metadata": {"name": n}, "default": d, "value": "0" if d != "0" else "", "source": ""}
+        for n, d in defaults.items()
     ]
 
 
 def seed_rancher(cl: Cluster, spec: ProfileSpec, nodes: list[str], ca_pem: bytes) -> None:
     for setting in rancher_settings(spec):
         cl.apply(R.RANCHER_SETTINGS, setting, manager=MANAGER)
-    # The credential's kubeconfig was downloaded from the external Rancher: its default TTL.
-    effective = int(rancher_token_ttl_default(spec))
+    # The credential's kubeconfig was downloaded from the external Rancher: its TTL in force.
     user = f"u-{_rand(5)}"
-    bearer = new_token(cl, user, effective)
+    bearer = new_token(cl, user, setting_minutes(cl, TTL_SETTING))
     cluster_id = f"c-m-{_rand(8)}"
     cc_name = CC_NAME
     cl.apply(
@@ -488,5 +503,27 @@ def token_ttl_fault(minutes: str | None) -> Callable[[Cluster], None]:
         for name in (TTL_SETTING, MAX_TTL_SETTING):
             inject, revert = edit_keeping_original(R.RANCHER_SETTINGS, name, None, "value", minutes)
             (revert if minutes is None else inject)(cl)
+
+    return apply
+
+
+def credential_immutable_fault(immutable: bool) -> Callable[[Cluster], None]:
+    """CCR-03: the credential Secret made immutable (as a policy tool or an admin may mark
+    credentials), so that the article's merge patch is refused by the apiserver ("field is immutable
+    when `immutable` is set"; k8s core validation of Secrets, GA since 1.21). An immutable Secret
+    can only be deleted and re-created: both directions re-create it, with the same data."""
+
+    def apply(cl: Cluster) -> None:
+        secret = cl.get(R.SECRETS, CC_NAME, CC_NS)
+        assert secret is not None, f"Secret {CC_NS}/{CC_NAME} does not exist; is the cluster seeded?"
+        meta = {
+            k: secret["metadata"][k] for k in ("name", "namespace", "labels", "annotations") if k in secret["metadata"]
+        }
+        body = {"metadata": meta, "type": secret.get("type"), "data": secret.get("data") or {}}
+        if immutable:
+            body["immutable"] = True
+        cl.delete(R.SECRETS, CC_NAME, CC_NS)
+        wait_for("cluster-seeded", lambda: cl.get(R.SECRETS, CC_NAME, CC_NS) is None)
+        cl.create(R.SECRETS, body, CC_NS)
 
     return apply

@@ -512,13 +512,6 @@ FAULTS: list[Fault] = [
         objects=("Setting http-proxy",),
     ),
     Fault(
-        "LPC-04",
-        "Longhorn's admission webhook not registered, so a priority-class change is accepted",
-        lambda cl: set_webhook_registered(cl, "validator.longhorn.io", False),
-        lambda cl: set_webhook_registered(cl, "validator.longhorn.io", True),
-        objects=("Setting longhorn-system/priority-class",),
-    ),
-    Fault(
         "CCR-02",
         "kubeconfig-default-token-ttl-minutes at 43200 (Rancher 2.8's default), so credentials expire",
         harvester_hosts_rancher.token_ttl_fault("43200"),

@@ -2,7 +2,7 @@
 
 Seeds the Longhorn settings, nodes and disks, storage and snapshot classes, the system-managed
 components (real Deployments/DaemonSets and instance-manager pods, so that the control plane
-creates, schedules and prioritises their pods) and a recurring backup job; the simulated
+creates, schedules and prioritises their pods) and the release's recurring backup; the simulated
 longhorn-manager (longhorn_manager) provisions volumes for PVCs, tracks attachment, disk
 accounting, eviction and the priority-class setting; longhorn_webhook validates settings and nodes;
 longhorn_conversion converts Node, Volume, EngineImage and BackingImage between v1beta1 and v1beta2
@@ -107,9 +107,22 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
                 raise
         for name, im_type in M.instance_manager_pods(node, spec.longhorn):
             create_instance_manager(cl, name, im_type, node, spec.longhorn, priority)
-    cl.apply(R.LONGHORN_RECURRING_JOBS, M.recurring_job(), manager=M.MANAGER)
+    _seed_recurring_backup(cl, spec)
     _seed_image(cl, spec, nodes, progress)
     progress(f"Longhorn {spec.longhorn}: settings, {len(nodes)} nodes, components and classes seeded")
+
+
+def _seed_recurring_backup(cl: Cluster, spec: Any) -> None:
+    """Recurring backups as each release supports them (LHP-05): a Longhorn backup RecurringJob in
+    group default before Harvester v1.4.0, a ScheduleVMBackup from v1.4.0 (Longhorn's recurring
+    backup jobs are unsupported there, so none is kept)."""
+    job = M.recurring_job()
+    if M.version(spec.harvester) < M.SCHEDULES_FROM:
+        cl.apply(R.LONGHORN_RECURRING_JOBS, job, manager=M.MANAGER)
+        return
+    cl.delete(R.LONGHORN_RECURRING_JOBS, job["metadata"]["name"], M.NS)
+    vms = sorted(v["metadata"]["name"] for v in cl.list(R.VMS, M.IMAGE_NS))
+    cl.apply(R.SCHEDULE_VM_BACKUPS, M.backup_schedule(vms[0] if vms else "vm-000"), manager=M.MANAGER)
 
 
 def _seed_image(cl: Cluster, spec: Any, nodes: list[str], progress: Any) -> None:

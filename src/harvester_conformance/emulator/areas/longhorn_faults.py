@@ -12,7 +12,14 @@ from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas import longhorn_webhook
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
-from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, admitted, fault_of, webhook_down
+from harvester_conformance.emulator.faults import (
+    FAULT_ANNOTATION,
+    Fault,
+    admitted,
+    fault_of,
+    set_webhook_registered,
+    webhook_down,
+)
 from harvester_conformance.waits import wait_for
 
 FAULT_LABEL = {"emulator.harvester-conformance.io/fault-object": "longhorn"}
@@ -25,7 +32,6 @@ FAULT_CLASS = "harvester-longhorn"
 FAULT_VOLUME = "hc-longhorn-fault-data"
 # Each fault's Longhorn node, fixed so that the objects it breaks can be declared.
 FIRST_NODE = "harvester-node-0"  # MET-03, MET-04: its default disk; EVI-02: the disk of its replica
-NODES = tuple(f"harvester-node-{i}" for i in range(3))  # the release profiles' nodes, all stuck in EVI-03
 EVI01_NODE = "harvester-node-3"  # a fourth node, removed from Kubernetes: one past the profiles' three
 
 
@@ -240,6 +246,24 @@ def _recreate_priority_setting(value: str) -> Callable[[Cluster], None]:
     return act
 
 
+def _stalled_upgrade(stalled: bool) -> Callable[[Cluster], None]:
+    """LPC-04: a Longhorn upgrade stalled half-way. Longhorn's admission webhook is not registered
+    (its pods not ready), so nothing refuses a priority-class change (up to 1.5 the validator is the
+    only guard), and the priority-class setting is served by a longhorn-manager of 1.5, which applies
+    the class at once (from 1.6 the setting controller is the guard). The Setting is annotated while
+    the webhook is away (up to 1.5 any write of it is refused while volumes are attached)."""
+    webhook = longhorn_webhook.REGISTRATION["name"]
+
+    def apply(cl: Cluster) -> None:
+        if stalled:
+            set_webhook_registered(cl, webhook, False)
+        _annotate(cl, R.LONGHORN_SETTINGS, "priority-class", M.PRIORITY_NOT_DEFERRED if stalled else None)
+        if not stalled:
+            set_webhook_registered(cl, webhook, True)
+
+    return apply
+
+
 def _rolled_out(cl: Cluster, name: str, priority: str) -> bool:
     dep = cl.get(R.DEPLOYMENTS, name, M.NS) or {}
     st = dep.get("status") or {}
@@ -376,19 +400,22 @@ def _data_disk_retired(retired: bool) -> Callable[[Cluster], None]:
     return apply
 
 
-def _recurring_backup(present: bool) -> Callable[[Cluster], None]:
+RECURRING_JOB = M.recurring_job()["metadata"]["name"]
+UNJOINED_GROUP = "mission-critical"
+
+
+def _backup_job_groups(groups: list[str]) -> Callable[[Cluster], None]:
+    """LHP-05 before Harvester v1.4 (the RecurringJob era): an admin moves the daily backup job from
+    group default to a group for mission-critical volumes, as the article suggests, but no volume
+    is ever labelled recurring-job-group.longhorn.io/mission-critical, so the job backs up nothing."""
+
     def apply(cl: Cluster) -> None:
-        job = M.recurring_job()
-        if present:
-            cl.apply(R.LONGHORN_RECURRING_JOBS, job, manager=M.MANAGER)
-        else:
-            cl.delete(R.LONGHORN_RECURRING_JOBS, job["metadata"]["name"], M.NS)
+        cl.patch(R.LONGHORN_RECURRING_JOBS, RECURRING_JOB, {"spec": {"groups": groups}}, M.NS)
 
     return apply
 
 
 VENDOR_IMAGE = "emulator-vendor-image"
-RECURRING_JOB = M.recurring_job()["metadata"]["name"]
 
 
 def _vendor_image(cl: Cluster) -> None:
@@ -418,7 +445,9 @@ FAULTS = [
         "longhorn-manager stuck on every node: a requested eviction never completes",
         _manager_stuck_everywhere,
         _stuck_eviction_revert,
-        objects=tuple(f"Node {M.NS}/{n}" for n in NODES),
+        # Stuck everywhere, so whichever disk is evicted stays full; EVI-03 evicts on the first
+        # node (by name) with a disk whose replicas fit on its other disks: the first node here.
+        objects=(f"Node {M.NS}/{FIRST_NODE}",),
     ),
     Fault(
         "MET-03",
@@ -447,6 +476,14 @@ FAULTS = [
         _user_edited_component,
         _user_edit_undone,
         objects=(f"Deployment {M.NS}/csi-resizer",),
+    ),
+    Fault(
+        "LPC-04",
+        "a stalled Longhorn upgrade: its admission webhook not registered and a 1.5 longhorn-manager applying "
+        "priority-class at once, so a change with volumes attached reaches the system pods",
+        _stalled_upgrade(True),
+        _stalled_upgrade(False),
+        objects=(f"Setting {M.NS}/priority-class",),
     ),
     Fault(
         "EVI-01",
@@ -480,9 +517,13 @@ FAULTS = [
     ),
     Fault(
         "LHP-05",
-        "the daily-backup RecurringJob deleted: no recurring backups",
-        *map(_recurring_backup, (False, True)),
+        f"the daily-backup RecurringJob moved to group {UNJOINED_GROUP}, which no volume joined: it backs up nothing",
+        _backup_job_groups([UNJOINED_GROUP]),
+        _backup_job_groups(["default"]),
         objects=(f"RecurringJob {M.NS}/{RECURRING_JOB}",),
+        releases=("", "v1.4.0"),
+        why_not="from v1.4.0 recurring backups are Harvester ScheduleVMBackups and the seed keeps no Longhorn "
+        "RecurringJob (unsupported there); this fault models the v1.2/v1.3 RecurringJob",
     ),
     Fault(
         "CSI-02",

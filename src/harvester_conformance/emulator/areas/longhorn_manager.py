@@ -654,7 +654,7 @@ class LonghornManager:
         if not drift and not ims:
             self._set_applied(setting, True)
             return
-        if not M.priority_refused_while_attached(self.longhorn):
+        if not M.priority_refused_while_attached(self.longhorn) and fault_of(setting) != M.PRIORITY_NOT_DEFERRED:
             busy = [v["metadata"]["name"] for v in volumes if (v.get("status") or {}).get("state") != "detached"]
             if busy:
                 if (setting.get("status") or {}).get("applied") is not False:

@@ -22,6 +22,10 @@ DRIVER = "driver.longhorn.io"
 EVICTION_STUCK = "eviction-stuck"
 MANAGER_STUCK = "manager-stuck"
 PRIORITY_STUCK = "priority-class-stuck"
+# On the priority-class Setting: a longhorn-manager of Longhorn 1.5 still serves it (a stalled
+# upgrade), whose setting controller applies the class at once (LM v1.5.5 updatePriorityClass has no
+# detachment check: its validator refused the change instead).
+PRIORITY_NOT_DEFERRED = "priority-class-not-deferred"
 MANAGED_BY = {"longhorn.io/managed-by": "longhorn-manager"}
 IM_COMPONENT = {"longhorn.io/component": "instance-manager"}
 DEFAULT_DISK_PATH = "/var/lib/harvester/defaultdisk"
@@ -467,6 +471,47 @@ def csi_driver() -> dict:
     return {
         "metadata": {"name": DRIVER},
         "spec": {"attachRequired": True, "podInfoOnMount": True, "volumeLifecycleModes": ["Persistent"]},
+    }
+
+
+# Harvester's recurring VM backups from v1.4.0 (HV pkg/apis/harvesterhci.io/v1beta1/schedulebackup.go,
+# new in v1.4.0); before, a Longhorn backup RecurringJob is the only recurring backup (LHP-05).
+SCHEDULES_FROM = (1, 4, 0)
+BACKUP_SCHEDULE = "daily-backup"
+# Why a schedule was suspended (HV pkg/controller/master/schedulevmbackup/common.go @v1.4.0 … v1.8.2).
+USER_SUSPEND, MAX_FAILURE = "Proactive Schedule Suspend", "Reach Max Failure"
+
+
+def backup_schedule(vm: str, suspend_reason: str = USER_SUSPEND, failures: int = 0) -> dict:
+    """A daily ScheduleVMBackup of one VM, suspended as Harvester's controller records it
+    (updateSuspendState: spec.suspend and status.suspended true, BackupSuspend True with the reason).
+    The healthy seed's is suspended by the user, as before an upgrade: Harvester's upgrade gate
+    refuses while any schedule runs (UPG-05). The CRD has no status subresource: written together."""
+    return {
+        "apiVersion": "harvesterhci.io/v1beta1",
+        "kind": "ScheduleVMBackup",
+        "metadata": {"name": BACKUP_SCHEDULE, "namespace": IMAGE_NS},
+        "spec": {
+            "cron": "0 2 * * *",
+            "retain": 8,
+            "maxFailure": 4,
+            "suspend": True,
+            "vmbackup": {"source": {"apiGroup": "kubevirt.io", "kind": "VirtualMachine", "name": vm}, "type": "backup"},
+        },
+        "status": {
+            "suspended": True,
+            "failure": failures,
+            "conditions": [
+                {
+                    "type": "BackupSuspend",
+                    "status": "True",
+                    "reason": suspend_reason,
+                    "message": suspend_reason
+                    if suspend_reason == USER_SUSPEND
+                    else f"failure backups {failures} reach max tolerance 4",
+                }
+            ],
+        },
     }
 
 

@@ -186,7 +186,9 @@ def _ipp06_revert(cl: Cluster) -> None:
     assert ip == old_ip, f"{IPP06_LB} came back with {ip}, not {old_ip}"
 
 
-# -- Rancher: CCR-03 is harvester_hosts_rancher.token_ttl_fault ---------------------------------------
+# -- Rancher: CCR-03 is harvester_hosts_rancher.credential_immutable_fault ----------------------------
+# (A renewal capped to minutes by the TTL settings, harvester_hosts_rancher.token_ttl_fault("1"), is
+# also what CCR-02 reports: as CCR-03's fault it would reach beyond its ID.)
 
 
 # -- API endpoint: UPG-04 -------------------------------------------------------------------------------
@@ -266,10 +268,10 @@ FAULTS = [
     ),
     Fault(
         "CCR-03",
-        "the external Rancher's kubeconfig-default-token-ttl-minutes and auth-token-max-ttl-minutes set to 1",
-        rancher.token_ttl_fault("1"),
-        rancher.token_ttl_fault(None),
-        objects=(f"Setting {rancher.TTL_SETTING}", f"Setting {rancher.MAX_TTL_SETTING}"),
+        "the cloud credential's Secret made immutable, so the article's merge patch is refused",
+        rancher.credential_immutable_fault(True),
+        rancher.credential_immutable_fault(False),
+        objects=(f"Secret {rancher.CC_NS}/{rancher.CC_NAME}",),
     ),
     Fault(
         "UPG-04",

@@ -82,7 +82,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     from harvester_conformance.emulator.profiles import PROFILES
 
     rank = {p: i for i, p in enumerate(PROFILES)}
-    items.sort(key=lambda it: (profile_of(it) != HOME_PROFILE, rank.get(profile_of(it), len(rank))))
+
+    def group(item: pytest.Item) -> tuple[bool, int]:
+        profile = profile_of(item)
+        return profile != HOME_PROFILE, rank.get(profile, len(rank))
+
+    items.sort(key=group)
 
 
 _previous: list[tuple[object, str] | None] = [None]
@@ -118,8 +123,8 @@ def pytest_configure(config: pytest.Config) -> None:
 
 @pytest.fixture(scope="session")
 def emulated():
-    """Factory: an emulated cluster of the given profile, started on first use (and again if a
-    module boundary stopped it)."""
+    """Factory: an emulated cluster of the given profile, started on first use (and again if the
+    end of a module or profile group stopped it)."""
 
     def get(profile: str) -> Emulated:
         if profile not in _clusters:

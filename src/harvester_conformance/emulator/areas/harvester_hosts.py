@@ -329,7 +329,7 @@ def lb_settled(lb: dict) -> bool:
 
 
 NODE_RESOURCES_PERIOD = 3.0  # seconds between the pod-resources agent's passes
-MET01_POD_AGE = 45  # seconds: the missing pod has run for at least this long
+MET01_POD_AGE = dt.timedelta(seconds=45)  # the missing pod has run for at least this long
 MET01_SETTLED = dt.timedelta(seconds=30)  # and every other pod of the node for this long
 
 CONTROLLERS = [
@@ -380,22 +380,18 @@ def _met01(cl: Cluster) -> None:
     node = LAST_NODE
     cl.patch(R.NODES, node, {"metadata": {"annotations": {FAULT_ANNOTATION: nodes_ctl.STALE_POD_RESOURCES}}})
     # A reconcile that read the node before the stop may still land: write until the stale
-    # values have held for longer than the agent's resync period. The omitted pod must stay: if a
-    # revert before this fault was still replacing it, the stale values would become right.
-    state: dict = {}
+    # values have held for longer than the agent's resync period (another omitted pod means other
+    # stale values, written again, so the hold starts over).
+    state: dict[str, float] = {}
 
     def held() -> bool:
         pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS)).get(node, [])
         oldest = _oldest_requesting(pods)
-        if oldest is None or oldest["metadata"]["uid"] != state.get("uid"):
-            state.clear()
-            if oldest is not None:
-                state["uid"] = oldest["metadata"]["uid"]
         # The omitted pod long-running (older than any lag a check may allow), and no pod of the
         # node in flight: a young pod with the omitted one's requests would make the stale totals
         # right for a check that may or may not count it yet (the revert before this fault had
         # just replaced a csi-resizer pod, requesting what the omitted one did).
-        young = oldest is not None and _age(oldest) <= dt.timedelta(seconds=MET01_POD_AGE)
+        young = oldest is not None and _age(oldest) <= MET01_POD_AGE
         if young or any(p["metadata"].get("deletionTimestamp") or _age(p) <= MET01_SETTLED for p in pods):
             state.pop("since", None)
             return False

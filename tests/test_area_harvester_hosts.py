@@ -108,7 +108,8 @@ def annotations_match(cl: Cluster, node: str) -> bool:
 def test_hosts_layout_and_release_file(cl, sd):
     names = node_names(cl)
     assert (sd / "hosts" / "README.md").read_text().startswith("# Simulated hosts")
-    for node in names:
+    for i, node in enumerate(names):
+        iscsi = i == hostfs.ISCSI_NODE_INDEX  # one node booted from iSCSI, the article's steps done
         release = yaml.safe_load(hostfs.read(sd, node, "/etc/harvester-release.yaml"))
         assert set(release) == {
             "harvester",
@@ -128,11 +129,11 @@ def test_hosts_layout_and_release_file(cl, sd):
         )
         assert release["kubevirt"] == "1.1.1-150500.8.15.1"
         cmdline = hostfs.read(sd, node, "/proc/cmdline").decode()
-        assert "root=LABEL=COS_STATE" in cmdline and "rd.iscsi" not in cmdline
+        assert "root=LABEL=COS_STATE" in cmdline and ("rd.iscsi.ibft" in cmdline) == iscsi
         grub = hostfs.read(sd, node, hostfs.GRUB_CFG).decode()
         assert grub.count("menuentry ") >= 3
-        assert "rd.iscsi" not in grub
-        assert not hostfs.exists(sd, node, "/sys/firmware/ibft")  # no iSCSI boot: ISC not applicable
+        assert grub.count("rd.iscsi.ibft") == (grub.count("menuentry ") if iscsi else 0)
+        assert hostfs.exists(sd, node, "/sys/firmware/ibft") == iscsi  # no iBFT: ISC not applicable there
         units = json.loads(hostfs.read(sd, node, "services.json"))
         assert units["rke2-server.service"]["active"] == "active"
         assert units["multipathd.service"] == {"enabled": "enabled", "active": "active", "sub": "running"}
@@ -640,7 +641,8 @@ def test_fault_isc02(env, cl, sd):
     finally:
         revert(env, "ISC-02")
     assert not any(broken(n) for n in node_names(cl))
-    assert not any(hostfs.exists(sd, n, "/sys/firmware/ibft") for n in node_names(cl))
+    iscsi = [n for n in node_names(cl) if hostfs.exists(sd, n, "/sys/firmware/ibft")]
+    assert iscsi == [node_names(cl)[hostfs.ISCSI_NODE_INDEX]]
 
 
 def test_fault_upg05_upg07(env, cl):

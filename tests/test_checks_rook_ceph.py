@@ -1,11 +1,13 @@
-"""CSI-01..03 without a cluster (harvester settings.go csi-driver-config; image.go spec.backend from
-v1.5.0, facts.md §17.7; KubeVirt boots the lowest bootOrder, else the first disk)."""
+"""CSI-01..03 and CSI-05 without a cluster (harvester settings.go csi-driver-config; image.go
+spec.backend from v1.5.0, facts.md §17.7; KubeVirt boots the lowest bootOrder, else the first disk;
+harvester-installer's rendering of os.persistent_state_paths and os.modules into /oem)."""
 
 from __future__ import annotations
 
 import json
 
 from harvester_conformance.checks import rook_ceph as rc
+from harvester_conformance.probes.parsers import KernelModule, Mount
 
 LH, ROOK = "driver.longhorn.io", "rook-ceph.rbd.csi.ceph.com"
 
@@ -110,3 +112,121 @@ def test_boot_volume_on_longhorn_only() -> None:
         rc.VOLUME_CLAIM_TEMPLATES: json.dumps([{"metadata": _meta("data"), "spec": {"storageClassName": "ceph-rbd"}}])
     }
     assert rc.check_boot_volume(vm, {}, CLASSES) is not None  # the claim not created yet: its template
+
+
+# -- CSI-05: hosts that run Rook (the article's os.persistent_state_paths and os.modules) ------------------
+HARVESTER_PATHS = "/etc/systemd /etc/rancher /var/log /var/lib/rancher /var/lib/kubelet /var/lib/longhorn"
+
+
+def _oem(extra_paths: str = "", modules: tuple[str, ...] = ()) -> bytes:
+    """/oem/90_custom.yaml as harvester-installer renders the configuration (templates/cos-rootfs.yaml,
+    cos.go: one `modprobe` command per os.modules entry)."""
+    commands = "".join(f"        - modprobe {m}\n" for m in modules)
+    return (
+        "name: Harvester Configuration\nstages:\n  rootfs:\n"
+        "    - name: Rootfs layout overwrite\n      environment_file: /run/cos/cos-layout.env\n"
+        f"      environment:\n        PERSISTENT_STATE_PATHS: >-\n          {HARVESTER_PATHS}\n"
+        + (f"          {extra_paths}\n" if extra_paths else "")
+        + '        PERSISTENT_STATE_BIND: "true"\n'
+        + "  initramfs:\n    - hostname: node-1\n"
+        + (f"      commands:\n{commands}" if commands else "")
+    ).encode()
+
+
+def _mounts(*bound: str) -> tuple[Mount, ...]:
+    base = [
+        Mount("/", "/", "ext2", "/dev/loop0", "ro"),
+        Mount("/var", "/", "overlay", "overlay", "rw"),
+        Mount("/etc", "/", "overlay", "overlay", "rw"),
+        Mount("/var/lib/kubelet", "/.state/var-lib-kubelet.bind", "ext4", "/dev/sda5", "rw"),
+    ]
+    return (
+        *base,
+        *(Mount(p, "/.state/" + p.strip("/").replace("/", "-") + ".bind", "ext4", "/dev/sda5", "rw") for p in bound),
+    )
+
+
+def _modules(*names: str) -> tuple[KernelModule, ...]:
+    return tuple(KernelModule(n, 1, 0, (), "Live") for n in ("kvm", *names))
+
+
+def _rook(**change: object) -> rc.RookHost:
+    base: dict = {
+        "node": "node-2",
+        "evidence": ("/var/lib/rook holds rook-ceph",),
+        "modules": _modules("rbd", "nbd"),
+        "builtin": (),
+        "mounts": _mounts("/var/lib/rook", "/var/lib/ceph"),
+        "oem": {"/oem/90_custom.yaml": _oem("/var/lib/rook /var/lib/ceph", ("rbd", "nbd"))},
+    }
+    return rc.RookHost(**{**base, **change})
+
+
+def test_rook_evidence() -> None:
+    assert rc.rook_evidence(None, None) == []
+    assert rc.rook_evidence((), ("kubernetes.io", "driver.longhorn.io", "rbd.csi.ceph.com")) == []
+    assert rc.rook_evidence(("rook-ceph",), None) == ["/var/lib/rook holds rook-ceph"]
+    assert rc.rook_evidence(None, ("rook-ceph.rbd.csi.ceph.com", "rook-ceph.cephfs.csi.ceph.com")) == [
+        "/var/lib/kubelet/plugins/rook-ceph.rbd.csi.ceph.com",
+        "/var/lib/kubelet/plugins/rook-ceph.cephfs.csi.ceph.com",
+    ]
+
+
+def test_rook_host_prepared_as_the_article_says() -> None:
+    assert rc.check_rook_host(_rook()) is None
+    # A persisted parent directory covers both; modules from yip's `modules` key or modules-load.d.
+    oem = _oem("/var/lib") + (
+        b"  boot:\n    - modules: [rbd]\n      files:\n        - path: /etc/modules-load.d/rook.conf\n"
+        b"          content: nbd\n"
+    )
+    assert rc.check_rook_host(_rook(oem={"/oem/90_custom.yaml": oem}, mounts=_mounts("/var/lib"))) is None
+
+
+def test_rook_host_without_any_preparation() -> None:
+    found = rc.check_rook_host(_rook(modules=_modules(), mounts=_mounts(), oem={"/oem/90_custom.yaml": _oem()}))
+    assert found is not None and found.object == "Node node-2"
+    assert found.message == (
+        "runs Rook (/var/lib/rook holds rook-ceph): /var/lib/rook is on overlay /var (rebuilt at every boot); "
+        "/var/lib/ceph is on overlay /var (rebuilt at every boot); the /oem rootfs stage's PERSISTENT_STATE_PATHS "
+        "lacks /var/lib/rook, /var/lib/ceph; module(s) rbd, nbd not loaded (not in /proc/modules nor built in); "
+        "no /oem boot stage loads rbd, nbd (os.modules)"
+    )
+
+
+def test_rook_host_configured_but_not_rebooted_yet() -> None:
+    found = rc.check_rook_host(_rook(modules=_modules(), mounts=_mounts()))
+    assert found is not None
+    assert "/var/lib/rook is on overlay /var" in found.message and "PERSISTENT_STATE_PATHS" not in found.message
+    assert "module(s) rbd, nbd not loaded" in found.message and "no /oem boot stage" not in found.message
+
+
+def test_rook_host_prepared_by_hand_only_loses_it_at_reboot() -> None:
+    found = rc.check_rook_host(_rook(oem={"/oem/90_custom.yaml": _oem()}))
+    assert found is not None
+    assert (
+        "lacks /var/lib/rook, /var/lib/ceph" in found.message and "no /oem boot stage loads rbd, nbd" in found.message
+    )
+    assert "is on overlay" not in found.message and "not loaded" not in found.message
+    found = rc.check_rook_host(_rook(oem={}))
+    assert found is not None
+    assert (
+        "no /oem rootfs stage sets PERSISTENT_STATE_PATHS: /var/lib/rook, /var/lib/ceph not persisted" in found.message
+    )
+
+
+def test_rook_host_with_modules_built_into_the_kernel() -> None:
+    builtin = rc.builtin_modules(b"kernel/drivers/block/rbd.ko\nkernel/drivers/block/nbd.ko.zst\n")
+    assert builtin == ("rbd", "nbd")
+    assert (
+        rc.check_rook_host(
+            _rook(modules=_modules(), builtin=builtin, oem={"/oem/90_custom.yaml": _oem("/var/lib/rook /var/lib/ceph")})
+        )
+        is None
+    )
+
+
+def test_rook_host_later_rootfs_stage_overrides_the_paths() -> None:
+    # yip writes the environment file key by key: a later file setting PERSISTENT_STATE_PATHS replaces it.
+    later = b"stages:\n  rootfs:\n    - environment:\n        PERSISTENT_STATE_PATHS: /var/lib/rook\n"
+    found = rc.check_rook_host(_rook(oem={**_rook().oem, "/oem/99_rook.yaml": later}))
+    assert found is not None and "lacks /var/lib/ceph" in found.message

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -146,3 +147,109 @@ def test_rke2_token_rotation_names_nodes_on_the_failing_release() -> None:
 
 def test_rke2_token_rotation_passes_elsewhere() -> None:
     assert sec.check_rke2_token_rotation([_rke2_node("n0", "v1.28.12+rke2r1"), {"metadata": {"name": "n1"}}]) == []
+
+
+# -- SEC-04 -----------------------------------------------------------------------------------------
+
+MARGIN = dt.timedelta(days=30)
+SERVING = f"{sec.RKE2_SERVER_TLS}/serving-kube-apiserver.crt"
+ADMIN = f"{sec.RKE2_SERVER_TLS}/client-admin.crt"
+KUBELET = f"{sec.RKE2_AGENT}/serving-kubelet.crt"
+API = "127.0.0.1:6443"
+
+
+def _leaf(cn: str, days: float) -> x509.Certificate:
+    return _cert(cn, LEAF_KEY, CA_KEY, "ca", False, days=days)
+
+
+def _files(**certs: x509.Certificate | str) -> dict[str, bytes | None]:
+    """A node's RKE2 files: SERVING, ADMIN, KUBELET given by keyword (serving, admin, kubelet)."""
+    paths = {"serving": SERVING, "admin": ADMIN, "kubelet": KUBELET}
+    out: dict[str, bytes | None] = dict.fromkeys(sec.RKE2_CERT_PATHS)
+    for key, cert in certs.items():
+        out[paths[key]] = (cert if isinstance(cert, str) else _pem(cert)).encode()
+    out[f"{sec.RKE2_SERVER_TLS}/server-ca.crt"] = _pem(CA).encode()
+    return out
+
+
+SERVED = _leaf("kube-apiserver", 365)
+HEALTHY = {"n0": _files(serving=SERVED, admin=_leaf("system:admin", 364), kubelet=_leaf("n0", 364))}
+
+
+def test_rke2_cert_paths_cover_server_and_agent_files() -> None:
+    assert SERVING in sec.RKE2_CERT_PATHS and KUBELET in sec.RKE2_CERT_PATHS
+    assert f"{sec.RKE2_SERVER_TLS}/etcd/peer-server-client.crt" in sec.RKE2_CERT_PATHS
+    assert all(p.startswith("/var/lib/rancher/rke2/") and p.endswith(".crt") for p in sec.RKE2_CERT_PATHS)
+
+
+def test_certificates_with_their_margin_pass() -> None:
+    report = sec.check_certificate_margins({API: SERVED}, HEALTHY, NOW, MARGIN)
+    assert (report.findings, report.deferred, report.unjudged) == ([], [], [])
+
+
+def test_host_certificate_near_expiry_names_the_node_and_file() -> None:
+    """The SEC-04 fault: one server's serving-kube-apiserver.crt two days from expiry (not the
+    one the API serves: that server has not restarted for a year)."""
+    hosts = {**HEALTHY, "n1": _files(serving=_leaf("kube-apiserver", 2), kubelet=_leaf("n1", 300))}
+    report = sec.check_certificate_margins({API: SERVED}, hosts, NOW, MARGIN)
+    [found] = report.findings
+    assert found.object == "Node n1" and SERVING in found.message
+    assert "2.0 days left" in found.message and "margin 30 days" in found.message
+    assert report.deferred == []
+
+
+def test_expired_chain_member_and_unparsable_file() -> None:
+    old = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old-ca")]))
+        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "old-ca")]))
+        .public_key(CA_KEY.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(NOW - dt.timedelta(days=368))
+        .not_valid_after(NOW - dt.timedelta(days=3))
+        .sign(CA_KEY, hashes.SHA256())
+    )
+    chain = _pem(_leaf("system:admin", 300)) + _pem(old)
+    hosts = {"n0": _files(serving=SERVED, admin=chain, kubelet="-----BEGIN CERTIFICATE-----\nxx\n")}
+    [found] = sec.check_certificate_margins({}, hosts, NOW, MARGIN).findings
+    assert "CN old-ca expired on" in found.message and "3.0 days ago" in found.message
+    assert f"{KUBELET} does not parse" in found.message
+
+
+def test_served_certificate_inside_the_margin_is_a_finding_of_the_api() -> None:
+    report = sec.check_certificate_margins({API: _leaf("kube-apiserver", 20)}, HEALTHY, NOW, MARGIN)
+    [found] = report.findings
+    assert found.object == sec.API_ENDPOINT and f"served at {API}" in found.message and "20.0 days" in found.message
+
+
+def test_served_certificate_within_the_upgrade_gate_is_upg04s() -> None:
+    """UPG-04's fault: the served certificate (and every server's copy of it) five days from
+    expiry; the upgrade gate's rule reports it, so SEC-04 defers, while another file still counts."""
+    served = _leaf("kube-apiserver", 5)
+    hosts = {"n0": _files(serving=served, kubelet=_leaf("n0", 300)), "n1": _files(serving=served)}
+    report = sec.check_certificate_margins({API: served}, hosts, NOW, MARGIN)
+    assert report.findings == [] and len(report.deferred) == 3
+    assert any(d.startswith("n1:") and SERVING in d for d in report.deferred)
+    assert report.deferred_reason(shown=2).startswith("UPG-04 reports") and "and 1 more" in report.deferred_reason(2)
+    hosts["n1"] = _files(serving=served, admin=_leaf("system:admin", 5))
+    [found] = sec.check_certificate_margins({API: served}, hosts, NOW, MARGIN).findings
+    assert found.object == "Node n1" and ADMIN in found.message and SERVING not in found.message
+
+
+def test_what_cannot_be_read_is_unjudged() -> None:
+    hosts = {**HEALTHY, "agentless": dict.fromkeys(sec.RKE2_CERT_PATHS)}
+    report = sec.check_certificate_margins({API: "TLS handshake with 127.0.0.1:6443 failed"}, hosts, NOW, MARGIN)
+    assert report.findings == []
+    assert [u.split(":")[0] for u in report.unjudged] == ["the API server at 127.0.0.1", "agentless"]
+
+
+def test_margin_option() -> None:
+    assert sec.cert_margin_from(None) == dt.timedelta(days=30) == sec.cert_margin_from(" ")
+    assert sec.cert_margin_from("7.5") == dt.timedelta(days=7.5)
+    assert sec.cert_margin_from("0") == dt.timedelta(0)
+    for bad in ("-1", "nan", "inf", "a week"):
+        with pytest.raises(ValueError, match="rke2-cert-margin-days"):
+            sec.cert_margin_from(bad)
+    assert sec.check_certificate_margins({API: _leaf("kube-apiserver", 20)}, HEALTHY, NOW, dt.timedelta(days=7)) == (
+        sec.CertificateReport([], [], [])
+    )

@@ -21,12 +21,15 @@ from cryptography.hazmat.primitives.asymmetric import ed25519
 from harvester_conformance.changes import RUN_LABEL
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.probes import ProbeError, ProbeSettings, ProbeUnavailable, make_probe
+from harvester_conformance.probes import NodeProbe, ProbeError, ProbeSettings, ProbeUnavailable, make_probe
 from harvester_conformance.probes.parsers import (
     arg_values,
+    covering_mount,
     module_loaded,
+    parse_cloud_config,
     parse_cmdline,
     parse_grub_menuentries,
+    parse_mountinfo,
     parse_os_release,
     parse_pem_certificates,
     parse_proc_modules,
@@ -40,6 +43,7 @@ from harvester_conformance.waits import wait_for
 PROFILE = "v1.3.1"
 GRUB = "/run/initramfs/cos-state/grub2/grub.cfg"
 SERVING = "/var/lib/rancher/rke2/server/tls/serving-kube-apiserver.crt"
+IBFT = "/sys/firmware/ibft/initiator/initiator-name"
 
 
 @pytest.fixture(scope="module")
@@ -66,11 +70,14 @@ def test_simulated_backend_reads_the_emulated_hosts(cluster, nodes) -> None:
     )
     assert isinstance(probe, SimulatedProbe)
     for node in nodes:
-        files = probe.read(node, ["/proc/cmdline", GRUB, "/etc/os-release", "/proc/modules", SERVING, "/no/such/file"])
+        files = probe.read(
+            node, ["/proc/cmdline", GRUB, "/etc/os-release", "/proc/modules", SERVING, IBFT, "/no/such/file"]
+        )
         assert files["/no/such/file"] is None
         args = parse_cmdline(files["/proc/cmdline"])
         assert arg_values(args, "root") == ["LABEL=COS_STATE"], node
-        assert arg_values(args, "rd.iscsi.firmware") == []  # the healthy profile does not boot from iSCSI
+        # Only a host booted from iSCSI (iBFT in sysfs) carries the iSCSI article's arguments.
+        assert arg_values(args, "rd.iscsi.firmware") == ([None] if files[IBFT] else []), node
         entries = require_menuentries(parse_grub_menuentries(files[GRUB]), f"{node}:{GRUB}")
         assert len(entries) >= 3  # active, fallback, recovery at least
         assert all(PROFILE in e.title and e.linux for e in entries)
@@ -80,6 +87,48 @@ def test_simulated_backend_reads_the_emulated_hosts(cluster, nodes) -> None:
         certs = parse_pem_certificates(files[SERVING])
         assert certs[0].subject.rfc4514_string() == "CN=kube-apiserver"
     probe.close()
+
+
+def test_simulated_backend_lists_directories_and_answers_unit_states(cluster, nodes) -> None:
+    probe = SimulatedProbe(cluster[1])
+    for node in nodes:
+        got = probe.collect(
+            node,
+            files=["/etc/multipath.conf", "/proc/1/mountinfo"],
+            dirs=["/oem", "/sys/block", "/sys/block/sdc/device", "/etc/multipath.conf", "/no/such/dir"],
+            units=["multipathd.service", "rke2-server.service", "nosuch.service"],
+        )
+        assert b'vendor "!NETAPP"' in got.files["/etc/multipath.conf"]
+        mounts = parse_mountinfo(got.files["/proc/1/mountinfo"])
+        assert covering_mount(mounts, "/var/lib/kubelet/pods").fstype == "ext4"  # persisted by Harvester
+        assert covering_mount(mounts, "/var/lib/rook").fstype == "overlay"  # not persisted by default
+        assert {"90_custom.yaml", "99_multipathd.yaml"} <= set(got.dirs["/oem"])
+        assert {"sda", "sdc"} <= set(got.dirs["/sys/block"])
+        assert {"vendor", "model"} <= set(got.dirs["/sys/block/sdc/device"])
+        assert got.dirs["/etc/multipath.conf"] is None and got.dirs["/no/such/dir"] is None
+        multipathd = got.units["multipathd.service"]
+        assert multipathd.found and multipathd.enabled and multipathd.running
+        assert got.units["rke2-server.service"].running
+        assert not got.units["nosuch.service"].found
+        oem = parse_cloud_config(probe.read_one(node, "/oem/99_multipathd.yaml"))
+        assert [stage for stage, _ in oem.stages] == ["initramfs"]  # the article as revised on 2026-02-17
+        assert probe.units(node, ["multipathd.service"]) == {"multipathd.service": multipathd}
+        assert probe.listdir(node, ["/oem"])["/oem"] == got.dirs["/oem"]
+
+
+def test_a_probe_that_only_reads_files_refuses_more() -> None:
+    class FilesOnly(NodeProbe):
+        backend = "files-only"
+
+        def read(self, node: str, paths) -> dict[str, bytes | None]:
+            return dict.fromkeys(paths)
+
+    probe = FilesOnly()
+    assert probe.collect("n", files=["/etc/hostname"]).files == {"/etc/hostname": None}
+    with pytest.raises(ProbeError, match="files-only node probe cannot list directories or read unit states"):
+        probe.units("n", ["multipathd.service"])
+    with pytest.raises(ValueError, match="not a systemd unit name"):
+        probe.units("n", ["multipathd; reboot"])
 
 
 def test_simulated_backend_reports_an_unknown_node(cluster) -> None:
@@ -126,6 +175,10 @@ def test_pod_is_what_a_real_node_needs_and_cleanup_removes_it(cluster, nodes, pr
     assert container["volumeMounts"] == [{"name": "host-root", "mountPath": HOST_ROOT, "readOnly": True}]
     assert container["command"][:4] == ["chroot", HOST_ROOT, "/bin/sh", "-c"]
     assert "hc_read 1 /run/initramfs/cos-state/grub2/grub.cfg" in container["command"][4]
+    body = probe.manifest(node, ["/etc/multipath.conf"], ["/oem"], ["multipathd.service"])
+    script = body["spec"]["containers"][0]["command"][4]
+    assert "hc_read 0 /etc/multipath.conf\n" in script and "hc_list 1 /oem\n" in script
+    assert "hc_unit 2 multipathd.service\n" in script and "SYSTEMD_IGNORE_CHROOT=1" in script
     assert spec["activeDeadlineSeconds"] > 0
     probe.close()
     assert cl.get(R.PODS, name, ns) is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -16,21 +17,32 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from harvester_conformance.probes import ProbeSettings, add_options, settings_from
-from harvester_conformance.probes.base import check_paths
+from harvester_conformance.probes.base import check_paths, check_units
 from harvester_conformance.probes.parsers import (
     arg_values,
+    covering_mount,
+    modprobe_modules,
     module_loaded,
+    modules_load_conf,
+    multipath_blacklisted,
+    parse_cloud_config,
     parse_cmdline,
     parse_grub_menuentries,
+    parse_mountinfo,
+    parse_multipath_conf,
+    parse_oem,
     parse_os_release,
     parse_pem_certificates,
     parse_proc_modules,
     parse_systemctl_show,
     parse_unit_state,
     require_menuentries,
+    runs_at_boot,
+    step_files,
+    step_units,
 )
 from harvester_conformance.probes.pod import DEFAULT_IMAGE, pod_state, stuck_reason
-from harvester_conformance.probes.script import build_script, parse_output
+from harvester_conformance.probes.script import build_script, host_read, parse_output
 from harvester_conformance.probes.ssh import SshTarget, load_host_map, parse_host_map, parse_host_pairs
 
 # -- kernel command line ------------------------------------------------------------------------
@@ -404,6 +416,282 @@ def test_script_output_noise_is_ignored_and_damage_refused() -> None:
         )
 
 
+# A stand-in for systemd's systemctl: answers `show -p ... -- UNIT` as systemd does (a unit it does
+# not know is LoadState=not-found, exit 0), fails without a bus for `broken.service`, and records
+# its arguments so the quoting can be checked.
+FAKE_SYSTEMCTL = """#!/bin/sh
+printf '%s\\n' "$*" >> "$HC_ARGS"
+for last; do :; done
+case "$last" in
+  multipathd.service) printf 'LoadState=loaded\\nActiveState=active\\nSubState=running\\nUnitFileState=enabled\\n' ;;
+  broken.service) echo "Failed to connect to bus: No such file or directory" >&2; exit 1 ;;
+  *) printf 'LoadState=not-found\\nActiveState=inactive\\nSubState=dead\\nUnitFileState=\\n' ;;
+esac
+"""
+
+
+def test_script_lists_directories_and_shows_units_through_sh(tmp_path: Path) -> None:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "systemctl").write_text(FAKE_SYSTEMCTL)
+    (bin_dir / "systemctl").chmod(0o755)
+    oem = tmp_path / "oem"
+    oem.mkdir()
+    for name in ("99_multipathd.yaml", "90_custom.yaml", ".hidden", "it's here"):
+        (oem / name).write_text("x")
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "file").write_text("not a directory")
+    files, dirs = [str(oem / "99_multipathd.yaml")], [str(oem), str(tmp_path / "empty"), str(tmp_path / "file")]
+    units = ["multipathd.service", "nosuch.service"]
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HC_ARGS": str(tmp_path / "args")}
+    script = build_script(files, dirs, units)
+    run = subprocess.run(["sh", "-c", script], capture_output=True, timeout=30, check=True, env=env)
+    out = parse_output(run.stdout, files, dirs, units)
+    assert out.errors == {}
+    assert out.files == {files[0]: b"x"}
+    assert out.dirs == {
+        dirs[0]: (".hidden", "90_custom.yaml", "99_multipathd.yaml", "it's here"),
+        dirs[1]: (),
+        dirs[2]: None,
+    }
+    read = host_read(out)
+    assert read.units["multipathd.service"].enabled and read.units["multipathd.service"].running
+    assert not read.units["nosuch.service"].found
+    args = (tmp_path / "args").read_text().splitlines()
+    assert args == [f"show -p LoadState,ActiveState,SubState,UnitFileState -- {u}" for u in units]
+    # systemctl failing (no systemd, no bus) is an error of that unit, not a state.
+    run = subprocess.run(["sh", "-c", build_script([], [], ["broken.service"])], capture_output=True, env=env)
+    out = parse_output(run.stdout, [], [], ["broken.service"])
+    assert out.units == {} and "unit broken.service" in out.error_text()
+
+
+def test_script_without_systemctl_reports_the_unit_as_an_error(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [shutil.which("sh") or "/bin/sh", "-c", build_script([], [], ["multipathd.service"])],
+        capture_output=True,
+        timeout=30,
+        env={"PATH": str(tmp_path)},  # no systemctl (nor anything else) on the PATH
+    )
+    out = parse_output(run.stdout, [], [], ["multipathd.service"])
+    assert list(out.errors) == ["unit multipathd.service"]
+
+
+def test_script_items_are_numbered_files_then_directories_then_units() -> None:
+    script = build_script(["/etc/multipath.conf"], ["/oem"], ["multipathd.service"])
+    assert "hc_read 0 /etc/multipath.conf\n" in script
+    assert "hc_list 1 /oem\n" in script
+    assert "hc_unit 2 multipathd.service\n" in script
+    body = "@@hc-probe begin 0\n@@hc-probe end 0 absent\n@@hc-probe begin 1\nOTBfY3VzdG9tLnlhbWwKYQ==\n"
+    body += "@@hc-probe end 1 ok\n@@hc-probe begin 2\n@@hc-probe end 2 error\n@@hc-probe done\n"
+    out = parse_output(body, ["/etc/multipath.conf"], ["/oem"], ["multipathd.service"])
+    assert out.files == {"/etc/multipath.conf": None}
+    assert out.dirs == {"/oem": ("90_custom.yaml", "a")}
+    assert out.errors == {"unit multipathd.service": out.errors["unit multipathd.service"]}
+    with pytest.raises(ValueError, match="unit nosuch.service: systemctl show output"):
+        host_read(
+            parse_output("@@hc-probe begin 0\nYQo=\n@@hc-probe end 0 ok\n@@hc-probe done\n", [], [], ["nosuch.service"])
+        )
+
+
+@pytest.mark.parametrize(
+    "unit",
+    ["multipathd", "multipathd.service; reboot", "-H.service", "a b.service", "$(id).service", "x\\x2d.service", ""],
+)
+def test_unit_names_are_checked_before_they_reach_a_shell(unit: str) -> None:
+    with pytest.raises(ValueError, match="not a systemd unit name"):
+        check_units([unit])
+    with pytest.raises(ValueError, match="not a systemd unit name"):
+        build_script([], [], [unit])
+
+
+def test_plain_unit_names_pass() -> None:
+    names = ["multipathd.service", "getty@tty1.service", "var-lib-rook.mount", "rke2-server.service", "sys-fs.device"]
+    assert check_units(names) == names
+    with pytest.raises(ValueError, match="sequence of unit names"):
+        check_units("multipathd.service")
+
+
+# -- elemental cloud-config (/oem) -----------------------------------------------------------------------
+# The article's /oem/99_multipathd.yaml as published (in its list item's indentation removed): `systemctl`
+# sits deeper than `name`, which YAML refuses.
+ARTICLE_MULTIPATHD = """stages:
+   initramfs:
+   - name: "Setup multipathd"
+      systemctl:
+         enable:
+         - multipathd
+         start:
+         - multipathd
+"""
+MULTIPATHD_OEM = """stages:
+  initramfs:
+    - name: "Setup multipathd"
+      systemctl:
+        enable: [multipathd]
+        start: [multipathd.service]
+  default:
+    - systemctl:
+        enable: [sshd]
+"""
+
+
+def test_cloud_config_stages_and_steps_in_order() -> None:
+    cfg = parse_cloud_config(MULTIPATHD_OEM)
+    assert [stage for stage, _ in cfg.stages] == ["initramfs", "default"]
+    assert [stage for stage, _ in cfg.steps()] == ["initramfs", "default"]
+    assert [stage for stage, _ in cfg.steps(boot_only=True)] == ["initramfs"]
+    step = cfg.steps()[0][1]
+    assert step_units(step, "enable") == ["multipathd.service"]
+    assert step_units(step, "start") == ["multipathd.service"]
+    assert step_units(step, "disable") == []
+    assert parse_cloud_config("#cloud-config\nusers:\n- name: rancher\n").stages == ()
+    assert parse_cloud_config("").stages == ()
+
+
+def test_cloud_config_refuses_the_articles_indentation_naming_the_line() -> None:
+    with pytest.raises(ValueError, match=r"not YAML at line 4, column 7"):
+        parse_cloud_config(ARTICLE_MULTIPATHD)
+    with pytest.raises(ValueError, match="`stages` must be a mapping"):
+        parse_cloud_config("stages: [initramfs]\n")
+    with pytest.raises(ValueError, match="stage 'initramfs' must be a list of steps"):
+        parse_cloud_config("stages:\n  initramfs:\n    name: x\n")
+
+
+@pytest.mark.parametrize(
+    ("stage", "boot"),
+    [
+        ("initramfs", True),
+        ("initramfs.before", True),
+        ("boot.after", True),
+        ("rootfs", True),
+        ("network", True),
+        ("fs", True),
+        ("reconcile", True),
+        ("default", False),
+        ("after-install", False),
+        ("after-upgrade", False),
+        ("initramfs.during", False),
+    ],
+)
+def test_stages_that_run_at_boot(stage: str, boot: bool) -> None:
+    assert runs_at_boot(stage) is boot
+
+
+def test_step_files_decode_as_yip_does() -> None:
+    import base64
+    import gzip
+
+    conf = b'blacklist {\n  device {\n    vendor "IET"\n  }\n}'
+    step = {
+        "files": [
+            {"path": "/etc/multipath.conf", "content": conf.decode()},
+            {"path": "/etc/a.conf", "content": base64.b64encode(conf).decode(), "encoding": "base64"},
+            {"path": "/etc/b.conf", "content": base64.b64encode(gzip.compress(conf)).decode(), "encoding": "gz+b64"},
+            {"path": "/etc/c.conf", "content": "x", "encoding": "rot13"},
+            {"content": "no path"},
+        ]
+    }
+    assert step_files(step) == [
+        ("/etc/multipath.conf", conf),
+        ("/etc/a.conf", conf),
+        ("/etc/b.conf", conf),
+        ("/etc/c.conf", None),
+    ]
+
+
+def test_oem_files_in_elemental_order_with_the_broken_ones_apart() -> None:
+    parsed, broken = parse_oem(
+        {
+            "/oem/99_multipathd.yaml": ARTICLE_MULTIPATHD.encode(),
+            "/oem/90_custom.yaml": b"name: Harvester Configuration\nstages: {}\n",
+            "/oem/98_multipath_conf.yml": MULTIPATHD_OEM.encode(),
+            "/oem/gone.yaml": None,
+        }
+    )
+    assert [p for p, _ in parsed] == ["/oem/90_custom.yaml", "/oem/98_multipath_conf.yml"]
+    assert list(broken) == ["/oem/99_multipathd.yaml"]
+    assert "line 4" in broken["/oem/99_multipathd.yaml"] and "multipathd" not in broken["/oem/99_multipathd.yaml"]
+
+
+# -- mountinfo -------------------------------------------------------------------------------------------
+MOUNTINFO = (
+    "22 1 7:0 / / ro,relatime shared:1 - ext2 /dev/loop0 ro\n"
+    "29 22 0:31 / /var rw,relatime shared:8 - overlay overlay rw,lowerdir=/var,upperdir=/run/overlay/var\n"
+    "46 29 8:5 /.state/var-lib-rancher.bind /var/lib/rancher rw,relatime shared:25 - ext4 /dev/sda5 rw\n"
+    "47 29 8:5 /.state/var-lib-rook.bind /var/lib/rook rw,relatime shared:26 master:3 - ext4 /dev/sda5 rw\n"
+    "48 22 0:40 / /mnt/with\\040blank rw - tmpfs tmpfs rw\n"
+)
+
+
+def test_mountinfo_and_the_mount_a_path_lies_on() -> None:
+    mounts = parse_mountinfo(MOUNTINFO)
+    assert [m.mount_point for m in mounts] == ["/", "/var", "/var/lib/rancher", "/var/lib/rook", "/mnt/with blank"]
+    assert mounts[3].root == "/.state/var-lib-rook.bind" and mounts[3].fstype == "ext4"
+    assert covering_mount(mounts, "/var/lib/rook/rook-ceph").mount_point == "/var/lib/rook"
+    assert covering_mount(mounts, "/var/lib/ceph").mount_point == "/var"
+    assert covering_mount(mounts, "/var/lib/rookery").mount_point == "/var"
+    assert covering_mount(mounts, "/usr/bin").mount_point == "/"
+    assert covering_mount(mounts, "/mnt/with blank/x").fstype == "tmpfs"
+    with pytest.raises(ValueError, match="line 1: no ' - ' separator"):
+        parse_mountinfo("22 1 7:0 / / ro,relatime ext2 /dev/loop0 ro\n")
+
+
+# -- multipath.conf --------------------------------------------------------------------------------------
+ARTICLE_BLACKLIST = """# the article's example
+blacklist {
+    device {
+        vendor "!NETAPP"
+        product "!LUN"
+    }
+}
+blacklist_exceptions {
+    device {
+        vendor "NETAPP"
+        product "LUN"
+    }
+}
+defaults {
+    find_multipaths strict ! a comment
+}
+"""
+LONGHORN = ("sdc", "IET", "VIRTUAL-DISK")
+NETAPP = ("sdd", "NETAPP", "LUN C-Mode")
+
+
+@pytest.mark.parametrize(
+    ("conf", "longhorn_out", "netapp_out"),
+    [
+        (ARTICLE_BLACKLIST, True, False),
+        ('blacklist {\n  device {\n    vendor "IET"\n    product "VIRTUAL-DISK"\n  }\n}', True, False),
+        ('blacklist {\n  devnode "^sd[a-z0-9]+"\n}\n', True, True),
+        ('blacklist {\n  devnode "^sd[a-z0-9]+"\n}\nblacklist_exceptions {\n  devnode "^sdc"\n}\n', False, True),
+        ('blacklist {\n  device {\n    vendor "NETAPP"\n  }\n}', False, True),
+        ("defaults {\n  user_friendly_names yes\n}\n", False, False),
+        ("", False, False),
+    ],
+)
+def test_multipath_blacklist_as_libmultipath_filters(conf: str, longhorn_out: bool, netapp_out: bool) -> None:
+    rules = parse_multipath_conf(conf)
+    assert multipath_blacklisted(rules, *LONGHORN) is longhorn_out
+    assert multipath_blacklisted(rules, *NETAPP) is netapp_out
+
+
+def test_multipath_conf_refuses_unbalanced_braces() -> None:
+    with pytest.raises(ValueError, match="'}' without a matching"):
+        parse_multipath_conf("blacklist {\n}\n}\n")
+    with pytest.raises(ValueError, match="'blacklist' has no closing"):
+        parse_multipath_conf("blacklist {\n  devnode sd\n")
+
+
+# -- modules configured to load -------------------------------------------------------------------------
+def test_modprobe_commands_and_modules_load_files() -> None:
+    assert modprobe_modules("modprobe rbd") == ["rbd"]
+    assert modprobe_modules("/sbin/modprobe -a rbd nbd") == ["rbd", "nbd"]
+    assert modprobe_modules("modprobe -q nbd nbds_max=16 && echo done") == ["nbd"]
+    assert modprobe_modules("echo modprobe-free") == []
+    assert modules_load_conf(b"# Rook\nrbd\n; nbd off\n\nnbd\n") == ["rbd", "nbd"]
+
+
 @pytest.mark.parametrize("path", ["proc/cmdline", "/etc/../root/.ssh/id_rsa", "/tmp/a\nb"])
 def test_paths_are_checked_before_they_reach_a_shell(path: str) -> None:
     with pytest.raises(ValueError, match="probe path"):
@@ -492,6 +780,23 @@ def test_settings_for_each_backend(tmp_path: Path) -> None:
     assert ssh.host_map == {"n1": SshTarget("192.0.2.11"), "n2": SshTarget("fd00::2", 2222)}
     sim = settings_from(_options(node_probe="simulated", hosts_dir=str(tmp_path)))
     assert sim.hosts_dir == tmp_path
+
+
+def test_default_backend_reads_an_emulated_clusters_hosts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    state = tmp_path / "clusters" / "lab"
+    (state / "hosts").mkdir(parents=True)
+    (state / "hosts" / "README.md").write_text("# Simulated hosts\n\nOne directory per node\n")
+    kubeconfig = str(state / "kubeconfig")
+    assert settings_from(_options(node_probe=None)).backend == "pod"  # no kubeconfig option at all
+    emulated = settings_from(_options(node_probe=None, kubeconfig=kubeconfig))
+    assert (emulated.backend, emulated.hosts_dir) == ("simulated", state / "hosts")
+    monkeypatch.setenv("KUBECONFIG", kubeconfig)
+    assert settings_from(_options(node_probe=None, kubeconfig=None)).backend == "simulated"
+    # Chosen explicitly, the backend is kept; a real cluster's kubeconfig directory gets the pod.
+    assert settings_from(_options(node_probe="pod", kubeconfig=kubeconfig)).backend == "pod"
+    (state / "hosts" / "README.md").write_text("my notes\n")
+    assert settings_from(_options(node_probe=None, kubeconfig=kubeconfig)).backend == "pod"
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,6 @@
 """Section "Detailed Instructions": the article's StorageClass, VolumeSnapshotClass and
-csi-driver-config entry, and the operator's PSA authorisation. Not applicable without Trident."""
+csi-driver-config entry, the operator's PSA authorisation, and multipathd on every node (its
+last step, "Enable multipathd"). Not applicable without Trident."""
 
 from __future__ import annotations
 
@@ -44,4 +45,16 @@ def test_trident_operator_psa_authorisation(hc: RunContext) -> None:
     _installed(hc, "role" if role else "", "account" if accounts else "")
     require(
         nt.check_psa_role(role, snap.list(R.CLUSTER_ROLE_BINDINGS), accounts), "Trident's operator cannot update PSA"
+    )
+
+
+@invariant("NTA-03")
+def test_multipathd_runs_and_spares_longhorn_disks_on_every_node(
+    hc: RunContext, request: pytest.FixtureRequest
+) -> None:
+    _installed(hc)
+    hosts = request.getfixturevalue("multipath_hosts")  # probed only where Trident is installed
+    hosts.judge(
+        [nt.check_multipath_host(h) for h in hosts.facts.values()],
+        "multipathd is not set up on every node as the article says",
     )

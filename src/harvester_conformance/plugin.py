@@ -67,6 +67,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="CCR-01/03: how long a cloud credential's token must still be valid (default 168)",
     )
     g.addoption(
+        "--rke2-cert-margin-days",
+        default=None,
+        metavar="D",
+        help="SEC-04: how long the API and RKE2 certificates must still be valid (default 30)",
+    )
+    g.addoption(
         "--id", action="append", default=[], dest="hc_ids", metavar="ID", help="run only this invariant (repeatable)"
     )
     g.addoption("--list-profiles", action="store_true", help="list the test-selection profiles and exit")

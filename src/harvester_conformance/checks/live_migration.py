@@ -16,9 +16,11 @@ import datetime as dt
 import math
 import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from harvester_conformance.checks.findings import Finding
+from harvester_conformance.checks.quantities import quantity
+from harvester_conformance.checks.timestamps import parse_time
 
 NAMESPACE = "harvester-system"
 CR = f"KubeVirt {NAMESPACE}/kubevirt"
@@ -29,42 +31,8 @@ ACTIVE_PHASES = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "R
 PENDING_PHASES = ("", "Pending")
 BRIDGE_ANNOTATION = "kubevirt.io/allow-pod-bridge-network-live-migration"
 
+
 # -- quantities ----------------------------------------------------------------------------------
-_SUFFIX = {
-    "": 1,
-    "k": 10**3,
-    "M": 10**6,
-    "G": 10**9,
-    "T": 10**12,
-    "P": 10**15,
-    "E": 10**18,
-    "Ki": 2**10,
-    "Mi": 2**20,
-    "Gi": 2**30,
-    "Ti": 2**40,
-    "Pi": 2**50,
-    "Ei": 2**60,
-    "m": Decimal("0.001"),
-}
-_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E|m)?$")
-
-
-def quantity(value: object) -> Decimal:
-    """A Kubernetes quantity ("64Mi", "1G", 1073741824) as a number; ValueError when it is none."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"not a quantity: {value!r}")
-    if isinstance(value, int | float):
-        return Decimal(str(value))
-    m = _QUANTITY.match(str(value).strip())
-    if not m or m.group(1).count(".") > 1:
-        raise ValueError(f"not a quantity: {value!r}")
-    try:
-        number = Decimal(m.group(1))
-    except InvalidOperation:
-        raise ValueError(f"not a quantity: {value!r}") from None
-    return number * Decimal(_SUFFIX[m.group(2) or ""])
-
-
 def decimal_gigabytes(size: Decimal) -> int:
     """KubeVirt's `ScaledValue(resource.Giga)`: whole decimal gigabytes, rounded up (8Gi -> 9)."""
     return math.ceil(size / Decimal(10**9))
@@ -564,15 +532,6 @@ def missing_status(vmi: dict, now: dt.datetime, grace: dt.timedelta) -> Finding 
 
 
 # -- migration records and timeouts (facts §10.2, §17.1) ----------------------------------------
-def parse_time(text: object) -> dt.datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
 def record(vmim: dict, vmi: dict | None) -> dict:
     """The migrationState of a migration: the VMI's when it belongs to this migration (every
     version), else the VMIM's own (KubeVirt >= 1.1)."""

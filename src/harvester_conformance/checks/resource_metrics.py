@@ -28,7 +28,8 @@ from collections.abc import Iterable
 from decimal import Decimal
 
 from harvester_conformance.checks.findings import Finding
-from harvester_conformance.checks.vm_scheduling import quantity, version_tuple
+from harvester_conformance.checks.quantities import quantity
+from harvester_conformance.checks.vm_scheduling import version_tuple
 
 REQUESTS = "management.cattle.io/pod-requests"
 LIMITS = "management.cattle.io/pod-limits"

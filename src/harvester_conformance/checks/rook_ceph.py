@@ -1,8 +1,8 @@
 """Third-party CSI storage (article use_rook_ceph_external_storage; facts.md §2.2, §11, §17.7, R6).
 
 Pure functions over plain data: `csi-driver-config` against the snapshot classes, CSIDrivers and
-StorageClasses (CSI-01), where VM images are stored (CSI-02) and which class backs each VM's boot
-volume (CSI-03).
+StorageClasses (CSI-01), where VM images are stored (CSI-02), which class backs each VM's boot
+volume (CSI-03), and the hosts that run Rook (CSI-05: host files read through the node probe).
 
 Upstream sources:
 - `csi-driver-config`: harvester/harvester `pkg/settings/settings.go` (JSON: provisioner ->
@@ -20,8 +20,20 @@ Upstream sources:
 from __future__ import annotations
 
 import json
+import re
+from dataclasses import dataclass
 
 from harvester_conformance.checks.findings import Finding
+from harvester_conformance.probes.parsers import (
+    KernelModule,
+    Mount,
+    covering_mount,
+    modprobe_modules,
+    module_loaded,
+    modules_load_conf,
+    parse_oem,
+    step_files,
+)
 
 SETTING = "csi-driver-config"
 SETTING_REF = f"Setting {SETTING}"
@@ -178,3 +190,116 @@ def check_boot_volume(vm: dict, pvcs: dict[str, dict], classes: dict[str, dict])
         f"boot volume {claim} on StorageClass {name} of provisioner {sc.get('provisioner')}; "
         f"expected a {LONGHORN} class (third-party classes are for data volumes only)",
     )
+
+
+# -- CSI-05: hosts that run Rook ------------------------------------------------------------------------
+# The article's install configuration (`os.persistent_state_paths`, `os.modules`) as a host shows it.
+# harvester-installer (pkg/config/cos.go, templates/cos-rootfs.yaml, v1.2.0 to v1.8.x) renders it into
+# the node's /oem/90_custom.yaml: a `rootfs` stage whose `environment` sets PERSISTENT_STATE_PATHS
+# (Harvester's own paths plus the configured ones; PERSISTENT_STATE_BIND "true", written to
+# /run/cos/cos-layout.env), and an `initramfs` stage with one `modprobe <module>` command per module.
+# At boot each persistent path is bind-mounted from the COS_PERSISTENT partition; everything else
+# under /var and /etc is an overlay on tmpfs (RW_PATHS), rebuilt empty at every boot.
+# Not checked: Rook pods (a host counts as running Rook by its files: Rook's default data directory or
+# a Rook CSI node plugin's kubelet directory, so a non-default dataDirHostPath alone is not seen);
+# overlays with a persistent upper directory (PERSISTENT_STATE_BIND false: Harvester always binds);
+# the file the rootfs stage's environment goes to; the `if:` conditions of stages.
+ROOK_PATHS = ("/var/lib/rook", "/var/lib/ceph")
+ROOK_MODULES = ("rbd", "nbd")
+ROOK_DATA_DIR = "/var/lib/rook"  # Rook's default dataDirHostPath
+KUBELET_PLUGINS = "/var/lib/kubelet/plugins"
+# Rook registers its CSI drivers as `<operator namespace>.rbd.csi.ceph.com` (and .cephfs.); the node
+# plugin keeps its socket in the kubelet's plugins directory under that name (rook
+# pkg/operator/ceph/csi/template/rbd/csi-rbdplugin.yaml, hostPath DirectoryOrCreate).
+ROOK_PLUGIN = re.compile(r".+\.(rbd|cephfs)\.csi\.ceph\.com")
+PERSISTENT_STATE_PATHS = "PERSISTENT_STATE_PATHS"
+EPHEMERAL_FS = ("overlay", "tmpfs", "ramfs")
+
+
+def rook_evidence(data_dir: tuple[str, ...] | None, plugins: tuple[str, ...] | None) -> list[str]:
+    """Why a host counts as running Rook: Rook's data directory holds something, or the kubelet
+    has a Rook CSI node plugin's directory. Empty: the host does not run Rook."""
+    out = []
+    if data_dir:
+        out.append(f"{ROOK_DATA_DIR} holds {', '.join(data_dir[:3])}{' ...' if len(data_dir) > 3 else ''}")
+    out += [f"{KUBELET_PLUGINS}/{p}" for p in plugins or () if ROOK_PLUGIN.fullmatch(p)]
+    return out
+
+
+@dataclass(frozen=True)
+class RookHost:
+    """What a host that runs Rook shows (gathered through the node probe)."""
+
+    node: str
+    evidence: tuple[str, ...]
+    modules: tuple[KernelModule, ...]  # /proc/modules
+    builtin: tuple[str, ...]  # modules built into the running kernel (modules.builtin), when read
+    mounts: tuple[Mount, ...]  # /proc/1/mountinfo
+    oem: dict[str, bytes | None]  # /oem/<file> -> contents
+
+
+def builtin_modules(data: bytes | None) -> tuple[str, ...]:
+    """Module names of a kernel's modules.builtin (`kernel/drivers/block/rbd.ko` per line)."""
+    if not data:
+        return ()
+    names = (line.rsplit("/", 1)[-1].split(".ko", 1)[0] for line in data.decode(errors="replace").splitlines())
+    return tuple(n.replace("-", "_") for n in names if n)
+
+
+def _covers(path: str, listed: str) -> bool:
+    top = listed.rstrip("/") or "/"
+    return path == top or path.startswith(top + "/")
+
+
+def _persistent_now(mounts: tuple[Mount, ...], path: str) -> str | None:
+    """Why `path` is not on persistent storage this boot, or None when it is."""
+    m = covering_mount(list(mounts), path)
+    if m is None or m.mount_point == "/":
+        return f"{path} is on the read-only OS image, not a persistent mount"
+    if m.fstype in EPHEMERAL_FS:
+        return f"{path} is on {m.fstype} {m.mount_point} (rebuilt at every boot)"
+    return None
+
+
+def _boot_config(oem: dict[str, bytes | None]) -> tuple[list[str] | None, set[str], list[str]]:
+    """(PERSISTENT_STATE_PATHS the rootfs stages leave, None when none sets it; the modules the boot
+    stages load; files that do not parse)."""
+    configs, broken = parse_oem(oem)
+    paths: list[str] | None = None
+    modules: set[str] = set()
+    for _, cfg in configs:
+        for stage, step in cfg.steps(boot_only=True):
+            env = step.get("environment")
+            if stage.split(".", 1)[0] == "rootfs" and isinstance(env, dict) and PERSISTENT_STATE_PATHS in env:
+                paths = str(env[PERSISTENT_STATE_PATHS] or "").split()  # the last writer wins (yip env file)
+            modules.update(str(m).replace("-", "_") for m in step.get("modules") or [] if m)
+            for command in step.get("commands") or []:
+                modules.update(modprobe_modules(str(command)))
+            for path, data in step_files(step):
+                if path.startswith("/etc/modules-load.d/") and path.endswith(".conf") and data is not None:
+                    modules.update(modules_load_conf(data))
+    return paths, modules, [f"{p} does not parse ({why})" for p, why in sorted(broken.items())]
+
+
+def check_rook_host(host: RookHost) -> Finding | None:
+    """CSI-05 on a host that runs Rook: /var/lib/rook and /var/lib/ceph on persistent mounts now and
+    listed in the /oem rootfs stage's PERSISTENT_STATE_PATHS for the next boot; rbd and nbd loaded
+    now and loaded by an /oem boot stage."""
+    issues = [why for path in ROOK_PATHS if (why := _persistent_now(host.mounts, path))]
+    listed, configured, broken = _boot_config(host.oem)
+    missing = [p for p in ROOK_PATHS if not any(_covers(p, x) for x in listed or [])]
+    if missing and listed is None:
+        issues.append(f"no /oem rootfs stage sets {PERSISTENT_STATE_PATHS}: {', '.join(missing)} not persisted")
+    elif missing:
+        issues.append(f"the /oem rootfs stage's {PERSISTENT_STATE_PATHS} lacks {', '.join(missing)}")
+    absent = [m for m in ROOK_MODULES if not module_loaded(list(host.modules), m) and m not in host.builtin]
+    if absent:
+        issues.append(f"module(s) {', '.join(absent)} not loaded (not in /proc/modules nor built in)")
+    unconfigured = [m for m in ROOK_MODULES if m not in configured and m not in host.builtin]
+    if unconfigured:
+        issues.append(f"no /oem boot stage loads {', '.join(unconfigured)} (os.modules)")
+    if issues:
+        issues += broken
+    if not issues:
+        return None
+    return Finding(f"Node {host.node}", f"runs Rook ({'; '.join(host.evidence)}): " + "; ".join(issues))

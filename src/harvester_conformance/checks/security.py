@@ -16,9 +16,12 @@ from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 
+from harvester_conformance.checks import upgrade_readiness as ur
 from harvester_conformance.checks.findings import Finding
+from harvester_conformance.probes.parsers import parse_pem_certificates
 
 # HV pkg/util/proxy.go builtInNoProxy (v1.2.1 … v1.8.2, unchanged): appended to the setting's
 # noProxy whenever Harvester propagates the proxy to its components (AddBuiltInNoProxy).
@@ -296,3 +299,160 @@ def check_rke2_token_rotation(nodes: list[dict]) -> list[Finding]:
         for n in sorted(nodes, key=lambda n: n["metadata"]["name"])
         if rke2_version(n) in TOKEN_ROTATION_BREAKS
     ]
+
+
+# -- SEC-04: the API serving certificate and the RKE2 certificates on the hosts ----------------------
+
+# RKE2 keeps its certificates as files (k3s `pkg/daemons/control/deps/deps.go` CreateRuntimeCertFiles,
+# `pkg/agent/config/config.go`, `pkg/cli/cert` for the component directories; RKE2 runs k3s's code
+# with the program name `rke2`). A server has the CAs and the control-plane leaves under server/tls;
+# every node (server or agent) has the kubelet's and kube-proxy's under agent/. Leaves are issued for
+# 365 days and renewed only when RKE2 restarts within 90 (from the May 2025 releases 120) days of
+# expiry (facts.md §2.4); files a release does not create are simply absent.
+RKE2_SERVER_TLS = "/var/lib/rancher/rke2/server/tls"
+RKE2_AGENT = "/var/lib/rancher/rke2/agent"
+RKE2_SERVER_CERTS = (
+    "server-ca.crt",
+    "client-ca.crt",
+    "request-header-ca.crt",
+    "serving-kube-apiserver.crt",
+    "client-admin.crt",
+    "client-auth-proxy.crt",
+    "client-controller.crt",
+    "client-kube-apiserver.crt",
+    "client-kube-proxy.crt",
+    "client-rke2-cloud-controller.crt",
+    "client-rke2-controller.crt",
+    "client-scheduler.crt",
+    "client-supervisor.crt",
+    "etcd/server-ca.crt",
+    "etcd/peer-ca.crt",
+    "etcd/client.crt",
+    "etcd/server-client.crt",
+    "etcd/peer-server-client.crt",
+    "kube-controller-manager/kube-controller-manager.crt",
+    "kube-scheduler/kube-scheduler.crt",
+)
+RKE2_AGENT_CERTS = (
+    "server-ca.crt",
+    "client-ca.crt",
+    "client-kubelet.crt",
+    "serving-kubelet.crt",
+    "client-kube-proxy.crt",
+    "client-rke2-controller.crt",
+)
+RKE2_CERT_PATHS = tuple(f"{RKE2_SERVER_TLS}/{n}" for n in RKE2_SERVER_CERTS) + tuple(
+    f"{RKE2_AGENT}/{n}" for n in RKE2_AGENT_CERTS
+)
+RKE2_CERT_MARGIN_DAYS = 30.0
+API_ENDPOINT = "Service default/kubernetes"  # the object every client reaches the API server through
+
+
+def cert_margin_from(raw: str | None) -> dt.timedelta:
+    """--rke2-cert-margin-days (a number of days, 0 or more), else 30 days."""
+    if raw is None or str(raw).strip() == "":
+        return dt.timedelta(days=RKE2_CERT_MARGIN_DAYS)
+    try:
+        days = float(raw)
+    except ValueError:
+        raise ValueError(f"--rke2-cert-margin-days {raw!r} is not a number of days") from None
+    if not days >= 0 or days == float("inf"):
+        raise ValueError(f"--rke2-cert-margin-days {raw!r} must be 0 or more")
+    return dt.timedelta(days=days)
+
+
+def fingerprint(cert: x509.Certificate) -> str:
+    return cert.fingerprint(hashes.SHA256()).hex()
+
+
+def _cn(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
+
+
+def expiry_problem(cert: x509.Certificate, now: dt.datetime, margin: dt.timedelta) -> str | None:
+    """Why the certificate fails SEC-04 (expired, or fewer than `margin` left), or None."""
+    end = cert.not_valid_after_utc
+    left = (end - now).total_seconds() / 86400
+    if end <= now:
+        return f"CN {_cn(cert)} expired on {end:%Y-%m-%d %H:%M} UTC ({-left:.1f} days ago)"
+    if end < now + margin:
+        days = margin.total_seconds() / 86400
+        return f"CN {_cn(cert)} expires on {end:%Y-%m-%d %H:%M} UTC ({left:.1f} days left, margin {days:g} days)"
+    return None
+
+
+@dataclass
+class CertificateReport:
+    """SEC-04's verdict material: the findings; what UPG-04 reports instead (the served
+    certificate within the upgrade gate's window); what could not be judged."""
+
+    findings: list[Finding]
+    deferred: list[str]
+    unjudged: list[str]
+
+    def deferred_reason(self, shown: int = 3) -> str:
+        more = f"; and {len(self.deferred) - shown} more" if len(self.deferred) > shown else ""
+        listed = "; ".join(self.deferred[:shown]) + more
+        return f"UPG-04 reports the served API certificate, within the upgrade gate's window: {listed}"
+
+    def unjudged_reason(self) -> str:
+        return "certificates that could not be read: " + "; ".join(self.unjudged)
+
+
+def check_certificate_margins(
+    served: dict[str, x509.Certificate | str],
+    hosts: dict[str, dict[str, bytes | None]],
+    now: dt.datetime,
+    margin: dt.timedelta,
+) -> CertificateReport:
+    """SEC-04 over the certificates the API server presented (address -> certificate, or why it
+    could not be read) and each read node's RKE2 certificate files (node -> {path: bytes|None}).
+
+    A served certificate that the upgrade gate's own rule flags (UPG-04: fewer than 7 days left)
+    is UPG-04's finding, and so is the same certificate (same SHA-256) in a server's
+    serving-kube-apiserver.crt: it is listed as deferred, not as a finding of SEC-04.
+    """
+    report = CertificateReport([], [], [])
+    gate: set[str] = set()
+    api_problems = []
+    for address, cert in sorted(served.items()):
+        if isinstance(cert, str):
+            report.unjudged.append(f"the API server at {address}: {cert}")
+            continue
+        problem = expiry_problem(cert, now, margin)
+        if problem is None:
+            continue
+        if ur.check_endpoint_cert(API_ENDPOINT, cert.not_valid_after_utc, now) is not None:
+            gate.add(fingerprint(cert))
+            report.deferred.append(f"the certificate served at {address}: {problem}")
+        else:
+            api_problems.append(f"served at {address}: {problem}")
+    if api_problems:
+        report.findings.append(
+            Finding(API_ENDPOINT, f"the Kubernetes API serving certificate {'; '.join(api_problems)}")
+        )
+    for node in sorted(hosts):
+        files = hosts[node]
+        present = {p: raw for p in RKE2_CERT_PATHS if (raw := files.get(p)) is not None}
+        if not present:
+            report.unjudged.append(f"{node}: no RKE2 certificate at {RKE2_SERVER_TLS} or {RKE2_AGENT}")
+            continue
+        problems = []
+        for path, raw in present.items():
+            try:
+                certs = parse_pem_certificates(raw)
+            except ValueError as exc:
+                problems.append(f"{path} does not parse: {exc}")
+                continue
+            for cert in certs:
+                problem = expiry_problem(cert, now, margin)
+                if problem is None:
+                    continue
+                if fingerprint(cert) in gate:
+                    report.deferred.append(f"{node}:{path}, the served certificate: {problem}")
+                else:
+                    problems.append(f"{path}: {problem}")
+        if problems:
+            report.findings.append(Finding(f"Node {node}", "; ".join(problems)))
+    return report

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
 from harvester_conformance.checks.findings import Finding
+from harvester_conformance.checks.quantities import milli, quantity, whole
 
 SETTING = "overcommit-config"
 SETTING_REF = f"Setting {SETTING}"
@@ -36,54 +37,6 @@ KEYS = ("cpu", "memory", "storage")
 
 
 # --- Kubernetes quantities ---------------------------------------------------------------------
-
-_SUFFIX = {
-    "n": Decimal("1e-9"),
-    "u": Decimal("1e-6"),
-    "m": Decimal("1e-3"),
-    "": Decimal(1),
-    "k": Decimal(10**3),
-    "M": Decimal(10**6),
-    "G": Decimal(10**9),
-    "T": Decimal(10**12),
-    "P": Decimal(10**15),
-    "E": Decimal(10**18),
-    "Ki": Decimal(2**10),
-    "Mi": Decimal(2**20),
-    "Gi": Decimal(2**30),
-    "Ti": Decimal(2**40),
-    "Pi": Decimal(2**50),
-    "Ei": Decimal(2**60),
-}
-
-
-def quantity(value: object) -> Decimal:
-    """A resource.Quantity as a number ("62m" -> 0.062, "1Gi" -> 1073741824); ValueError otherwise."""
-    if isinstance(value, bool) or value is None:
-        raise ValueError(f"not a quantity: {value!r}")
-    if isinstance(value, int | float):
-        return Decimal(str(value))
-    text = str(value).strip()
-    for suffix in sorted(_SUFFIX, key=len, reverse=True):
-        if suffix and text.endswith(suffix):
-            number, scale = text[: -len(suffix)], _SUFFIX[suffix]
-            break
-    else:
-        number, scale = text, Decimal(1)
-    try:
-        return Decimal(number) * scale
-    except InvalidOperation:
-        raise ValueError(f"not a quantity: {value!r}") from None
-
-
-def milli(value: object) -> int:
-    """MilliValue(): rounded up, as resource.Quantity does."""
-    return math.ceil(quantity(value) * 1000)
-
-
-def whole(value: object) -> int:
-    """Value(): rounded up."""
-    return math.ceil(quantity(value))
 
 
 def version_tuple(version: str | None) -> tuple[int, ...]:

@@ -1,7 +1,8 @@
 """Node probes: how `node` checks read host files (kernel command line, GRUB, certificates...).
 
-Three backends behind one interface (`NodeProbe.read(node, paths)`): a privileged pod per read,
-SSH, or the emulated cluster's simulated hosts. `make_probe` builds the one the options chose;
+Three backends behind one interface (`NodeProbe.read(node, paths)`, and `collect(node, files,
+dirs, units)` for directory listings and systemd unit states in the same call): a privileged pod
+per call, SSH, or the emulated cluster's simulated hosts. `make_probe` builds the one the options chose;
 `parsers` turns the bytes into data. ProbeUnavailable means SKIP with its reason; ProbeError
 means the check is broken.
 """

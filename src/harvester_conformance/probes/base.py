@@ -1,8 +1,14 @@
-"""The node probe's contract: read files of one host, several at a time.
+"""The node probe's contract: read files of one host, several at a time; list directories and
+ask systemd for unit states in the same call.
 
 Every `node` check reads host facts through this interface, so the same check runs against a
 real node (privileged pod or SSH) and against the emulated cluster's simulated hosts. A read
-takes a list of paths because the pod backend pays one pod per call.
+takes a list of paths because the pod backend pays one pod per call; `collect` asks for files,
+directory listings and unit states at once for the same reason.
+
+Unit states are not files (systemd keeps them in memory, and `/etc/systemd/system/*.wants`
+links tell only part of the enablement story), so the real backends ask `systemctl show` on the
+host; the simulated backend answers from the emulated host's `services.json`.
 """
 
 from __future__ import annotations
@@ -10,7 +16,10 @@ from __future__ import annotations
 import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from types import TracebackType
+
+from harvester_conformance.probes.parsers import UnitState
 
 
 class ProbeUnavailable(Exception):
@@ -46,6 +55,40 @@ def check_paths(paths: Sequence[str]) -> list[str]:
     return out
 
 
+# systemd unit names (systemd.unit(5)): letters, digits and `:-_.@`, with the type suffix; the
+# backslash escapes systemd allows are refused, and so is a leading `-` (never an option).
+_UNIT = re.compile(
+    r"[A-Za-z0-9_][A-Za-z0-9_:.@-]{0,240}"
+    r"\.(service|socket|target|timer|mount|automount|path|swap|slice|scope|device)"
+)
+
+
+def check_units(names: Sequence[str]) -> list[str]:
+    """The unit names as a list, refused (ValueError) unless each is a plain unit name with its
+    type suffix (`multipathd.service`): they end up in a shell command."""
+    if isinstance(names, str):
+        raise ValueError("units must be a sequence of unit names, not one string")
+    out = list(names)
+    for name in out:
+        if not isinstance(name, str) or not _UNIT.fullmatch(name):
+            raise ValueError(f"not a systemd unit name with its type suffix: {name!r}")
+    return out
+
+
+@dataclass(frozen=True)
+class HostRead:
+    """One `collect` of one host: files (None: no regular file there), directory listings
+    (sorted entry names; None: no directory there) and unit states, each keyed as asked."""
+
+    files: dict[str, bytes | None] = field(default_factory=dict)
+    dirs: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+    units: dict[str, UnitState] = field(default_factory=dict)
+
+
+def _unique(items: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(items))
+
+
 class NodeProbe(ABC):
     """Reads files on cluster nodes. A value of None means: no regular file at that path on the
     host (absent, or a directory); an unreadable file is a ProbeError, never None."""
@@ -58,6 +101,28 @@ class NodeProbe(ABC):
 
     def read_one(self, node: str, path: str) -> bytes | None:
         return self.read(node, [path])[path]
+
+    def collect(
+        self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
+    ) -> HostRead:
+        """Files, directory listings and unit states of `node` in one call (one pod, one SSH
+        command). A unit systemd does not know comes back with load state `not-found`.
+
+        This default serves probes that can only read files (test doubles): asked for more, it
+        raises ProbeError, so the check is broken rather than wrong. The real backends override it.
+        """
+        wanted, listed, named = _unique(check_paths(files)), _unique(check_paths(dirs)), _unique(check_units(units))
+        if listed or named:
+            raise ProbeError(f"the {self.backend or 'given'} node probe cannot list directories or read unit states")
+        return HostRead(files=self.read(node, wanted) if wanted else {})
+
+    def units(self, node: str, names: Sequence[str]) -> dict[str, UnitState]:
+        """The state of every unit of `names` on `node` (systemctl show)."""
+        return self.collect(node, units=names).units
+
+    def listdir(self, node: str, paths: Sequence[str]) -> dict[str, tuple[str, ...] | None]:
+        """The entry names of every directory of `paths` on `node` (None: no directory there)."""
+        return self.collect(node, dirs=paths).dirs
 
     def close(self) -> None:  # noqa: B027 - a no-op default: only some backends create things
         """Remove whatever the probe created (pods, connections). Safe to call twice."""

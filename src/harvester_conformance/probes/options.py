@@ -3,6 +3,12 @@
 `add_options` fills a pytest option group; `settings_from(config.getoption)` turns the values
 into a frozen ProbeSettings, refusing inconsistent ones with a one-line ValueError (a usage
 error: exit code 2), before any test runs.
+
+Without `--node-probe`, the backend is `pod`, except against an emulated cluster: its nodes are
+kwok's, where no pod ever runs, and its hosts are the files of `hosts/` beside its kubeconfig
+(the state directory; the emulator writes `hosts/README.md` there). A run given that kubeconfig
+reads those, as `harvester-conformance run` does when it starts the cluster itself. Only the
+directory is looked at: the suite never imports the emulator.
 """
 
 from __future__ import annotations
@@ -21,7 +27,12 @@ BACKENDS = ("pod", "ssh", "simulated")
 
 def add_options(group: Any) -> None:
     """Add the probe options to a pytest OptionGroup (anything with argparse's `addoption`)."""
-    group.addoption("--node-probe", choices=BACKENDS, default="pod", help="how host facts are read (default: pod)")
+    group.addoption(
+        "--node-probe",
+        choices=BACKENDS,
+        default=None,
+        help="how host facts are read (default: pod; simulated against an emulated cluster's kubeconfig)",
+    )
     group.addoption(
         "--probe-image",
         default=DEFAULT_IMAGE,
@@ -102,7 +113,12 @@ def settings_from(getoption: Callable[[str], Any]) -> ProbeSettings:
         value = getoption(name)
         return Path(value).expanduser() if value else None
 
-    backend = getoption("node_probe") or "pod"
+    backend = getoption("node_probe")
+    hosts_dir = path("hosts_dir")
+    if backend is None:
+        emulated = emulated_hosts_dir(_option(getoption, "kubeconfig") or os.environ.get("KUBECONFIG"))
+        backend = "simulated" if emulated else "pod"
+        hosts_dir = hosts_dir or emulated
     hosts: dict[str, SshTarget] = {}
     if backend == "ssh":  # parse the map only when it is used: a stale file must not break pod runs
         hosts_file = path("ssh_hosts")
@@ -118,5 +134,30 @@ def settings_from(getoption: Callable[[str], Any]) -> ProbeSettings:
         ssh_known_hosts=path("ssh_known_hosts"),
         ssh_insecure=bool(getoption("ssh_insecure_host_keys")),
         ssh_sudo=bool(getoption("ssh_sudo")),
-        hosts_dir=path("hosts_dir"),
+        hosts_dir=hosts_dir,
     )
+
+
+SIMULATED_HOSTS_TITLE = "# Simulated hosts"  # the first line of the emulator's hosts/README.md
+
+
+def emulated_hosts_dir(kubeconfig: str | None) -> Path | None:
+    """The simulated hosts of the emulated cluster whose kubeconfig this is (`hosts/` beside it,
+    holding the emulator's README), or None for any other kubeconfig."""
+    if not kubeconfig:
+        return None
+    first = kubeconfig.split(os.pathsep)[0]
+    hosts = Path(first).expanduser().parent / "hosts"
+    try:
+        with open(hosts / "README.md") as readme:
+            return hosts if readme.readline().strip() == SIMULATED_HOSTS_TITLE else None
+    except OSError:
+        return None
+
+
+def _option(getoption: Callable[[str], Any], name: str) -> Any:
+    """An option that may not be registered (ValueError from pytest, KeyError from a mapping)."""
+    try:
+        return getoption(name)
+    except (KeyError, ValueError):
+        return None

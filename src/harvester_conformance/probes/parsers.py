@@ -427,3 +427,325 @@ def parse_pem_certificates(data: str | bytes) -> list[x509.Certificate]:
     if not certs:
         raise ValueError("no CERTIFICATE block in the PEM data")
     return certs
+
+
+# -- cloud-config of the OS (/oem/*.yaml: yip/elemental stages) ----------------------------------
+# Stages elemental runs at every boot (elemental-toolkit's setup services: rootfs and initramfs in
+# the initrd, then boot, fs, network, and reconcile on a timer), each also as `<stage>.before` and
+# `<stage>.after`. Any other name (`default`, yip's command-line default) never runs at boot.
+BOOT_STAGES = ("rootfs", "initramfs", "boot", "fs", "network", "reconcile")
+
+
+def runs_at_boot(stage: str) -> bool:
+    """Whether elemental runs a stage of this name at boot (`initramfs`, `boot.after`, ...)."""
+    base = stage.removesuffix(".before").removesuffix(".after")
+    return base in BOOT_STAGES
+
+
+@dataclass(frozen=True)
+class CloudConfig:
+    """One /oem file: its stages in file order, each a list of steps (yip's stage entries)."""
+
+    name: str | None
+    stages: tuple[tuple[str, tuple[dict, ...]], ...]
+
+    def steps(self, boot_only: bool = False) -> list[tuple[str, dict]]:
+        """(stage, step) in file order; only the stages that run at boot when `boot_only`."""
+        return [(stage, step) for stage, steps in self.stages for step in steps if not boot_only or runs_at_boot(stage)]
+
+
+def parse_cloud_config(data: str | bytes) -> CloudConfig:
+    """An elemental cloud-config (yip) file: `name` and `stages: {stage: [step, ...]}`.
+
+    A file that is not YAML, or whose `stages` is not a mapping of lists of mappings, raises
+    ValueError with the line (yip skips such a file entirely at boot). A `#cloud-config` file
+    without `stages` is valid and has none.
+    """
+    import yaml  # local: only the cloud-config parser needs it
+
+    try:
+        doc = yaml.safe_load(_text(data, "cloud-config"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ValueError(f"not YAML{at}: {problem}") from None
+    if doc is None:
+        return CloudConfig(None, ())
+    if not isinstance(doc, dict):
+        raise ValueError(f"expected a mapping at the top, got {type(doc).__name__}")
+    stages = doc.get("stages") or {}
+    if not isinstance(stages, dict):
+        raise ValueError(f"`stages` must be a mapping of stage name to steps, got {type(stages).__name__}")
+    out = []
+    for stage, steps in stages.items():
+        if steps is None:
+            steps = []
+        if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+            raise ValueError(f"stage {stage!r} must be a list of steps (mappings)")
+        out.append((str(stage), tuple(steps)))
+    name = doc.get("name")
+    return CloudConfig(str(name) if name is not None else None, tuple(out))
+
+
+def step_units(step: dict, action: str) -> list[str]:
+    """The units a step's `systemctl.<action>` names (enable, disable, start, mask ...), with
+    the `.service` suffix systemctl adds to a bare name."""
+    names = ((step.get("systemctl") or {}) if isinstance(step.get("systemctl"), dict) else {}).get(action) or []
+    if isinstance(names, str):
+        names = [names]
+    return [n if "." in n else f"{n}.service" for n in (str(x).strip() for x in names) if n]
+
+
+_ENCODINGS = {"": (), "b64": ("b64",), "base64": ("b64",), "gz": ("gz",), "gzip": ("gz",)}
+_ENCODINGS |= {f"{z}+{b}": ("b64", "gz") for z in ("gz", "gzip") for b in ("b64", "base64")}
+
+
+def step_files(step: dict) -> list[tuple[str, bytes | None]]:
+    """(path, content) of the files a step writes (`files:`), decoded as yip decodes them
+    (`encoding` "", b64/base64, gz/gzip, gz+b64 ...); content None when it cannot be decoded."""
+    import base64
+    import gzip
+
+    out: list[tuple[str, bytes | None]] = []
+    for f in step.get("files") or []:
+        if not isinstance(f, dict) or not f.get("path"):
+            continue
+        raw = str(f.get("content") or "").encode()
+        how = _ENCODINGS.get(str(f.get("encoding") or "").lower())
+        try:
+            for op in how if how is not None else ("unknown",):
+                if op == "unknown":
+                    raise ValueError("unknown encoding")
+                raw = base64.b64decode(raw) if op == "b64" else gzip.decompress(raw)
+            out.append((str(f["path"]), raw))
+        except (ValueError, OSError):
+            out.append((str(f["path"]), None))
+    return out
+
+
+# -- /proc/<pid>/mountinfo ----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Mount:
+    mount_point: str
+    root: str  # the mounted subtree of the filesystem (a bind mount's source directory)
+    fstype: str
+    source: str
+    options: str  # per-mount options (rw, ro, ...)
+
+
+def _unescape_mount(field: str) -> str:
+    """mountinfo escapes blanks, tabs, newlines and backslashes as octal (`\\040`)."""
+    return re.sub(r"\\([0-7]{3})", lambda m: chr(int(m.group(1), 8)), field)
+
+
+def parse_mountinfo(data: str | bytes) -> list[Mount]:
+    """Mounts of /proc/<pid>/mountinfo (proc(5)): `id parent major:minor root mount-point
+    options [optional fields...] - fstype source super-options`, in mount order."""
+    out: list[Mount] = []
+    for n, line in enumerate(_text(data, "mountinfo").splitlines(), 1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        try:
+            sep = fields.index("-", 6)
+        except ValueError:
+            raise ValueError(f"mountinfo line {n}: no ' - ' separator: {line!r}") from None
+        if sep + 2 >= len(fields) + 1 or len(fields) < sep + 3:
+            raise ValueError(f"mountinfo line {n}: no filesystem type and source after ' - ': {line!r}")
+        out.append(
+            Mount(
+                mount_point=_unescape_mount(fields[4]),
+                root=_unescape_mount(fields[3]),
+                fstype=fields[sep + 1],
+                source=_unescape_mount(fields[sep + 2]),
+                options=fields[5],
+            )
+        )
+    return out
+
+
+def _under(path: str, top: str) -> bool:
+    return top == "/" or path == top or path.startswith(top.rstrip("/") + "/")
+
+
+def covering_mount(mounts: list[Mount], path: str) -> Mount | None:
+    """The mount `path` lies on: the longest mount point above it, the last mounted on a tie
+    (a later mount hides an earlier one at the same place)."""
+    best: Mount | None = None
+    for m in mounts:
+        if _under(path, m.mount_point) and (best is None or len(m.mount_point) >= len(best.mount_point)):
+            best = m
+    return best
+
+
+# -- multipath configuration (multipath.conf(5)) -------------------------------------------------------
+@dataclass(frozen=True)
+class MultipathRules:
+    """The `blacklist` and `blacklist_exceptions` sections of one or more multipath config files:
+    devnode and wwid regular expressions, and device entries as (vendor, product) expressions
+    (None: the entry does not name it)."""
+
+    blacklist_devnode: tuple[str, ...] = ()
+    blacklist_device: tuple[tuple[str | None, str | None], ...] = ()
+    exception_devnode: tuple[str, ...] = ()
+    exception_device: tuple[tuple[str | None, str | None], ...] = ()
+
+    def __add__(self, other: MultipathRules) -> MultipathRules:
+        return MultipathRules(
+            self.blacklist_devnode + other.blacklist_devnode,
+            self.blacklist_device + other.blacklist_device,
+            self.exception_devnode + other.exception_devnode,
+            self.exception_device + other.exception_device,
+        )
+
+
+def _multipath_tokens(text: str) -> list[tuple[str, int]]:
+    """Words, quoted strings and braces with their line; `#` or `!` starts a comment outside quotes
+    (libmultipath's parser); a quoted value keeps its `!`."""
+    tokens: list[tuple[str, int]] = []
+    for n, line in enumerate(text.splitlines(), 1):
+        i = 0
+        while i < len(line):
+            c = line[i]
+            if c.isspace():
+                i += 1
+            elif c in "#!":
+                break
+            elif c in "{}":
+                tokens.append((c, n))
+                i += 1
+            elif c == '"':
+                j = line.find('"', i + 1)
+                if j < 0:
+                    raise ValueError(f"multipath config line {n}: unterminated quote")
+                tokens.append(('"' + line[i + 1 : j], n))
+                i = j + 1
+            else:
+                j = i
+                while j < len(line) and not line[j].isspace() and line[j] not in '{}"':
+                    j += 1
+                tokens.append((line[i:j], n))
+                i = j
+    return tokens
+
+
+def parse_multipath_conf(data: str | bytes) -> MultipathRules:
+    """The blacklist rules of a multipath.conf (or a conf.d file). Other sections are skipped;
+    unbalanced braces raise ValueError with the line."""
+    tokens = _multipath_tokens(_text(data, "multipath config"))
+    rules: dict[str, list] = {"bd": [], "bv": [], "ed": [], "ev": []}
+    stack: list[str] = []
+    device: dict[str, str] = {}
+    i = 0
+    while i < len(tokens):
+        tok, line = tokens[i]
+        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+        if tok == "}":
+            if not stack:
+                raise ValueError(f"multipath config line {line}: '}}' without a matching '{{'")
+            closed = stack.pop()
+            if closed == "device" and stack and stack[-1] in ("blacklist", "blacklist_exceptions"):
+                rules["bv" if stack[-1] == "blacklist" else "ev"].append((device.get("vendor"), device.get("product")))
+            i += 1
+        elif tok == "{":
+            raise ValueError(f"multipath config line {line}: '{{' without a section name")
+        elif nxt is not None and nxt[0] == "{":
+            stack.append(tok.lstrip('"'))
+            device = {} if stack[-1] == "device" else device
+            i += 2
+        else:
+            value = None
+            if nxt is not None and nxt[1] == line and nxt[0] not in ("{", "}"):
+                value = nxt[0][1:] if nxt[0].startswith('"') else nxt[0]
+            section = stack[-1] if stack else None
+            if section in ("blacklist", "blacklist_exceptions") and tok == "devnode" and value is not None:
+                rules["bd" if section == "blacklist" else "ed"].append(value)
+            elif section == "device" and tok in ("vendor", "product") and value is not None:
+                device[tok] = value
+            i += 2 if value is not None else 1
+    if stack:
+        raise ValueError(f"multipath config: section {stack[-1]!r} has no closing '}}'")
+    return MultipathRules(tuple(rules["bd"]), tuple(rules["bv"]), tuple(rules["ed"]), tuple(rules["ev"]))
+
+
+def _regex_matches(expr: str, value: str) -> bool:
+    """multipath's match: an extended regular expression searched in the value; a leading `!`
+    inverts it. An expression Python cannot compile matches nothing."""
+    negate = expr.startswith("!")
+    try:
+        found = re.search(expr[1:] if negate else expr, value) is not None
+    except re.error:
+        return False
+    return found != negate
+
+
+def _device_matches(entry: tuple[str | None, str | None], vendor: str, product: str) -> bool:
+    v, p = entry
+    if v is None and p is None:
+        return False
+    return (v is None or _regex_matches(v, vendor)) and (p is None or _regex_matches(p, product))
+
+
+def multipath_blacklisted(rules: MultipathRules, devnode: str, vendor: str, product: str) -> bool:
+    """Whether multipath leaves a device alone: a blacklist entry (devnode or device) matches
+    and no blacklist exception of the same kind does (libmultipath `filter_devnode`,
+    `filter_device`; wwid and property rules are not evaluated)."""
+    by_node = any(_regex_matches(e, devnode) for e in rules.blacklist_devnode) and not any(
+        _regex_matches(e, devnode) for e in rules.exception_devnode
+    )
+    by_device = any(_device_matches(e, vendor, product) for e in rules.blacklist_device) and not any(
+        _device_matches(e, vendor, product) for e in rules.exception_device
+    )
+    return by_node or by_device
+
+
+# -- kernel modules configured to load ------------------------------------------------------------------
+def modprobe_modules(command: str) -> list[str]:
+    """The modules a shell command line loads with `modprobe` (`modprobe rbd`, `modprobe -a rbd
+    nbd`, `/sbin/modprobe -q nbd && ...`)."""
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError:
+        words = command.split()
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        if words[i].rsplit("/", 1)[-1] != "modprobe":
+            i += 1
+            continue
+        args = []
+        i += 1
+        while i < len(words) and words[i] not in (";", "&&", "||", "|"):
+            args.append(words[i])
+            i += 1
+        names = [a for a in args if not a.startswith("-") and "=" not in a]
+        if any(a in ("-a", "--all") for a in args):
+            out += names
+        elif names:
+            out.append(names[0])
+    return [m.replace("-", "_") for m in out]
+
+
+def modules_load_conf(data: str | bytes) -> list[str]:
+    """Module names of a modules-load.d(5) file: one a line, `#` and `;` comments."""
+    out = []
+    for line in _text(data, "modules-load.d file").splitlines():
+        s = line.strip()
+        if s and s[0] not in "#;":
+            out.append(s.replace("-", "_"))
+    return out
+
+
+def parse_oem(files: dict[str, bytes | None]) -> tuple[list[tuple[str, CloudConfig]], dict[str, str]]:
+    """The cloud-config files of a host's /oem (path -> bytes; None: not a file), parsed, in the
+    order elemental applies them (by file name), and path -> why each other one does not parse
+    (such a file is skipped whole at boot). Messages name lines, never file contents."""
+    parsed: list[tuple[str, CloudConfig]] = []
+    broken: dict[str, str] = {}
+    for path in sorted((p for p, data in files.items() if data is not None), key=lambda p: p.rsplit("/", 1)[-1]):
+        try:
+            parsed.append((path, parse_cloud_config(files[path] or b"")))
+        except ValueError as exc:
+            broken[path] = str(exc)
+    return parsed, broken

@@ -1,10 +1,13 @@
 """The `pod` backend: one short-lived privileged pod per read, pinned to the node.
 
 The pod mounts the host's `/` read-only at `/host`, runs `chroot /host sh -c <script>` (so
-absolute symlinks on the host resolve as on the host, and the host's own `base64` does the
-work: the image needs only `chroot`), prints every requested file between markers
-(`probes.script`) and exits. The backend waits for it (named timeout `node-probe`), reads its
-log, deletes it and waits until it is gone (`object-deleted`).
+absolute symlinks on the host resolve as on the host, and the host's own `base64`, `ls` and
+`systemctl` do the work: the image needs only `chroot`), prints every requested file, directory
+listing and unit state between markers (`probes.script`) and exits. The hostPath mount is
+recursive (the runtime binds it with `rbind`), so the host's /proc, /sys and /run are there too:
+`systemctl` reaches the host's systemd through /run/systemd, and /proc/1 is the host's init.
+The backend waits for the pod (named timeout `node-probe`), reads its log, deletes it and waits
+until it is gone (`object-deleted`).
 
 What the pod is allowed, and why: `privileged` and a read-only hostPath `/` (host files such
 as RKE2's TLS directory are root-only); no service-account token (it never calls the API);
@@ -26,8 +29,15 @@ from collections.abc import Sequence
 from harvester_conformance.changes import RUN_LABEL
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable
-from harvester_conformance.probes.base import NodeProbe, ProbeError, ProbeUnavailable, check_paths
-from harvester_conformance.probes.script import build_script, parse_output
+from harvester_conformance.probes.base import (
+    HostRead,
+    NodeProbe,
+    ProbeError,
+    ProbeUnavailable,
+    check_paths,
+    check_units,
+)
+from harvester_conformance.probes.script import build_script, host_read, parse_output
 from harvester_conformance.waits import TIMEOUTS, Abort, WaitTimeout, timeout_scale, wait_for
 
 # The base image of the KB article "Package your own Toolbox Image" (kb/package_your_own_toolbox_image.md):
@@ -95,19 +105,20 @@ class PodProbe(NodeProbe):
         self.live: set[str] = set()  # pods created and not yet seen deleted
 
     # -- the pod's life ------------------------------------------------------------------------
-    def manifest(self, node: str, paths: Sequence[str]) -> dict:
+    def manifest(self, node: str, paths: Sequence[str], dirs: Sequence[str] = (), units: Sequence[str] = ()) -> dict:
         return probe_pod(
             name=f"hc-probe-{secrets.token_hex(4)}",
             namespace=self.namespace,
             node=node,
             run_id=self.run_id,
             image=self.image,
-            script=build_script(paths),
+            script=build_script(paths, dirs, units),
         )
 
-    def launch(self, node: str, paths: Sequence[str]) -> str:
-        """Create the probe pod for `paths` on `node`; its name. `close()` removes it."""
-        body = self.manifest(node, paths)
+    def launch(self, node: str, paths: Sequence[str], dirs: Sequence[str] = (), units: Sequence[str] = ()) -> str:
+        """Create the probe pod for `paths` (and `dirs`, `units`) on `node`; its name. `close()`
+        removes it."""
+        body = self.manifest(node, paths, dirs, units)
         name = body["metadata"]["name"]
         refused: list[ApiError] = []
         last: list[str] = ["no attempt yet"]
@@ -166,12 +177,17 @@ class PodProbe(NodeProbe):
 
     # -- reading ---------------------------------------------------------------------------------
     def read(self, node: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        wanted = check_paths(paths)
+        return self.collect(node, files=paths).files
+
+    def collect(
+        self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
+    ) -> HostRead:
+        wanted, listed, named = check_paths(files), check_paths(dirs), check_units(units)
         self._check_node(node)
-        name = self.launch(node, wanted)
+        name = self.launch(node, wanted, listed, named)
         finished = False
         try:
-            result = self._collect(node, name, wanted)
+            result = self._collect(node, name, wanted, listed, named)
             finished = True
             return result
         finally:
@@ -194,7 +210,7 @@ class PodProbe(NodeProbe):
             why = ready.get("reason") or "no Ready condition"
             raise ProbeError(f"node {node} is not Ready ({why}): no kubelet to run the probe pod")
 
-    def _collect(self, node: str, name: str, paths: list[str]) -> dict[str, bytes | None]:
+    def _collect(self, node: str, name: str, paths: list[str], dirs: list[str], units: list[str]) -> HostRead:
         where = f"{node}: probe pod {self.namespace}/{name}"
         last: list[str] = ["not seen yet"]
 
@@ -222,12 +238,15 @@ class PodProbe(NodeProbe):
                 output = " ".join(self._log(name).split())[:300]
             raise ProbeError(f"{where} failed: {pod_state(pod)}" + (f"; output: {output}" if output else ""))
         try:
-            out = parse_output(self._log(name), paths)
+            out = parse_output(self._log(name), paths, dirs, units)
         except (ValueError, ApiError, ClusterUnreachable) as exc:
             raise ProbeError(f"{where}: {exc}") from None
         if out.errors:
-            raise ProbeError(f"{node}: " + "; ".join(f"{p} {why}" for p, why in out.errors.items()))
-        return out.files
+            raise ProbeError(f"{node}: {out.error_text()}")
+        try:
+            return host_read(out)
+        except ValueError as exc:
+            raise ProbeError(f"{node}: {exc}") from None
 
     def _log(self, name: str) -> str:
         return read_text(self.cluster, R.PODS.path(self.namespace, name, "log"))

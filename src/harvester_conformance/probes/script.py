@@ -1,10 +1,21 @@
 """The shell script the pod and SSH backends run on a host, and the parser of what it prints.
 
-The script needs only a POSIX `sh` and `base64` (coreutils or busybox): for each path it prints
-a begin marker, the file base64-encoded (binary-safe, and no line of it can look like a
-marker), and an end marker with the outcome `ok`, `absent` (nothing there, or a directory) or
-`error` (there but unreadable); then a final `done` marker, so a cut-off output is detected.
-Lines outside the markers (a login banner, a runtime's message) are ignored.
+The script needs only a POSIX `sh`, `base64` and `ls` (coreutils or busybox), and `systemctl`
+when unit states are asked. For each item it prints a begin marker, the payload base64-encoded
+(binary-safe, and no line of it can look like a marker), and an end marker with the outcome
+`ok`, `absent` (nothing there, or not of the kind asked) or `error` (there but unreadable, or
+the command failed); then a final `done` marker, so a cut-off output is detected. Lines
+outside the markers (a login banner, a runtime's message) are ignored.
+
+Three kinds of item, numbered in one sequence (files, then directories, then units):
+- a file: its bytes (`absent` for a directory or nothing);
+- a directory: `ls -A` of it, one name per line (`absent` when it is not a directory);
+- a unit: `systemctl show -p LoadState,ActiveState,SubState,UnitFileState -- UNIT`. systemd
+  answers `LoadState=not-found` for a unit it does not know (exit status 0); a failure (no
+  systemd, no bus) is `error`. `SYSTEMD_IGNORE_CHROOT=1` because the pod backend runs in a
+  chroot of the host root, where systemctl would otherwise decline to talk to the host's systemd.
+
+Paths and unit names are validated (`base.check_paths`, `base.check_units`) and shell-quoted.
 """
 
 from __future__ import annotations
@@ -16,13 +27,15 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from harvester_conformance.probes.base import check_paths
+from harvester_conformance.probes.base import HostRead, check_paths, check_units
+from harvester_conformance.probes.parsers import parse_unit_state
 
 MARK = "@@hc-probe"
 _LINE = re.compile(rf"{MARK} (begin|end|done)(?: (\d+))?(?: (ok|absent|error))?")
 _B64 = re.compile(r"[A-Za-z0-9+/=]*")
+UNIT_PROPERTIES = "LoadState,ActiveState,SubState,UnitFileState"
 
-_FUNCTION = f"""hc_read() {{
+_FUNCTIONS = f"""hc_read() {{
   echo "{MARK} begin $1"
   if [ -d "$2" ] || [ ! -e "$2" ]; then
     echo "{MARK} end $1 absent"
@@ -32,24 +45,85 @@ _FUNCTION = f"""hc_read() {{
     echo "{MARK} end $1 error"
   fi
 }}
+hc_list() {{
+  echo "{MARK} begin $1"
+  if [ ! -d "$2" ]; then
+    echo "{MARK} end $1 absent"
+  elif hc_out=$(ls -A -- "$2" 2>/dev/null); then
+    printf '%s' "$hc_out" | base64
+    echo "{MARK} end $1 ok"
+  else
+    echo "{MARK} end $1 error"
+  fi
+}}
+hc_unit() {{
+  echo "{MARK} begin $1"
+  if hc_out=$(SYSTEMD_IGNORE_CHROOT=1 SYSTEMD_PAGER= systemctl show -p {UNIT_PROPERTIES} -- "$2" 2>/dev/null); then
+    printf '%s\\n' "$hc_out" | base64
+    echo "{MARK} end $1 ok"
+  else
+    echo "{MARK} end $1 error"
+  fi
+}}
 """
 
+_CALL = {"file": "hc_read", "dir": "hc_list", "unit": "hc_unit"}
 
-def build_script(paths: Sequence[str]) -> str:
-    """The script that prints every path of `paths` (absolute host paths, shell-quoted here)."""
-    checked = check_paths(paths)
-    calls = "".join(f"hc_read {i} {shlex.quote(p)}\n" for i, p in enumerate(checked))
-    return f'{_FUNCTION}{calls}echo "{MARK} done"\n'
+
+def _items(paths: Sequence[str], dirs: Sequence[str], units: Sequence[str]) -> list[tuple[str, str]]:
+    """(kind, argument) in script order, each argument validated."""
+    return [
+        *(("file", p) for p in check_paths(paths)),
+        *(("dir", d) for d in check_paths(dirs)),
+        *(("unit", u) for u in check_units(units)),
+    ]
+
+
+def build_script(paths: Sequence[str], dirs: Sequence[str] = (), units: Sequence[str] = ()) -> str:
+    """The script that prints every file of `paths`, lists every directory of `dirs` and shows
+    every unit of `units` (absolute host paths and unit names, shell-quoted here)."""
+    items = _items(paths, dirs, units)
+    calls = "".join(f"{_CALL[kind]} {i} {shlex.quote(arg)}\n" for i, (kind, arg) in enumerate(items))
+    return f'{_FUNCTIONS}{calls}echo "{MARK} done"\n'
 
 
 @dataclass
 class ScriptOutput:
     files: dict[str, bytes | None] = field(default_factory=dict)
-    errors: dict[str, str] = field(default_factory=dict)  # path -> why it could not be read
+    dirs: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
+    units: dict[str, bytes] = field(default_factory=dict)  # unit -> `systemctl show` output
+    errors: dict[str, str] = field(default_factory=dict)  # what -> why it could not be read
+
+    def error_text(self) -> str:
+        return "; ".join(f"{what} {why}" for what, why in self.errors.items())
 
 
-def parse_output(text: str | bytes, paths: Sequence[str]) -> ScriptOutput:
-    """The files the script printed for `paths` (same order as given to `build_script`).
+_ERRORS = {
+    "file": ("{}", "exists but could not be read"),
+    "dir": ("directory {}", "exists but could not be listed"),
+    "unit": ("unit {}", "could not be shown (systemctl show failed: no systemd, or no access to it)"),
+}
+
+
+def _store(out: ScriptOutput, kind: str, arg: str, status: str, payload: bytes) -> None:
+    if status == "error":
+        what, why = _ERRORS[kind]
+        out.errors[what.format(arg)] = why
+    elif kind == "file":
+        out.files[arg] = payload if status == "ok" else None
+    elif kind == "dir":
+        names = payload.decode("utf-8", errors="replace").split("\n")
+        out.dirs[arg] = tuple(sorted(n for n in names if n)) if status == "ok" else None
+    elif status == "ok":
+        out.units[arg] = payload
+    else:  # pragma: no cover - hc_unit never prints `absent`
+        raise ValueError(f"probe output: unit {arg} reported absent")
+
+
+def parse_output(
+    text: str | bytes, paths: Sequence[str], dirs: Sequence[str] = (), units: Sequence[str] = ()
+) -> ScriptOutput:
+    """What the script printed for `paths`, `dirs` and `units` (as given to `build_script`).
 
     ValueError when the output is not a complete run of the script: a block missing or
     repeated, a line inside a block that is not base64, or no final `done` marker (the
@@ -57,8 +131,9 @@ def parse_output(text: str | bytes, paths: Sequence[str]) -> ScriptOutput:
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    wanted = list(paths)
+    items = [(kind, arg) for kind, arg in _items(paths, dirs, units)]
     out = ScriptOutput()
+    seen: set[int] = set()
     current: int | None = None
     chunks: list[str] = []
     done = False
@@ -72,7 +147,7 @@ def parse_output(text: str | bytes, paths: Sequence[str]) -> ScriptOutput:
                 done = True
             elif kind == "begin" and index is not None:
                 current = int(index)
-                if current >= len(wanted) or wanted[current] in out.files or wanted[current] in out.errors:
+                if current >= len(items) or current in seen:
                     raise ValueError(f"probe output: unexpected or repeated block {current}")
                 chunks = []
             else:
@@ -85,20 +160,31 @@ def parse_output(text: str | bytes, paths: Sequence[str]) -> ScriptOutput:
             continue
         if m.group(1) != "end" or m.group(2) != str(current) or m.group(3) is None:
             raise ValueError(f"probe output: block {current} not closed before {line.strip()!r}")
-        path, status = wanted[current], m.group(3)
-        if status == "ok":
+        kind, arg = items[current]
+        payload = b""
+        if m.group(3) == "ok":
             try:
-                out.files[path] = base64.b64decode("".join(chunks), validate=True)
+                payload = base64.b64decode("".join(chunks), validate=True)
             except binascii.Error as exc:
-                raise ValueError(f"probe output: block {current} ({path}) is not valid base64: {exc}") from None
-        elif status == "absent":
-            out.files[path] = None
-        else:
-            out.errors[path] = "exists but could not be read"
+                raise ValueError(f"probe output: block {current} ({arg}) is not valid base64: {exc}") from None
+        _store(out, kind, arg, m.group(3), payload)
+        seen.add(current)
         current = None
-    missing = [p for p in wanted if p not in out.files and p not in out.errors]
+    missing = [arg for i, (_, arg) in enumerate(items) if i not in seen]
     if current is not None or missing or not done:
         head = " | ".join(text.strip().splitlines()[:3])[:300] or "(no output)"
         what = f"no result for {', '.join(missing)}" if missing else "no final marker"
         raise ValueError(f"probe output incomplete ({what}); output began: {head}")
     return out
+
+
+def host_read(out: ScriptOutput) -> HostRead:
+    """The HostRead of a complete output without errors; ValueError when a unit's `systemctl
+    show` output does not parse (named)."""
+    units = {}
+    for unit, raw in out.units.items():
+        try:
+            units[unit] = parse_unit_state(raw)
+        except ValueError as exc:
+            raise ValueError(f"unit {unit}: {exc}") from None
+    return HostRead(files=dict(out.files), dirs=dict(out.dirs), units=units)

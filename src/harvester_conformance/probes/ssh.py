@@ -21,8 +21,15 @@ from pathlib import Path
 import paramiko
 import yaml
 
-from harvester_conformance.probes.base import NodeProbe, ProbeError, ProbeUnavailable, check_paths
-from harvester_conformance.probes.script import build_script, parse_output
+from harvester_conformance.probes.base import (
+    HostRead,
+    NodeProbe,
+    ProbeError,
+    ProbeUnavailable,
+    check_paths,
+    check_units,
+)
+from harvester_conformance.probes.script import build_script, host_read, parse_output
 from harvester_conformance.waits import TIMEOUTS, timeout_scale
 
 DEFAULT_USER = "rancher"
@@ -176,12 +183,17 @@ class SshProbe(NodeProbe):
         return client
 
     def read(self, node: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        wanted = check_paths(paths)
+        return self.collect(node, files=paths).files
+
+    def collect(
+        self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
+    ) -> HostRead:
+        wanted, listed, named = check_paths(files), check_paths(dirs), check_units(units)
         client = self._client(node)
         command = "sudo -n sh -s" if self.sudo else "sh -s"
         try:
             stdin, stdout, stderr = client.exec_command(command, timeout=self._seconds())
-            stdin.write(build_script(wanted))
+            stdin.write(build_script(wanted, listed, named))
             stdin.channel.shutdown_write()
             out = stdout.read()
             err = stderr.read().decode("utf-8", errors="replace").strip()
@@ -190,13 +202,16 @@ class SshProbe(NodeProbe):
             self._drop(node)
             raise ProbeError(f"{node}: SSH command failed: {exc}") from None
         try:
-            result = parse_output(out, wanted)
+            result = parse_output(out, wanted, listed, named)
         except ValueError as exc:
             detail = f"; exit status {status}" + (f", stderr: {err.splitlines()[0][:200]}" if err else "")
             raise ProbeError(f"{node}: {exc}{detail}") from None
         if result.errors:
             raise ProbeError(f"{node}: " + "; ".join(f"{p} {why} as {self.user}" for p, why in result.errors.items()))
-        return result.files
+        try:
+            return host_read(result)
+        except ValueError as exc:
+            raise ProbeError(f"{node}: {exc}") from None
 
     def _drop(self, node: str) -> None:
         client = self._clients.pop(node, None)

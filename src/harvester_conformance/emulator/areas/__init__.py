@@ -26,6 +26,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import faults
 from harvester_conformance.emulator.areas import (
+    cluster_restart,
     harvester_hosts,
     harvester_settings,
     kubevirt_certificates,
@@ -48,6 +49,7 @@ AREAS = (
     metrics_server,
     trident,
     upgrade_hazards,
+    cluster_restart,
 )
 
 

@@ -607,10 +607,12 @@ def _nta02_revert(cl: Cluster) -> None:
 
 
 def _nta03(cl: Cluster) -> None:
-    """A node added after Trident was installed: Harvester's default (multipathd disabled, no /oem file)."""
+    """A node set up from the article before its 2026-02-17 revision, then rebooted: its
+    /oem/99_multipathd.yaml enables multipathd in stage `default`, which no boot runs, so the
+    multipathd the admin had started by hand came back disabled and stopped (Harvester's default)."""
     state_dir, node = state_dir_of(cl), LAST_NODE
     hostfs.write(state_dir, node, "services.json", json.dumps(hostfs.services(False), indent=2, sort_keys=True) + "\n")
-    hostfs.remove(state_dir, node, "oem/99_multipathd.yaml")
+    hostfs.write(state_dir, node, "oem/99_multipathd.yaml", hostfs.OEM_MULTIPATHD_UNREVISED)
 
 
 def _nta03_revert(cl: Cluster) -> None:
@@ -793,7 +795,7 @@ FAULTS = [
     ),
     Fault(
         "NTA-03",
-        "one node without the KB's multipathd setup (disabled, no /oem file)",
+        "one node set up from the unrevised article (/oem stage `default`) and rebooted: multipathd disabled",
         _nta03,
         _nta03_revert,
         objects=(f"Node {LAST_NODE}",),

@@ -8,17 +8,20 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Iterable
 from pathlib import Path
 
+import yaml
 from cryptography.hazmat.primitives import serialization
 
 from harvester_conformance.emulator import pki
 from harvester_conformance.emulator.profiles import ProfileSpec
 
 RKE2_TLS = "var/lib/rancher/rke2/server/tls"
+RKE2_AGENT = "var/lib/rancher/rke2/agent"  # every node's kubelet and kube-proxy certificates
 RKE2_LEAF_DAYS = 365  # RKE2 issues its leaf certificates for one year (facts §2.4)
 RKE2_CA_DAYS = 3650
 GRUB_CFG = "run/initramfs/cos-state/grub2/grub.cfg"
@@ -37,6 +40,17 @@ RKE2_LEAVES = {
     "client-supervisor": ("system:rke2-supervisor", "client-ca", False, "system:masters"),
     "serving-kube-apiserver": ("kube-apiserver", "server-ca", True, None),
 }
+# RKE2 agent leaf certificates (k3s `pkg/agent/config/config.go`, signed by the server's supervisor:
+# `pkg/server/router.go`): file stem -> (CN, signer, server?, organisation); `{node}` is the node name.
+RKE2_AGENT_LEAVES = {
+    "client-kubelet": ("system:node:{node}", "client-ca", False, "system:nodes"),
+    "serving-kubelet": ("{node}", "server-ca", True, None),
+    "client-kube-proxy": ("system:kube-proxy", "client-ca", False, None),
+    "client-rke2-controller": ("system:rke2-controller", "client-ca", False, None),
+}
+# The node the healthy seed boots from an iSCSI root disk, with the article's procedure done: iBFT
+# in sysfs, both arguments on the running command line and on every menuentry of grub.cfg.
+ISCSI_NODE_INDEX = 0
 
 # Per Harvester release: harvester chart, monitoring and logging chart versions and the minimum
 # version one may upgrade from. Values as in harvester-installer's release file for that tag where
@@ -100,8 +114,11 @@ blacklist_exceptions {
 }
 """
 
+# The article's /oem/99_multipathd.yaml as revised on 2026-02-17 (harvesterhci.io commit 39eb0df): the
+# stage is `initramfs`, one elemental runs at every boot. (The article's block still indents
+# `systemctl` past `name`, which YAML refuses; the seed writes it as it must be written to parse.)
 OEM_MULTIPATHD = """stages:
-  default:
+  initramfs:
     - name: "Setup multipathd"
       systemctl:
         enable:
@@ -109,6 +126,175 @@ OEM_MULTIPATHD = """stages:
         start:
           - multipathd
 """
+# The same file as the article gave it before the revision: stage `default`, which no boot runs.
+OEM_MULTIPATHD_UNREVISED = OEM_MULTIPATHD.replace("  initramfs:", "  default:")
+
+# Harvester's installer (harvester-installer pkg/config/cos.go `disableLonghornMultipathing`, from
+# v1.5.0) writes this drop-in at every boot (the initramfs stage of /oem/90_custom.yaml): Longhorn's
+# iSCSI disks (tgt's inquiry data) stay out of multipath whether or not multipathd runs.
+LONGHORN_MULTIPATH_CONF = "etc/multipath/conf.d/99-longhorn.conf"
+LONGHORN_MULTIPATH_BLACKLIST = """blacklist {
+  device {
+    vendor "IET"
+    product "VIRTUAL-DISK"
+  }
+}"""
+LONGHORN_MULTIPATH_FROM = (1, 5, 0)
+
+# The rootfs layout harvester-installer renders into /oem/90_custom.yaml (templates/cos-rootfs.yaml at
+# each release tag): Harvester's persistent paths (bind-mounted from COS_PERSISTENT at boot), the
+# overlays on tmpfs, and the partitions. /etc/nvme from v1.5.0, /etc/NetworkManager and
+# /var/lib/NetworkManager from v1.7.0, /lib/firmware an overlay from v1.4.0.
+PERSISTENT_STATE_PATHS = (
+    "/etc/systemd",
+    "/etc/rancher",
+    "/etc/ssh",
+    "/etc/iscsi",
+    "/etc/cni",
+    "/etc/pki/trust/anchors",
+    "/home",
+    "/opt",
+    "/root",
+    "/usr/libexec",
+    "/var/log",
+    "/var/lib/rancher",
+    "/var/lib/kubelet",
+    "/var/lib/wicked",
+    "/var/lib/cni",
+    "/var/lib/third-party",
+    "/var/crash",
+    "/var/lib/longhorn",
+)
+DEFAULT_DISK_MOUNT = "/var/lib/harvester/defaultdisk"  # the HARV_LH_DEFAULT partition (Longhorn's default disk)
+
+
+def _release_key(version: str) -> tuple[int, ...]:
+    core = version.lstrip("v").split("-", 1)[0]
+    return tuple(int(x) for x in core.split(".") if x.isdigit())
+
+
+def persistent_state_paths(version: str) -> list[str]:
+    key = _release_key(version)
+    paths = list(PERSISTENT_STATE_PATHS)
+    if key >= (1, 5, 0):
+        paths.insert(paths.index("/etc/cni"), "/etc/nvme")
+    if key >= (1, 7, 0):
+        paths.insert(0, "/etc/NetworkManager")
+        paths.insert(paths.index("/var/lib/cni"), "/var/lib/NetworkManager")
+    return paths
+
+
+def rw_paths(version: str) -> list[str]:
+    return ["/var", "/etc", "/srv", "/boot", *(["/lib/firmware"] if _release_key(version) >= (1, 4, 0) else [])]
+
+
+def oem_custom(node: str, version: str, extra_paths: Iterable[str] = (), modules: Iterable[str] = ()) -> str:
+    """/oem/90_custom.yaml as the installer writes it (the parts the suite reads): the rootfs layout
+    stage, and the initramfs stage with the hostname, one `modprobe` per configured module (`os.modules`)
+    and, from v1.5.0, Longhorn's multipath blacklist drop-in. `extra_paths` are the configuration's
+    `os.persistent_state_paths`."""
+    env = {
+        "VOLUMES": f"LABEL=COS_OEM:/oem LABEL=COS_PERSISTENT:/usr/local LABEL=HARV_LH_DEFAULT:{DEFAULT_DISK_MOUNT}",
+        "OVERLAY": "tmpfs:25%",
+        "RW_PATHS": " ".join(rw_paths(version)),
+        "PERSISTENT_STATE_PATHS": " ".join([*persistent_state_paths(version), *extra_paths]),
+        "PERSISTENT_STATE_BIND": "true",
+    }
+    initramfs: dict = {"hostname": node, "commands": [*(f"modprobe {m}" for m in modules)]}
+    if _release_key(version) >= (1, 4, 0):  # cos.go removes the CPU manager state from v1.4.0
+        initramfs["commands"].append("rm -f /var/lib/kubelet/cpu_manager_state")
+    if not initramfs["commands"]:
+        del initramfs["commands"]
+    if _release_key(version) >= LONGHORN_MULTIPATH_FROM:
+        initramfs["directories"] = [{"path": "/etc/multipath/conf.d", "permissions": 0o644, "owner": 0, "group": 0}]
+        initramfs["files"] = [
+            {
+                "path": "/" + LONGHORN_MULTIPATH_CONF,
+                "content": base64.b64encode(LONGHORN_MULTIPATH_BLACKLIST.encode()).decode(),
+                "encoding": "base64",
+                "permissions": 0o644,
+                "owner": 0,
+                "group": 0,
+            }
+        ]
+    doc = {
+        "name": "Harvester Configuration",
+        "stages": {
+            "rootfs": [
+                {
+                    "if": '[ ! -f "/run/cos/recovery_mode" ]',
+                    "name": "Rootfs layout overwrite",
+                    "environment_file": "/run/cos/cos-layout.env",
+                    "environment": env,
+                }
+            ],
+            "initramfs": [initramfs],
+        },
+    }
+    return yaml.safe_dump(doc, sort_keys=False, width=200)
+
+
+def _state_bind(path: str) -> str:
+    return "/.state/" + path.strip("/").replace("/", "-") + ".bind"
+
+
+def mountinfo(version: str, extra_paths: Iterable[str] = ()) -> str:
+    """/proc/1/mountinfo of a running node: the OS image read-only at /, the RW_PATHS overlays on
+    tmpfs, COS_OEM at /oem, COS_PERSISTENT at /usr/local, every persistent path bind-mounted from its
+    `.state/<path>.bind` directory there (PERSISTENT_STATE_BIND), Longhorn's default-disk partition."""
+    lines = [
+        (1, "7:0", "/", "/", "ro,relatime", "ext2", "/dev/loop0", "ro"),
+        (22, "0:5", "/", "/dev", "rw,nosuid", "devtmpfs", "devtmpfs", "rw,mode=755"),
+        (22, "0:21", "/", "/sys", "rw,nosuid,nodev,noexec,relatime", "sysfs", "sysfs", "rw"),
+        (22, "0:22", "/", "/proc", "rw,nosuid,nodev,noexec,relatime", "proc", "proc", "rw"),
+        (22, "0:24", "/", "/run", "rw,nosuid,nodev", "tmpfs", "tmpfs", "rw,mode=755"),
+        (26, "8:4", "/", "/run/initramfs/cos-state", "rw,relatime", "ext4", "/dev/sda4", "rw"),
+        (26, "0:25", "/", "/run/overlay", "rw,relatime", "tmpfs", "tmpfs", "rw,size=25%"),
+    ]
+    ids: dict[str, int] = {}
+    for rw in rw_paths(version):
+        name = rw.strip("/").replace("/", "-")
+        opts = f"rw,lowerdir={rw},upperdir=/run/overlay/{name}.overlay/upper,workdir=/run/overlay/{name}.overlay/work"
+        ids[rw] = 22 + len(lines)  # the id the line gets below
+        lines.append((22, f"0:{30 + len(ids)}", "/", rw, "rw,relatime", "overlay", "overlay", opts))
+    lines.append((22, "8:2", "/", "/oem", "rw,relatime", "ext4", "/dev/sda2", "rw"))
+    lines.append((22, "8:5", "/", "/usr/local", "rw,relatime", "ext4", "/dev/sda5", "rw"))
+    for path in [*persistent_state_paths(version), *extra_paths]:
+        parent = next((ids[r] for r in ids if path.startswith(r + "/")), 22)
+        lines.append((parent, "8:5", _state_bind(path), path, "rw,relatime", "ext4", "/dev/sda5", "rw"))
+    lines.append((ids["/var"], "8:6", "/", DEFAULT_DISK_MOUNT, "rw,relatime", "ext4", "/dev/sda6", "rw"))
+    out = []
+    for n, (parent, dev, root, point, opts, fstype, source, sopts) in enumerate(lines):
+        out.append(f"{22 + n} {parent} {dev} {root} {point} {opts} shared:{n + 1} - {fstype} {source} {sopts}")
+    return "\n".join(out) + "\n"
+
+
+# Whole disks as /sys/block shows them (SCSI inquiry data blank-padded as the kernel prints it): the
+# OS disk, the disk Longhorn's extra disk lives on, and one Longhorn volume attached on this node
+# through Longhorn's iSCSI frontend (tgt: vendor IET, product VIRTUAL-DISK).
+BLOCK_DEVICES = {
+    "loop0": None,
+    "sda": ("ATA", "SAMSUNG MZ7LH960"),
+    "sdb": ("ATA", "SAMSUNG MZ7LH3T8"),
+    "sdc": ("IET", "VIRTUAL-DISK"),
+}
+LONGHORN_DEVICE = "sdc"
+
+
+def write_block_devices(state_dir: Path | str, node: str, maps: dict[str, tuple[str, ...]] | None = None) -> None:
+    """sys/block: each disk's device/{vendor,model}; each multipath map of `maps` (name -> slaves) as
+    a dm-N device with dm/{uuid,name} and slaves/<disk> (an empty file for the symlink)."""
+    remove(state_dir, node, "sys/block")
+    for disk, ident in BLOCK_DEVICES.items():
+        write(state_dir, node, f"sys/block/{disk}/dev", f"8:{16 * list(BLOCK_DEVICES).index(disk)}\n")
+        if ident:
+            write(state_dir, node, f"sys/block/{disk}/device/vendor", f"{ident[0]:<8}\n")
+            write(state_dir, node, f"sys/block/{disk}/device/model", f"{ident[1]:<16}\n")
+    for n, (name, slaves) in enumerate(sorted((maps or {}).items())):
+        write(state_dir, node, f"sys/block/dm-{n}/dm/uuid", f"mpath-{name}\n")
+        write(state_dir, node, f"sys/block/dm-{n}/dm/name", f"{name}\n")
+        for slave in slaves:
+            write(state_dir, node, f"sys/block/dm-{n}/slaves/{slave}", "")
 
 
 def host_dir(state_dir: Path, node: str) -> Path:
@@ -366,6 +552,28 @@ def write_rke2_leaf(state_dir: Path | str, node: str, stem: str, pair: pki.KeyPa
     write(state_dir, node, f"{RKE2_TLS}/{stem}.key", _pem_key(pair), 0o600)
 
 
+def write_rke2_agent(state_dir: Path | str, node: str, ip: str, cas: dict[str, pki.KeyPair]) -> None:
+    """agent/: the CAs the agent trusts and its leaves, one year from yesterday (as the server's)."""
+    start = pki.now() - dt.timedelta(days=1)
+    for name in ("server-ca", "client-ca"):
+        write(state_dir, node, f"{RKE2_AGENT}/{name}.crt", cas[name].cert_pem)
+    for stem, (cn, signer, server, org) in RKE2_AGENT_LEAVES.items():
+        pair = pki.issue(
+            cas[signer],
+            cn.format(node=node),
+            dt.timedelta(days=RKE2_LEAF_DAYS),
+            dns=(node, "localhost") if server else (),
+            ips=("127.0.0.1", ip) if server else (),
+            org=org,
+            client=not server,
+            server=server,
+            not_before=start,
+            not_after=start + dt.timedelta(days=RKE2_LEAF_DAYS),
+        )
+        write(state_dir, node, f"{RKE2_AGENT}/{stem}.crt", pair.cert_pem)
+        write(state_dir, node, f"{RKE2_AGENT}/{stem}.key", _pem_key(pair), 0o600)
+
+
 # -- the whole tree -------------------------------------------------------------------------
 def write_host(
     state_dir: Path, spec: ProfileSpec, node: str, index: int, cas: dict[str, pki.KeyPair], *, iscsi: bool = False
@@ -380,7 +588,8 @@ def write_host(
         "etc/os-release",
         f'NAME="Harvester"\nVERSION="{spec.harvester}"\nID="harvester"\nPRETTY_NAME="Harvester {spec.harvester}"\n',
     )
-    w("oem/90_custom.yaml", f"name: Harvester Configuration\nstages:\n  initramfs:\n    - hostname: {node}\n")
+    w("oem/90_custom.yaml", oem_custom(node, spec.harvester), 0o600)
+    w("proc/1/mountinfo", mountinfo(spec.harvester))
     # Trident is installed in this cluster, so every node has the KB's multipathd setup.
     w("oem/99_multipathd.yaml", OEM_MULTIPATHD)
     w(
@@ -390,6 +599,9 @@ def write_host(
         + "".join("            " + line + "\n" for line in MULTIPATH_CONF.splitlines()),
     )
     w("etc/multipath.conf", MULTIPATH_CONF)
+    if _release_key(spec.harvester) >= LONGHORN_MULTIPATH_FROM:
+        w(LONGHORN_MULTIPATH_CONF, LONGHORN_MULTIPATH_BLACKLIST + "\n")
+    write_block_devices(state_dir, node)
     w("services.json", json.dumps(services(multipath_enabled=True), indent=2, sort_keys=True) + "\n")
     w("proc/modules", proc_modules(MODULES))
     write_links(state_dir, node, nics(index))
@@ -402,6 +614,7 @@ def write_host(
         if stem != SERVING_LEAF:
             write_rke2_leaf(state_dir, node, stem, issue_rke2_leaf(cas, stem, node, ip))
     write_apiserver_serving(state_dir, node)
+    write_rke2_agent(state_dir, node, ip, cas)
     if iscsi:
         write_ibft(state_dir, node, index)
 
@@ -433,7 +646,7 @@ def write_ibft(state_dir: Path, node: str, index: int) -> None:
 def write_hosts(state_dir: Path, spec: ProfileSpec, nodes: list[str]) -> None:
     cas = rke2_cas(state_dir)
     for i, node in enumerate(nodes):
-        write_host(state_dir, spec, node, i, cas)
+        write_host(state_dir, spec, node, i, cas, iscsi=i == ISCSI_NODE_INDEX)
     (Path(state_dir) / "hosts" / "README.md").write_text(README)
 
 
@@ -449,23 +662,42 @@ Written when the cluster is seeded; faults rewrite single files (each write is a
 - `etc/harvester-release.yaml`: keys harvester, harvesterChart, os, kubernetes, rancher,
   monitoringChart, loggingChart, kubevirt, minUpgradableVersion.
 - `etc/os-release`, `etc/hostname`: OS identity.
-- `oem/*.yaml`: Elemental/cOS cloud-config stages: 90_custom.yaml, and 99_multipathd.yaml and
-  99_multipath_conf.yaml from the NetApp article (Trident is installed in this cluster).
-- `etc/multipath.conf`: multipath configuration (blacklists everything but NETAPP LUN).
+- `oem/*.yaml`: Elemental cloud-config stages: 90_custom.yaml as harvester-installer writes it
+  (the `rootfs` layout stage with PERSISTENT_STATE_PATHS, the `initramfs` stage with the hostname
+  and, from v1.5.0, Longhorn's multipath blacklist drop-in), and 99_multipathd.yaml (stage
+  `initramfs`, the article as revised on 2026-02-17) and 99_multipath_conf.yaml from the NetApp
+  article (Trident is installed in this cluster).
+- `etc/multipath.conf`: multipath configuration (blacklists everything but NETAPP LUN);
+  `etc/multipath/conf.d/99-longhorn.conf` from v1.5.0 (blacklists vendor IET product VIRTUAL-DISK).
+- `proc/1/mountinfo`: the host's mounts (the OS image read-only at /, overlays on tmpfs for /var,
+  /etc, /srv, /boot (and /lib/firmware from v1.4.0), each persistent path bind-mounted from
+  `/.state/<path>.bind` of COS_PERSISTENT, Longhorn's default disk).
+- `sys/block/<disk>/device/{vendor,model}`: whole disks as sysfs shows them (sda, sdb local disks,
+  sdc a Longhorn volume: vendor IET, model VIRTUAL-DISK); a multipath map would be
+  `sys/block/dm-N/dm/{uuid,name}` with `slaves/<disk>` (an empty file standing for the symlink).
+  A directory of the tree is a directory on the host (the probe lists it).
 - `etc/rancher/rke2/config.yaml`: RKE2 config (node-ip, cluster-cidr, service-cidr).
 - `var/lib/rancher/rke2/server/tls/*.crt`: real X.509 PEM certificates: server-ca and client-ca
   (10 years, the same on every server), leaf certificates (365 days); a `.key` beside each but
   server-ca's. `serving-kube-apiserver.crt` is the certificate the emulated apiserver serves
   (server-ca is its CA), rewritten whenever that certificate changes.
-- `services.json`: systemd units,
-  `{"<unit>.service": {"enabled": "enabled"|"disabled", "active": "active"|"inactive", "sub": "running"|"dead"}}`.
+- `var/lib/rancher/rke2/agent/*.crt`: every node's agent certificates as RKE2 keeps them:
+  server-ca and client-ca, client-kubelet, serving-kubelet, client-kube-proxy and
+  client-rke2-controller (365 days, a `.key` beside each leaf).
+- `services.json` (beside the host's `/`, not a host file): systemd's unit states, what
+  `systemctl show` answers on a real host,
+  `{"<unit>.service": {"enabled": "enabled"|"disabled", "active": "active"|"inactive", "sub": "running"|"dead"}}`;
+  a unit not listed is not-found.
 - `proc/modules`: loaded kernel modules in `/proc/modules` format (first field = module name).
 - `nics.json`: links, `[{"name", "index", "type" (device|bond|bridge|loopback), "mac",
   "state" (up|down), "master"?}]`; physical NICs are eno1..eno4 (eno1 in mgmt-bo, eno2 in vm-net-bo).
 - `sys/class/net/<link>/{address,operstate,ifindex,master_name}`: the same links as sysfs shows
   them (`master_name` stands for the `master` symlink).
-- `sys/firmware/ibft/...`: present only on a node booted from iSCSI (initiator/, target0/,
-  ethernet0/).
+- `sys/firmware/ibft/...`: present only on a node booted from iSCSI, with the kernel's attribute
+  names (`initiator/initiator-name`, `target0/{target-name,ip-addr,port,lun}`, `ethernet0/mac`).
+  The seed boots the first node from iSCSI with the article's procedure done (both
+  `rd.iscsi.firmware rd.iscsi.ibft` on `proc/cmdline` and on every menuentry of grub.cfg); the
+  others boot from local disks.
 
 Absent file = absent on the host. Reader: `harvester_conformance.emulator.areas.harvester_hosts_fs.read`.
 The chart versions in harvester-release.yaml (monitoringChart, loggingChart) are representative

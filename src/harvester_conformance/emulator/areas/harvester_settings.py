@@ -582,6 +582,14 @@ FAULTS: list[Fault] = [
         objects=(f"Node {FIRST_NODE}",),
     ),
     Fault(
+        "FRS-01",
+        "vm-force-reset-policy period raised to 600 s (a value the setting webhook accepts), so the VMs "
+        "of a lost node wait ten minutes before they are rescheduled",
+        lambda cl: _set(cl, "vm-force-reset-policy", '{"enable":true,"period":600}'),
+        _reset("vm-force-reset-policy"),
+        objects=("Setting vm-force-reset-policy",),
+    ),
+    Fault(
         "TRM-01",
         "Longhorn left at v1.4.2 by a half-finished upgrade (the release ships another)",
         lambda cl: _longhorn_version(cl, "v1.4.2"),

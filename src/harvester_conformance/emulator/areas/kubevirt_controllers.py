@@ -80,6 +80,17 @@ def owner(obj: dict) -> dict:
     }
 
 
+DEFAULT_GRACE_SECONDS = 30  # KubeVirt's v1.DefaultGracePeriodSeconds, for a VMI that sets none
+LAUNCHER_GRACE_PADDING = 15  # padded twice: virt-handler's grace, then the kill-after (services/template.go)
+
+
+def launcher_grace_period(spec: dict) -> int:
+    """The launcher pod's grace period as virt-controller renders it: the VMI's own (an explicit 0
+    stays 0) plus two paddings of 15 s."""
+    own = spec.get("terminationGracePeriodSeconds")
+    return int(DEFAULT_GRACE_SECONDS if own is None else own) + 2 * LAUNCHER_GRACE_PADDING
+
+
 def launcher_pod(
     vmi: dict, kubevirt: tuple[int, ...], tag: str, ratio: str, extra_affinity: dict | None = None
 ) -> dict:
@@ -129,7 +140,7 @@ def launcher_pod(
         "tolerations": list(spec.get("tolerations") or []) + NOT_READY_TOLERATIONS,
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
-        "terminationGracePeriodSeconds": int(spec.get("terminationGracePeriodSeconds") or 30) + 15,
+        "terminationGracePeriodSeconds": launcher_grace_period(spec),
         "hostname": spec.get("hostname") or vm_name,
     }
     if affinity:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import importlib
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from types import ModuleType
 
@@ -29,14 +28,12 @@ import pytest
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.context import RunContext
-from harvester_conformance.probes import NodeProbe, ProbeError, ProbeUnavailable
+from harvester_conformance.probes import NodeProbe, ProbeUnavailable
 from harvester_conformance.probes.base import check_paths
-from harvester_conformance.probes.survey import UnreadNodes
+from harvester_conformance.probes.survey import MAX_PARALLEL, UnreadNodes, survey
 from harvester_conformance.verdict import Broken
 
 HostPaths = Sequence[str] | Callable[[RunContext], Iterable[str]]
-MAX_PARALLEL = 8  # nodes read at the same time (pods or SSH sessions in flight)
-MAX_ERRORS_LISTED = 5
 
 
 @dataclass
@@ -97,29 +94,13 @@ def _package(module: ModuleType) -> ModuleType | None:
 
 # -- reading -------------------------------------------------------------------------------------
 def read_nodes(probe: NodeProbe, nodes: Sequence[str], paths: Sequence[str], parallel: int = MAX_PARALLEL) -> HostFiles:
-    """Every path on every node, one probe read per node. ProbeUnavailable for every node means
-    no probe can be had (raised); for some nodes only, they are recorded as not read."""
-    out = HostFiles(tuple(paths), backend=probe.backend)
+    """Every path on every node, one probe read per node (the paths were checked when declared).
+    ProbeUnavailable for every node means no probe can be had (raised); for some nodes only,
+    they are recorded as not read."""
     if not nodes or not paths:
-        out.files = {n: {} for n in nodes}
-        return out
-    unavailable: dict[str, str] = {}
-
-    def one(node: str) -> None:
-        try:
-            out.files[node] = probe.read(node, list(paths))
-        except ProbeUnavailable as exc:
-            unavailable[node] = exc.reason
-        except ProbeError as exc:
-            out.errors[node] = str(exc)[:300]
-
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(nodes)))) as pool:
-        list(pool.map(one, nodes))
-    if unavailable and len(unavailable) == len(nodes):
-        reasons = sorted(set(unavailable.values()))
-        raise ProbeUnavailable("; ".join(reasons)[:300])
-    out.errors.update({n: f"no probe for this node: {why}" for n, why in unavailable.items()})
-    return out
+        return HostFiles(tuple(paths), files={n: {} for n in nodes}, backend=probe.backend)
+    read = survey(probe, nodes, lambda p, node: p.read(node, list(paths)), parallel)
+    return HostFiles(tuple(paths), files=read.facts, errors=read.errors, backend=probe.backend)
 
 
 _lock = threading.Lock()

@@ -134,3 +134,17 @@ class NodeProbe(ABC):
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+class HostProbe(NodeProbe):
+    """A backend that answers `collect` in full (pod, SSH, simulated): a file read is a collect
+    of files only."""
+
+    @abstractmethod
+    def collect(
+        self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
+    ) -> HostRead:
+        """Files, directory listings and unit states of `node` in one call."""
+
+    def read(self, node: str, paths: Sequence[str]) -> dict[str, bytes | None]:
+        return self.collect(node, files=paths).files

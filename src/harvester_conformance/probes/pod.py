@@ -30,8 +30,8 @@ from harvester_conformance.changes import RUN_LABEL
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable
 from harvester_conformance.probes.base import (
+    HostProbe,
     HostRead,
-    NodeProbe,
     ProbeError,
     ProbeUnavailable,
     check_paths,
@@ -95,7 +95,7 @@ def probe_pod(*, name: str, namespace: str, node: str, run_id: str, image: str, 
     }
 
 
-class PodProbe(NodeProbe):
+class PodProbe(HostProbe):
     backend = "pod"
 
     def __init__(self, cluster: Cluster, namespace: str, run_id: str, image: str = DEFAULT_IMAGE) -> None:
@@ -176,9 +176,6 @@ class PodProbe(NodeProbe):
             raise ProbeError("; ".join(left))
 
     # -- reading ---------------------------------------------------------------------------------
-    def read(self, node: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        return self.collect(node, files=paths).files
-
     def collect(
         self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
     ) -> HostRead:

@@ -17,14 +17,14 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from harvester_conformance.probes.base import HostRead, NodeProbe, ProbeError, check_paths, check_units
+from harvester_conformance.probes.base import HostProbe, HostRead, ProbeError, check_paths, check_units
 from harvester_conformance.probes.parsers import ACTIVE_STATES, UnitState
 
 SERVICES = "services.json"  # at the top of each host's directory, beside the host's `/`
 NOT_FOUND = UnitState(load="not-found", active="inactive", sub="dead", unit_file="")
 
 
-class SimulatedProbe(NodeProbe):
+class SimulatedProbe(HostProbe):
     backend = "simulated"
 
     def __init__(self, hosts_dir: Path | str) -> None:
@@ -38,9 +38,6 @@ class SimulatedProbe(NodeProbe):
             known = sorted(p.name for p in self.hosts_dir.iterdir() if p.is_dir()) if self.hosts_dir.is_dir() else []
             raise ProbeError(f"no simulated host {node!r} under {self.hosts_dir} (hosts: {', '.join(known) or 'none'})")
         return root
-
-    def read(self, node: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        return self.collect(node, files=paths).files
 
     def collect(
         self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()

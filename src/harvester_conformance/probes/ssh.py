@@ -22,8 +22,8 @@ import paramiko
 import yaml
 
 from harvester_conformance.probes.base import (
+    HostProbe,
     HostRead,
-    NodeProbe,
     ProbeError,
     ProbeUnavailable,
     check_paths,
@@ -110,7 +110,7 @@ def parse_host_pairs(items: Sequence[str]) -> dict[str, SshTarget]:
     return out
 
 
-class SshProbe(NodeProbe):
+class SshProbe(HostProbe):
     backend = "ssh"
 
     def __init__(
@@ -181,9 +181,6 @@ class SshProbe(NodeProbe):
             raise ProbeError(f"{where}: cannot connect: {exc.strerror or exc}") from None
         self._clients[node] = client
         return client
-
-    def read(self, node: str, paths: Sequence[str]) -> dict[str, bytes | None]:
-        return self.collect(node, files=paths).files
 
     def collect(
         self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()

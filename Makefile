@@ -6,6 +6,8 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 ARGS   ?=
+# Test workers: each runs its own emulated clusters (tests/conftest.py groups the items).
+TEST_WORKERS ?= 2
 
 .PHONY: run test setup lint bench clean
 
@@ -27,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test: setup lint
-	$(BIN)/pytest tests -p no:cacheprovider -ra --durations=25 $(ARGS)
+	$(BIN)/pytest tests -n $(TEST_WORKERS) --dist loadgroup -p no:cacheprovider -ra --durations=25 $(ARGS)
 
 bench: setup
 	$(BIN)/python bench/cluster_up.py $(ARGS)

@@ -88,6 +88,24 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return profile != HOME_PROFILE, rank.get(profile, len(rank))
 
     items.sort(key=group)
+    for item in items:
+        if (group_name := _worker_group(item)) is not None:
+            item.add_marker(pytest.mark.xdist_group(group_name))
+
+
+# The fault matrix's items share one cluster whose faults are injected and reverted in turn, and
+# its last item proves every revert: under `--dist loadgroup` they all run on one worker.
+_MATRIX_ITEMS = ("test_fault_is_found_naming_its_objects", "test_every_revert_restores_the_cluster")
+
+
+def _worker_group(item: pytest.Item) -> str | None:
+    """The xdist group of an item (`make test` runs two workers, `--dist loadgroup`): the fault
+    matrix on one worker, and each other profile's items on one worker, which starts that
+    profile's cluster once. Items of the home profile (each worker keeps its own) go anywhere."""
+    if item.module.__name__.endswith("test_fault_matrix") and item.originalname in _MATRIX_ITEMS:
+        return "fault-matrix"
+    profile = profile_of(item)
+    return None if profile == HOME_PROFILE else f"profile-{profile}"
 
 
 _previous: list[tuple[object, str] | None] = [None]

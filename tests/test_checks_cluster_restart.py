@@ -5,6 +5,7 @@ longer than 15 minutes (Kubernetes pod and node status as the kubelet writes it)
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from harvester_conformance.checks import cluster_restart as rst
 
@@ -174,3 +175,99 @@ def test_missing_rancher_and_an_agent_at_zero_are_named() -> None:
     assert "does not exist" in rst.check_embedded_rancher(None, None)[0].message
     [f] = rst.check_embedded_rancher(_deployment("rancher"), _deployment("cattle-cluster-agent", "", 0, 0))
     assert f.object == "Deployment cattle-system/cattle-cluster-agent" and "0 replicas" in f.message
+
+
+# -- RST-02: the VIP ------------------------------------------------------------------------------
+def _vip_cm(ip: str = "192.0.2.10") -> dict:
+    return {"metadata": {"name": "vip", "namespace": "harvester-system"}, "data": {"enabled": "true", "ip": ip}}
+
+
+def _lb(name: str, *ips: str, kind: str = "LoadBalancer") -> dict:
+    return {
+        "metadata": {"name": name, "namespace": "kube-system"},
+        "spec": {"type": kind},
+        "status": {"loadBalancer": {"ingress": [{"ip": ip} for ip in ips]}},
+    }
+
+
+def test_vip_served_by_ingress_expose() -> None:
+    assert rst.check_vip(_vip_cm(), {"ingress-expose": _lb("ingress-expose", "192.0.2.10")}) == []
+
+
+def test_vip_served_by_traefik_where_only_it_exists() -> None:
+    services = {"ingress-expose": None, "rke2-traefik": _lb("rke2-traefik", "192.0.2.10")}
+    assert rst.check_vip(_vip_cm(), services) == []
+    found = rst.check_vip(_vip_cm(), {"ingress-expose": None, "rke2-traefik": _lb("rke2-traefik", "192.0.2.9")})
+    assert [f.object for f in found] == ["Service kube-system/rke2-traefik", "ConfigMap harvester-system/vip"]
+
+
+def test_vip_differing_from_the_load_balancer_address_names_both() -> None:
+    found = rst.check_vip(_vip_cm("192.0.2.9"), {"ingress-expose": _lb("ingress-expose", "192.0.2.10")})
+    assert [f.object for f in found] == ["Service kube-system/ingress-expose", "ConfigMap harvester-system/vip"]
+    assert "192.0.2.9" in found[0].message and "192.0.2.10" in found[0].message
+
+
+def test_vip_without_service_address_or_configmap() -> None:
+    assert "none" in rst.check_vip(_vip_cm(), {"ingress-expose": _lb("ingress-expose")})[0].message
+    assert "NodePort" in rst.check_vip(_vip_cm(), {"ingress-expose": _lb("ingress-expose", kind="NodePort")})[0].message
+    assert rst.check_vip(None, {})[0].object == "ConfigMap harvester-system/vip"
+    assert rst.check_vip(_vip_cm(), {})[0].object == "Service kube-system/ingress-expose"
+
+
+# -- RST-04: addons and the storage network --------------------------------------------------------
+def _addon(name: str, enabled: bool, state: str, failed: str = "") -> dict:
+    conds = [{"type": "OperationFailed", "status": "True", "message": failed}] if failed else []
+    return {
+        "metadata": {"name": name, "namespace": "harvester-system"},
+        "spec": {"enabled": enabled},
+        "status": {"status": state, "conditions": conds},
+    }
+
+
+def test_enabled_addons_must_be_deployed() -> None:
+    addons = [
+        _addon("pcidevices-controller", True, "AddonDeploySuccessful"),
+        _addon("vm-import-controller", False, ""),
+        _addon("harvester-seeder", False, "AddonDisabled"),
+        _addon("rancher-logging", True, "AddonEnabling", "addon deployment job helm-install-rancher-logging failed"),
+        _addon("nvidia-driver-toolkit", True, ""),
+    ]
+    found = rst.check_addons(addons)
+    assert [f.object for f in found] == [
+        "Addon harvester-system/rancher-logging",
+        "Addon harvester-system/nvidia-driver-toolkit",
+    ]
+    assert "helm-install-rancher-logging failed" in found[0].message
+
+
+NAD = "harvester-system/storagenetwork-hc7q2"
+
+
+def _lh_pod(
+    name: str,
+    status: list | None,
+    networks: str = '[{"namespace":"harvester-system","name":"storagenetwork-hc7q2","interface":"lhnet1"}]',
+) -> dict:  # noqa: E501
+    ann = {"k8s.v1.cni.cncf.io/networks": networks}
+    if status is not None:
+        ann["k8s.v1.cni.cncf.io/network-status"] = json.dumps(status)
+    return {
+        "metadata": {"name": name, "namespace": "longhorn-system", "annotations": ann},
+        "status": {"phase": "Running"},
+    }
+
+
+def test_storage_network_pods_carry_their_address() -> None:
+    default = {"name": "k8s-pod-network", "interface": "eth0", "ips": ["10.52.0.4"], "default": True}
+    ok = _lh_pod("instance-manager-a", [default, {"name": NAD, "interface": "lhnet1", "ips": ["10.0.12.1"]}])
+    missing = _lh_pod("instance-manager-b", [default])
+    unannotated = _lh_pod("instance-manager-c", None)
+    short_form = _lh_pod("instance-manager-d", [default], networks="harvester-system/storagenetwork-hc7q2@lhnet1")
+    other = {"metadata": {"name": "csi-attacher-x", "namespace": "longhorn-system"}, "status": {"phase": "Running"}}
+    found = rst.check_storage_network_pods(NAD, [ok, missing, unannotated, short_form, other])
+    assert [f.object for f in found] == [
+        "Pod longhorn-system/instance-manager-b",
+        "Pod longhorn-system/instance-manager-c",
+        "Pod longhorn-system/instance-manager-d",
+    ]
+    assert rst.check_storage_network_pods("", [missing]) == []

@@ -230,3 +230,68 @@ def test_rook_host_later_rootfs_stage_overrides_the_paths() -> None:
     later = b"stages:\n  rootfs:\n    - environment:\n        PERSISTENT_STATE_PATHS: /var/lib/rook\n"
     found = rc.check_rook_host(_rook(oem={**_rook().oem, "/oem/99_rook.yaml": later}))
     assert found is not None and "lacks /var/lib/ceph" in found.message
+
+
+# -- CSI-04 ---------------------------------------------------------------------------------------
+TRIDENT = "csi.trident.netapp.io"
+VENDOR_CFG = {TRIDENT: {"volumeSnapshotClassName": "snap", "backupVolumeSnapshotClassName": "bak"}}
+
+
+def test_vendor_classes_names_the_configured_snapshot_classes():
+    sc = {"metadata": _meta("ontap"), "provisioner": TRIDENT}
+    assert rc.vendor_classes(_setting(VENDOR_CFG), sc, "ontap") == (TRIDENT, "snap", "bak")
+    assert "does not exist" in rc.vendor_classes(_setting(VENDOR_CFG), None, "ontap").message
+    lh = rc.vendor_classes(_setting(VENDOR_CFG), {"metadata": _meta("lh"), "provisioner": LH}, "lh")
+    assert lh.object == "StorageClass lh"
+    assert "no entry for" in rc.vendor_classes(_setting({}), sc, "ontap").message
+
+
+def test_backup_type_follows_release_and_backup_target():
+    target = {"value": json.dumps({"type": "s3", "endpoint": "https://s3.example"})}
+    assert rc.backup_type((1, 4, 3), target) == "backup"
+    assert rc.backup_type((1, 4, 3), {"value": ""}) == "snapshot"
+    assert rc.backup_type((1, 5, 0), target) == "snapshot"
+
+
+def _event(kind: str, name: str, reason: str, message: str) -> dict:
+    return {"involvedObject": {"kind": kind, "namespace": "ns", "name": name}, "reason": reason, "message": message}
+
+
+def test_check_claim_names_claim_and_class_with_events():
+    assert rc.check_claim({"status": {"phase": "Bound"}}, "ns", "c", "ontap", []) == []
+    ev = [_event("PersistentVolumeClaim", "c", "ProvisioningFailed", "backend offline")]
+    out = rc.check_claim({"status": {"phase": "Pending"}}, "ns", "c", "ontap", ev)
+    assert [f.object for f in out] == ["PersistentVolumeClaim ns/c", "StorageClass ontap"]
+    assert "ProvisioningFailed: backend offline" in out[0].message
+
+
+def test_check_snapshot_names_missing_or_foreign_class():
+    classes = [{"metadata": _meta("snap"), "driver": TRIDENT}, {"metadata": _meta("lh"), "driver": LH}]
+    ready = {"status": {"readyToUse": True}}
+    assert rc.check_snapshot(ready, "ns", "s", "snap", classes, TRIDENT, []) == []
+    err = {"status": {"readyToUse": False, "error": {"message": "Failed to get snapshot class"}}}
+    out = rc.check_snapshot(err, "ns", "s", "gone", classes, TRIDENT, [])
+    assert [f.object for f in out] == ["VolumeSnapshot ns/s", "VolumeSnapshotClass gone"]
+    assert "Failed to get snapshot class" in out[0].message and "does not exist" in out[1].message
+    foreign = rc.check_snapshot(ready, "ns", "s", "lh", classes, TRIDENT, [])
+    assert "of driver driver.longhorn.io" in foreign[1].message
+
+
+def test_check_vm_backup_ready_error_and_wrong_class():
+    vb = {"name": "b-volume-c", "volumeName": "data", "readyToUse": True}
+    snaps = {"b-volume-c": {"spec": {"volumeSnapshotClassName": "bak"}}}
+    ok = {"status": {"readyToUse": True, "volumeBackups": [vb]}}
+    assert rc.check_vm_backup(ok, "ns", "b", "bak", snaps, []) == []
+    wrong = rc.check_vm_backup(ok, "ns", "b", "snap", snaps, [])
+    assert [f.object for f in wrong] == ["VirtualMachineBackup ns/b", "VolumeSnapshot ns/b-volume-c"]
+    failed = {
+        "status": {
+            "readyToUse": False,
+            "error": {"message": "can't find volumeSnapshotClass bak for CSI driver x"},
+            "conditions": [{"type": "Ready", "status": "False", "message": "Not Ready"}],
+            "volumeBackups": [{**vb, "readyToUse": False}],
+        }
+    }
+    out = rc.check_vm_backup(failed, "ns", "b", "bak", snaps, [])
+    assert "can't find volumeSnapshotClass bak" in out[0].message and "Ready=False" in out[0].message
+    assert rc.check_vm_backup(None, "ns", "b", "bak", {}, [])[0].message.startswith("not ready (absent")

@@ -253,3 +253,36 @@ def test_margin_option() -> None:
     assert sec.check_certificate_margins({API: _leaf("kube-apiserver", 20)}, HEALTHY, NOW, dt.timedelta(days=7)) == (
         sec.CertificateReport([], [], [])
     )
+
+
+# -- SEC-02 ------------------------------------------------------------------------------------
+
+
+def test_proxy_probe_leaves_exactly_one_node_out_of_the_refused_value() -> None:
+    nodes = [_node("n1", "192.168.0.31"), _node("n0", "192.168.0.30")]
+    probe = sec.proxy_probe({"value": "", "default": "{}"}, nodes)
+    assert probe is not None and probe.missed == "192.168.0.30"
+    refused, admitted = json.loads(probe.refused), json.loads(probe.admitted)
+    assert refused["httpProxy"] == admitted["httpProxy"] == sec.PROBE_PROXY
+    assert not sec.covered("192.168.0.30", refused["noProxy"].split(","))
+    assert sec.covered("192.168.0.31", refused["noProxy"].split(","))
+    assert all(sec.covered(ip, admitted["noProxy"].split(",")) for ip in ("192.168.0.30", "192.168.0.31"))
+
+
+def test_proxy_probe_keeps_the_configured_proxy_and_needs_node_ips() -> None:
+    current = {"value": json.dumps({"httpsProxy": "http://proxy.lab:3128", "noProxy": "10.0.0.0/8"})}
+    probe = sec.proxy_probe(current, [_node("n0", "172.16.0.5")])
+    assert probe is not None and json.loads(probe.admitted) == {
+        "httpsProxy": "http://proxy.lab:3128",
+        "noProxy": "localhost,127.0.0.1,172.16.0.5",
+    }
+    assert sec.proxy_probe(current, [{"metadata": {"name": "n0"}, "status": {}}]) is None
+
+
+def test_proxy_admission_fails_when_the_bad_value_is_stored_or_the_good_one_refused() -> None:
+    probe = sec.ProxyProbe("{}", "{}", "192.168.0.30")
+    assert sec.check_proxy_admission(probe, "noProxy should contain the node's IP addresses", None) == []
+    accepted = sec.check_proxy_admission(probe, None, None)
+    assert [f.object for f in accepted] == ["Setting http-proxy"] and "192.168.0.30" in accepted[0].message
+    refused_both = sec.check_proxy_admission(probe, "refused", "refused too")
+    assert [f.object for f in refused_both] == ["Setting http-proxy"] and "refused too" in refused_both[0].message

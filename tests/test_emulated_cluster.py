@@ -13,7 +13,7 @@ import pytest
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
-from harvester_conformance.emulator import lifecycle, manage, seed, versions
+from harvester_conformance.emulator import controlplane, lifecycle, manage, seed, versions
 from harvester_conformance.waits import wait_for
 
 PROFILES = ["v1.2.1", "v1.3.1", "v1.4.3", "v1.5.0", "v1.6.1", "v1.7.3", "v1.8.2"]
@@ -142,6 +142,17 @@ def test_down_leaves_no_process_or_port(tmp_path, monkeypatch) -> None:
         with socket.socket() as s:
             s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             s.bind(("127.0.0.1", port))  # free again
+
+
+def test_ports_are_chosen_below_the_ephemeral_range_and_apart_from_other_clusters() -> None:
+    """No outgoing connection can take a chosen port before its component binds it, and a
+    cluster starting beside another never picks the ports that one holds."""
+    ceiling = controlplane._port_ceiling()
+    taken = set(range(controlplane.PORT_FLOOR, controlplane.PORT_FLOOR + (ceiling - controlplane.PORT_FLOOR) // 2))
+    for _ in range(20):
+        ports = controlplane.free_ports(taken=taken)
+        assert len(set(ports.values())) == len(controlplane.PORT_NAMES)
+        assert all(controlplane.PORT_FLOOR <= p < ceiling and p not in taken for p in ports.values())
 
 
 PROXY_MISSING_NODES = '{"httpProxy":"http://192.0.2.200:3128","noProxy":"localhost,127.0.0.1"}'

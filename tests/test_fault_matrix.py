@@ -41,10 +41,22 @@ def _read_only(ids: list[str]) -> list[str]:
     return [i for i in ids if entries()[i].impact == "read_only"]
 
 
+# The simulated NetApp Trident driver's StorageClass: the vendor class CSI-04 certifies.
+VENDOR_CLASS = "ontap-san-economy"
+
+
 def _roles(kubeconfig: object) -> tuple[str, ...]:
     """The emulated cluster plays the Rancher cluster and the guest cluster as well (their objects
-    live in its own apiserver), so the Rancher and guest-cluster IDs are proven like the others."""
-    return ("--rancher-kubeconfig", str(kubeconfig), "--guest-kubeconfig", str(kubeconfig))
+    live in its own apiserver), so the Rancher and guest-cluster IDs are proven like the others;
+    its Trident class is the vendor class under certification."""
+    return (
+        "--rancher-kubeconfig",
+        str(kubeconfig),
+        "--guest-kubeconfig",
+        str(kubeconfig),
+        "--vendor-storage-class",
+        VENDOR_CLASS,
+    )
 
 
 def _ids(ids: list[str]) -> list[str]:

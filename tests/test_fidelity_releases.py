@@ -181,6 +181,27 @@ def test_vm_force_reset_policy_refuses_negative_migration_timeout_from_v17(emula
         cl.close()
 
 
+@pytest.mark.parametrize("profile,period_checked", [("v1.3.1", False), ("v1.4.3", True)])
+def test_vm_force_reset_policy_rules_by_release(emulated, profile: str, period_checked: bool) -> None:
+    """HV pkg/settings DecodeVMForceResetPolicy and setting/validator.go: up to v1.3.x only `value`
+    is decoded and any period the struct takes passes; from v1.4.0 a period <= 0 is refused. On
+    every release a field of the wrong JSON type fails Go's unmarshal."""
+    cl = _client(emulated, profile)
+    try:
+        zero = json.dumps({"enable": True, "period": 0})
+        if period_checked:
+            with pytest.raises(ApiError) as err:
+                cl.patch(R.HARVESTER_SETTINGS, "vm-force-reset-policy", {"value": zero}, dry_run=True)
+            assert "period" in str(err.value)
+        else:
+            cl.patch(R.HARVESTER_SETTINGS, "vm-force-reset-policy", {"value": zero}, dry_run=True)
+        with pytest.raises(ApiError):
+            bad = '{"enable":"yes","period":300}'
+            cl.patch(R.HARVESTER_SETTINGS, "vm-force-reset-policy", {"value": bad}, dry_run=True)
+    finally:
+        cl.close()
+
+
 # -- R2.4: Pod Security Standards (v1.8.0+) -------------------------------------------------------
 def test_pod_security_labels_by_list() -> None:
     """HV cluster_pod_security_standard.go / pss_setting.go / constants.go @v1.8.2: enabled, a

@@ -28,6 +28,7 @@ from harvester_conformance.probes.parsers import (
     module_loaded,
     parse_cloud_config,
     parse_cmdline,
+    parse_ethtool_features,
     parse_grub_menuentries,
     parse_mountinfo,
     parse_os_release,
@@ -286,3 +287,66 @@ def test_ssh_backend_rejects_unknown_and_changed_host_keys(sshd, tmp_path) -> No
     insecure.close()
     with pytest.raises(ProbeUnavailable, match="no SSH address for node node-2"):
         insecure.read("node-2", ["/proc/cmdline"])
+
+
+# -- NIC offloads (`ethtool -k`, OFF-01) ----------------------------------------------------------
+def test_nic_names_are_validated_before_any_backend_runs() -> None:
+    from harvester_conformance.probes.base import check_nics
+
+    assert check_nics(["eno2", "enp3s0f1np1", "vm-net-bo", "eth0.100"]) == [
+        "eno2",
+        "enp3s0f1np1",
+        "vm-net-bo",
+        "eth0.100",
+    ]
+    for bad in ("-K", "eno2; reboot", "a/b", "..", "x" * 16, "", "eno 2", "$(id)"):
+        with pytest.raises(ValueError, match="not a network interface name"):
+            check_nics([bad])
+    with pytest.raises(ValueError, match="not one string"):
+        check_nics("eno2")
+
+
+def test_script_reads_offloads_between_markers_and_reports_a_missing_nic(tmp_path) -> None:
+    from harvester_conformance.probes.script import build_script, host_read, parse_output
+
+    script = build_script(["/etc/hostname"], nics=["hcnosuchnic0"])
+    assert 'ethtool -k "$2"' in script and "nsenter --net=/proc/1/ns/net" in script
+    assert "hc_offloads 1 hcnosuchnic0" in script
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    got = host_read(parse_output(out, ["/etc/hostname"], nics=["hcnosuchnic0"]))
+    assert got.offloads == {"hcnosuchnic0": None}
+
+
+def test_script_output_with_an_offload_block_parses() -> None:
+    import base64
+
+    from harvester_conformance.probes.script import MARK, parse_output
+
+    payload = base64.b64encode(b"Features for eno2:\ngeneric-receive-offload: off\n").decode()
+    text = f"{MARK} begin 0\n{payload}\n{MARK} end 0 ok\n{MARK} begin 1\n{MARK} end 1 error\n{MARK} done\n"
+    out = parse_output(text, [], nics=["eno2", "eno3"])
+    assert out.offloads == {"eno2": b"Features for eno2:\ngeneric-receive-offload: off\n"}
+    assert "NIC eno3" in out.error_text()
+
+
+def test_simulated_backend_prints_offloads_as_ethtool_does(tmp_path) -> None:
+    root = tmp_path / "n0"
+    (root / "sys/class/net/eno2").mkdir(parents=True)
+    (root / "offloads.json").write_text('{"eno2": {"generic-receive-offload": "off"}}')
+    got = SimulatedProbe(tmp_path).collect("n0", offloads=["eno2", "eno9"]).offloads
+    assert got["eno9"] is None
+    features = parse_ethtool_features(got["eno2"])
+    assert not features["generic-receive-offload"].on and features["generic-segmentation-offload"].on
+    with pytest.raises(ValueError, match="not a network interface name"):
+        SimulatedProbe(tmp_path).collect("n0", offloads=["../x"])
+
+
+def test_files_only_probe_refuses_offloads() -> None:
+    class FilesOnly(NodeProbe):
+        backend = "files-only"
+
+        def read(self, node: str, paths) -> dict[str, bytes | None]:
+            return dict.fromkeys(paths)
+
+    with pytest.raises(ProbeError, match="NIC offloads"):
+        FilesOnly().offloads("n", ["eno2"])

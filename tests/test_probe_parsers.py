@@ -861,3 +861,61 @@ def test_host_map_refuses_with_one_line(text: str, message: str) -> None:
     with pytest.raises(ValueError, match=message) as info:
         parse_host_map(text, "hosts.yaml")
     assert "\n" not in str(info.value) and str(info.value).startswith("hosts.yaml")
+
+
+# -- ethtool -k, /proc/stat btime, /etc/passwd ------------------------------------------------------
+ETHTOOL_K = """Features for eno2:
+rx-checksumming: on
+tx-checksumming: on
+\ttx-checksum-ipv4: off [fixed]
+\ttx-checksum-ip-generic: on
+scatter-gather: on
+\ttx-scatter-gather: on
+tcp-segmentation-offload: on
+\ttx-tcp-segmentation: on
+generic-segmentation-offload: off
+generic-receive-offload: off
+large-receive-offload: off [fixed]
+rx-vlan-offload: on [requested off]
+"""
+
+
+def test_ethtool_features_as_ethtool_prints_them() -> None:
+    from harvester_conformance.probes.parsers import parse_ethtool_features
+
+    got = parse_ethtool_features(ETHTOOL_K.encode())
+    assert not got["generic-receive-offload"].on and not got["generic-segmentation-offload"].on
+    assert got["tcp-segmentation-offload"].on and got["tx-checksum-ip-generic"].on
+    assert got["large-receive-offload"].fixed and not got["large-receive-offload"].on
+    assert got["rx-vlan-offload"].on and not got["rx-vlan-offload"].fixed
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [("", "does not begin"), ("rx: on\n", "does not begin"), ("Features for x:\nrx on\n", "not a 'feature")],
+)
+def test_ethtool_features_refuse_other_output(text: str, message: str) -> None:
+    from harvester_conformance.probes.parsers import parse_ethtool_features
+
+    with pytest.raises(ValueError, match=message):
+        parse_ethtool_features(text)
+
+
+def test_boot_time_from_proc_stat() -> None:
+    from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
+    from harvester_conformance.probes.parsers import parse_boot_time
+
+    assert parse_boot_time(hostfs.proc_stat(1764720000).encode()) == 1764720000
+    with pytest.raises(ValueError, match="no btime"):
+        parse_boot_time("cpu 1 2 3\n")
+    with pytest.raises(ValueError, match="malformed btime"):
+        parse_boot_time("btime soon\n")
+
+
+def test_passwd_user_names() -> None:
+    from harvester_conformance.probes.parsers import parse_passwd_users
+
+    text = "root:x:0:0:root:/root:/bin/bash\n\n# comment\ntest-user:x:1001:100::/home/test-user:/bin/bash\n"
+    assert parse_passwd_users(text) == ["root", "test-user"]
+    with pytest.raises(ValueError, match="line 1"):
+        parse_passwd_users("root:x:0\n")

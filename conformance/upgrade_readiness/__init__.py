@@ -22,3 +22,6 @@ READS = (
     Read(R.CAPI_MACHINES, "fleet-local"),
     Read(R.UPGRADES, "harvester-system"),
 )
+# What the checks ask the API outside the snapshot, for the generated RBAC: UPG-02's kubelet
+# stats through the apiserver's node proxy.
+RIGHTS = (("", "nodes/proxy", "get"),)

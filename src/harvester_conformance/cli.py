@@ -132,6 +132,30 @@ def _cleanup(args: argparse.Namespace) -> int:
     return cleanup(args.kubeconfig, args.context, args.run_id, args.rancher_kubeconfig)
 
 
+def _rbac(args: argparse.Namespace) -> int:
+    import yaml
+
+    from harvester_conformance import rbac
+
+    try:
+        selection = rbac.select(args.profile, args.id)
+        docs = rbac.manifests(selection, args.cluster, args.service_account, pod_probe=args.node_probe == "pod")
+    except rbac.NotDerivable as exc:
+        _err(str(exc))
+        return exitcodes.USAGE
+    text = rbac.header(selection, args.cluster) + yaml.safe_dump_all(docs, sort_keys=False, explicit_start=True)
+    if args.output:
+        try:
+            with open(args.output, "w") as f:
+                f.write(text)
+        except OSError as exc:
+            _err(f"cannot write {args.output}: {exc.strerror or exc}")
+            return exitcodes.USAGE
+    else:
+        sys.stdout.write(text)
+    return exitcodes.CONFORMS
+
+
 def parser() -> argparse.ArgumentParser:
     from harvester_conformance import cli_run
 
@@ -149,6 +173,14 @@ def parser() -> argparse.ArgumentParser:
     cu.add_argument("--run-id", help="only this run's objects (default: every run's)")
     cu.add_argument("--rancher-kubeconfig", help="also clean the Rancher cluster (CCR-03's token and copy)")
     cu.set_defaults(func=_cleanup)
+    rb = sub.add_parser("rbac", help="the least-privilege roles a read-only profile needs, as YAML")
+    rb.add_argument("--profile", default="default")
+    rb.add_argument("--id", action="append", default=[], metavar="ID", help="only these invariants (repeatable)")
+    rb.add_argument("--cluster", default="harvester", help="harvester (default), rancher or guest")
+    rb.add_argument("--service-account", default="harvester-conformance/harvester-conformance", metavar="NS/NAME")
+    rb.add_argument("--node-probe", choices=("pod", "ssh", "simulated"), default="pod")
+    rb.add_argument("--output", metavar="FILE")
+    rb.set_defaults(func=_rbac)
 
     cl = sub.add_parser("cluster", help="the emulated cluster").add_subparsers(dest="action", required=True)
     up = cl.add_parser("up", help="start the emulated cluster")

@@ -22,6 +22,7 @@ PASS_THROUGH = (
     "max_snapshots_per_volume",
     "credential_margin_hours",
     "rke2_cert_margin_days",
+    "vendor_storage_class",
 )
 
 
@@ -64,6 +65,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-snapshots-per-volume", type=int, metavar="N", help="LHP-05's bound (default 100)")
     p.add_argument("--credential-margin-hours", type=float, metavar="H", help="CCR-01/03 (default 168)")
     p.add_argument("--rke2-cert-margin-days", type=float, metavar="D", help="SEC-04 (default 30)")
+    p.add_argument("--vendor-storage-class", metavar="NAME", help="CSI-04's StorageClass (skipped without it)")
     p.add_argument("--id", action="append", default=[], dest="ids", metavar="ID")
     p.add_argument("--list-profiles", action="store_true")
     p.add_argument("--dry-run", action="store_true")

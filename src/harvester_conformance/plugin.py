@@ -73,6 +73,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="SEC-04: how long the API and RKE2 certificates must still be valid (default 30)",
     )
     g.addoption(
+        "--vendor-storage-class",
+        default=None,
+        metavar="NAME",
+        help="CSI-04: the vendor StorageClass to provision, attach, snapshot and back up",
+    )
+    g.addoption(
         "--id", action="append", default=[], dest="hc_ids", metavar="ID", help="run only this invariant (repeatable)"
     )
     g.addoption("--list-profiles", action="store_true", help="list the test-selection profiles and exit")

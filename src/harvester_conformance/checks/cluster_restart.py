@@ -1,4 +1,4 @@
-"""Shutdown and restart of a Harvester cluster (article 2024-07-22): RST-01, RST-03.
+"""Shutdown and restart of a Harvester cluster (article 2024-07-22): RST-01 … RST-04.
 
 After the restart the article waits for every node to be Ready, then for the basic components in
 the system namespaces (`cattle-fleet-*`, `cattle-system`, `harvester-system`, `kube-system`,
@@ -36,6 +36,7 @@ cluster is imported: Harvester deletes it when `cluster-registration-url` is cle
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from collections.abc import Iterable
 
@@ -243,4 +244,141 @@ def check_embedded_rancher(rancher: dict | None, agent: dict | None) -> list[Fin
                 "Rancher Manager",
             )
         )
+    return found
+
+
+# -- the VIP (RST-02) -------------------------------------------------------------------------------
+# harvester/harvester pkg/controller/master/rancher/register.go (v1.2.1 … v1.8.2): the installer's
+# ConfigMap harvester-system/vip (VIPConfig: enabled, serviceType, ip, mode, hwAddress,
+# loadBalancerIP) and the Service kube-system/ingress-expose created from it, LoadBalancer with
+# kube-vip's annotations; kube-vip writes the address it serves into the Service's ingress. Fresh
+# v1.9 installs serve the VIP through kube-system/rke2-traefik instead.
+
+VIP_NS, VIP_CM = "harvester-system", "vip"
+INGRESS_NS = "kube-system"
+INGRESS_EXPOSE, TRAEFIK = "ingress-expose", "rke2-traefik"
+
+
+def vip_service_name(services: dict[str, dict | None]) -> str:
+    """The Service that serves the VIP: ingress-expose up to v1.8, rke2-traefik where only it exists."""
+    if services.get(INGRESS_EXPOSE) is None and services.get(TRAEFIK) is not None:
+        return TRAEFIK
+    return INGRESS_EXPOSE
+
+
+def check_vip(configmap: dict | None, services: dict[str, dict | None]) -> list[Finding]:
+    """RST-02: the VIP of harvester-system/vip is the load-balancer address of the ingress Service."""
+    cm_ref = f"ConfigMap {VIP_NS}/{VIP_CM}"
+    name = vip_service_name(services)
+    svc_ref = f"Service {INGRESS_NS}/{name}"
+    if configmap is None:
+        return [Finding(cm_ref, "does not exist: the cluster's VIP configuration is missing")]
+    data = configmap.get("data") or {}
+    vip = data.get("ip") or ""
+    if not vip:
+        return [Finding(cm_ref, "has no ip: no VIP is configured")]
+    svc = services.get(name)
+    if svc is None:
+        return [Finding(svc_ref, f"does not exist: nothing serves the VIP {vip} of {cm_ref}")]
+    if (svc.get("spec") or {}).get("type") != "LoadBalancer":
+        why = (
+            f"is of type {(svc.get('spec') or {}).get('type')}, not LoadBalancer: kube-vip does not serve the VIP {vip}"
+        )
+        return [Finding(svc_ref, why)]
+    ingress = [i.get("ip") for i in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []]
+    ingress = [ip for ip in ingress if ip]
+    if vip in ingress:
+        return []
+    have = ", ".join(ingress) if ingress else "none"
+    return [
+        Finding(svc_ref, f"load-balancer address {have}, not the VIP {vip} of {cm_ref}: the VIP is not served"),
+        Finding(cm_ref, f"VIP {vip} is not the load-balancer address of {svc_ref} ({have})"),
+    ]
+
+
+# -- addons and the storage network (RST-04) --------------------------------------------------------
+# harvester/harvester pkg/apis/harvesterhci.io/v1beta1/addon.go and pkg/controller/master/addon
+# (v1.2.1 … v1.8.2): status.status "" (never enabled), AddonEnabling, AddonDeploySuccessful,
+# AddonUpdating, AddonDisabling, AddonDisabled; a failed Helm job leaves AddonEnabling with the
+# OperationFailed condition. The article's "DepoloySuccessful" is AddonDeploySuccessful.
+# Storage network: Longhorn's `storage-network` setting names the NAD ("namespace/name"); the pods
+# it attaches ask for it in `k8s.v1.cni.cncf.io/networks`, and Multus records the attached
+# interfaces with their addresses in `k8s.v1.cni.cncf.io/network-status`.
+
+ADDON_DEPLOYED = "AddonDeploySuccessful"
+NETWORKS = "k8s.v1.cni.cncf.io/networks"
+NETWORK_STATUS = "k8s.v1.cni.cncf.io/network-status"
+LONGHORN_NS = "longhorn-system"
+
+
+def check_addons(addons: Iterable[dict]) -> list[Finding]:
+    """Every enabled Addon reports AddonDeploySuccessful."""
+    found = []
+    for addon in addons:
+        if not (addon.get("spec") or {}).get("enabled"):
+            continue
+        status = addon.get("status") or {}
+        state = status.get("status") or ""
+        if state == ADDON_DEPLOYED:
+            continue
+        failed = next(
+            (
+                c
+                for c in status.get("conditions") or []
+                if c.get("type") == "OperationFailed" and c.get("status") == "True"
+            ),
+            None,
+        )
+        why = f": {failed.get('message') or 'OperationFailed'}" if failed else ""
+        found.append(
+            Finding(_ref(addon, "Addon"), f"enabled but status is {state or 'empty'!r}, not {ADDON_DEPLOYED}{why}")
+        )
+    return found
+
+
+def _networks(pod: dict) -> list[str]:
+    """The NADs ("namespace/name") a pod asks for, from the JSON or the comma-separated form."""
+    text = ((pod.get("metadata") or {}).get("annotations") or {}).get(NETWORKS) or ""
+    ns = (pod.get("metadata") or {}).get("namespace") or ""
+    try:
+        items = json.loads(text)
+    except ValueError:
+        items = [x.strip() for x in text.split(",") if x.strip()]
+    out = []
+    for item in items if isinstance(items, list) else []:
+        if isinstance(item, dict):
+            out.append(f"{item.get('namespace') or ns}/{item.get('name', '')}")
+        else:
+            name = str(item).split("@")[0]
+            out.append(name if "/" in name else f"{ns}/{name}")
+    return out
+
+
+def check_storage_network_pods(storage_network: str, pods: Iterable[dict]) -> list[Finding]:
+    """With Longhorn's storage-network setting, each longhorn-system pod that asks for that NAD and
+    runs carries an address on it in its network-status."""
+    if not storage_network:
+        return []
+    found = []
+    for pod in pods:
+        meta = pod.get("metadata") or {}
+        if meta.get("namespace") != LONGHORN_NS or meta.get("deletionTimestamp"):
+            continue
+        if storage_network not in _networks(pod) or (pod.get("status") or {}).get("phase") != "Running":
+            continue
+        try:
+            status = json.loads((meta.get("annotations") or {}).get(NETWORK_STATUS) or "[]")
+        except ValueError:
+            status = []
+        ips = [
+            ip for e in status if isinstance(e, dict) and e.get("name") == storage_network for ip in e.get("ips") or []
+        ]
+        if not ips:
+            found.append(
+                Finding(
+                    _ref(pod, "Pod"),
+                    f"asks for the storage network {storage_network} but carries no address on it "
+                    f"({NETWORK_STATUS} has no entry with an IP): Longhorn's replica traffic cannot use it",
+                )
+            )
     return found

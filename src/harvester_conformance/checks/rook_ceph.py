@@ -303,3 +303,142 @@ def check_rook_host(host: RookHost) -> Finding | None:
     if not issues:
         return None
     return Finding(f"Node {host.node}", f"runs Rook ({'; '.join(host.evidence)}): " + "; ".join(issues))
+
+
+# -- CSI-04: a vendor class end to end ------------------------------------------------------------------
+# The stages of the certification test: a blank PVC of the class (external-provisioner), a VM that
+# attaches it, a VolumeSnapshot through csi-driver-config's volumeSnapshotClassName (external-snapshotter:
+# status.readyToUse, status.error), and a Harvester VirtualMachineBackup of the VM. Harvester's backup
+# controller (pkg/controller/master/backup/backup.go, v1.2.0 to v1.8.x) snapshots each volume as
+# VolumeSnapshot `<backup>-volume-<pvc>` through backupVolumeSnapshotClassName for `type: backup`,
+# volumeSnapshotClassName for `type: snapshot`. Up to v1.4.x a backup of a third-party volume is admitted
+# (with a backup target set); from v1.5.0 the webhook refuses it ("provisioner ... is not supported for
+# type backup": third-party drivers get the default ability snapshot-only, pkg/webhook/util/snapshot.go),
+# so the VM-level operation there is a VM snapshot.
+BACKUP_REFUSED_FROM = (1, 5, 0)
+BACKUP_TARGET_SETTING = "backup-target"
+
+
+def vendor_classes(setting: dict | None, sc: dict | None, name: str) -> tuple[str, str, str] | Finding:
+    """(provisioner, volumeSnapshotClassName, backupVolumeSnapshotClassName) that csi-driver-config
+    names for the class's provisioner, or why the test cannot use the class."""
+    if sc is None:
+        return Finding(f"StorageClass {name}", "does not exist (--vendor-storage-class)")
+    provisioner = str(sc.get("provisioner") or "")
+    if provisioner == LONGHORN:
+        return Finding(f"StorageClass {name}", f"provisioner is {LONGHORN}; expected a vendor (third-party) driver")
+    config, problem = parse_driver_config(setting)
+    if config is None:
+        return Finding(SETTING_REF, f"value {problem}")
+    entry = config.get(provisioner)
+    if entry is None:
+        return Finding(SETTING_REF, f"has no entry for {provisioner}, the provisioner of StorageClass {name}")
+    missing = [k for k in CLASS_KEYS if not entry.get(k)]
+    if missing:
+        return Finding(SETTING_REF, f"{provisioner}: {', '.join(missing)} not set")
+    return provisioner, str(entry[CLASS_KEYS[0]]), str(entry[CLASS_KEYS[1]])
+
+
+def backup_type(harvester: tuple[int, ...], backup_target: dict | None) -> str:
+    """The VM-level operation to run: `backup` up to v1.4.x when a backup target is set, else `snapshot`."""
+    if harvester and harvester >= BACKUP_REFUSED_FROM:
+        return "snapshot"
+    text = str((backup_target or {}).get("value") or "")
+    try:
+        endpoint = (json.loads(text) or {}).get("endpoint") if text else None
+    except (ValueError, AttributeError):
+        endpoint = None
+    return "backup" if endpoint else "snapshot"
+
+
+def _events(events: list[dict], kind: str, ns: str, name: str) -> str:
+    """The object's events, newest last, as `reason: message` (or a note when there are none)."""
+    mine = [
+        e
+        for e in events
+        if (e.get("involvedObject") or {}).get("kind") == kind
+        and (e.get("involvedObject") or {}).get("name") == name
+        and (e.get("involvedObject") or {}).get("namespace", ns) == ns
+    ]
+    mine.sort(key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
+    if not mine:
+        return "no events"
+    return "events: " + "; ".join(f"{e.get('reason')}: {e.get('message')}" for e in mine[-3:])
+
+
+def check_claim(pvc: dict | None, ns: str, name: str, sc: str, events: list[dict]) -> list[Finding]:
+    """The blank claim is Bound; else the claim and its class, with the claim's events."""
+    phase = ((pvc or {}).get("status") or {}).get("phase")
+    if phase == "Bound":
+        return []
+    seen = f"phase {phase}" if pvc else "absent"
+    why = f"{seen}; {_events(events, 'PersistentVolumeClaim', ns, name)}"
+    return [
+        Finding(f"PersistentVolumeClaim {ns}/{name}", f"not Bound on StorageClass {sc} ({why})"),
+        Finding(f"StorageClass {sc}", f"did not provision PersistentVolumeClaim {ns}/{name} ({why})"),
+    ]
+
+
+def check_snapshot(
+    snap: dict | None, ns: str, name: str, vsc: str, classes: list[dict], provisioner: str, events: list[dict]
+) -> list[Finding]:
+    """The VolumeSnapshot is readyToUse through `vsc`, a class of the vendor's driver; else the
+    snapshot (status.error, events) and the class (missing, or of another driver)."""
+    cls = next((c for c in classes if _name(c) == vsc), None)
+    problem = None
+    if cls is None:
+        problem = "does not exist"
+    elif cls.get("driver") != provisioner:
+        problem = f"is of driver {cls.get('driver')}; expected {provisioner}"
+    st = (snap or {}).get("status") or {}
+    if st.get("readyToUse") is True and problem is None:
+        return []
+    error = (st.get("error") or {}).get("message")
+    seen = "absent" if snap is None else f"readyToUse {st.get('readyToUse')}"
+    why = f"{seen}; {'error: ' + str(error) + '; ' if error else ''}{_events(events, 'VolumeSnapshot', ns, name)}"
+    out = [Finding(f"VolumeSnapshot {ns}/{name}", f"through VolumeSnapshotClass {vsc} not ready ({why})")]
+    if problem:
+        out.append(Finding(f"VolumeSnapshotClass {vsc}", f"named by {SETTING_REF} for {provisioner}, {problem}"))
+    return out
+
+
+def check_vm_backup(
+    backup: dict | None, ns: str, name: str, expected: str, snapshots: dict[str, dict], events: list[dict]
+) -> list[Finding]:
+    """The VirtualMachineBackup is readyToUse and snapshotted each volume through `expected` (the
+    class csi-driver-config names for its type); else the backup (status.error, conditions, events)
+    and each of its VolumeSnapshots that is not ready or used another class."""
+    st = (backup or {}).get("status") or {}
+    out: list[Finding] = []
+    for vb in st.get("volumeBackups") or []:
+        snap_name = str(vb.get("name") or "")
+        snap = snapshots.get(snap_name)
+        used = ((snap or {}).get("spec") or {}).get("volumeSnapshotClassName")
+        if snap is not None and used != expected:
+            out.append(
+                Finding(f"VolumeSnapshot {ns}/{snap_name}", f"through VolumeSnapshotClass {used}; expected {expected}")
+            )
+        elif not vb.get("readyToUse"):
+            error = (vb.get("error") or {}).get("message")
+            snap_error = (((snap or {}).get("status") or {}).get("error") or {}).get("message")
+            detail = error or snap_error or ("VolumeSnapshot absent" if snap is None else "no error reported")
+            out.append(
+                Finding(
+                    f"VolumeSnapshot {ns}/{snap_name}",
+                    f"volume {vb.get('volumeName')} through VolumeSnapshotClass {expected} not ready ({detail})",
+                )
+            )
+    if st.get("readyToUse") is True and not out:
+        return []
+    conditions = "; ".join(
+        f"{c.get('type')}={c.get('status')}{' ' + str(c.get('message')) if c.get('message') else ''}"
+        for c in st.get("conditions") or []
+    )
+    error = (st.get("error") or {}).get("message")
+    parts = [
+        "absent" if backup is None else f"readyToUse {st.get('readyToUse')}",
+        *([f"error: {error}"] if error else []),
+        *([f"conditions: {conditions}"] if conditions else []),
+        _events(events, "VirtualMachineBackup", ns, name),
+    ]
+    return [Finding(f"VirtualMachineBackup {ns}/{name}", f"not ready ({'; '.join(parts)})"), *out]

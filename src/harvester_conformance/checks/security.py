@@ -128,6 +128,58 @@ def check_http_proxy(setting: dict | None, nodes: list[dict]) -> list[Finding]:
     ]
 
 
+# -- SEC-02: the webhook's http-proxy rule, exercised ----------------------------------------
+
+# A proxy address that reaches nothing (RFC 5737 TEST-NET-1), for a probe value that is never stored.
+PROBE_PROXY = "http://192.0.2.1:3128"
+
+
+@dataclass(frozen=True)
+class ProxyProbe:
+    """Two http-proxy values to submit (server-side dry run): `refused` leaves `missed` (a node's
+    InternalIP) out of noProxy, `admitted` lists every node InternalIP."""
+
+    refused: str
+    admitted: str
+    missed: str
+
+
+def proxy_probe(setting: dict | None, nodes: list[dict]) -> ProxyProbe | None:
+    """Values built on the current one (its proxies kept, else PROBE_PROXY); None without node IPs."""
+    ips = sorted({ip for n in nodes for ip in internal_ips(n)})
+    if not ips:
+        return None
+    try:
+        current = json.loads(effective(setting) or "{}")
+    except ValueError:
+        current = {}
+    doc = current if isinstance(current, dict) else {}
+    base = {k: doc[k] for k in ("httpProxy", "httpsProxy") if isinstance(doc.get(k), str) and doc[k]}
+    base = base or {"httpProxy": PROBE_PROXY}
+    local = ["localhost", "127.0.0.1"]
+    missed, rest = ips[0], ips[1:]
+    refused = {**base, "noProxy": ",".join(local + rest)}
+    admitted = {**base, "noProxy": ",".join(local + ips)}
+    return ProxyProbe(json.dumps(refused), json.dumps(admitted), missed)
+
+
+def check_proxy_admission(probe: ProxyProbe, refused: str | None, admitted: str | None) -> list[Finding]:
+    """`refused`/`admitted`: the webhook's refusal message for each probe value, None when stored.
+    The first must be refused, the second admitted (HV setting/validator.go validateNoProxy, v1.3.1+)."""
+    found = []
+    if refused is None:
+        found.append(
+            Finding(
+                _ref("http-proxy"),
+                f"the API admitted a value whose noProxy misses node InternalIP {probe.missed} "
+                "(no validating webhook refused it)",
+            )
+        )
+    if admitted is not None:
+        found.append(Finding(_ref("http-proxy"), f"a value covering every node InternalIP was refused: {admitted}"))
+    return found
+
+
 # -- SEC-03: auto-rotate-rke2-certs --------------------------------------------------------------
 
 

@@ -125,3 +125,23 @@ PROVISIONING_CLUSTERS = _r("provisioning.cattle.io", "v1", "clusters", "Cluster"
 CAPI_CLUSTERS = _r("cluster.x-k8s.io", "v1beta1", "clusters", "Cluster")
 CAPI_MACHINES = _r("cluster.x-k8s.io", "v1beta1", "machines", "Machine")
 FLEET_BUNDLES = _r("fleet.cattle.io", "v1alpha1", "bundles", "Bundle")
+INGRESSES = _r("networking.k8s.io", "v1", "ingresses", "Ingress")
+HELM_CHART_CONFIGS = _r("helm.cattle.io", "v1", "helmchartconfigs", "HelmChartConfig")
+HELM_CHARTS = _r("helm.cattle.io", "v1", "helmcharts", "HelmChart")
+VALIDATING_ADMISSION_POLICIES = _r(
+    "admissionregistration.k8s.io", "v1", "validatingadmissionpolicies", "ValidatingAdmissionPolicy", False
+)
+VALIDATING_ADMISSION_POLICY_BINDINGS = _r(
+    "admissionregistration.k8s.io",
+    "v1",
+    "validatingadmissionpolicybindings",
+    "ValidatingAdmissionPolicyBinding",
+    False,
+)
+CLOUD_INITS = _r("node.harvesterhci.io", "v1beta1", "cloudinits", "CloudInit", False)
+VOLUME_ATTACHMENTS = _r("storage.k8s.io", "v1", "volumeattachments", "VolumeAttachment", False)
+LONGHORN_VOLUME_ATTACHMENTS = _r("longhorn.io", "v1beta2", "volumeattachments", "VolumeAttachment")
+ADDONS = _r("harvesterhci.io", "v1beta1", "addons", "Addon")
+BLOCK_DEVICES = _r("harvesterhci.io", "v1beta1", "blockdevices", "BlockDevice")
+ROLES = _r("rbac.authorization.k8s.io", "v1", "roles", "Role")
+ROLE_BINDINGS = _r("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding")

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
 import socket
+from collections.abc import Collection
 from pathlib import Path
 
 import yaml
@@ -39,15 +41,41 @@ KUBELET_ADDRESS_TYPES = "InternalIP,ExternalIP,Hostname"
 NO_PROXY = "localhost,127.0.0.1,0.0.0.0,10.0.0.0/8,.svc,.cluster.local"
 
 
-def free_ports(names: tuple[str, ...] = PORT_NAMES) -> dict[str, int]:
-    """Ask the kernel for free loopback ports, holding all sockets open until every port is chosen."""
+# Where the control plane's ports are chosen: below the kernel's ephemeral range (Linux:
+# net.ipv4.ip_local_port_range, 32768-60999 by default). A port chosen there and released until its
+# component binds it could meanwhile become the local end of any outgoing connection; below the
+# range only another listener can take it, and `free_ports` skips the ports other clusters hold.
+PORT_FLOOR = 20000
+_EPHEMERAL_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+
+
+def _port_ceiling() -> int:
+    try:
+        low = int(_EPHEMERAL_RANGE.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32768
+    return low if low > PORT_FLOOR + 1000 else 65536
+
+
+def free_ports(names: tuple[str, ...] = PORT_NAMES, taken: Collection[int] = ()) -> dict[str, int]:
+    """Free loopback ports for the components, none of them in `taken` (other clusters' ports);
+    all sockets are held open until every port is chosen."""
+    ceiling, rng = _port_ceiling(), random.SystemRandom()
     socks, ports = [], {}
     try:
         for name in names:
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-            ports[name] = s.getsockname()[1]
+            while name not in ports:
+                port = rng.randrange(PORT_FLOOR, ceiling)
+                if port in taken or port in ports.values():
+                    continue
+                s = socket.socket()
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    s.close()
+                    continue
+                socks.append(s)
+                ports[name] = port
     finally:
         for s in socks:
             s.close()

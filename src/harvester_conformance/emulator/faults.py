@@ -34,6 +34,7 @@ WITHOUT_FAULT = {
     "LPC-02": "the apiserver itself keeps system-cluster-critical: deleting it is forbidden and its value immutable",
     "SCH-03": "a unit invariant of the suite's own scheduler-score model; nothing on a cluster to break",
     "TBX-01": "guidance only; nothing to assert on a cluster",
+    "SBT-01": "guidance only (the installer's boot procedure); nothing to assert on a running cluster",
 }
 
 

@@ -6,6 +6,7 @@ no process behind (the whole group is signalled, then each recorded pid is check
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import shutil
@@ -213,12 +214,31 @@ def _died(st: State, component: str) -> str:
     return f"{component} exited during start-up; log: {st.log(component)} (last lines: {tail[:400]})"
 
 
+def _claim_ports(st: State) -> None:
+    """Choose the cluster's ports and record them in its state file, one cluster at a time (two
+    test workers start clusters at once): the ports another cluster's state holds are not chosen.
+    The lock and the clusters consulted are the machine's, whatever HC_STATE_DIR this one uses."""
+    roots = {versions.state_root(), versions.cache_root() / "clusters"}
+    versions.cache_root().mkdir(parents=True, exist_ok=True)
+    with open(versions.cache_root() / "ports.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        taken: set[int] = set()
+        for f in (f for root in roots for f in root.glob("*/state.json")):
+            if f.parent != st.dir:
+                try:
+                    taken.update(int(p) for p in json.loads(f.read_text()).get("ports", {}).values())
+                except (OSError, ValueError, TypeError, AttributeError):
+                    continue
+        st.ports = controlplane.free_ports(taken=taken)
+        st.save()
+
+
 def start_processes(st: State, bin_dir: Path, progress) -> None:
     """Start the real control plane and kwok, each waited on before the next."""
     for sub in ("logs", "kubeconfigs"):
         (st.dir / sub).mkdir(parents=True, exist_ok=True)
     shutil.rmtree(st.dir / "etcd", ignore_errors=True)
-    st.ports = controlplane.free_ports()
+    _claim_ports(st)
     controlplane.write_pki(st.dir / "pki")
     server = f"https://127.0.0.1:{st.ports['apiserver']}"
     for ident in controlplane.IDENTITIES:

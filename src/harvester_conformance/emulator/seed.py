@@ -82,7 +82,11 @@ SIMULATOR_RULES = [
 # longhorn.io/v1beta2 (LM k8s/crds.yaml @v1.10.2: no v1beta1, no conversion webhook);
 # network-controller 1.8.0 (Harvester v1.8) adds HostNetworkConfig.
 REMOVED_VERSIONS = {"longhorn.io": ("v1beta1", "longhorn", (1, 10, 0))}
-ADDED_CRDS = {"hostnetworkconfigs.network.harvesterhci.io": ("harvester", (1, 8, 0))}
+ADDED_CRDS = {
+    "hostnetworkconfigs.network.harvesterhci.io": ("harvester", (1, 8, 0)),
+    "volumeattachments.longhorn.io": ("longhorn", (1, 5, 0)),  # ticket-based attachments from Longhorn 1.5
+    "cloudinits.node.harvesterhci.io": ("harvester", (1, 3, 0)),  # node-manager v0.2.0 (chart 0.2.3)
+}
 
 
 def crd_documents(spec: ProfileSpec | None = None) -> list[dict]:

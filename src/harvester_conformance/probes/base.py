@@ -75,14 +75,34 @@ def check_units(names: Sequence[str]) -> list[str]:
     return out
 
 
+# Network interface names as the kernel admits them (dev_valid_name: at most 15 bytes, no `/`,
+# no whitespace, not `.` or `..`), narrowed to the characters udev and NetworkManager give NICs;
+# a leading `-` is refused (never an option of ethtool).
+_NIC = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:@-]{0,14}")
+
+
+def check_nics(names: Sequence[str]) -> list[str]:
+    """The interface names as a list, refused (ValueError) unless each is a plain interface name:
+    they end up in a shell command (`ethtool -k NIC`) and in a sysfs path."""
+    if isinstance(names, str):
+        raise ValueError("NICs must be a sequence of interface names, not one string")
+    out = list(names)
+    for name in out:
+        if not isinstance(name, str) or not _NIC.fullmatch(name) or name in (".", ".."):
+            raise ValueError(f"not a network interface name: {name!r}")
+    return out
+
+
 @dataclass(frozen=True)
 class HostRead:
     """One `collect` of one host: files (None: no regular file there), directory listings
-    (sorted entry names; None: no directory there) and unit states, each keyed as asked."""
+    (sorted entry names; None: no directory there), unit states and NIC offload states (what
+    `ethtool -k NIC` prints; None: the host has no such interface), each keyed as asked."""
 
     files: dict[str, bytes | None] = field(default_factory=dict)
     dirs: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
     units: dict[str, UnitState] = field(default_factory=dict)
+    offloads: dict[str, bytes | None] = field(default_factory=dict)
 
 
 def _unique(items: Sequence[str]) -> list[str]:
@@ -103,17 +123,26 @@ class NodeProbe(ABC):
         return self.read(node, [path])[path]
 
     def collect(
-        self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
+        self,
+        node: str,
+        files: Sequence[str] = (),
+        dirs: Sequence[str] = (),
+        units: Sequence[str] = (),
+        offloads: Sequence[str] = (),
     ) -> HostRead:
-        """Files, directory listings and unit states of `node` in one call (one pod, one SSH
-        command). A unit systemd does not know comes back with load state `not-found`.
+        """Files, directory listings, unit states and NIC offload states of `node` in one call
+        (one pod, one SSH command). A unit systemd does not know comes back with load state
+        `not-found`; a NIC the host does not have with None.
 
         This default serves probes that can only read files (test doubles): asked for more, it
         raises ProbeError, so the check is broken rather than wrong. The real backends override it.
         """
         wanted, listed, named = _unique(check_paths(files)), _unique(check_paths(dirs)), _unique(check_units(units))
-        if listed or named:
-            raise ProbeError(f"the {self.backend or 'given'} node probe cannot list directories or read unit states")
+        nics = _unique(check_nics(offloads))
+        if listed or named or nics:
+            raise ProbeError(
+                f"the {self.backend or 'given'} node probe cannot list directories or read unit states or NIC offloads"
+            )
         return HostRead(files=self.read(node, wanted) if wanted else {})
 
     def units(self, node: str, names: Sequence[str]) -> dict[str, UnitState]:
@@ -123,6 +152,10 @@ class NodeProbe(ABC):
     def listdir(self, node: str, paths: Sequence[str]) -> dict[str, tuple[str, ...] | None]:
         """The entry names of every directory of `paths` on `node` (None: no directory there)."""
         return self.collect(node, dirs=paths).dirs
+
+    def offloads(self, node: str, nics: Sequence[str]) -> dict[str, bytes | None]:
+        """What `ethtool -k NIC` prints for every NIC of `nics` on `node` (None: no such NIC)."""
+        return self.collect(node, offloads=nics).offloads
 
     def close(self) -> None:  # noqa: B027 - a no-op default: only some backends create things
         """Remove whatever the probe created (pods, connections). Safe to call twice."""
@@ -142,9 +175,14 @@ class HostProbe(NodeProbe):
 
     @abstractmethod
     def collect(
-        self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
+        self,
+        node: str,
+        files: Sequence[str] = (),
+        dirs: Sequence[str] = (),
+        units: Sequence[str] = (),
+        offloads: Sequence[str] = (),
     ) -> HostRead:
-        """Files, directory listings and unit states of `node` in one call."""
+        """Files, directory listings, unit states and NIC offload states of `node` in one call."""
 
     def read(self, node: str, paths: Sequence[str]) -> dict[str, bytes | None]:
         return self.collect(node, files=paths).files

@@ -749,3 +749,62 @@ def parse_oem(files: dict[str, bytes | None]) -> tuple[list[tuple[str, CloudConf
         except ValueError as exc:
             broken[path] = str(exc)
     return parsed, broken
+
+
+# -- NIC offloads (`ethtool -k NIC`) ------------------------------------------------------------
+@dataclass(frozen=True)
+class Feature:
+    """One line of `ethtool -k`: `name: on|off [fixed]` (fixed: the driver cannot change it)."""
+
+    name: str
+    on: bool
+    fixed: bool
+
+
+_FEATURE = re.compile(r"([A-Za-z0-9_-]+):\s+(on|off)(?:\s+\[(fixed|requested on|requested off)\])?")
+
+
+def parse_ethtool_features(data: str | bytes) -> dict[str, Feature]:
+    """The features `ethtool -k NIC` prints (ethtool's `dump_features`): a `Features for NIC:`
+    header, then one `name: on|off` per line, sub-features indented under their group, a
+    `[fixed]` or `[requested on|off]` note after some. ValueError when there is no header or a
+    line does not read so."""
+    text = _text(data, "ethtool -k output")
+    lines = [line for line in text.splitlines() if line.strip()]
+    if not lines or not lines[0].startswith("Features for "):
+        raise ValueError("ethtool -k output does not begin with 'Features for <nic>:'")
+    out: dict[str, Feature] = {}
+    for line in lines[1:]:
+        m = _FEATURE.fullmatch(line.strip())
+        if m is None:
+            raise ValueError(f"ethtool -k output: not a 'feature: on|off' line: {line.strip()[:80]!r}")
+        out[m.group(1)] = Feature(m.group(1), m.group(2) == "on", m.group(3) == "fixed")
+    return out
+
+
+# -- boot time (/proc/stat) ---------------------------------------------------------------------
+def parse_boot_time(data: str | bytes) -> int:
+    """The `btime` of /proc/stat: when the host booted, in seconds since the epoch (proc(5)).
+    ValueError when the line is missing or not a number."""
+    for line in _text(data, "/proc/stat").splitlines():
+        parts = line.split()
+        if parts and parts[0] == "btime":
+            if len(parts) != 2 or not parts[1].isdigit():
+                raise ValueError(f"/proc/stat: malformed btime line {line.strip()!r}")
+            return int(parts[1])
+    raise ValueError("/proc/stat has no btime line")
+
+
+# -- local users (/etc/passwd) ------------------------------------------------------------------
+def parse_passwd_users(data: str | bytes) -> list[str]:
+    """The user names of /etc/passwd (passwd(5): seven `:`-separated fields; comment and blank
+    lines are skipped). Only the names are kept. ValueError on a line without seven fields."""
+    names = []
+    for n, line in enumerate(_text(data, "/etc/passwd").splitlines(), 1):
+        if not line.strip() or line.startswith("#"):
+            continue
+        fields = line.split(":")
+        if len(fields) != 7 or not fields[0]:
+            raise ValueError(f"/etc/passwd line {n}: expected 7 ':'-separated fields")
+        names.append(fields[0])
+    return names

@@ -34,6 +34,7 @@ from harvester_conformance.probes.base import (
     HostRead,
     ProbeError,
     ProbeUnavailable,
+    check_nics,
     check_paths,
     check_units,
 )
@@ -105,20 +106,34 @@ class PodProbe(HostProbe):
         self.live: set[str] = set()  # pods created and not yet seen deleted
 
     # -- the pod's life ------------------------------------------------------------------------
-    def manifest(self, node: str, paths: Sequence[str], dirs: Sequence[str] = (), units: Sequence[str] = ()) -> dict:
+    def manifest(
+        self,
+        node: str,
+        paths: Sequence[str],
+        dirs: Sequence[str] = (),
+        units: Sequence[str] = (),
+        nics: Sequence[str] = (),
+    ) -> dict:
         return probe_pod(
             name=f"hc-probe-{secrets.token_hex(4)}",
             namespace=self.namespace,
             node=node,
             run_id=self.run_id,
             image=self.image,
-            script=build_script(paths, dirs, units),
+            script=build_script(paths, dirs, units, nics),
         )
 
-    def launch(self, node: str, paths: Sequence[str], dirs: Sequence[str] = (), units: Sequence[str] = ()) -> str:
-        """Create the probe pod for `paths` (and `dirs`, `units`) on `node`; its name. `close()`
-        removes it."""
-        body = self.manifest(node, paths, dirs, units)
+    def launch(
+        self,
+        node: str,
+        paths: Sequence[str],
+        dirs: Sequence[str] = (),
+        units: Sequence[str] = (),
+        nics: Sequence[str] = (),
+    ) -> str:
+        """Create the probe pod for `paths` (and `dirs`, `units`, `nics`) on `node`; its name.
+        `close()` removes it."""
+        body = self.manifest(node, paths, dirs, units, nics)
         name = body["metadata"]["name"]
         refused: list[ApiError] = []
         last: list[str] = ["no attempt yet"]
@@ -177,14 +192,19 @@ class PodProbe(HostProbe):
 
     # -- reading ---------------------------------------------------------------------------------
     def collect(
-        self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
+        self,
+        node: str,
+        files: Sequence[str] = (),
+        dirs: Sequence[str] = (),
+        units: Sequence[str] = (),
+        offloads: Sequence[str] = (),
     ) -> HostRead:
-        wanted, listed, named = check_paths(files), check_paths(dirs), check_units(units)
+        wanted, listed, named, nics = check_paths(files), check_paths(dirs), check_units(units), check_nics(offloads)
         self._check_node(node)
-        name = self.launch(node, wanted, listed, named)
+        name = self.launch(node, wanted, listed, named, nics)
         finished = False
         try:
-            result = self._collect(node, name, wanted, listed, named)
+            result = self._collect(node, name, wanted, listed, named, nics)
             finished = True
             return result
         finally:
@@ -207,7 +227,9 @@ class PodProbe(HostProbe):
             why = ready.get("reason") or "no Ready condition"
             raise ProbeError(f"node {node} is not Ready ({why}): no kubelet to run the probe pod")
 
-    def _collect(self, node: str, name: str, paths: list[str], dirs: list[str], units: list[str]) -> HostRead:
+    def _collect(
+        self, node: str, name: str, paths: list[str], dirs: list[str], units: list[str], nics: Sequence[str] = ()
+    ) -> HostRead:
         where = f"{node}: probe pod {self.namespace}/{name}"
         last: list[str] = ["not seen yet"]
 
@@ -235,7 +257,7 @@ class PodProbe(HostProbe):
                 output = " ".join(self._log(name).split())[:300]
             raise ProbeError(f"{where} failed: {pod_state(pod)}" + (f"; output: {output}" if output else ""))
         try:
-            out = parse_output(self._log(name), paths, dirs, units)
+            out = parse_output(self._log(name), paths, dirs, units, nics)
         except (ValueError, ApiError, ClusterUnreachable) as exc:
             raise ProbeError(f"{where}: {exc}") from None
         if out.errors:

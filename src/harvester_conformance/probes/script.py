@@ -7,15 +7,21 @@ when unit states are asked. For each item it prints a begin marker, the payload 
 the command failed); then a final `done` marker, so a cut-off output is detected. Lines
 outside the markers (a login banner, a runtime's message) are ignored.
 
-Three kinds of item, numbered in one sequence (files, then directories, then units):
+Four kinds of item, numbered in one sequence (files, directories, units, then NICs):
 - a file: its bytes (`absent` for a directory or nothing);
 - a directory: `ls -A` of it, one name per line (`absent` when it is not a directory);
 - a unit: `systemctl show -p LoadState,ActiveState,SubState,UnitFileState -- UNIT`. systemd
   answers `LoadState=not-found` for a unit it does not know (exit status 0); a failure (no
   systemd, no bus) is `error`. `SYSTEMD_IGNORE_CHROOT=1` because the pod backend runs in a
   chroot of the host root, where systemctl would otherwise decline to talk to the host's systemd.
+- a NIC's offload state: `ethtool -k NIC` (`absent` when /sys/class/net/NIC does not exist). The
+  pod backend runs in the pod's network namespace, where the host's NICs are not: when the plain
+  call fails, the script enters the host's network namespace (`nsenter --net=/proc/1/ns/net`,
+  /proc being the host's; privileged pods may). Over SSH the plain call answers. ethtool lives in
+  /usr/sbin on Harvester (the article's path), so that directory is put on PATH.
 
-Paths and unit names are validated (`base.check_paths`, `base.check_units`) and shell-quoted.
+Paths, unit names and NIC names are validated (`base.check_paths`, `base.check_units`,
+`base.check_nics`) and shell-quoted.
 """
 
 from __future__ import annotations
@@ -27,7 +33,7 @@ import shlex
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from harvester_conformance.probes.base import HostRead, check_paths, check_units
+from harvester_conformance.probes.base import HostRead, check_nics, check_paths, check_units
 from harvester_conformance.probes.parsers import parse_unit_state
 
 MARK = "@@hc-probe"
@@ -65,24 +71,42 @@ hc_unit() {{
     echo "{MARK} end $1 error"
   fi
 }}
+hc_offloads() {{
+  echo "{MARK} begin $1"
+  if [ ! -e "/sys/class/net/$2" ]; then
+    echo "{MARK} end $1 absent"
+  elif hc_out=$(PATH="/usr/sbin:/sbin:$PATH"; ethtool -k "$2" 2>/dev/null || \
+      nsenter --net=/proc/1/ns/net ethtool -k "$2" 2>/dev/null); then
+    printf '%s\n' "$hc_out" | base64
+    echo "{MARK} end $1 ok"
+  else
+    echo "{MARK} end $1 error"
+  fi
+}}
 """
 
-_CALL = {"file": "hc_read", "dir": "hc_list", "unit": "hc_unit"}
+_CALL = {"file": "hc_read", "dir": "hc_list", "unit": "hc_unit", "nic": "hc_offloads"}
 
 
-def _items(paths: Sequence[str], dirs: Sequence[str], units: Sequence[str]) -> list[tuple[str, str]]:
+def _items(
+    paths: Sequence[str], dirs: Sequence[str], units: Sequence[str], nics: Sequence[str] = ()
+) -> list[tuple[str, str]]:
     """(kind, argument) in script order, each argument validated."""
     return [
         *(("file", p) for p in check_paths(paths)),
         *(("dir", d) for d in check_paths(dirs)),
         *(("unit", u) for u in check_units(units)),
+        *(("nic", n) for n in check_nics(nics)),
     ]
 
 
-def build_script(paths: Sequence[str], dirs: Sequence[str] = (), units: Sequence[str] = ()) -> str:
-    """The script that prints every file of `paths`, lists every directory of `dirs` and shows
-    every unit of `units` (absolute host paths and unit names, shell-quoted here)."""
-    items = _items(paths, dirs, units)
+def build_script(
+    paths: Sequence[str], dirs: Sequence[str] = (), units: Sequence[str] = (), nics: Sequence[str] = ()
+) -> str:
+    """The script that prints every file of `paths`, lists every directory of `dirs`, shows
+    every unit of `units` and the offload state of every NIC of `nics` (absolute host paths,
+    unit names and interface names, shell-quoted here)."""
+    items = _items(paths, dirs, units, nics)
     calls = "".join(f"{_CALL[kind]} {i} {shlex.quote(arg)}\n" for i, (kind, arg) in enumerate(items))
     return f'{_FUNCTIONS}{calls}echo "{MARK} done"\n'
 
@@ -92,6 +116,7 @@ class ScriptOutput:
     files: dict[str, bytes | None] = field(default_factory=dict)
     dirs: dict[str, tuple[str, ...] | None] = field(default_factory=dict)
     units: dict[str, bytes] = field(default_factory=dict)  # unit -> `systemctl show` output
+    offloads: dict[str, bytes | None] = field(default_factory=dict)  # NIC -> `ethtool -k` output
     errors: dict[str, str] = field(default_factory=dict)  # what -> why it could not be read
 
     def error_text(self) -> str:
@@ -102,6 +127,7 @@ _ERRORS = {
     "file": ("{}", "exists but could not be read"),
     "dir": ("directory {}", "exists but could not be listed"),
     "unit": ("unit {}", "could not be shown (systemctl show failed: no systemd, or no access to it)"),
+    "nic": ("NIC {}", "offloads could not be read (ethtool -k failed: no ethtool, or no access to the host's network)"),
 }
 
 
@@ -114,6 +140,8 @@ def _store(out: ScriptOutput, kind: str, arg: str, status: str, payload: bytes) 
     elif kind == "dir":
         names = payload.decode("utf-8", errors="replace").split("\n")
         out.dirs[arg] = tuple(sorted(n for n in names if n)) if status == "ok" else None
+    elif kind == "nic":
+        out.offloads[arg] = payload if status == "ok" else None
     elif status == "ok":
         out.units[arg] = payload
     else:  # pragma: no cover - hc_unit never prints `absent`
@@ -121,9 +149,13 @@ def _store(out: ScriptOutput, kind: str, arg: str, status: str, payload: bytes) 
 
 
 def parse_output(
-    text: str | bytes, paths: Sequence[str], dirs: Sequence[str] = (), units: Sequence[str] = ()
+    text: str | bytes,
+    paths: Sequence[str],
+    dirs: Sequence[str] = (),
+    units: Sequence[str] = (),
+    nics: Sequence[str] = (),
 ) -> ScriptOutput:
-    """What the script printed for `paths`, `dirs` and `units` (as given to `build_script`).
+    """What the script printed for `paths`, `dirs`, `units` and `nics` (as given to `build_script`).
 
     ValueError when the output is not a complete run of the script: a block missing or
     repeated, a line inside a block that is not base64, or no final `done` marker (the
@@ -131,7 +163,7 @@ def parse_output(
     """
     if isinstance(text, bytes):
         text = text.decode("utf-8", errors="replace")
-    items = [(kind, arg) for kind, arg in _items(paths, dirs, units)]
+    items = [(kind, arg) for kind, arg in _items(paths, dirs, units, nics)]
     out = ScriptOutput()
     seen: set[int] = set()
     current: int | None = None
@@ -187,4 +219,4 @@ def host_read(out: ScriptOutput) -> HostRead:
             units[unit] = parse_unit_state(raw)
         except ValueError as exc:
             raise ValueError(f"unit {unit}: {exc}") from None
-    return HostRead(files=dict(out.files), dirs=dict(out.dirs), units=units)
+    return HostRead(files=dict(out.files), dirs=dict(out.dirs), units=units, offloads=dict(out.offloads))

@@ -8,6 +8,10 @@ Unit states come from the host's `services.json` (`{"<unit>": {"enabled", "activ
 the emulator's stand-in for systemd): a unit listed there is loaded, one that is not is
 `not-found`, as `systemctl show` reports it.
 
+NIC offload states come from the host's `offloads.json` (`{"<nic>": {"<feature>": "on"|"off"}}`,
+ethtool's long feature names; a feature not listed is `on`), printed as `ethtool -k NIC` prints
+them; a NIC without `sys/class/net/<nic>` is absent, as the script finds it on a real host.
+
 It takes only the directory: the suite never imports the emulator.
 """
 
@@ -17,10 +21,26 @@ import json
 from collections.abc import Sequence
 from pathlib import Path
 
-from harvester_conformance.probes.base import HostProbe, HostRead, ProbeError, check_paths, check_units
+from harvester_conformance.probes.base import HostProbe, HostRead, ProbeError, check_nics, check_paths, check_units
 from harvester_conformance.probes.parsers import ACTIVE_STATES, UnitState
 
 SERVICES = "services.json"  # at the top of each host's directory, beside the host's `/`
+OFFLOADS = "offloads.json"  # likewise: the NICs' offload features (what ethtool asks the driver)
+# The features `ethtool -k` prints for the simulated NICs, in its order (a subset of the kernel's
+# netdev_features_strings, enough for the offloads ethtool -K names).
+FEATURES = (
+    "rx-checksumming",
+    "tx-checksumming",
+    "scatter-gather",
+    "tcp-segmentation-offload",
+    "generic-segmentation-offload",
+    "generic-receive-offload",
+    "large-receive-offload",
+    "rx-vlan-offload",
+    "tx-vlan-offload",
+    "ntuple-filters",
+    "receive-hashing",
+)
 NOT_FOUND = UnitState(load="not-found", active="inactive", sub="dead", unit_file="")
 
 
@@ -40,9 +60,14 @@ class SimulatedProbe(HostProbe):
         return root
 
     def collect(
-        self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
+        self,
+        node: str,
+        files: Sequence[str] = (),
+        dirs: Sequence[str] = (),
+        units: Sequence[str] = (),
+        offloads: Sequence[str] = (),
     ) -> HostRead:
-        wanted, listed, named = check_paths(files), check_paths(dirs), check_units(units)
+        wanted, listed, named, nics = check_paths(files), check_paths(dirs), check_units(units), check_nics(offloads)
         root = self._root(node)
         out = HostRead()
         for path in wanted:
@@ -61,7 +86,27 @@ class SimulatedProbe(HostProbe):
         if named:
             known = self._services(node, root)
             out.units.update({u: known.get(u, NOT_FOUND) for u in named})
+        if nics:
+            states = self._offloads(node, root)
+            for nic in nics:
+                if not (root / "sys/class/net" / nic).is_dir():
+                    out.offloads[nic] = None
+                    continue
+                features = states.get(nic) or {}
+                lines = [f"Features for {nic}:", *(f"{f}: {features.get(f, 'on')}" for f in FEATURES)]
+                out.offloads[nic] = ("\n".join(lines) + "\n").encode()
         return out
+
+    def _offloads(self, node: str, root: Path) -> dict[str, dict[str, str]]:
+        try:
+            doc = json.loads((root / OFFLOADS).read_text())
+        except FileNotFoundError:
+            return {}  # every feature on, the drivers' default
+        except (OSError, ValueError) as exc:
+            raise ProbeError(f"{node}: {OFFLOADS}: {exc}") from None
+        if not isinstance(doc, dict) or not all(isinstance(v, dict) for v in doc.values()):
+            raise ProbeError(f"{node}: {OFFLOADS}: expected {{nic: {{feature: on|off}}}}")
+        return doc
 
     def _services(self, node: str, root: Path) -> dict[str, UnitState]:
         try:

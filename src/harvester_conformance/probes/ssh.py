@@ -26,6 +26,7 @@ from harvester_conformance.probes.base import (
     HostRead,
     ProbeError,
     ProbeUnavailable,
+    check_nics,
     check_paths,
     check_units,
 )
@@ -183,14 +184,19 @@ class SshProbe(HostProbe):
         return client
 
     def collect(
-        self, node: str, files: Sequence[str] = (), dirs: Sequence[str] = (), units: Sequence[str] = ()
+        self,
+        node: str,
+        files: Sequence[str] = (),
+        dirs: Sequence[str] = (),
+        units: Sequence[str] = (),
+        offloads: Sequence[str] = (),
     ) -> HostRead:
-        wanted, listed, named = check_paths(files), check_paths(dirs), check_units(units)
+        wanted, listed, named, nics = check_paths(files), check_paths(dirs), check_units(units), check_nics(offloads)
         client = self._client(node)
         command = "sudo -n sh -s" if self.sudo else "sh -s"
         try:
             stdin, stdout, stderr = client.exec_command(command, timeout=self._seconds())
-            stdin.write(build_script(wanted, listed, named))
+            stdin.write(build_script(wanted, listed, named, nics))
             stdin.channel.shutdown_write()
             out = stdout.read()
             err = stderr.read().decode("utf-8", errors="replace").strip()
@@ -199,7 +205,7 @@ class SshProbe(HostProbe):
             self._drop(node)
             raise ProbeError(f"{node}: SSH command failed: {exc}") from None
         try:
-            result = parse_output(out, wanted, listed, named)
+            result = parse_output(out, wanted, listed, named, nics)
         except ValueError as exc:
             detail = f"; exit status {status}" + (f", stderr: {err.splitlines()[0][:200]}" if err else "")
             raise ProbeError(f"{node}: {exc}{detail}") from None

@@ -26,15 +26,23 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import faults
 from harvester_conformance.emulator.areas import (
+    cloud_init_files,
     cluster_restart,
+    cpu_models,
+    csi_snapshots,
+    disks_without_wwn,
     harvester_hosts,
     harvester_settings,
+    ingress_nginx,
     kubevirt_certificates,
     kubevirt_workloads,
     longhorn,
     metrics_server,
+    pod_security,
     trident,
     upgrade_hazards,
+    velero_backups,
+    volume_attachments,
 )
 from harvester_conformance.emulator.faults import Fault
 
@@ -50,6 +58,14 @@ AREAS = (
     trident,
     upgrade_hazards,
     cluster_restart,
+    ingress_nginx,
+    pod_security,
+    disks_without_wwn,
+    cloud_init_files,
+    cpu_models,
+    volume_attachments,
+    velero_backups,
+    csi_snapshots,
 )
 
 

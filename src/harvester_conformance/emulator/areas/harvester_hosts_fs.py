@@ -11,6 +11,8 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
+import threading
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -324,10 +326,11 @@ def listdir(state_dir: Path | str, node: str, path: str) -> list[str]:
 
 
 def write(state_dir: Path | str, node: str, path: str, data: bytes | str, mode: int = 0o644) -> None:
-    """Write one host file atomically (a reader never sees half a file)."""
+    """Write one host file atomically (a reader never sees half a file), through a temporary file
+    of the writer's own (`cluster up`'s seed and the simulator's controllers both write hosts)."""
     f = host_dir(Path(state_dir), node) / _rel(path)
     f.parent.mkdir(parents=True, exist_ok=True)
-    tmp = f.with_name(f".{f.name}.tmp")
+    tmp = f.with_name(f".{f.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     tmp.chmod(mode)
     tmp.replace(f)
@@ -477,6 +480,80 @@ def proc_modules(names: Iterable[str]) -> str:
     return "".join(f"{n} 65536 0 - Live 0x0000000000000000\n" for n in names)
 
 
+# -- boot time, local users, NIC offloads ---------------------------------------------------
+BOOTED_BEFORE_SEED = 3600  # seconds: the hosts were up an hour before the cluster was seeded
+OFFLOADS = "offloads.json"  # beside services.json: each NIC's offload features (ethtool's long names)
+# /etc/passwd and /etc/group of a Harvester node before any CloudInit adds users (the OS image's
+# system accounts and the installer's `rancher` user, in the admin group that may SSH in and sudo).
+PASSWD_BASE = (
+    ("root", 0, 0, "root", "/root", "/bin/bash"),
+    ("messagebus", 499, 499, "User for D-Bus", "/run/dbus", "/usr/sbin/nologin"),
+    ("sshd", 498, 498, "SSH daemon", "/var/lib/sshd", "/usr/sbin/nologin"),
+    ("rancher", 1000, 1000, "rancher", "/home/rancher", "/bin/bash"),
+)
+GROUP_BASE = (("root", 0, ()), ("users", 100, ()), ("admin", 1000, ("rancher",)))
+
+
+def proc_stat(btime: int) -> str:
+    """/proc/stat as the kernel prints it (proc(5)); `btime` is the boot time, epoch seconds."""
+    return (
+        "cpu  104829 51 58213 8841922 2711 0 1432 0 0 0\n"
+        "cpu0 52411 25 29104 4420961 1355 0 716 0 0 0\n"
+        "cpu1 52418 26 29109 4420961 1356 0 716 0 0 0\n"
+        "intr 30219847 0 9 0 0 0 0 0 0 0 0\n"
+        f"ctxt 61837229\nbtime {btime}\nprocesses 402118\nprocs_running 2\nprocs_blocked 0\n"
+        "softirq 11930542 0 3215447 1 901235 0 0 4 3902461 0 3911394\n"
+    )
+
+
+def write_boot_time(state_dir: Path | str, node: str, btime: int) -> None:
+    write(state_dir, node, "proc/stat", proc_stat(btime), 0o444)
+
+
+def boot_time(state_dir: Path | str, node: str) -> int | None:
+    raw = read(state_dir, node, "proc/stat")
+    for line in (raw or b"").decode().splitlines():
+        if line.startswith("btime "):
+            return int(line.split()[1])
+    return None
+
+
+def write_users(state_dir: Path | str, node: str, extra: Iterable[tuple[str, Iterable[str]]] = ()) -> None:
+    """/etc/passwd and /etc/group: the base accounts, then `extra` (name, groups) as useradd adds
+    them (uid/gid from 1001; a named group that does not exist is created)."""
+    users = [list(u) for u in PASSWD_BASE]
+    groups = {g: [gid, list(members)] for g, gid, members in GROUP_BASE}
+    for n, (name, member_of) in enumerate(extra):
+        if any(u[0] == name for u in users):
+            continue
+        uid = 1001 + n
+        users.append([name, uid, 100, name, f"/home/{name}", "/bin/bash"])
+        for g in member_of:
+            groups.setdefault(g, [2000 + len(groups), []])[1].append(name)
+    write(state_dir, node, "etc/passwd", "".join(f"{u[0]}:x:{u[1]}:{u[2]}:{u[3]}:{u[4]}:{u[5]}\n" for u in users))
+    write(
+        state_dir,
+        node,
+        "etc/group",
+        "".join(f"{g}:x:{gid}:{','.join(members)}\n" for g, (gid, members) in groups.items()),
+    )
+
+
+def user_names(state_dir: Path | str, node: str) -> list[str]:
+    raw = read(state_dir, node, "etc/passwd") or b""
+    return [line.split(":", 1)[0] for line in raw.decode().splitlines() if line]
+
+
+def write_offloads(state_dir: Path | str, node: str, states: dict[str, dict[str, str]]) -> None:
+    """offloads.json: NIC -> {feature: on|off}; a feature not listed is on (the drivers' default)."""
+    write(state_dir, node, OFFLOADS, json.dumps(states, indent=2, sort_keys=True) + "\n")
+
+
+def offloads(state_dir: Path | str, node: str) -> dict[str, dict[str, str]]:
+    raw = read(state_dir, node, OFFLOADS)
+    return json.loads(raw) if raw else {}
+
+
 # -- RKE2 PKI -------------------------------------------------------------------------------
 def _pem_key(pair: pki.KeyPair) -> bytes:
     return pair.key.private_bytes(
@@ -604,6 +681,9 @@ def write_host(
     write_block_devices(state_dir, node)
     w("services.json", json.dumps(services(multipath_enabled=True), indent=2, sort_keys=True) + "\n")
     w("proc/modules", proc_modules(MODULES))
+    write_boot_time(state_dir, node, int(pki.now().timestamp()) - BOOTED_BEFORE_SEED)
+    write_users(state_dir, node)
+    write_offloads(state_dir, node, {})
     write_links(state_dir, node, nics(index))
     w("etc/rancher/rke2/config.yaml", f"node-ip: {ip}\ncluster-cidr: 10.52.0.0/16\nservice-cidr: 10.53.0.0/16\n")
     for name, ca in cas.items():
@@ -666,7 +746,8 @@ Written when the cluster is seeded; faults rewrite single files (each write is a
   (the `rootfs` layout stage with PERSISTENT_STATE_PATHS, the `initramfs` stage with the hostname
   and, from v1.5.0, Longhorn's multipath blacklist drop-in), and 99_multipathd.yaml (stage
   `initramfs`, the article as revised on 2026-02-17) and 99_multipath_conf.yaml from the NetApp
-  article (Trident is installed in this cluster).
+  article (Trident is installed in this cluster); from v1.3.0 also the files harvester-node-manager
+  renders from CloudInit resources (`99_add_test_user.yaml`, `99_disable_offloads.yaml`, ...).
 - `etc/multipath.conf`: multipath configuration (blacklists everything but NETAPP LUN);
   `etc/multipath/conf.d/99-longhorn.conf` from v1.5.0 (blacklists vendor IET product VIRTUAL-DISK).
 - `proc/1/mountinfo`: the host's mounts (the OS image read-only at /, overlays on tmpfs for /var,
@@ -689,6 +770,13 @@ Written when the cluster is seeded; faults rewrite single files (each write is a
   `{"<unit>.service": {"enabled": "enabled"|"disabled", "active": "active"|"inactive", "sub": "running"|"dead"}}`;
   a unit not listed is not-found.
 - `proc/modules`: loaded kernel modules in `/proc/modules` format (first field = module name).
+- `proc/stat`: the kernel's statistics with `btime`, when the host booted (an hour before the
+  seed; the seed reboots the hosts once the CloudInits are rendered, see cloud_init_files.py).
+- `etc/passwd`, `etc/group`: local users (root, system accounts, `rancher` in `admin`), plus the
+  users the /oem cloud-config files created at the last boot.
+- `offloads.json` (beside the host's `/`, not a host file): each NIC's offload features as
+  `ethtool -k` reports them, `{"<nic>": {"<feature>": "on"|"off"}}` (ethtool's long names; a
+  feature not listed is on), set at boot by the /oem files' `ethtool -K` commands.
 - `nics.json`: links, `[{"name", "index", "type" (device|bond|bridge|loopback), "mac",
   "state" (up|down), "master"?}]`; physical NICs are eno1..eno4 (eno1 in mgmt-bo, eno2 in vm-net-bo).
 - `sys/class/net/<link>/{address,operstate,ifindex,master_name}`: the same links as sysfs shows

@@ -91,7 +91,9 @@ def factory(cl: Cluster, state_dir: object) -> Any:
                 try:
                     cl.patch(R.NAMESPACES, meta["name"], {"metadata": {"labels": patch}})
                 except ApiError as exc:
-                    if exc.status not in (404, 409):
+                    # 403/422: refused by an admission policy (the article's label-rejection policy,
+                    # PSS-05); Harvester's controller logs the error and retries, as here.
+                    if exc.status not in (403, 404, 409, 422):
                         raise
 
     return reconcile

@@ -7,6 +7,13 @@
   migrationMethod only when the LiveMigratable condition is first added, as virt-handler does.
 - VirtualMachineInstanceMigrations are queued under the effective limits and advance one phase per
   tick through Scheduling..Running to Succeeded, with a target pod that must land on another node.
+- CPU models (`cpu_node_selectors`): a VMI's `spec.domain.cpu.model` defaults to the KubeVirt CR's
+  `cpuModel`, else `host-model` (virt-api's `setDefaultCPUModel`); the launcher pod selects
+  `cpu-model.node.kubevirt.io/<model>` for a named model and `cpu-feature.node.kubevirt.io/<f>` for
+  required features (KV 0.54 only with the CPUNodeDiscovery gate); a host-model migration target
+  selects the source node's host model and required features, or keeps those of the source pod
+  once it has migrated (`prepareNodeSelectorForHostCpuModel`), and from KV 1.6 the source's CPU
+  vendor. The node labels come from the node labeller (areas/cpu_models).
 
 Fault hooks (emulator.harvester-conformance.io/fault annotation), each a real-world failure mode:
   on a VMI  `stale-virt-handler` - its virt-handler is stuck: the VMI's status is no longer updated;
@@ -44,6 +51,96 @@ NOT_READY_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
 ]
+
+
+CPU_MODEL_LABEL = "cpu-model.node.kubevirt.io/"
+CPU_FEATURE_LABEL = "cpu-feature.node.kubevirt.io/"
+CPU_MODEL_MIGRATION_LABEL = "cpu-model-migration.node.kubevirt.io/"
+CPU_VENDOR_LABEL = "cpu-vendor.node.kubevirt.io/"
+HOST_MODEL_CPU_LABEL = "host-model-cpu.node.kubevirt.io/"
+HOST_MODEL_REQUIRED_LABEL = "host-model-required-features.node.kubevirt.io/"
+OBSOLETE_HOST_MODEL_LABEL = "node-labeller.kubevirt.io/obsolete-host-model"
+HOST_MODEL, HOST_PASSTHROUGH = "host-model", "host-passthrough"
+CPU_NODE_DISCOVERY = "CPUNodeDiscovery"  # the KV 0.54 gate of the CPU model/feature selectors
+
+
+def cpu_node_discovery(kv: dict, kubevirt: tuple[int, ...]) -> bool:
+    """Whether virt-controller renders CPU model and feature selectors: always from KV 1.1
+    (nodeselectorrenderer.go), on 0.54 only with the CPUNodeDiscovery gate (template.go)."""
+    gates = (((kv.get("spec") or {}).get("configuration") or {}).get("developerConfiguration") or {}).get(
+        "featureGates"
+    ) or []
+    return kubevirt >= (1, 1) or CPU_NODE_DISCOVERY in gates
+
+
+def default_cpu_model(spec: dict, cluster_model: str) -> dict:
+    """virt-api's setDefaultCPUModel on a new VMI spec: an unset model becomes the KubeVirt CR's
+    cpuModel, else host-model (amd64, KV v0.54.0 … v1.7.4)."""
+    cpu = spec.setdefault("domain", {}).setdefault("cpu", {})
+    if not cpu.get("model"):
+        cpu["model"] = cluster_model or HOST_MODEL
+    return spec
+
+
+def cpu_node_selectors(cpu: dict, discovery: bool) -> dict[str, str]:
+    """The template service's CPU selectors: the named model and the required features."""
+    if not discovery:
+        return {}
+    out = {}
+    model = cpu.get("model") or ""
+    if model and model not in (HOST_MODEL, HOST_PASSTHROUGH):
+        out[CPU_MODEL_LABEL + model] = "true"
+    for feature in cpu.get("features") or []:
+        if feature.get("policy", "") in ("", "require"):
+            out[CPU_FEATURE_LABEL + feature["name"]] = "true"
+    return out
+
+
+def reject_label(affinity: dict, key: str) -> dict:
+    """modifyNodeAffintyToRejectLabel: a DoesNotExist requirement on `key` in every required term."""
+    requirement = {"key": key, "operator": "DoesNotExist"}
+    required = affinity.setdefault("nodeAffinity", {}).setdefault(
+        "requiredDuringSchedulingIgnoredDuringExecution", {"nodeSelectorTerms": []}
+    )
+    terms = required.setdefault("nodeSelectorTerms", [])
+    if not terms:
+        terms.append({"matchExpressions": [requirement]})
+    else:
+        for term in terms:
+            term.setdefault("matchExpressions", []).append(dict(requirement))
+    return affinity
+
+
+def cpu_affinity(affinity: dict, cpu: dict, kubevirt: tuple[int, ...], discovery: bool) -> dict:
+    """setNodeAffinityForPod: host-model (or unset) VMIs avoid nodes whose host model is obsolete
+    (KV 1.1+); forbidden features are rejected (KV 1.1+, 0.54 with the gate)."""
+    if kubevirt >= (1, 1) and (cpu.get("model") or HOST_MODEL) == HOST_MODEL:
+        affinity = reject_label(affinity, OBSOLETE_HOST_MODEL_LABEL)
+    if discovery:
+        for feature in cpu.get("features") or []:
+            if feature.get("policy") == "forbid":
+                affinity = reject_label(affinity, CPU_FEATURE_LABEL + feature["name"])
+    return affinity
+
+
+def host_model_selectors(source: dict, source_selector: dict) -> dict[str, str] | None:
+    """prepareNodeSelectorForHostCpuModel: a VMI that migrated before keeps its pod's CPU
+    selectors; otherwise the source node's host model as a migration model and its required
+    features. None when the source node has no host-model label (upstream: an error, retried)."""
+    kept = {k: v for k, v in source_selector.items() if CPU_FEATURE_LABEL in k or CPU_MODEL_MIGRATION_LABEL in k}
+    if kept:
+        return kept
+    out: dict[str, str] = {}
+    host = None
+    for key, value in ((source.get("metadata") or {}).get("labels") or {}).items():
+        if key.startswith(HOST_MODEL_CPU_LABEL):
+            host = (key[len(HOST_MODEL_CPU_LABEL) :], value)
+        elif key.startswith(HOST_MODEL_REQUIRED_LABEL):
+            out[CPU_FEATURE_LABEL + key[len(HOST_MODEL_REQUIRED_LABEL) :]] = value
+    if host is None:
+        return None
+    out[CPU_MODEL_MIGRATION_LABEL + host[0]] = host[1]
+    return out
 
 
 def kubevirt_info(cl: Cluster) -> tuple[dict, tuple[int, ...], str, str]:
@@ -92,7 +189,12 @@ def launcher_grace_period(spec: dict) -> int:
 
 
 def launcher_pod(
-    vmi: dict, kubevirt: tuple[int, ...], tag: str, ratio: str, extra_affinity: dict | None = None
+    vmi: dict,
+    kubevirt: tuple[int, ...],
+    tag: str,
+    ratio: str,
+    extra_affinity: dict | None = None,
+    discovery: bool = True,
 ) -> dict:
     """The virt-launcher pod of a VMI: requests = VMI requests + KubeVirt's memory overhead, the
     KubeVirt device resources, the VMI's scheduling constraints, no nodeName (the scheduler decides).
@@ -114,7 +216,8 @@ def launcher_pod(
         limits["cpu"] = str(lim["cpu"])
     if lim.get("memory"):
         limits["memory"] = str(m.to_bytes(lim["memory"]) + overhead)
-    affinity = copy.deepcopy(spec.get("affinity") or {})
+    cpu = domain.get("cpu") or {}
+    affinity = cpu_affinity(copy.deepcopy(spec.get("affinity") or {}), cpu, kubevirt, discovery)
     if extra_affinity:
         terms = affinity.setdefault("nodeAffinity", {}).setdefault(
             "requiredDuringSchedulingIgnoredDuringExecution", {"nodeSelectorTerms": []}
@@ -136,7 +239,11 @@ def launcher_pod(
                 "resources": {"requests": requests, "limits": limits},
             }
         ],
-        "nodeSelector": {**(spec.get("nodeSelector") or {}), "kubevirt.io/schedulable": "true"},
+        "nodeSelector": {
+            **(spec.get("nodeSelector") or {}),
+            "kubevirt.io/schedulable": "true",
+            **cpu_node_selectors(cpu, discovery),
+        },
         "tolerations": list(spec.get("tolerations") or []) + NOT_READY_TOLERATIONS,
         "restartPolicy": "Never",
         "automountServiceAccountToken": False,
@@ -192,11 +299,15 @@ class VirtController:
     def __init__(self, cl: Cluster) -> None:
         self.cl = cl
         self.cdi = False
+        self.discovery = True
+        self.cpu_model = ""
 
     def reconcile(self) -> None:
         kv, kubevirt, tag, ratio = kubevirt_info(self.cl)
         if not kv:
             return
+        self.discovery = cpu_node_discovery(kv, kubevirt)
+        self.cpu_model = str(((kv.get("spec") or {}).get("configuration") or {}).get("cpuModel") or "")
         harvester = harvester_version(self.cl)
         self.cdi = harvester >= CDI_SINCE
         ratio = self._guest_overhead_ratio(kv, ratio, harvester)
@@ -307,7 +418,7 @@ class VirtController:
                 },
                 "ownerReferences": [owner(vm)],
             },
-            "spec": copy.deepcopy(template.get("spec") or {}),
+            "spec": default_cpu_model(copy.deepcopy(template.get("spec") or {}), self.cpu_model),
             "status": {
                 "phase": "Pending",
                 "phaseTransitionTimestamps": [{"phase": "Pending", "phaseTransitionTimestamp": stamp()}],
@@ -329,7 +440,7 @@ class VirtController:
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         if phase != "Running":
             if not live:
-                self.cl.create(R.PODS, launcher_pod(vmi, kubevirt, tag, ratio), ns)
+                self.cl.create(R.PODS, launcher_pod(vmi, kubevirt, tag, ratio, discovery=self.discovery), ns)
                 if phase != "Scheduling":
                     return self._patch_vmi(vmi, {"status": {"phase": "Scheduling", **self._phase_ts(st, "Scheduling")}})
                 return vmi
@@ -413,6 +524,7 @@ class MigrationController:
     def __init__(self, cl: Cluster) -> None:
         self.cl = cl
         self.kubevirt: tuple[int, ...] = (99,)
+        self.discovery = True
 
     def reconcile(self) -> None:
         migrations = [x for x in self.cl.list(R.VMIMS) if (x.get("status") or {}).get("phase") not in m.FINAL_PHASES]
@@ -420,6 +532,7 @@ class MigrationController:
             return
         kv, kubevirt, tag, ratio = kubevirt_info(self.cl)
         self.kubevirt = kubevirt
+        self.discovery = cpu_node_discovery(kv, kubevirt)
         base = m.effective_migrations(kv, kubevirt)
         kv_fault = fault_of(kv)
         policies = [] if kv_fault == "ignore-migration-policies" else self.cl.list(R.MIGRATION_POLICIES)
@@ -464,9 +577,35 @@ class MigrationController:
         self._set(mig, "Failed", {"conditions": [cond]})
         log.info("migration %s/%s failed: %s", mig["metadata"]["namespace"], mig["metadata"]["name"], message)
 
-    def _pod_name(self, ns: str, uid: str) -> str:
+    def _pod(self, ns: str, uid: str) -> dict | None:
         pods = self.cl.list(R.PODS, ns, label_selector=LAUNCHER)
-        return next((p["metadata"]["name"] for p in pods if p["metadata"]["uid"] == uid), "")
+        return next((p for p in pods if p["metadata"]["uid"] == uid), None)
+
+    def _target_selector(
+        self, mig: dict, vmi: dict, rendered: dict, source: str, source_pod: dict | None, kubevirt: tuple[int, ...]
+    ) -> dict | None:
+        """createTargetPod's node selector: the migration's addedNodeSelector (KV 1.6+) under the
+        rendered one; for a host-model VMI the CPU selectors of prepareNodeSelectorForHostCpuModel;
+        from KV 1.6 the source node's CPU vendor unless one is selected already."""
+        selector = {**(((mig.get("spec") or {}).get("addedNodeSelector") or {}) if kubevirt >= (1, 6) else {})}
+        selector.update(rendered)
+        cpu = ((vmi.get("spec") or {}).get("domain") or {}).get("cpu") or {}
+        node = self.cl.get(R.NODES, source) or {}
+        if cpu.get("model") == HOST_MODEL:
+            cpu_selector = host_model_selectors(node, ((source_pod or {}).get("spec") or {}).get("nodeSelector") or {})
+            if cpu_selector is None:
+                log.warning(
+                    "migration %s: node %s has no %s label", mig["metadata"]["name"], source, HOST_MODEL_CPU_LABEL
+                )
+                return None
+            selector.update(cpu_selector)
+        if kubevirt >= (1, 6) and not any(k.startswith(CPU_VENDOR_LABEL) for k in selector):
+            vendor = next(
+                (k for k in (node.get("metadata") or {}).get("labels") or {} if k.startswith(CPU_VENDOR_LABEL)), ""
+            )
+            if vendor:
+                selector[vendor] = "true"
+        return selector
 
     def _vmi_state(self, vmi: dict, state: dict, extra: dict | None = None) -> None:
         state = replacing((vmi.get("status") or {}).get("migrationState"), m.migration_state(state, self.kubevirt))
@@ -536,11 +675,16 @@ class MigrationController:
             ):
                 return
             expr = {"key": "kubernetes.io/hostname", "operator": "NotIn", "values": [source]}
-            pod = launcher_pod(vmi, kubevirt, tag, ratio, extra_affinity=expr)
+            pod = launcher_pod(vmi, kubevirt, tag, ratio, extra_affinity=expr, discovery=self.discovery)
             pod["metadata"]["labels"][MIGRATION_LABEL] = meta["uid"]
-            created = self.cl.create(R.PODS, pod, ns)
             source_pod = next((uid for uid, node in (vst.get("activePods") or {}).items() if node == source), "")
-            source_pod_name = self._pod_name(ns, source_pod)
+            source_obj = self._pod(ns, source_pod)
+            selector = self._target_selector(mig, vmi, pod["spec"]["nodeSelector"], source, source_obj, kubevirt)
+            if selector is None:
+                return  # the source node has no host-model label yet: retried on a later tick
+            pod["spec"]["nodeSelector"] = selector
+            created = self.cl.create(R.PODS, pod, ns)
+            source_pod_name = (source_obj or {}).get("metadata", {}).get("name", "")
             state = {
                 "sourceNode": source,
                 "targetPod": created["metadata"]["name"],

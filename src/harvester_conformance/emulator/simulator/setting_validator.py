@@ -171,23 +171,50 @@ def _int_range(name: str, low: int, high: int | None) -> Callable[[str, Cluster]
     return check
 
 
-def vm_force_reset_policy(value: str, cl: Cluster) -> None:
-    cfg = _json_object(value, "vm-force-reset-policy")
-    if not isinstance(cfg.get("period"), int) or cfg["period"] <= 0:
-        raise Invalid(f"period must be a positive number of seconds, got {cfg.get('period')}")
+# HV pkg/settings: DecodeVMForceResetPolicy refuses period <= 0 from v1.4.0 (not at v1.2.1 or
+# v1.3.1, where any JSON the struct takes passes); VMMigrationTimeout joins the struct in v1.7.0,
+# negative refused. pkg/webhook/resources/setting/validator.go validates `value` only up to v1.3.x,
+# `default` and `value` each (an empty one skipped) from v1.4.0.
+FORCE_RESET_PERIOD_SINCE = (1, 4, 0)
+VM_MIGRATION_TIMEOUT_SINCE = (1, 7, 0)
 
 
-VM_MIGRATION_TIMEOUT_SINCE = (1, 7, 0)  # HV settings_helper.go DecodeVMForceResetPolicy @v1.7.0
+def _go_field(cfg: dict, field: str) -> object:
+    """A field as Go's encoding/json finds it: the exact key, else a case-insensitive match."""
+    if field in cfg:
+        return cfg[field]
+    return next((v for k, v in cfg.items() if k.lower() == field.lower()), None)
 
 
-def vm_force_reset_policy_v2(value: str, cl: Cluster) -> None:
-    """From v1.7.0 also vmMigrationTimeout (seconds, 0 -> 180): a negative one is refused."""
-    vm_force_reset_policy(value, cl)
-    if _harvester_version(cl) < VM_MIGRATION_TIMEOUT_SINCE:
-        return
-    timeout = _json_object(value, "vm-force-reset-policy").get("vmMigrationTimeout", 0)
-    if not isinstance(timeout, int) or timeout < 0:
+def _decode_force_reset(text: str, version: tuple[int, ...]) -> dict:
+    """`json.Unmarshal` into the release's VMForceResetPolicy, then its checks."""
+    cfg = _json_object(text, "vm-force-reset-policy")
+    ints = ("period", "vmMigrationTimeout") if version >= VM_MIGRATION_TIMEOUT_SINCE else ("period",)
+    enable = _go_field(cfg, "enable")
+    if enable is not None and not isinstance(enable, bool):
+        raise Invalid(f"unmarshal failed: enable must be a boolean, got {enable!r}")
+    for field in ints:
+        v = _go_field(cfg, field)
+        if v is not None and (isinstance(v, bool) or not isinstance(v, int)):
+            raise Invalid(f"unmarshal failed: {field} must be an integer, got {v!r}")
+    if version >= FORCE_RESET_PERIOD_SINCE and not (_go_field(cfg, "period") or 0) > 0:
+        raise Invalid(f"period value should be greater than 0, value: {_go_field(cfg, 'period') or 0}")
+    timeout = _go_field(cfg, "vmMigrationTimeout") or 0
+    if version >= VM_MIGRATION_TIMEOUT_SINCE and timeout < 0:
         raise Invalid(f"vmMigrationTimeout value should be greater than 0, value: {timeout}")
+    return cfg
+
+
+def vm_force_reset_policy(setting: dict, cl: Cluster) -> None:
+    """The release's webhook: `value` alone up to v1.3.x; `default`, then `value`, from v1.4.0."""
+    version = _harvester_version(cl)
+    fields = ("default", "value") if version >= FORCE_RESET_PERIOD_SINCE else ("value",)
+    for field in fields:
+        if text := setting.get(field) or "":
+            try:
+                _decode_force_reset(text, version)
+            except Invalid as exc:
+                raise Invalid(f"{field}: {exc}") from None
 
 
 MIGRATION_IN_PROGRESS = (
@@ -233,7 +260,6 @@ VALIDATORS: dict[str, Callable[[str, Cluster], None]] = {
     "containerd-registry": containerd_registry,
     "default-vm-termination-grace-period-seconds": _int_range("default-vm-termination-grace-period-seconds", 0, None),
     "kubeconfig-default-token-ttl-minutes": _int_range("kubeconfig-default-token-ttl-minutes", 0, 52_560_000),
-    "vm-force-reset-policy": vm_force_reset_policy_v2,
     "additional-guest-memory-overhead-ratio": guest_memory_overhead_ratio,
 }
 
@@ -244,6 +270,12 @@ def validate(setting: dict, cl: Cluster) -> tuple[bool, str]:
     if name == "http-proxy":  # validates value and default by release, not the effective value
         try:
             http_proxy(setting, cl)
+        except Invalid as exc:
+            return False, f"invalid value for {name}: {exc}"
+        return True, ""
+    if name == "vm-force-reset-policy":  # by release: which fields, and which rules
+        try:
+            vm_force_reset_policy(setting, cl)
         except Invalid as exc:
             return False, f"invalid value for {name}: {exc}"
         return True, ""

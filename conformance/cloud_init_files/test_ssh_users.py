@@ -1,0 +1,56 @@
+"""Section "Create cloud-init.yaml": a CloudInit that creates users starts with `#cloud-config` and
+puts each user in the admin group; "Reboot Harvester nodes": on the nodes it selects that booted
+since the file was rendered, the users exist. A node not booted since is pending (judged after its
+reboot), never a failure."""
+
+from __future__ import annotations
+
+import pytest
+
+from harvester_conformance.checks import cloud_init_files as cif
+from harvester_conformance.checks.findings import Finding
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.context import RunContext
+from harvester_conformance.hosts import HostFiles
+from harvester_conformance.invariant import invariant
+from harvester_conformance.verdict import Broken, advise
+
+from .conftest import cloudinits_or_skip, node_labels
+
+
+@invariant("CIN-02")
+def test_ssh_user_cloudinits_are_cloud_config_with_admin_users(
+    request: pytest.FixtureRequest, hc: RunContext, host_files: HostFiles
+) -> None:
+    items = [ci for ci in cloudinits_or_skip(hc) if cif.creates_users(ci)]
+    if not items:
+        pytest.skip("not applicable: no CloudInit creates users")
+    events = hc.snapshot.list(R.EVENTS, cif.EVENT_NAMESPACE)
+    labels = node_labels(hc)
+    found: list[Finding | None] = [f for ci in items for f in cif.check_user_contents(ci)]
+    pending: list[str] = []
+    judged = 0
+    for ci in cif.active(items):
+        for node, files in host_files.readable().items():
+            if not cif.selects(ci, labels.get(node, {})):
+                continue
+            try:
+                boot = cif.boot_of(ci, node, files, events)
+            except ValueError as exc:
+                pending.append(f"{node} ({exc})")
+                continue
+            if not boot.since_render:
+                pending.append(boot.pending_note(ci))
+                continue
+            judged += 1
+            found.append(cif.check_users_exist(ci, node, files))
+    what = "CloudInits creating users that are not #cloud-config, not admins, or missing after a reboot"
+    if host_files.errors:
+        what += f" (not read: {host_files.unread_note()})"
+    advise(request, found, what)
+    if host_files.errors:
+        raise Broken(
+            f"{len(host_files.errors)} node(s) could not be read through the node probe: {host_files.unread_note()}"
+        )
+    if not judged and pending and not any(found):
+        pytest.skip(f"pending: no selected node booted since the file was rendered: {'; '.join(pending)}")

@@ -633,6 +633,9 @@ def test_every_type_with_a_cleaner_is_a_known_resource_and_covered_here() -> Non
         R.REPLICASETS,
         R.DATA_VOLUMES,
         R.LONGHORN_BACKING_IMAGES,
+        R.CLOUD_INITS,
+        R.HELM_CHART_CONFIGS,
+        R.HELM_CHARTS,
     }
     assert keys == {r.key for r in covered}
 
@@ -663,3 +666,26 @@ def test_types_without_a_cleaner_only_lose_the_last_applied_copy() -> None:
     out, _ = clean(R.CONFIGMAPS, cm)
     assert out["data"] == cm["data"]
     assert out["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"] == MASK
+
+
+def test_cloud_init_contents_keep_users_and_lose_password_hashes() -> None:
+    """CIN-02 reads the users and groups of a CloudInit's cloud-config; the hash is no one's business."""
+    contents = (
+        "#cloud-config\nusers:\n  - name: ops\n    groups: [users, admin]\n"
+        "    passwd: $6$rounds=4096$saltsalt$hashhashhash\n    lock_passwd: false\n"
+    )
+    item = {"metadata": {"name": "add-user"}, "spec": {"contents": contents, "filename": "99_user.yaml"}}
+    out = sanitize(R.CLOUD_INITS, item)["spec"]["contents"]
+    hashed = "$6$rounds=4096$saltsalt$hashhashhash"
+    assert hashed not in out and hashed not in REDACT(f"an error quoting {hashed}")  # registered
+    doc = yaml.safe_load(out)
+    assert doc["users"][0]["groups"] == ["users", "admin"] and doc["users"][0]["lock_passwd"] is False
+    assert out.startswith("#cloud-config\n") and item["spec"]["contents"] == contents  # input untouched
+
+
+def test_helm_values_lose_credentials_and_keep_the_rest() -> None:
+    values = 'controller:\n  config:\n    proxy-body-size: "0"\n  adminPassword: "s3cr3t-value"\n'
+    item = {"metadata": {"name": "rke2-ingress-nginx"}, "spec": {"valuesContent": values}}
+    out = yaml.safe_load(sanitize(R.HELM_CHART_CONFIGS, item)["spec"]["valuesContent"])
+    assert out["controller"]["config"]["proxy-body-size"] == "0"
+    assert out["controller"]["adminPassword"] != "s3cr3t-value"

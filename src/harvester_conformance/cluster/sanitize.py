@@ -527,6 +527,45 @@ def _cluster_registration_url(text: str) -> str:
 # -- Rancher ----------------------------------------------------------------------------------------
 
 
+# `key: value` on one line of a YAML text, the value unquoted or quoted (cloud-config, Helm values).
+_YAML_LINE = re.compile(
+    r"^(?P<lead>\s*(?:-\s+)?(?P<key>[A-Za-z0-9_.-]+)\s*:\s+)"
+    r"""(?P<q>["']?)(?P<value>[^\s"'#|>][^"']*?)(?P=q)\s*$"""
+)
+
+
+def mask_secret_lines(text: str) -> str:
+    """A YAML text with each one-line value under a credential-like key masked (and registered):
+    the document still parses, and its other lines (users, groups, commands, files) stay readable."""
+    lines = []
+    for line in text.splitlines(keepends=True):
+        body = line.rstrip("\r\n")
+        m = _YAML_LINE.match(body)
+        if m and is_secret_name(m["key"]):
+            masked = take_credential(m["value"])
+            if masked != m["value"]:
+                line = f'{m["lead"]}"{masked}"' + line[len(body) :]
+        lines.append(line)
+    return clean_text("".join(lines))
+
+
+@cleans(R.CLOUD_INITS)
+def _cloud_init(item: dict) -> None:
+    """CloudInit contents are cloud-config files for the hosts: user password hashes stay out."""
+    spec = item.get("spec") or {}
+    if isinstance(spec.get("contents"), str):
+        spec["contents"] = mask_secret_lines(spec["contents"])
+
+
+@cleans(R.HELM_CHART_CONFIGS, R.HELM_CHARTS)
+def _helm_values(item: dict) -> None:
+    """Helm values as YAML text (`valuesContent`) and as a map (`set`)."""
+    spec = item.get("spec") or {}
+    if isinstance(spec.get("valuesContent"), str):
+        spec["valuesContent"] = mask_secret_lines(spec["valuesContent"])
+    mask_secret_keys(spec.get("set"))
+
+
 @cleans(R.RANCHER_TOKENS)
 def _rancher_token(item: dict) -> None:
     """Name, userId, ttl, expiresAt and expired stay: the cloud-credential checks look tokens up by name."""

@@ -76,9 +76,12 @@ def profile_of(item: pytest.Item) -> str:
     return HOME_PROFILE
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Items grouped by profile (stable: each module's order holds within a group), so that a
-    profile's cluster is started once and stopped when its group is done."""
+    profile's cluster is started once and stopped when its group is done. First among the hooks:
+    xdist's worker turns the `xdist_group` markers into node IDs in its own hook, which (registered
+    after this conftest) would otherwise run before the markers exist."""
     from harvester_conformance.emulator.profiles import PROFILES
 
     rank = {p: i for i, p in enumerate(PROFILES)}

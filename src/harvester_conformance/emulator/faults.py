@@ -61,6 +61,9 @@ class Fault:
     # The Harvester release the cluster reports while the fault is injected, when the fault is
     # "an older release" itself: checks gated on later releases then rightly say not applicable.
     reports_release: str = ""
+    # The fault changes the version a component reports (a half-finished upgrade): checks gated
+    # on that component's later versions rightly say not applicable, as under `reports_release`.
+    reports_component: bool = False
 
     def applies_to(self, harvester: str | None) -> bool:
         """Whether the fault applies to a cluster running `harvester` (a server-version value; an

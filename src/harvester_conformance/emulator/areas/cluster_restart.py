@@ -364,6 +364,24 @@ def _storage_ips(cl: Cluster) -> dict[str, str]:
     return {a.get("podref", ""): str(net.network_address + int(k)) for k, a in allocations.items()}
 
 
+def check_storage_network_status(pods: list[dict]) -> list[str]:
+    """Running pods that ask for a network and have no address on it recorded yet (what Multus
+    writes before a real pod's containers start)."""
+    waiting = []
+    for pod in pods:
+        meta = pod["metadata"]
+        ann = meta.get("annotations") or {}
+        if NETWORKS not in ann or (pod.get("status") or {}).get("phase") != "Running" or meta.get("deletionTimestamp"):
+            continue
+        try:
+            status = json.loads(ann.get(NETWORK_STATUS) or "[]")
+        except ValueError:
+            status = []
+        if not any(isinstance(e, dict) and not e.get("default") and e.get("ips") for e in status):
+            waiting.append(meta["name"])
+    return waiting
+
+
 def multus_factory(cl: Cluster, state_dir: object) -> Any:
     """Multus' part for the Longhorn pods that ask for the storage network: network-status."""
 

@@ -13,9 +13,11 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import pki
 from harvester_conformance.emulator.areas import (
+    cluster_restart,
     harvester_hosts_rancher,
     harvester_pod_security,
     kubevirt_migration_setting,
+    longhorn_model,
 )
 from harvester_conformance.emulator.areas.kubevirt_model import version_tuple
 from harvester_conformance.emulator.faults import (
@@ -328,9 +330,22 @@ def _release(cl: Cluster) -> ProfileSpec:
 
 
 def _longhorn_version(cl: Cluster, version: str | None) -> None:
+    """Set the version, then wait for Longhorn to have rolled its instance managers to it, each
+    with the storage-network address Multus records before a real pod runs."""
     if version is None:  # back to the release's own version
         version = _release(cl).longhorn
     cl.patch(R.LONGHORN_SETTINGS, "current-longhorn-version", {"value": version}, "longhorn-system")
+    wait_for("cluster-seeded", lambda: _longhorn_rolled(cl, version))
+
+
+def _longhorn_rolled(cl: Cluster, version: str) -> bool:
+    pods = {p["metadata"]["name"]: p for p in cl.list(R.PODS, "longhorn-system")}
+    nodes = [node["metadata"]["name"] for node in cl.list(R.NODES)]
+    names = [n for node in nodes for n, _ in longhorn_model.instance_manager_pods(node, version)]
+    present = [pods[n] for n in names if n in pods]
+    if not present or any((p.get("status") or {}).get("phase") != "Running" for p in present):
+        return False
+    return not cluster_restart.check_storage_network_status(list(pods.values()))
 
 
 def _csi_config_with_missing_class(cl: Cluster) -> str:
@@ -595,5 +610,6 @@ FAULTS: list[Fault] = [
         lambda cl: _longhorn_version(cl, "v1.4.2"),
         lambda cl: _longhorn_version(cl, None),
         objects=("Setting longhorn-system/current-longhorn-version",),
+        reports_component=True,
     ),
 ]

@@ -289,7 +289,11 @@ def gpu_vm() -> dict:
                 "spec": {
                     "domain": {
                         "cpu": {"cores": 4, "sockets": 1, "threads": 1},
-                        "resources": {"limits": {"cpu": "4", "memory": "16Gi"}},
+                        # Guest memory without a memory limit: no release's mutator derives a
+                        # memory request from it (their host-device rules differ from v1.3.0 on, and
+                        # the FSR-01 fault's "v1.0.3" would otherwise judge this VM by older ones).
+                        "memory": {"guest": "16Gi"},
+                        "resources": {"limits": {"cpu": "4"}},
                         "machine": {"type": "q35"},
                         "devices": {
                             "disks": [],

@@ -357,13 +357,17 @@ def in_sync(cl: Cluster, state_dir: Path) -> bool:
 
 
 def settle(cl: Cluster, state_dir: Path) -> None:
-    """Run the controller here until the simulator's passes agree (a pass that listed the objects
-    before a change may still write the old contents once)."""
+    """Run the controller here until the hosts stay in sync for a whole controller period (a
+    simulator pass that listed the objects before a change may still write the old contents once)."""
+    since: list[float | None] = [None]
 
     def settled() -> bool:
         reconcile(cl, state_dir)
-        time.sleep(CONTROLLER_PERIOD + 0.5)
-        return in_sync(cl, state_dir)
+        if not in_sync(cl, state_dir):
+            since[0] = None
+            return False
+        since[0] = since[0] or time.monotonic()
+        return time.monotonic() - since[0] >= CONTROLLER_PERIOD + 0.5
 
     wait_for("cluster-seeded", settled, timeout=60)
 

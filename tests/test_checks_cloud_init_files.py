@@ -119,6 +119,17 @@ def test_user_exists_only_judged_after_a_reboot() -> None:
     assert not pending.since_render and "n0 (booted 2026-01-10T09:00:00Z" in pending.pending_note(obj)
 
 
+def test_selected_nodes_split_into_rebooted_and_pending() -> None:
+    obj = ci(selector={"kubernetes.io/hostname": "n0"})
+    hosts = {"n0": files(btime=BOOTED_AFTER), "n1": files(btime=BOOTED_AFTER)}
+    assert cif.booted_since_render(obj, hosts, LABELS) == (["n0"], [])
+    judged, pending = cif.booted_since_render(ci(), {**hosts, "n1": files(btime=BOOTED_BEFORE)}, LABELS)
+    assert judged == ["n0"] and len(pending) == 1 and pending[0].startswith("n1 (booted")
+    unreadable = {"n0": {**files(), cif.PROC_STAT: b"no btime here\n"}}
+    judged, pending = cif.booted_since_render(ci(), unreadable, LABELS)
+    assert judged == [] and pending[0].startswith("n0 (")
+
+
 def test_overwrite_event_moves_the_render_time() -> None:
     obj = ci()
     event = {"metadata": {"name": "cloudinit-overwrite-add-test-user.n0"}, "lastTimestamp": "2026-01-10T12:00:00Z"}

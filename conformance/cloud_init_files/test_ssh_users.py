@@ -30,20 +30,12 @@ def test_ssh_user_cloudinits_are_cloud_config_with_admin_users(
     found: list[Finding | None] = [f for ci in items for f in cif.check_user_contents(ci)]
     pending: list[str] = []
     judged = 0
+    readable = host_files.readable()
     for ci in cif.active(items):
-        for node, files in host_files.readable().items():
-            if not cif.selects(ci, labels.get(node, {})):
-                continue
-            try:
-                boot = cif.boot_of(ci, node, files, events)
-            except ValueError as exc:
-                pending.append(f"{node} ({exc})")
-                continue
-            if not boot.since_render:
-                pending.append(boot.pending_note(ci))
-                continue
-            judged += 1
-            found.append(cif.check_users_exist(ci, node, files))
+        booted, waiting = cif.booted_since_render(ci, readable, labels, events)
+        pending += waiting
+        judged += len(booted)
+        found += [cif.check_users_exist(ci, node, readable[node]) for node in booted]
     what = "CloudInits creating users that are not #cloud-config, not admins, or missing after a reboot"
     if host_files.errors:
         what += f" (not read: {host_files.unread_note()})"

@@ -29,20 +29,13 @@ def test_offloads_off_on_the_nics_a_cloudinit_names(request: pytest.FixtureReque
     found: list[Finding] = []
     pending: list[str] = []
     judged = 0
+    files = {node: read.files for node, read in hosts.facts.items()}
     for ci in items:
-        for node, read in sorted(hosts.facts.items()):
-            if not cif.selects(ci, labels.get(node, {})):
-                continue
-            try:
-                boot = cif.boot_of(ci, node, read.files, events)
-            except ValueError as exc:
-                pending.append(f"{node} ({exc})")
-                continue
-            if not boot.since_render:
-                pending.append(boot.pending_note(ci))
-                continue
-            judged += 1
-            found += off.check_node(ci, node, read.offloads)
+        booted, waiting = cif.booted_since_render(ci, files, labels, events)
+        pending += waiting
+        judged += len(booted)
+        for node in booted:
+            found += off.check_node(ci, node, hosts.facts[node].offloads)
     what = "NICs a CloudInit turns offloads off for that are missing or still offload"
     if hosts.errors:
         what += f" (not read: {hosts.unread_note()})"

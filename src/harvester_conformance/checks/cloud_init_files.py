@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 
 import yaml
@@ -160,6 +160,28 @@ def boot_of(ci: dict, node: str, files: Files, events: Iterable[dict] = ()) -> B
     """The node's boot against the CloudInit's render; a /proc/stat that does not parse raises
     ValueError (the caller reports the node)."""
     return Boot(node, boot_time(files), rendered_at(ci, node, events))
+
+
+def booted_since_render(
+    ci: dict, files_by_node: Mapping[str, Files], labels: Mapping[str, dict[str, str]], events: Iterable[dict] = ()
+) -> tuple[list[str], list[str]]:
+    """The nodes `ci` selects that booted after it was rendered (those a check can judge), and a
+    note for each other selected node (pending: not rebooted yet, or its boot time unreadable)."""
+    events = list(events)
+    judged, pending = [], []
+    for node, files in sorted(files_by_node.items()):
+        if not selects(ci, labels.get(node, {})):
+            continue
+        try:
+            boot = boot_of(ci, node, files, events)
+        except ValueError as exc:
+            pending.append(f"{node} ({exc})")
+            continue
+        if boot.since_render:
+            judged.append(node)
+        else:
+            pending.append(boot.pending_note(ci))
+    return judged, pending
 
 
 def active(cloudinits: Iterable[dict]) -> list[dict]:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.cpu_node_fixtures import cpu_nodes
 from harvester_conformance.checks import cpu_models as cm
-from harvester_conformance.checks import node_cpu_labels as ncl
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.context import RunContext
 from harvester_conformance.invariant import invariant
@@ -18,21 +18,13 @@ from harvester_conformance.verdict import advise, require
 KV_NS = "harvester-system"
 
 
-def _nodes(hc: RunContext) -> list[dict]:
-    nodes = hc.snapshot.list(R.NODES)
-    why = ncl.not_applicable(nodes)
-    if why:
-        pytest.skip(f"not applicable: {why}")
-    return nodes
-
-
 def _kubevirt(hc: RunContext) -> dict | None:
     return next(iter(hc.snapshot.list(R.KUBEVIRTS, KV_NS)), None)
 
 
 @invariant("CPU-01")
 def test_cluster_wide_cpu_model_is_on_every_node(hc: RunContext) -> None:
-    nodes = _nodes(hc)
+    nodes = cpu_nodes(hc)
     require(
         [cm.check_cluster_model(_kubevirt(hc), nodes)],
         "the KubeVirt CR's cluster-wide cpuModel is not offered by every schedulable node",
@@ -41,7 +33,7 @@ def test_cluster_wide_cpu_model_is_on_every_node(hc: RunContext) -> None:
 
 @invariant("CPU-02")
 def test_vm_cpu_models_are_on_every_node(hc: RunContext, request: pytest.FixtureRequest) -> None:
-    nodes = _nodes(hc)
+    nodes = cpu_nodes(hc)
     snap = hc.snapshot
     advise(
         request,
@@ -52,7 +44,7 @@ def test_vm_cpu_models_are_on_every_node(hc: RunContext, request: pytest.Fixture
 
 @invariant("CPU-05")
 def test_mixed_hosts_use_one_named_model(hc: RunContext, request: pytest.FixtureRequest) -> None:
-    nodes = _nodes(hc)
+    nodes = cpu_nodes(hc)
     advise(
         request,
         cm.check_common_model(hc.snapshot.list(R.VMIS), nodes, _kubevirt(hc)),

@@ -8,25 +8,17 @@ from __future__ import annotations
 
 import pytest
 
+from conformance.cpu_node_fixtures import cpu_nodes
 from harvester_conformance.checks import migration_node_selectors as mns
-from harvester_conformance.checks import node_cpu_labels as ncl
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.context import RunContext
 from harvester_conformance.invariant import invariant
 from harvester_conformance.verdict import advise
 
 
-def _nodes(hc: RunContext) -> list[dict]:
-    nodes = hc.snapshot.list(R.NODES)
-    why = ncl.not_applicable(nodes)
-    if why:
-        pytest.skip(f"not applicable: {why}")
-    return nodes
-
-
 @invariant("CPU-03")
 def test_migratable_vmis_have_a_target_for_their_cpu_selectors(hc: RunContext, request: pytest.FixtureRequest) -> None:
-    nodes = _nodes(hc)
+    nodes = cpu_nodes(hc)
     snap = hc.snapshot
     advise(
         request,
@@ -39,6 +31,6 @@ def test_migratable_vmis_have_a_target_for_their_cpu_selectors(hc: RunContext, r
 def test_frozen_cpu_labels_are_reported(hc: RunContext, request: pytest.FixtureRequest) -> None:
     advise(
         request,
-        mns.check_frozen_nodes(_nodes(hc)),
+        mns.check_frozen_nodes(cpu_nodes(hc)),
         "nodes whose KubeVirt CPU labels are frozen (the node labeller skips them)",
     )

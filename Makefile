@@ -29,7 +29,7 @@ lint: $(STAMP)
 	$(BIN)/lint-imports --no-cache
 
 test: setup lint
-	$(BIN)/pytest tests -n $(TEST_WORKERS) --dist loadgroup -p no:cacheprovider -ra --durations=25 $(ARGS)
+	$(BIN)/pytest tests -n $(TEST_WORKERS) -p no:cacheprovider -ra --durations=25 $(ARGS)
 
 bench: setup
 	$(BIN)/python bench/cluster_up.py $(ARGS)

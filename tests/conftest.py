@@ -76,11 +76,9 @@ def profile_of(item: pytest.Item) -> str:
     return HOME_PROFILE
 
 
-@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     """Items grouped by profile (stable: each module's order holds within a group), so that a
-    profile's cluster is started once and stopped when its group is done. First among the hooks,
-    so that the `xdist_group` markers exist before xdist's worker hook reads them."""
+    profile's cluster is started once and stopped when its group is done."""
     from harvester_conformance.emulator.profiles import PROFILES
 
     rank = {p: i for i, p in enumerate(PROFILES)}
@@ -90,28 +88,44 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         return profile != HOME_PROFILE, rank.get(profile, len(rank))
 
     items.sort(key=group)
-    for item in items:
-        if (group_name := _worker_group(item)) is not None:
-            item.add_marker(pytest.mark.xdist_group(group_name))
 
 
 # The fault matrix's items share one cluster whose faults are injected and reverted in turn, and
-# its last item proves every revert: under `--dist loadgroup` they are meant to run on one worker.
-# Known limit: xdist 3.8 applies the groups by rewriting `item._nodeid`, which pytest 9 no longer
-# reads, so the markers are inert and items go to either worker one by one. Each worker then
-# proves its share of the faults on its own home cluster (every fault run still holds the other
-# IDs to that worker's baseline), and the every-revert run covers the share of its worker.
+# its last item proves every revert: they run on one worker, in order.
 _MATRIX_ITEMS = ("test_fault_is_found_naming_its_objects", "test_every_revert_restores_the_cluster")
+_MATRIX_MODULE = "test_fault_matrix.py"
+# Modules whose items share one module-scoped suite run (a baseline, a run they all judge): on one
+# worker, the run is made once.
+_ONE_WORKER_MODULES = ("test_disruptive_restore.py", "test_malformed_objects.py")
 
 
-def _worker_group(item: pytest.Item) -> str | None:
-    """The xdist group of an item (`make test` runs two workers, `--dist loadgroup`): the fault
-    matrix on one worker, and each other profile's items on one worker, which starts that
-    profile's cluster once. Items of the home profile (each worker keeps its own) go anywhere."""
-    if item.module.__name__.endswith("test_fault_matrix") and item.originalname in _MATRIX_ITEMS:
+def work_unit(nodeid: str) -> str:
+    """The xdist work unit of a test (`make test` runs two workers): the fault matrix on one
+    worker, and each other profile's items on one worker, which starts that profile's cluster
+    once. Home-profile items (each worker keeps its own home cluster) are balanced one by one.
+    The scheduler sees node IDs only, so the profile is read from the parameters, or from a
+    `test_vXYZ_` name for the tests bound to a profile through a module fixture."""
+    from harvester_conformance.emulator.profiles import PROFILES
+
+    path, _, rest = nodeid.partition("::")
+    name, _, params = rest.partition("[")
+    if path.endswith(_MATRIX_MODULE) and name in _MATRIX_ITEMS:
         return "fault-matrix"
-    profile = profile_of(item)
-    return None if profile == HOME_PROFILE else f"profile-{profile}"
+    if path.endswith(_ONE_WORKER_MODULES):
+        return path
+    tokens = set(params.rstrip("]").split("-")) | {f"v{t[1]}.{t[2]}.{t[3]}" for t in name.split("_") if _is_vxyz(t)}
+    profile = next((p for p in PROFILES if p in tokens), HOME_PROFILE)
+    return nodeid if profile == HOME_PROFILE else f"profile-{profile}"
+
+
+def _is_vxyz(token: str) -> bool:
+    return len(token) == 4 and token[0] == "v" and token[1:].isdigit()
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from harvester_conformance.scheduling import UnitScheduling
+
+    return UnitScheduling(config, log, work_unit)
 
 
 _previous: list[tuple[object, str] | None] = [None]

@@ -479,7 +479,7 @@ def cl121():
     shutil.rmtree(st.dir, ignore_errors=True)
 
 
-def test_longhorn_1_4_layout(cl121):
+def test_v121_longhorn_1_4_layout(cl121):
     """Harvester v1.2.1 ships Longhorn v1.4.3: instance-manager-e/-r per node, no reserved-percentage
     setting (30% built in), no diskType (facts §6, §8)."""
     cl = cl121
@@ -500,7 +500,7 @@ def test_longhorn_1_4_layout(cl121):
                 assert disk["storageReserved"] == maximum * 30 // 100
 
 
-def test_priority_class_change_applied_when_nothing_is_attached(cl121):
+def test_v121_priority_class_change_applied_when_nothing_is_attached(cl121):
     """LPC-04 the other way: with every volume detached the change is accepted and longhorn-manager
     applies it to the system-managed workloads (rolled out) and instance managers (recreated)."""
     cl = cl121

@@ -109,11 +109,6 @@ def test_every_invariant_that_can_fail_has_a_fault() -> None:
     assert all(f.how for f in faults.values())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="DSK-01, ING-02, ING-05, PSS-03 and PSS-05 can only fail on releases after the matrix profile's "
-    "(v1.4+, v1.8+): their faults wait for a matrix on a second release profile (issue 14)",
-)
 def test_every_since_seed_invariant_has_a_fault() -> None:
     """The same rule for the articles published after the seed: a fault, or a stated reason."""
     from harvester_conformance.emulator.areas import all_faults

@@ -7,6 +7,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from harvester_conformance.checks import cluster_restart as rst
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
@@ -271,3 +273,11 @@ def test_storage_network_pods_carry_their_address() -> None:
         "Pod longhorn-system/instance-manager-d",
     ]
     assert rst.check_storage_network_pods("", [missing]) == []
+
+
+@pytest.mark.parametrize("value", ["storagenetwork-hc7q2", "{not json", "harvester-system/storage/network"])
+def test_storage_network_setting_that_names_no_nad_fails(value: str) -> None:
+    """A value Longhorn's validator would refuse (written past it) is named, not passed over."""
+    found = rst.check_storage_network_pods(value, [])
+    assert [f.object for f in found] == ["Setting longhorn-system/storage-network"]
+    assert repr(value) in found[0].message and "<namespace>/<NetworkAttachmentDefinition name>" in found[0].message

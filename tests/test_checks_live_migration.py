@@ -4,6 +4,7 @@ v0.54.0, v1.1.1, v1.3.1, v1.4.0; facts.md §10 and §17.1), no cluster."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from decimal import Decimal
 
 import pytest
@@ -414,3 +415,177 @@ def test_harvester_17_writes_the_defaults_explicitly() -> None:
     assert lm.deliberate(lm.effective(spec, (1, 6, 6))) == []
     changed = lm.deliberate(lm.effective({"configuration": {"migrations": {**written, "disableTLS": True}}}, (1, 6, 6)))
     assert [f.message.split(";")[0] for f in changed] == ["spec.configuration.migrations.disableTLS set to true"]
+
+
+# -- Harvester v1.7+: the kubevirt-migration setting owns the CR's block --------------------------
+SETTING_DEFAULT = (
+    '{"parallelOutboundMigrationsPerNode":2,"parallelMigrationsPerCluster":5,"allowAutoConverge":false,'
+    '"bandwidthPerMigration":0,"completionTimeoutPerGiB":150,"progressTimeout":150,"unsafeMigrationOverride":false,'
+    '"allowPostCopy":false,"allowWorkloadDisruption":false,"disableTLS":false,"matchSELinuxLevelOnMigration":false}'
+)
+KV166 = (1, 6, 6)
+
+
+def synced(value: str = "", network: str | None = None) -> tuple[dict, dict]:
+    """(setting, KubeVirt spec) as Harvester's syncer leaves them (HV kubevirt_migration.go @v1.7.3)."""
+    setting = {"metadata": {"name": lm.SETTING}, "default": SETTING_DEFAULT, "value": value}
+    decoded = json.loads(value or SETTING_DEFAULT)
+    block = {k: (str(v) if k == "bandwidthPerMigration" else v) for k, v in decoded.items()}
+    if network:
+        block["network"] = network
+    return setting, {"configuration": {"migrations": block}}
+
+
+def test_setting_owns_the_block_from_v17() -> None:
+    assert not lm.setting_owns((1, 6, 1))
+    assert lm.setting_owns((1, 7, 0)) and lm.setting_owns((1, 8, 2)) and lm.setting_owns(None)
+
+
+def test_healthy_v17_values_come_from_the_setting_default() -> None:
+    setting, spec = synced(network="vm-migration-network-abcde")
+    values, problems = lm.setting_values(setting)
+    assert problems == [] and values is not None and values.source == "Setting kubevirt-migration default"
+    cfg = lm.effective_with_setting(spec, KV166, values)
+    assert cfg.values["completionTimeoutPerGiB"].source == "Setting kubevirt-migration default"
+    assert cfg.values["network"].source == "KubeVirt CR"
+    assert cfg.values["nodeDrainTaintKey"].source == "KubeVirt 1.6.6 default"
+    assert lm.drift(cfg) == [] and lm.deliberate(cfg) == []
+    assert "completionTimeoutPerGiB 150 (Setting kubevirt-migration default; the article says 800)" in lm.table(cfg)
+
+
+def test_values_set_in_the_setting_name_the_setting_and_the_cr() -> None:
+    value = json.dumps({**json.loads(SETTING_DEFAULT), "bandwidthPerMigration": "1Gi", "allowPostCopy": True})
+    setting, spec = synced(value)
+    values, _ = lm.setting_values(setting)
+    assert values is not None and values.source == lm.SETTING_OBJ
+    cfg = lm.effective_with_setting(spec, KV166, values)
+    assert lm.drift(cfg) == []
+    found = lm.deliberate(cfg)
+    assert [f.object for f in found] == [lm.SETTING_OBJ, lm.SETTING_OBJ, lm.CR]
+    assert found[0].message.startswith("bandwidthPerMigration set to 1Gi in its value; KubeVirt 1.6.6 default 0Mi")
+    assert "the article says 64Mi" in found[0].message
+    assert "allowPostCopy, bandwidthPerMigration" in found[2].message and lm.SETTING_OBJ in found[2].message
+    assert "change the setting instead" in lm.ARTICLE_VS_RELEASE and "edit" in lm.ARTICLE_VS_RELEASE
+
+
+def test_direct_cr_edit_on_v17_is_drift_not_a_setting() -> None:
+    """The article's advice on v1.7+: the CR edited, the setting untouched; KubeVirt applies the
+    edit until Harvester overwrites it."""
+    setting, spec = synced()
+    spec["configuration"]["migrations"]["allowPostCopy"] = True
+    spec["configuration"]["migrations"]["nodeDrainTaintKey"] = "example.com/drain"
+    values, _ = lm.setting_values(setting)
+    assert values is not None
+    cfg = lm.effective_with_setting(spec, KV166, values)
+    assert cfg.get("allowPostCopy") is True and cfg.values["allowPostCopy"].source == "KubeVirt CR"
+    found = lm.drift(cfg)
+    assert [f.object for f in found] == [lm.CR, lm.CR]
+    assert "allowPostCopy is true but Setting kubevirt-migration default says false" in found[0].message
+    assert "nodeDrainTaintKey is example.com/drain but Setting kubevirt-migration default does not set it" in (
+        found[1].message
+    )
+    assert lm.deliberate(cfg) == []  # reported once, as drift
+
+
+def test_setting_not_yet_written_into_the_cr() -> None:
+    setting, _ = synced()
+    values, _ = lm.setting_values(setting)
+    assert values is not None
+    cfg = lm.effective_with_setting({}, KV166, values)
+    found = lm.drift(cfg)
+    # Only the fields KubeVirt's default does not already equal still count: all are unset in the CR.
+    assert len(found) == len(values.values) and all("not written the setting" in f.message for f in found)
+
+
+@pytest.mark.parametrize(
+    ("setting", "fragment"),
+    [
+        (None, "missing"),
+        ({"value": "{not json"}, "its value is not JSON"),
+        ({"value": "[1]"}, "list JSON, not an object"),
+        ({"value": '{"parallelMigrationsPerCluster": "5"}'}, "its value: parallelMigrationsPerCluster"),
+    ],
+)
+def test_unusable_setting(setting: dict | None, fragment: str) -> None:
+    values, problems = lm.setting_values(setting)
+    assert values is None and fragment in problems[0]
+
+
+def test_setting_ignores_unknown_keys_and_what_the_syncer_drops() -> None:
+    """Go's decoder ignores unknown keys; the syncer drops nodeDrainTaintKey and keeps the CR's
+    network."""
+    values, problems = lm.setting_values({"value": '{"foo": 1, "nodeDrainTaintKey": "x", "progressTimeout": 200}'})
+    assert problems == [] and values is not None and values.values == {"progressTimeout": 200}
+
+
+# -- KubeVirt 1.6+ migration phases ---------------------------------------------------------------
+def test_decentralized_sync_phases_are_pending_not_running() -> None:
+    """KV types.go @v1.6.6, v1.7.4: WaitingForSync and Synchronizing precede Pending and are not
+    `IsRunning`; a decentralized source (sendTo, no receive) in Scheduling is not counted either."""
+    assert {"WaitingForSync", "Synchronizing"} <= set(lm.PENDING_PHASES)
+    assert not {"WaitingForSync", "Synchronizing"} & set(lm.ACTIVE_PHASES)
+    for phase in ("WaitingForSync", "Synchronizing", "Pending", "", "Succeeded"):
+        assert not lm.counts_toward_limits({"status": {"phase": phase}})
+    assert lm.counts_toward_limits({"status": {"phase": "Scheduling"}})
+    source = {"spec": {"vmiName": "a", "sendTo": {"migrationID": "x"}}, "status": {"phase": "Scheduling"}}
+    assert not lm.counts_toward_limits(source)
+    assert lm.counts_toward_limits({**source, "status": {"phase": "Running"}})
+    both = {"spec": {"sendTo": {}, "receive": {}}, "status": {"phase": "Scheduling"}}
+    assert lm.counts_toward_limits(both)  # not decentralized: sendTo and receive together
+
+
+def test_concurrency_ignores_sync_phases() -> None:
+    seen = lm.Concurrency()
+    vmims = [
+        {"spec": {"vmiName": n}, "status": {"phase": p}}
+        for n, p in [("a", "Running"), ("b", "WaitingForSync"), ("c", "Synchronizing")]
+    ]
+    seen.observe(vmims, {"a": "n0", "b": "n0", "c": "n0"})
+    assert seen.cluster == 1 and seen.per_node == {"n0": 1}
+    found = lm.check_concurrency(lm.Concurrency(cluster=3), 2, 1, source="from Setting kubevirt-migration")
+    assert found[0].message.endswith("parallelMigrationsPerCluster is 2 (from Setting kubevirt-migration)")
+
+
+def test_sync_phases_are_never_stuck() -> None:
+    """No pending-pod timeout applies while a decentralized migration waits for its peer."""
+    old = stamp(NOW - dt.timedelta(hours=3))
+    for phase in ("WaitingForSync", "Synchronizing"):
+        vmim = {
+            "metadata": {"name": "m", "namespace": "ns", "uid": "u", "creationTimestamp": old},
+            "status": {
+                "phase": phase,
+                "phaseTransitionTimestamps": [{"phase": phase, "phaseTransitionTimestamp": old}],
+            },
+        }
+        s = lm.Stuck(vmim, None, NOW, 150, 150)
+        assert lm.check_stuck(s, dt.timedelta(0)) is None
+
+
+def test_failure_lists_at_most_max_listed_vmis_and_counts_the_rest() -> None:
+    """MIG-02/03 go through `require`: a cluster full of stale VMIs gives a bounded message that
+    still counts every one, and the objects list keeps them all for the reports."""
+    from harvester_conformance.verdict import MAX_LISTED, Violation, require
+
+    extra = 7
+    stale = []
+    for i in range(MAX_LISTED + extra):
+        v = vmi([PVC], infos={"root": ["ReadWriteOnce"]}, condition=("True", ""), method="LiveMigration")
+        v["metadata"]["name"] = f"vm-{i:03d}"
+        stale.append(v)
+    findings = [lm.check_condition(v, KV131) for v in stale]
+    assert all(findings)
+    with pytest.raises(Violation) as caught:
+        require(findings, "running VMIs whose LiveMigratable condition disagrees")
+    lines = str(caught.value).splitlines()
+    assert lines[0].endswith(f"{MAX_LISTED + extra} offending object(s)")
+    listed = [line for line in lines if line.startswith("  - ")]
+    assert len(listed) == MAX_LISTED
+    assert "VirtualMachineInstance default/vm-000" in listed[0]
+    assert f"default/vm-{MAX_LISTED - 1:03d}" in listed[-1]
+    assert not any(f"default/vm-{MAX_LISTED:03d}" in line for line in lines)
+    assert lines[-1] == f"  ... and {extra} more"
+    assert len(caught.value.objects) == MAX_LISTED + extra
+    # Exactly MAX_LISTED: every VMI listed, no "more" line.
+    with pytest.raises(Violation) as exact:
+        require(findings[:MAX_LISTED], "running VMIs whose LiveMigratable condition disagrees")
+    assert "more" not in str(exact.value).splitlines()[-1]

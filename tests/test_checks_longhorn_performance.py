@@ -77,6 +77,29 @@ def test_storage_network_empty_warns() -> None:
     assert lp.check_storage_network(None) is not None
 
 
+@pytest.mark.parametrize(
+    ("value", "why"),
+    [
+        ("{httpProxy: x", "not JSON"),
+        ('["storage"]', "JSON list, not an object"),
+        ('{"vlan":"100","clusterNetwork":"storage","range":"10.0.0.0/24"}', "vlan is '100', not a whole number"),
+        ('{"vlan":70000,"clusterNetwork":"storage","range":"10.0.0.0/24"}', "outside 0..65535"),
+        ('{"vlan":100,"clusterNetwork":["storage"],"range":"10.0.0.0/24"}', "clusterNetwork is ['storage']"),
+        ('{"vlan":100,"clusterNetwork":"storage","range":"10.0.0.0/24","exclude":[1]}', "not strings"),
+    ],
+)
+def test_storage_network_that_does_not_decode_warns(value: str, why: str) -> None:
+    """A value the controller cannot unmarshal sets up no storage network: no silent pass."""
+    found = lp.check_storage_network({"value": value})
+    assert found is not None and found.object == "Setting storage-network"
+    assert why in found.message and "cannot decode" in found.message
+
+
+def test_storage_network_with_exclusions_decodes() -> None:
+    value = '{"vlan":2012,"clusterNetwork":"vm-net","range":"10.0.12.0/24","exclude":["10.0.12.1/32"]}'
+    assert lp.check_storage_network({"value": value}) is None
+
+
 def _disk(path: str, allow: bool = True, evict: bool = False) -> dict:
     return {"path": path, "allowScheduling": allow, "evictionRequested": evict}
 
@@ -194,3 +217,12 @@ def test_snapshot_count_above_the_bound_is_reported() -> None:
     assert "5 snapshots (3 system-generated, 1 marked removed); expected at most 4" in found[0].message
     full = lp.check_snapshot_counts([_snap(f"s{i}", "pvc-c") for i in range(250)], 100)
     assert "Longhorn takes no more" in full[0].message
+
+
+def test_locality_setting_outside_longhorns_modes_is_named() -> None:
+    for mode in ("", *lp.DATA_LOCALITIES):
+        assert lp.check_locality_setting({"value": mode}) is None
+    assert lp.check_locality_setting(None) is None
+    found = lp.check_locality_setting({"value": "nearby"})
+    assert found is not None and found.object == "Setting longhorn-system/default-data-locality"
+    assert "'nearby'" in found.message and "best-effort" in found.message

@@ -130,6 +130,14 @@ def test_other_settings_parse() -> None:
     assert sec.check_containerd_registry({"value": "{"}) != []
 
 
+def test_settings_whose_fields_do_not_decode_are_named() -> None:
+    """A field of the wrong type fails Harvester's json.Unmarshal of the whole value: no silent pass."""
+    found = sec.check_ssl_parameters({"value": '{"protocols":"TLSv1.2","ciphers":["ECDHE-RSA-AES128-GCM-SHA256"]}'})
+    assert [f.object for f in found] == ["Setting ssl-parameters"] and "ciphers is list" in found[0].message
+    found = sec.check_containerd_registry({"value": '{"Mirrors":{"docker.io":5},"Configs":{"r.example":null}}'})
+    assert [f.message for f in found] == ["Mirrors['docker.io'] is int, expected an object"]
+
+
 # -- SEC-06 ---------------------------------------------------------------------------------------------
 
 

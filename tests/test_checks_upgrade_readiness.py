@@ -1,6 +1,6 @@
-"""UPG-03 without a cluster: the VMIs Harvester's upgrade gate refuses as non-live-migratable
-(harvester/harvester pkg/util/virtualmachineinstance GetAllNonLiveMigratableVMINames and
-pkg/webhook/resources/upgrade/validator.go checkNonLiveMigratableVMs, v1.2.1 … v1.8.2)."""
+"""UPG-01..07 without a cluster: Harvester's upgrade gate (harvester/harvester
+pkg/webhook/resources/upgrade/validator.go and pkg/util/virtualmachineinstance
+GetAllNonLiveMigratableVMINames, v1.2.1 … v1.8.2) and the v1.7.x pre-check's COS_STATE rule."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import datetime as dt
 
 from harvester_conformance.checks import upgrade_readiness as ur
 
-V131, V160, V180 = ur.Gate((1, 3, 1)), ur.Gate((1, 6, 0)), ur.Gate((1, 8, 0))
+V121, V131, V150, V151 = ur.Gate((1, 2, 1)), ur.Gate((1, 3, 1)), ur.Gate((1, 5, 0)), ur.Gate((1, 5, 1))
+V160, V170, V171, V173 = ur.Gate((1, 6, 0)), ur.Gate((1, 7, 0)), ur.Gate((1, 7, 1)), ur.Gate((1, 7, 3))
+V180, V182 = ur.Gate((1, 8, 0)), ur.Gate((1, 8, 2))
 
 
 def _node(name: str, unschedulable: bool = False, **labels: str) -> dict:
@@ -77,6 +79,17 @@ def test_single_node_witness_and_restore_vm_skip_the_gate() -> None:
     assert ur.skip_reason(NODES, None, V131) is None
 
 
+def test_live_migratable_false_is_not_read_by_the_gate() -> None:
+    """Pinned decision: KubeVirt's LiveMigratable=False refuses Harvester's migrate action from
+    v1.7.1 (ValidateVMMigratable, HV commit 4ac9c4153), but the gate's checkNonLiveMigratableVMs
+    calls GetAllNonLiveMigratableVMINames, which never reads it (pkg/util/virtualmachineinstance/
+    virtualmachineinstance.go @v1.7.1 and @v1.8.2): such a VMI does not block the upgrade."""
+    vmi = _vmi()
+    vmi["status"]["conditions"] = [{"type": "LiveMigratable", "status": "False", "reason": "DisksNotLiveMigratable"}]
+    for gate in (V170, V171, V173, V180, V182):
+        assert ur.check_vmi(vmi, NODES, gate) is None
+
+
 def test_stale_hotplug_from_v1_8_2() -> None:
     vm = {"metadata": {"name": "vm-000", "namespace": "default"}, "spec": {"template": {"spec": {"volumes": []}}}}
     hot = _vmi({"volumes": [{"name": "hp", "persistentVolumeClaim": {"claimName": "c", "hotpluggable": True}}]})
@@ -88,13 +101,13 @@ def test_stale_hotplug_from_v1_8_2() -> None:
 # -- UPG-01, 02, 04, 05, 06, 07 (HV pkg/webhook/resources/upgrade/validator.go, v1.2.1 … v1.8.2) -----
 
 
-def _volume(replicas: int = 3, robustness: str = "healthy") -> dict:
+def _volume(replicas: int = 3, robustness: str = "healthy", state: str = "detached") -> dict:
     return {
         "metadata": {"name": "pvc-1", "namespace": "longhorn-system"},
         "spec": {"numberOfReplicas": replicas},
         "status": {
             "robustness": robustness,
-            "state": "detached",
+            "state": state,
             "kubernetesStatus": {"namespace": "d", "pvcName": "p"},
         },
     }
@@ -102,11 +115,22 @@ def _volume(replicas: int = 3, robustness: str = "healthy") -> dict:
 
 def test_degraded_from_three_nodes_single_replica_from_two() -> None:
     """hasDegradedVolume skips under 3 nodes; checkSingleReplicaVolumes skips a single node."""
-    assert ur.check_volume(_volume(robustness="degraded"), 2) is None
-    found = ur.check_volume(_volume(robustness="degraded"), 3)
+    assert ur.check_volume(_volume(robustness="degraded"), 2, V182) is None
+    found = ur.check_volume(_volume(robustness="degraded"), 3, V121)
     assert found is not None and found.object == "Volume longhorn-system/pvc-1"
-    assert ur.check_volume(_volume(1), 1) is None
-    assert "single replica (PVC d/p" in ur.check_volume(_volume(1), 2).message  # type: ignore[union-attr]
+    assert ur.check_volume(_volume(1), 1, V182) is None
+    assert "single replica (PVC d/p" in ur.check_volume(_volume(1), 2, V182).message  # type: ignore[union-attr]
+
+
+def test_single_replica_rule_follows_the_release() -> None:
+    """None @v1.2.1; checkSingleReplicaVolumes() active states only @v1.3.1/@v1.4.3; every state
+    @v1.5.0+ unless the Upgrade carries skipSingleReplicaDetachedVol (the message says so)."""
+    detached, attached = _volume(1), _volume(1, state="attached")
+    assert ur.check_volume(attached, 3, V121) is None
+    assert ur.check_volume(detached, 3, V131) is None and ur.check_volume(attached, 3, V131) is not None
+    found = ur.check_volume(detached, 3, V150)
+    assert found is not None and ur.SKIP_SINGLE_REPLICA_DETACHED in found.message
+    assert ur.SKIP_SINGLE_REPLICA_DETACHED not in ur.check_volume(attached, 3, V182).message  # type: ignore[union-attr]
 
 
 def test_node_ready_schedulable_and_disk_room() -> None:
@@ -127,6 +151,38 @@ def test_endpoint_certificate_needs_more_than_seven_days() -> None:
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     assert ur.check_endpoint_cert("Service default/kubernetes", now + dt.timedelta(days=8), now) is None
     assert ur.check_endpoint_cert("Service default/kubernetes", now + dt.timedelta(days=5), now) is not None
+
+
+def _version(name: str, **annotations: str) -> dict:
+    return {"metadata": {"name": name, "namespace": "harvester-system", "annotations": annotations}}
+
+
+def test_skip_annotations_read_where_the_release_reads_them() -> None:
+    """checkNodes/checkCerts read the Version @v1.5.0 and the Upgrade @v1.5.1 (HV commit 4dcc4030a);
+    no skip annotation before v1.5.0."""
+    skip = {ur.SKIP_GC: "true"}
+    both = [_version("v1.5.1", **skip), _version("v1.5.2", **skip)]
+    assert ur.disk_rule_waiver(V150, both).applies  # every Version the Upgrade may name skips it
+    partial = ur.disk_rule_waiver(V150, [both[0], _version("v1.5.2")])
+    assert not partial.applies and "only v1.5.1" in partial.note
+    later = ur.disk_rule_waiver(V151, both)
+    assert not later.applies and "Upgrade you create" in later.note and "no longer reads" in later.note
+    assert ur.disk_rule_waiver(V131, both) == ur.Waiver(False, "")
+    full = ur.NodeFs(75 * 1024**3, 100 * 1024**3)
+    assert ur.check_disk_room("n0", full, 85.0, ur.disk_rule_waiver(V150, both)) is None
+    assert ur.SKIP_GC in ur.check_disk_room("n0", full, 85.0, later).message  # type: ignore[union-attr]
+
+
+def test_min_cert_days_from_the_version_on_v1_5_0_only() -> None:
+    days = {ur.MIN_CERT_DAYS_ANNOTATION: "30"}
+    assert ur.min_cert_days(V150, [_version("v1.5.1", **days)])[0] == 30
+    assert ur.min_cert_days(V150, [_version("v1.5.1", **{ur.MIN_CERT_DAYS_ANNOTATION: "2"}), _version("x")])[0] == 7
+    got, note = ur.min_cert_days(V182, [_version("v1.8.2", **days)])
+    assert got == 7 and "Upgrade you create" in note and "no longer reads" in note
+    assert "no certificate rule" in ur.min_cert_days(V131, [])[1]
+    now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
+    found = ur.check_endpoint_cert("Service default/kubernetes", now + dt.timedelta(days=10), now, 30, "why")
+    assert found is not None and "30 days" in found.message and "(why)" in found.message
 
 
 def test_backups_in_progress_and_active_schedules() -> None:
@@ -183,3 +239,66 @@ def test_other_upgrade_in_progress_and_cleanup_pending() -> None:
     assert ur.check_upgrade(upgrade(), V131) is not None  # notin also matches a missing label
     pending = upgrade(**{ur.UPGRADE_STATE: "Succeeded", ur.UPGRADE_CLEANUP: "pending"})
     assert ur.check_upgrade(pending, V131) is None and ur.check_upgrade(pending, ur.Gate((1, 7, 0))) is not None
+
+
+def test_pause_map_validated_from_v1_7_0() -> None:
+    """validatePauseMapAnnotation @v1.7.0 … v1.8.2: JSON map node -> pause|unpause, nodes existing."""
+
+    def upgrade(value: str, **labels: str) -> dict:
+        meta = {"name": "hvst-upgrade-1", "namespace": "harvester-system", "labels": labels}
+        return {"metadata": {**meta, "annotations": {ur.PAUSE_MAP: value}}}
+
+    names = {"n0", "n1"}
+    assert ur.check_pause_map(upgrade('{"n0": "pause", "n1": "unpause"}'), names, V170) is None
+    gone = ur.check_pause_map(upgrade('{"n0": "pause", "n9": "pause"}'), names, V173)
+    assert gone is not None and gone.object == "Upgrade harvester-system/hvst-upgrade-1" and "n9" in gone.message
+    assert "neither pause" in ur.check_pause_map(upgrade('{"n0": "stop"}'), names, V182).message  # type: ignore[union-attr]
+    assert ur.check_pause_map(upgrade("{not json"), names, V182) is not None
+    assert ur.check_pause_map(upgrade('{"n9": "pause"}'), names, V160) is None  # not validated before v1.7.0
+    assert ur.still_updated(upgrade("{}")) and not ur.still_updated(upgrade("{}", **{ur.UPGRADE_STATE: "Succeeded"}))
+
+
+def test_addons_being_processed_refuse_from_v1_7_0() -> None:
+    """IsAddonOnProcessing (pkg/util/addon @v1.7.0, @v1.8.2)."""
+
+    def addon(enabled: bool, state: str, **extra: object) -> dict:
+        meta = {"name": "rancher-monitoring", "namespace": "cattle-monitoring-system"}
+        return {"metadata": meta, "spec": {"enabled": enabled}, "status": {"status": state, **extra}}
+
+    assert ur.check_addon(addon(True, "AddonDeploySuccessful")) is None
+    assert ur.check_addon(addon(False, "AddonDisabled")) is None
+    assert ur.check_addon(addon(False, "")) is None  # never enabled
+    assert ur.check_addon({"metadata": {"name": "a", "namespace": "n"}, "spec": {}}) is None
+    found = ur.check_addon(addon(False, "AddonDisabling"))
+    assert found is not None and found.object == "Addon cattle-monitoring-system/rancher-monitoring"
+    failed = [{"type": "OperationFailed", "status": "True", "message": "job failed"}]
+    assert "job failed" in ur.check_addon(addon(True, "AddonEnabling", conditions=failed)).message  # type: ignore[union-attr]
+    assert ur.check_addon(addon(True, "AddonUpdating")) is not None
+    assert not V160.checks_addons and V170.checks_addons
+
+
+def test_cos_state_size_on_v1_7_only() -> None:
+    """check_cos_state_partition_size (harvester/upgrade-helpers pre-check/v1.x/check.sh): 1K
+    blocks / 1,000,000 >= 15; found through the host's mount table and /proc/partitions."""
+    mountinfo = b"26 22 8:4 / /run/initramfs/cos-state rw,relatime shared:6 - ext4 /dev/sda4 rw\n"
+    table = b"major minor  #blocks  name\n\n   8       0  937692504 sda\n   8       4    8388608 sda4\n"
+    kib, device = ur.cos_state_kib(mountinfo, table)
+    assert (kib, device) == (8388608, "sda4")
+    found = ur.check_cos_state("n0", kib, device)
+    assert found is not None and found.object == "Node n0" and "8 GB" in found.message
+    assert ur.check_cos_state("n0", 15_728_640, "sda4") is None  # the installer's 15360 MiB
+    assert ur.check_cos_state("n0", 14_999_999, "sda4") is not None
+    assert ur.cos_state_kib(mountinfo, None)[0] is None
+    assert ur.cos_state_kib(b"", table) == (None, "nothing mounted at /run/initramfs/cos-state")
+    assert not V160.cos_state_size and V170.cos_state_size and V173.cos_state_size and not V180.cos_state_size
+
+
+def test_emulated_hosts_have_the_installers_cos_state() -> None:
+    """The emulator's hosts (mount table, /proc/partitions) give the installer's 15360 MiB COS_STATE."""
+    from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
+    from harvester_conformance.emulator.areas import upgrade_hazards as uh
+
+    kib, device = ur.cos_state_kib(hostfs.mountinfo("v1.7.3").encode(), uh.partitions_table().encode())
+    assert (kib, device) == (15360 * 1024, "sda4") and ur.check_cos_state("n0", kib, device) is None
+    small, _ = ur.cos_state_kib(hostfs.mountinfo("v1.7.3").encode(), uh.partitions_table(8 * 1024**2).encode())
+    assert small is not None and ur.check_cos_state("n0", small, device) is not None

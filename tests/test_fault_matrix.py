@@ -6,11 +6,15 @@ keeps its outcome (those that name the ID as a prerequisite become broken, point
 after the reverts, one run shows every ID passing again. The matrix grows by itself as checks
 land, at one suite run per ID (two for active and disruptive IDs, which have no baseline).
 
-Each healthy release profile also runs every check once: it conforms (the matrix profile in its
-run after the reverts).
+The releases after the matrix's (v1.6.1, v1.7.3, v1.8.2) prove every fault that applies to them
+too, several at once where they cannot disturb one another (`fault_batches`): each injected ID
+fails naming its objects; after the reverts every check conforms. Each other healthy release
+profile runs every check once: it conforms (the matrix profile in its run after the reverts).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
@@ -20,11 +24,15 @@ from harvester_conformance.changes import RUN_LABEL, SAVED_LABEL
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import areas
+from harvester_conformance.emulator.faults import Fault
 
 from .conftest import RunResult, run_suite
+from .leaks import leaks, planted_secrets
 
 MATRIX_PROFILE = "v1.3.1"
 RELEASE_PROFILES = ("v1.2.1", "v1.3.1", "v1.4.3", "v1.5.0", "v1.6.1", "v1.7.3", "v1.8.2")
+# The releases users run now (issue 10): every fault that applies to them is proven there as well.
+CURRENT_PROFILES = ("v1.6.1", "v1.7.3", "v1.8.2")
 FAST = ("--timeout-scale", "0.2")
 # Strict: an advisory check's warning counts as a failure, so its fault is proven like the others.
 ALL = ("--profile", "full", "--allow-disruptive", "--strict")
@@ -35,6 +43,51 @@ LEFT_BEHIND = (R.NAMESPACES, R.VMS, R.VMIS, R.VMIMS, R.MIGRATION_POLICIES)
 def proven() -> list[str]:
     """IDs with a test and a fault: what `list --format json` reports as having a proof."""
     return sorted(set(invariant_tests()) & set(areas.FAULTS))
+
+
+def proven_on(profile: str) -> list[str]:
+    """The proven IDs whose fault applies to `profile`'s release (profiles are named after it)."""
+    return [i for i in proven() if areas.FAULTS[i].applies_to(profile)]
+
+
+def fault_batches(profile: str) -> list[list[str]]:
+    """`proven_on(profile)` packed into batches injected together: no two faults of a batch come
+    from one article's invariants (they break neighbouring objects: IPP-03's load balancer
+    cannot be deleted while IPP-02 breaks its pool) or declare objects of one name, none is the
+    other's prerequisite, and a fault that changes what the whole cluster reports (its release, a
+    component's version) is alone in its batch. Greedy, in ID order: the same batches every run."""
+    batches: list[list[str]] = []
+    for inv in proven_on(profile):
+        fault = areas.FAULTS[inv]
+        if fault.reports_release or fault.reports_component:
+            batches.append([inv])
+            continue
+        for batch in batches:
+            if _compatible(inv, batch):
+                batch.append(inv)
+                break
+        else:
+            batches.append([inv])
+    return batches
+
+
+def _names(fault: Fault) -> set[str]:
+    """The names of the objects a fault declares or touches, whatever their kind: a Longhorn Node
+    shares its name with the Node, a VolumeAttachment with its Volume, and faults on either meet."""
+    return {o.rsplit("/", 1)[-1].split(" ")[-1] for o in (*fault.objects, *fault.touches)}
+
+
+def _compatible(inv: str, batch: list[str]) -> bool:
+    fault = areas.FAULTS[inv]
+    for other in batch:
+        peer = areas.FAULTS[other]
+        if peer.reports_release or peer.reports_component or _names(fault) & _names(peer):
+            return False
+        if inv.split("-")[0] == other.split("-")[0]:
+            return False
+        if inv in entries()[other].prerequisites or other in entries()[inv].prerequisites:
+            return False
+    return True
 
 
 def _read_only(ids: list[str]) -> list[str]:
@@ -70,7 +123,7 @@ def _statuses(r: RunResult, ids: list[str]) -> dict[str, str | None]:
 @pytest.fixture(scope="module")
 def baseline(emulated, tmp_path_factory) -> dict[str, str | None]:
     """The read-only checks' outcomes on the healthy cluster: every one passes."""
-    ids = _read_only(proven())
+    ids = _read_only(proven_on(MATRIX_PROFILE))
     kubeconfig = emulated(MATRIX_PROFILE).kubeconfig
     r = run_suite(tmp_path_factory.mktemp("baseline"), kubeconfig, *ALL, *FAST, *_roles(kubeconfig), *_ids(ids))
     outcome = _statuses(r, ids)
@@ -78,7 +131,7 @@ def baseline(emulated, tmp_path_factory) -> dict[str, str | None]:
     return outcome
 
 
-@pytest.mark.parametrize("inv", proven())
+@pytest.mark.parametrize("inv", proven_on(MATRIX_PROFILE))
 def test_fault_is_found_naming_its_objects(emulated, tmp_path, baseline, inv: str) -> None:
     c = emulated(MATRIX_PROFILE)
     fault = areas.FAULTS[inv]
@@ -92,11 +145,7 @@ def test_fault_is_found_naming_its_objects(emulated, tmp_path, baseline, inv: st
     finally:
         areas.revert(inv, c.kubeconfig)
     assert r.code == 1, r.stdout[-3000:] + r.stderr[-2000:]
-    record = r.record(inv)
-    assert record["status"] == "failed", record
-    assert set(fault.objects) <= set(record["objects"]), (fault.objects, record)
-    assert all(o.split(" ", 1)[1] in record["message"] for o in fault.objects), record["message"]
-    assert record["remediation"]
+    _found(r, inv)
     expected = {i: ("broken" if inv in entries()[i].prerequisites else baseline[i]) for i in ids if i != inv}
     others = _statuses(r, [i for i in ids if i != inv])
     if fault.reports_release or fault.reports_component:  # checks gated on later versions: not applicable
@@ -107,6 +156,23 @@ def test_fault_is_found_naming_its_objects(emulated, tmp_path, baseline, inv: st
     for i, status in expected.items():
         if status == "broken":
             assert inv in r.record(i)["message"], r.record(i)
+
+
+def _found(r: RunResult, inv: str) -> None:
+    """`inv` failed, naming every object its fault declares, with a remediation."""
+    assert (problem := _not_found(r, inv)) is None, problem
+
+
+def _not_found(r: RunResult, inv: str) -> str | None:
+    """Why `inv`'s fault was not found as it must be (None when it was)."""
+    fault = areas.FAULTS[inv]
+    record = r.record(inv)
+    if record["status"] != "failed":
+        return f"{inv} {record['status']}, not failed: {record['message'][:500]}"
+    named = set(record["objects"])
+    if missing := [o for o in fault.objects if o not in named or o.split(" ", 1)[1] not in record["message"]]:
+        return f"{inv} does not name {missing}: {record['message'][:500]}"
+    return None if record["remediation"] else f"{inv} has no remediation"
 
 
 def _conforms(r: RunResult, ids: list[str]) -> dict[str, str | None]:
@@ -151,13 +217,65 @@ def test_every_revert_restores_the_cluster(emulated, tmp_path) -> None:
     before = _migrations(cl)
     r = run_suite(tmp_path, kubeconfig, *ALL, *FAST, *_roles(kubeconfig), *_ids(ids))
     outcome = _conforms(r, ids)
-    assert {i: outcome[i] for i in proven()} == {i: "passed" for i in proven()}
+    matrix = proven_on(MATRIX_PROFILE)
+    assert {i: outcome[i] for i in matrix} == {i: "passed" for i in matrix}
     assert _left_behind(cl) == []
     assert _migrations(cl) == before
     cl.close()
 
 
-@pytest.mark.parametrize("profile", [p for p in RELEASE_PROFILES if p != MATRIX_PROFILE])
+@pytest.mark.parametrize("profile", CURRENT_PROFILES)
+def test_release_profile_finds_its_faults(emulated, tmp_path, profile: str) -> None:
+    """Every fault that applies to the release, in batches on one fresh cluster: each batch's IDs
+    fail naming their objects (an ID its batch hid, on its own); after all the reverts every
+    check conforms, every ID proven here passes and nothing the runs changed is left (this is
+    also the profile's healthy run). No output of any of these runs, failing ones included,
+    holds a planted secret."""
+    kubeconfig = emulated(profile).kubeconfig
+    roles = _roles(kubeconfig)
+    cl = Cluster.from_kubeconfig(str(kubeconfig))
+    problems: list[str] = []
+    runs: list[RunResult] = []
+    try:
+        with planted_secrets(cl) as needles:
+            for n, batch in enumerate(fault_batches(profile)):
+                runs.append(_batch_run(tmp_path / f"batch-{n}", kubeconfig, roles, batch))
+                # A fault its batch hid (another fault of the batch changed what it breaks) is
+                # proven on its own: the claim is that each fault is found on this release.
+                for inv in [i for i in batch if _not_found(runs[-1], i)]:
+                    runs.append(_batch_run(tmp_path / f"alone-{inv}", kubeconfig, roles, [inv]))
+                    if problem := _not_found(runs[-1], inv):
+                        problems.append(problem)
+                    else:
+                        print(f"{profile}: {inv} found on its own; batch {n} {batch} hid it")
+            assert problems == [], "\n".join(problems)
+            ids = sorted(invariant_tests())
+            runs.append(run_suite(tmp_path / "after", kubeconfig, *ALL, *FAST, *roles, *_ids(ids)))
+            outcome = _conforms(runs[-1], ids)
+            assert {i: outcome[i] for i in proven_on(profile)} == {i: "passed" for i in proven_on(profile)}
+            assert leaks(runs, needles) == []
+        assert _left_behind(cl) == []
+    finally:
+        cl.close()
+
+
+def _batch_run(tmp_path: Path, kubeconfig: Path, roles: tuple[str, ...], batch: list[str]) -> RunResult:
+    """One run of `batch`'s IDs with all their faults injected; every injected fault is reverted,
+    in reverse order, whatever happens."""
+    injected: list[str] = []
+    try:
+        for inv in batch:
+            areas.inject(inv, kubeconfig)
+            injected.append(inv)
+        r = run_suite(tmp_path, kubeconfig, *ALL, *FAST, *roles, *_ids(batch))
+    finally:
+        for inv in reversed(injected):
+            areas.revert(inv, kubeconfig)
+    assert r.summary is not None, f"batch {batch}: no summary (exit {r.code}): {r.stderr[-2000:]}"
+    return r
+
+
+@pytest.mark.parametrize("profile", [p for p in RELEASE_PROFILES if p not in (MATRIX_PROFILE, *CURRENT_PROFILES)])
 def test_healthy_release_profile_conforms(emulated, tmp_path, profile: str) -> None:
     """Every check on a fresh cluster of each other release: it conforms. The timeouts are scaled
     as in the matrix: on a healthy cluster they bound only how long a disruptive check watches for

@@ -486,3 +486,62 @@ def test_upg03_fault_pins_the_vm_on_v18(emulated) -> None:
         assert "nodeSelector" not in ((cl.get(R.VMS, "vm-000", "default") or {})["spec"]["template"]["spec"])
     finally:
         cl.close()
+
+
+# -- R1.2: vm-migration-network writes the CR's migration network (issue 10, MIG area) -------------
+MIGRATION_NETWORK = {"clusterNetwork": "vm-net", "vlan": 2013, "range": "10.0.13.0/24", "exclude": []}
+
+
+def test_vm_migration_network_bridge_config() -> None:
+    """HV pkg/util/network/common.go CreateBridgeConfig @v1.6.0 … v1.8.2: a bridge on
+    `<clusterNetwork>-br`, promiscuous, the setting's VLAN (0 -> 1), whereabouts IPAM over its range,
+    `exclude` only when given."""
+    assert kms.bridge_config(json.dumps(MIGRATION_NETWORK)) == {
+        "cniVersion": "0.3.1",
+        "type": "bridge",
+        "bridge": "vm-net-br",
+        "promiscMode": True,
+        "vlan": 2013,
+        "ipam": {"type": "whereabouts", "range": "10.0.13.0/24"},
+    }
+    config = kms.bridge_config(json.dumps({**MIGRATION_NETWORK, "vlan": 0, "exclude": ["10.0.13.1/32"]}))
+    assert config["vlan"] == 1 and config["ipam"]["exclude"] == ["10.0.13.1/32"]
+
+
+def test_vm_migration_network_sets_the_cr_network_on_v17(emulated) -> None:
+    """HV pkg/controller/master/kubevirt/vm_migration_network.go @v1.6.0 … v1.8.2: a value creates a
+    NAD `harvester-system/vm-migration-network-<random>` labelled with the value's SHA-1, and the
+    CR's spec.configuration.migrations.network becomes its bare name (the setting records
+    "harvester-system/<name>"); the kubevirt-migration syncer (v1.7.0+) keeps that network; an
+    empty value clears it and deletes the NAD."""
+    cl = _client(emulated, "v1.7.3")
+    value = json.dumps(MIGRATION_NETWORK, separators=(",", ":"))
+
+    def migrations() -> dict:
+        kv = cl.get(R.KUBEVIRTS, "kubevirt", KV_NS) or {}
+        return kv["spec"]["configuration"].get("migrations") or {}
+
+    try:
+        assert "network" not in migrations()
+        cl.patch(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING, {"value": value})
+        wait_for("setting-applied", lambda: bool(migrations().get("network")))
+        name = migrations()["network"]
+        assert name.startswith("vm-migration-network-") and "/" not in name
+        nad = cl.get(R.NADS, name, KV_NS) or {}
+        assert nad["metadata"]["labels"][kms.HASH_KEY] == kms.sha1(value)
+        assert json.loads(nad["spec"]["config"])["bridge"] == "vm-net-br"
+        setting = cl.get(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING) or {}
+        assert setting["metadata"]["annotations"][kms.NAD_ANNOTATION] == f"{KV_NS}/{name}"
+        # The kubevirt-migration syncer rewrites the block from its setting and keeps the network.
+        edited = json.dumps({**MIGRATION_DEFAULT, "progressTimeout": 160})
+        cl.patch(R.HARVESTER_SETTINGS, kms.SETTING, {"value": edited})
+        wait_for("setting-applied", lambda: migrations().get("progressTimeout") == 160)
+        assert migrations() == {**MIGRATION_DEFAULT, "progressTimeout": 160, "network": name}
+        cl.patch(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING, {"value": ""})
+        wait_for("setting-applied", lambda: "network" not in migrations())
+        wait_for("object-deleted", lambda: cl.get(R.NADS, name, KV_NS) is None)
+    finally:
+        cl.patch(R.HARVESTER_SETTINGS, kms.SETTING, {"value": None})
+        cl.patch(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING, {"value": "", "metadata": {"annotations": None}})
+        wait_for("setting-applied", lambda: migrations() == MIGRATION_DEFAULT)
+        cl.close()

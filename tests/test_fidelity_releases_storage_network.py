@@ -296,3 +296,53 @@ def test_seeded_values_are_valid_json(clients) -> None:
         setting = cl.get(R.LONGHORN_SETTINGS, name, NS)
         if setting is not None:
             assert set(json.loads(setting["value"])) <= {"v1", "v2"}
+
+
+# -- the CDI image backend (Harvester >= v1.5.0) -------------------------------------------------
+def test_cdi_image_model_is_what_csi02_accepts_from_v150() -> None:
+    """HV pkg/image/cdi and pkg/util GetImageStorageClassName (v1.5.0..v1.8.2): a CDI image's
+    status.storageClassName is its target class, and its DataVolume imports onto that class (Block,
+    RWO, the virtual size). CSI-02 accepts it from v1.5.0 and refuses it before."""
+    from harvester_conformance.checks import rook_ceph as rc
+    from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT, TRIDENT_CLASS
+
+    image = M.cdi_vm_image(TRIDENT_CLASS)
+    assert image["spec"]["backend"] == "cdi" and "storageClassParameters" not in image["spec"]
+    assert image["status"]["storageClassName"] == image["spec"]["targetStorageClassName"] == TRIDENT_CLASS
+    dv, status = M.cdi_data_volume("uid-1", TRIDENT_CLASS)
+    assert (dv["metadata"]["name"], dv["metadata"]["namespace"]) == (M.CDI_IMAGE, M.IMAGE_NS)
+    assert dv["spec"]["storage"]["volumeMode"] == "Block" and dv["spec"]["storage"]["accessModes"] == ["ReadWriteOnce"]
+    assert dv["spec"]["storage"]["resources"]["requests"]["storage"] == str(M.IMAGE_VIRTUAL_SIZE)
+    assert status["phase"] == "Succeeded"
+    classes = {TRIDENT_CLASS: {"metadata": {"name": TRIDENT_CLASS}, "provisioner": TRIDENT}}
+    assert rc.check_image(image, classes, {TRIDENT}, cdi_backend=True) is None
+    assert rc.check_image(image, classes, {TRIDENT}, cdi_backend=False) is not None
+    assert rc.check_image(image, classes, set(), cdi_backend=True) is not None  # the driver must be installed
+
+
+@pytest.mark.parametrize("profile", ["v1.6.1", "v1.8.2"])
+def test_cdi_image_seeded_and_imported_on_the_vendor_class(clients, profile: str) -> None:
+    """The seeded CDI image of a v1.5.0+ cluster: imported, its DataVolume Succeeded and owned by
+    the image, the DataVolume's claim Bound by the Trident provisioner; CSI-02 passes on it."""
+    from harvester_conformance.checks import rook_ceph as rc
+    from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT, TRIDENT_CLASS
+
+    cl = clients(profile)
+    image = cl.get(R.VM_IMAGES, M.CDI_IMAGE, M.IMAGE_NS) or {}
+    assert image["spec"]["backend"] == "cdi" and image["status"]["storageClassName"] == TRIDENT_CLASS
+    assert {c["type"]: c["status"] for c in image["status"]["conditions"]}["Imported"] == "True"
+    dv = cl.get(R.DATA_VOLUMES, M.CDI_IMAGE, M.IMAGE_NS) or {}
+    assert dv["status"]["phase"] == "Succeeded"
+    assert dv["metadata"]["ownerReferences"][0]["uid"] == image["metadata"]["uid"]
+    wait_for(
+        "volume-attached",
+        lambda: ((cl.get(R.PVCS, M.CDI_IMAGE, M.IMAGE_NS) or {}).get("status") or {}).get("phase") == "Bound",
+    )
+    pvc = cl.get(R.PVCS, M.CDI_IMAGE, M.IMAGE_NS) or {}
+    assert pvc["spec"]["storageClassName"] == TRIDENT_CLASS
+    assert pvc["metadata"]["ownerReferences"][0]["uid"] == dv["metadata"]["uid"]
+    pv = cl.get(R.PERSISTENT_VOLUMES, pvc["spec"]["volumeName"]) or {}
+    assert pv["spec"]["csi"]["driver"] == TRIDENT
+    classes = {c["metadata"]["name"]: c for c in cl.list(R.STORAGE_CLASSES)}
+    drivers = {d["metadata"]["name"] for d in cl.list(R.CSI_DRIVERS)}
+    assert rc.check_image(image, classes, drivers, cdi_backend=True) is None

@@ -2,9 +2,15 @@
 per cluster and 1 per node for the test (restored afterwards, also after an interruption, by
 `harvester-conformance cleanup`), more migrations are started than they allow, and the number
 seen running at once never exceeds them (KV `pkg/virt-controller/watch/migration.go`, which
-holds surplus migrations Pending)."""
+holds surplus migrations Pending). Up to Harvester v1.6.x the limits are lowered in the KubeVirt CR,
+as the article says; from v1.7.0 in the kubevirt-migration setting, which Harvester writes into the
+CR (HV `pkg/controller/master/setting/kubevirt_migration.go` @v1.7.3, v1.8.2), waited for until the
+CR holds them."""
 
 from __future__ import annotations
+
+import json
+from collections.abc import Callable
 
 import pytest
 
@@ -12,35 +18,64 @@ from harvester_conformance import vms
 from harvester_conformance.changes import Changes
 from harvester_conformance.checks import live_migration as lm
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.context import RunContext
 from harvester_conformance.invariant import invariant
-from harvester_conformance.verdict import Violation, require
+from harvester_conformance.verdict import Broken, Violation, require
 from harvester_conformance.waits import WaitTimeout, wait_for
 
 PER_CLUSTER, PER_NODE = 2, 1
-HARVESTER_OWNS_LIMITS = (1, 7, 0)  # the kubevirt-migration setting overwrites the CR's block
+LIMITS = ("parallelMigrationsPerCluster", "parallelOutboundMigrationsPerNode")
 
 
-def _limits_applied(cl: Cluster, kubevirt: lm.Version | None, per_cluster: int, per_node: int):
-    def probe() -> bool:
-        kv = cl.get(R.KUBEVIRTS, "kubevirt", lm.NAMESPACE) or {}
-        cfg = lm.effective(kv.get("spec") or {}, kubevirt)
-        return (
-            int(cfg.get("parallelMigrationsPerCluster")) == per_cluster
-            and int(  # type: ignore[call-overload]
-                cfg.get("parallelOutboundMigrationsPerNode")  # type: ignore[call-overload]
-            )
-            == per_node
-        )
+def _limits(cl: Cluster, kubevirt: lm.Version | None) -> tuple[int | None, ...]:
+    """The two limits KubeVirt applies now (the CR over its defaults)."""
+    kv = cl.get(R.KUBEVIRTS, "kubevirt", lm.NAMESPACE) or {}
+    cfg = lm.effective(kv.get("spec") or {}, kubevirt)
+    return tuple(v if isinstance(v, int) and not isinstance(v, bool) else None for v in map(cfg.get, LIMITS))
 
-    return probe
+
+def _limits_applied(
+    cl: Cluster, kubevirt: lm.Version | None, per_cluster: int | None, per_node: int | None
+) -> Callable[[], bool]:
+    return lambda: _limits(cl, kubevirt) == (per_cluster, per_node)
+
+
+def _lower_in_cr(cl: Cluster, changes: Changes) -> str:
+    """Up to v1.6.x: the article's way, the KubeVirt CR's block."""
+    changes.save(R.KUBEVIRTS, "kubevirt", lm.NAMESPACE, ("spec", "configuration", "migrations"))
+    limits = {LIMITS[0]: PER_CLUSTER, LIMITS[1]: PER_NODE}
+    cl.patch(R.KUBEVIRTS, "kubevirt", {"spec": {"configuration": {"migrations": limits}}}, lm.NAMESPACE)
+    return "set in the KubeVirt CR"
+
+
+def _lower_in_setting(cl: Cluster, changes: Changes, kubevirt: lm.Version | None) -> str:
+    """From v1.7.0: the kubevirt-migration setting (its webhook refuses a change while any
+    migration is unfinished: the test then cannot run). The original value is saved on the
+    setting; the undo waits until Harvester has written it back into the CR."""
+    setting = cl.get(R.HARVESTER_SETTINGS, lm.SETTING)
+    values, unusable = lm.setting_values(setting)
+    if values is None:
+        raise Broken(f"{lm.SETTING_OBJ} cannot be lowered: {'; '.join(unusable)}", "MIG-01")
+    before = _limits(cl, kubevirt)
+    changes.save(
+        R.HARVESTER_SETTINGS,
+        lm.SETTING,
+        None,
+        ("value",),
+        settled=_limits_applied(cl, kubevirt, *before),
+        timeout="setting-applied",
+    )
+    value = json.dumps({**values.values, LIMITS[0]: PER_CLUSTER, LIMITS[1]: PER_NODE})
+    try:
+        cl.patch(R.HARVESTER_SETTINGS, lm.SETTING, {"value": value})
+    except ApiError as exc:
+        raise Broken(f"{lm.SETTING_OBJ} refused the lowered limits: {exc}") from None
+    return f"from {lm.SETTING_OBJ}"
 
 
 @invariant("MIG-06")
 def test_migration_limits_hold_under_load(hc: RunContext, changes: Changes, kubevirt: lm.Version | None) -> None:
-    if hc.release.release.key >= HARVESTER_OWNS_LIMITS:
-        pytest.skip("not applicable: from Harvester v1.7.0 the kubevirt-migration setting owns the limits")
     cl = hc.cluster
     kv = cl.get(R.KUBEVIRTS, "kubevirt", lm.NAMESPACE)
     if kv is None:
@@ -53,23 +88,14 @@ def test_migration_limits_hold_under_load(hc: RunContext, changes: Changes, kube
     ]
     if len(nodes) < 2:
         pytest.skip("not applicable: migrations need two schedulable nodes")
-    changes.save(R.KUBEVIRTS, "kubevirt", lm.NAMESPACE, ("spec", "configuration", "migrations"))
-    cl.patch(
-        R.KUBEVIRTS,
-        "kubevirt",
-        {
-            "spec": {
-                "configuration": {
-                    "migrations": {
-                        "parallelMigrationsPerCluster": PER_CLUSTER,
-                        "parallelOutboundMigrationsPerNode": PER_NODE,
-                    }
-                }
-            }
-        },
-        lm.NAMESPACE,
-    )
-    wait_for("setting-applied", _limits_applied(cl, kubevirt, PER_CLUSTER, PER_NODE))
+    if lm.setting_owns(hc.release.release.key):
+        where_set = _lower_in_setting(cl, changes, kubevirt)
+    else:
+        where_set = _lower_in_cr(cl, changes)
+    try:
+        wait_for("setting-applied", _limits_applied(cl, kubevirt, PER_CLUSTER, PER_NODE))
+    except WaitTimeout as exc:
+        raise Violation(f"the limits {where_set} did not reach the KubeVirt CR: {exc}", [lm.CR]) from None
     # One more VM than there are nodes: at least two share a node (pigeonhole).
     names = [vms.create(changes, vms.vm_body(f"hc-mig06-{i}"))[1] for i in range(len(nodes) + 1)]
     ns = changes.namespace()
@@ -98,6 +124,6 @@ def test_migration_limits_hold_under_load(hc: RunContext, changes: Changes, kube
     except WaitTimeout as exc:
         raise Violation(f"the test's migrations did not all finish: {exc}", [lm.CR]) from None
     require(
-        lm.check_concurrency(seen, PER_CLUSTER, PER_NODE),
+        lm.check_concurrency(seen, PER_CLUSTER, PER_NODE, source=where_set),
         f"more migrations ran at once than the limits allow (source nodes: {source})",
     )

@@ -106,7 +106,11 @@ def _migrate(hc: RunContext, changes: Changes, ns: str, vmi: dict, name: str) ->
     try:
         final = vms.wait_final(cl, ns, created["metadata"]["name"])
     except vms.WaitTimeout as exc:
-        raise Violation(f"{ref} did not finish: {exc}", [ref, lm.CR]) from None
+        raise Violation(
+            f"{ref} did not finish: {exc}; the KubeVirt CR {lm.CR.split(' ', 1)[1]} sets the migration "
+            "configuration and network it runs with",
+            [ref, lm.CR],
+        ) from None
     after = cl.get(R.VMIS, vmi["metadata"]["name"], ns) or {}
     if final["status"]["phase"] == "Failed":
         state = lm.record(final, after)

@@ -35,7 +35,8 @@ def test_data_locality_of_longhorn_classes(hc: RunContext, request: pytest.Fixtu
         replicas: int | None = lp.engine_values(lp.setting_value(_setting(hc, lp.REPLICA_SETTING)), False)["v1"]
     except ValueError:
         replicas = None
-    findings = [lp.check_data_locality(sc, locality, replicas) for sc in hc.snapshot.list(R.STORAGE_CLASSES)]
+    findings = [lp.check_locality_setting(_setting(hc, lp.LOCALITY_SETTING))]
+    findings += [lp.check_data_locality(sc, locality, replicas) for sc in hc.snapshot.list(R.STORAGE_CLASSES)]
     advise(request, findings, "Longhorn StorageClasses with strict-local data locality and several replicas")
 
 

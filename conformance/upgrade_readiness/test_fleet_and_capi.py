@@ -1,9 +1,10 @@
 """The gate's Rancher-side rules (HV pkg/webhook/resources/upgrade/validator.go: the
 `fleet-local/local` CAPI cluster Provisioned, `checkManagedCharts`, `checkMachines`, and from v1.5.1
 `checkNodeMachineMatching`) with the pre-check script's (harvester/upgrade-helpers
-pre-check/v1.x/check.sh: Fleet bundles ready, CAPI cluster not paused). A ManagedChart's own
-bundle is judged through the chart, which Rancher copies its status into. Not checked: v1.7.0's
-`checkAddons` (Addon objects are not read by the suite yet)."""
+pre-check/v1.x/check.sh: Fleet bundles ready, CAPI cluster not paused) and from v1.7.0
+`checkAddons` (no Addon, in any namespace, being enabled, disabled or updated: pkg/util/addon
+`IsAddonOnProcessing`). A ManagedChart's own bundle is judged through the chart, which Rancher
+copies its status into."""
 
 from __future__ import annotations
 
@@ -24,4 +25,6 @@ def test_charts_bundles_and_capi_ready(hc: RunContext, gate: ur.Gate) -> None:
     findings += [ur.check_machine(m) for m in machines]
     if gate.node_machine_matching:
         findings += ur.check_node_machine_matching(snap.list(R.NODES), machines)
+    if gate.checks_addons:
+        findings += [ur.check_addon(a) for a in snap.list(R.ADDONS)]
     require(findings, f"Rancher/CAPI state the upgrade gate of {hc.release.rules_from} refuses")

@@ -95,7 +95,7 @@ def pytest_argv(args: argparse.Namespace, kubeconfig: str | None) -> list[str]:
         argv += ["--id", inv]
     argv += args.probe_argv(args)
     if args.workers not in ("0", 0):
-        argv += ["-n", str(args.workers), "--dist", "loadgroup"]
+        argv += ["-n", str(args.workers)]  # units: the plugin's scheduler (disruptive checks on one worker)
     return argv + list(args.pytest_args)
 
 

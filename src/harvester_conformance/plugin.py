@@ -13,12 +13,14 @@ import json
 import os
 import sys
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from harvester_conformance import declared, exitcodes, probes
 from harvester_conformance.catalogue import applies, article_title, entries
+from harvester_conformance.catalogue.traceability import invariant_tests
 from harvester_conformance.changes import Changes
 from harvester_conformance.cluster.client import Cluster, ClusterUnreachable, ConfigError, resolve_kubeconfig
 from harvester_conformance.cluster.reads import GUEST, HARVESTER, RANCHER
@@ -28,6 +30,7 @@ from harvester_conformance.context import RUN_ID, RunContext, new_run_id
 from harvester_conformance.reporting import summary
 from harvester_conformance.reporting.outcomes import InvariantResult
 from harvester_conformance.reporting.redact import REDACT
+from harvester_conformance.scheduling import UnitScheduling, grouped
 from harvester_conformance.selection import NEEDS_DISRUPTIVE, PROFILES
 from harvester_conformance.verdict import Broken, Violation
 
@@ -106,7 +109,6 @@ def _register_markers(config: pytest.Config) -> None:
     for section in ini.sections():
         for name, desc in ini.items(section):
             config.addinivalue_line("markers", f"{name}: {desc}")
-    config.addinivalue_line("markers", "xdist_group(name): pin tests to one xdist worker")
 
 
 def _kubeconfig(config: pytest.Config) -> str | None:
@@ -247,6 +249,18 @@ class _XdistHooks:
     def pytest_configure_node(self, node) -> None:  # noqa: ANN001 - xdist WorkerController
         node.workerinput["hc"] = self.ctx.for_workers()
 
+    def pytest_xdist_make_scheduler(self, config: pytest.Config, log: object) -> UnitScheduling:
+        return UnitScheduling(config, log, work_unit())
+
+
+def work_unit() -> Callable[[str], str]:
+    """The disruptive checks in one xdist unit, so one worker runs them one after the other (each
+    changes cluster-wide state another would see); every other test is balanced on its own."""
+    disruptive = {
+        test for inv, tests in invariant_tests().items() if entries()[inv].impact == "disruptive" for test in tests
+    }
+    return grouped(dict.fromkeys(disruptive, "disruptive"))
+
 
 def _invariant_ids(item: pytest.Item) -> tuple[str, ...]:
     m = item.get_closest_marker("invariant")
@@ -274,10 +288,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     items[:] = keep
     for item in items:
         names = {m.name for m in item.iter_markers()}
-        if "disruptive" in names:
-            item.add_marker(pytest.mark.xdist_group("disruptive"))
-            if not ctx.allow_disruptive:
-                item.add_marker(pytest.mark.skip(reason="disruptive: needs --allow-disruptive"))
+        if "disruptive" in names and not ctx.allow_disruptive:
+            item.add_marker(pytest.mark.skip(reason="disruptive: needs --allow-disruptive"))
         for inv in _invariant_ids(item):
             ok, why = applies(entries()[inv], ctx.versions)
             if not ok:

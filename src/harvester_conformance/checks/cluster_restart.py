@@ -359,6 +359,17 @@ def check_storage_network_pods(storage_network: str, pods: Iterable[dict]) -> li
     runs carries an address on it in its network-status."""
     if not storage_network:
         return []
+    if len(storage_network.split("/")) != 2:
+        # LM `types/setting.go` ValidateStorageNetwork: "" or <namespace>/<NAD name>; a value written
+        # past the webhook names no NAD, so no Longhorn pod can be given the network.
+        return [
+            Finding(
+                f"Setting {LONGHORN_NS}/storage-network",
+                f"value {storage_network!r} is not <namespace>/<NetworkAttachmentDefinition name>: Longhorn "
+                "cannot attach its pods to the storage network (expected the NAD Harvester's storage-network "
+                "setting created, or empty)",
+            )
+        ]
     found = []
     for pod in pods:
         meta = pod.get("metadata") or {}

@@ -2,17 +2,20 @@
 the effective migration configuration, whether a VMI is migratable and by which method, which
 MigrationPolicy applies and what it changes, and when a migration counts as stuck.
 
-Upstream sources (kubevirt/kubevirt, tags v0.54.0, v1.1.1, v1.3.1, v1.4.0):
+Upstream sources (kubevirt/kubevirt, tags v0.54.0, v1.1.1, v1.3.1, v1.4.0, v1.6.6, v1.7.4):
 `pkg/virt-config/virt-config.go` (defaults), `staging/src/kubevirt.io/api/core/v1/types.go`
 (MigrationConfiguration, migrationState), `pkg/virt-handler/vm.go` (calculateLiveMigrationCondition,
 checkVolumesForMigration, checkNetworkInterfacesForMigration), `migrations/v1alpha1/types.go` and
 `pkg/virt-controller/watch/migrationpolicy.go` (MatchPolicy), `pkg/virt-launcher/virtwrap/manager.go`
-(getVMIMigrationDataSize) and `live-migration-source.go` (the timeouts).
+(getVMIMigrationDataSize) and `live-migration-source.go` (the timeouts); harvester/harvester
+`pkg/controller/master/setting/kubevirt_migration.go` @v1.7.3, v1.8.2 (the kubevirt-migration setting
+that owns the CR's migration block from Harvester v1.7.0).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -26,9 +29,15 @@ NAMESPACE = "harvester-system"
 CR = f"KubeVirt {NAMESPACE}/kubevirt"
 LIVE_MIGRATABLE = "LiveMigratable"
 FINAL_PHASES = ("Succeeded", "Failed")
-# Phases in which virt-controller counts a migration as running (target pod created).
+# Phases in which virt-controller counts a migration as running against the limits
+# (`VirtualMachineInstanceMigration.IsRunning`, KV types.go @v1.4.0 … v1.7.4). From KV 1.6 a
+# decentralized source's Scheduling is not counted (`count_toward_limits`).
 ACTIVE_PHASES = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
-PENDING_PHASES = ("", "Pending")
+# KV 1.6+ (decentralized migration): a target waits in WaitingForSync, a source in Synchronizing,
+# for the other side before both go to Pending; neither counts as running and no pending-pod
+# timeout applies (virt-controller `watch/migration/migration.go` @v1.6.6, v1.7.4).
+SYNC_PHASES = ("WaitingForSync", "Synchronizing")
+PENDING_PHASES = ("", "Pending", *SYNC_PHASES)
 BRIDGE_ANNOTATION = "kubevirt.io/allow-pod-bridge-network-live-migration"
 
 
@@ -151,21 +160,44 @@ def config_problems(migrations: object) -> list[str]:
     return [p for k, v in migrations.items() if (p := _type_problem(k, v))]
 
 
+FROM_CR = "KubeVirt CR"
+
+
 @dataclass(frozen=True)
 class Value:
     name: str
     value: object
-    source: str  # "KubeVirt CR" or "KubeVirt <version> default"
+    # "KubeVirt CR", "Setting kubevirt-migration" (its value), "Setting kubevirt-migration
+    # default", or "KubeVirt <version> default"
+    source: str
 
     @property
     def from_cr(self) -> bool:
-        return self.source == "KubeVirt CR"
+        return self.source == FROM_CR
+
+    @property
+    def from_setting(self) -> bool:
+        return self.source.startswith(SETTING_OBJ)
+
+    @property
+    def is_default(self) -> bool:
+        """KubeVirt's own default: nobody set it."""
+        return not (self.from_cr or self.from_setting)
+
+
+@dataclass(frozen=True)
+class SettingValues:
+    """What Harvester's kubevirt-migration syncer writes into the CR (v1.7.0+)."""
+
+    values: dict[str, object]
+    source: str  # SETTING_OBJ, or SETTING_OBJ + " default" when the setting has no value
 
 
 @dataclass(frozen=True)
 class Configuration:
     values: dict[str, Value]
     kubevirt: Version | None
+    setting: SettingValues | None = None  # set from Harvester v1.7.0: the setting owns the block
 
     def get(self, name: str) -> object:
         v = self.values.get(name)
@@ -192,6 +224,103 @@ def effective(kubevirt_spec: dict | None, kubevirt: Version | None) -> Configura
         if v is not None:
             values[k] = Value(k, v, "KubeVirt CR")
     return Configuration(values, kubevirt)
+
+
+# -- Harvester's kubevirt-migration setting (v1.7.0+, facts-releases R1.2) ---------------------
+SETTING = "kubevirt-migration"
+SETTING_OBJ = f"Setting {SETTING}"
+SETTING_SINCE = (1, 7, 0)
+# What the syncer never takes from the setting: `network` stays the CR's (vm-migration-network
+# writes it), nodeDrainTaintKey is dropped (so KubeVirt's default applies).
+NOT_FROM_SETTING = ("network", "nodeDrainTaintKey")
+ARTICLE_VS_RELEASE = (
+    "the article says to edit spec.configuration.migrations of the KubeVirt CR; from Harvester v1.7.0 "
+    "the kubevirt-migration setting owns that block (Harvester writes it into the CR and overwrites "
+    "direct edits), so change the setting instead"
+)
+
+
+def setting_owns(harvester: Version | None) -> bool:
+    """Whether the running release's kubevirt-migration setting owns the CR's block (an unknown
+    release: the newest rules)."""
+    return harvester is None or harvester >= SETTING_SINCE
+
+
+def setting_values(setting: dict | None) -> tuple[SettingValues | None, list[str]]:
+    """The setting as the syncer reads it: `value`, else `default`, decoded into KubeVirt's
+    MigrationConfiguration (Go's decoder ignores unknown keys; a wrong type is an error, and the
+    syncer then leaves the CR as it is). (None, problems) when it is missing or undecodable."""
+    if setting is None:
+        return None, ["missing: nothing writes the KubeVirt CR's migration block from it"]
+    text = setting.get("value") or ""
+    source = SETTING_OBJ if text else f"{SETTING_OBJ} default"
+    which = "value" if text else "default"
+    text = text or setting.get("default") or ""
+    try:
+        doc = json.loads(text) if text else {}
+    except ValueError:
+        return None, [f"its {which} is not JSON: the syncer cannot decode it and leaves the CR as it is"]
+    if doc is None:
+        doc = {}
+    if not isinstance(doc, dict):
+        return None, [f"its {which} is {type(doc).__name__} JSON, not an object: the syncer cannot decode it"]
+    problems = [
+        f"its {which}: {p}"
+        for k, v in doc.items()
+        if k in INT_FIELDS + BOOL_FIELDS + STR_FIELDS + QUANTITY_FIELDS + LATER_BOOL_FIELDS + LATER_INT_FIELDS
+        and (p := _type_problem(k, v))
+    ]
+    if problems:
+        return None, problems
+    known = {*INT_FIELDS, *BOOL_FIELDS, *QUANTITY_FIELDS, *LATER_BOOL_FIELDS, *LATER_INT_FIELDS}
+    values = {k: v for k, v in doc.items() if k in known and v is not None}
+    return SettingValues(values, source), []
+
+
+def effective_with_setting(
+    kubevirt_spec: dict | None, kubevirt: Version | None, setting: SettingValues
+) -> Configuration:
+    """The configuration in force on Harvester v1.7+: KubeVirt applies the CR's values, which the
+    syncer copies from the setting; each value says whether it came from the setting, from a
+    direct edit of the CR (overwritten at the setting's next sync), or from KubeVirt's default.
+    Raises ValueError when the CR's block is malformed."""
+    base = effective(kubevirt_spec, kubevirt)
+    values = dict(base.values)
+    for name, v in base.values.items():
+        if v.from_cr and name in setting.values and same_value(name, v.value, setting.values[name]):
+            values[name] = Value(name, v.value, setting.source)
+    return Configuration(values, kubevirt, setting)
+
+
+def drift(cfg: Configuration, obj: str = CR) -> list[Finding]:
+    """Harvester v1.7+: where the CR's block is not what the syncer writes from the setting (the
+    article's direct edit, which Harvester overwrites, or a change of the setting not applied)."""
+    if cfg.setting is None:
+        return []
+    out = []
+    src = cfg.setting.source
+    for name, v in cfg.values.items():
+        if name == "network":
+            continue
+        want = cfg.setting.values.get(name)
+        if v.from_cr:
+            says = f"says {show(name, want)}" if name in cfg.setting.values else "does not set it"
+            out.append(
+                Finding(
+                    obj,
+                    f"spec.configuration.migrations.{name} is {show(name, v.value)} but {src} {says}: "
+                    "edited in the CR, as the article advises; Harvester overwrites it with the setting",
+                )
+            )
+        elif v.is_default and name in cfg.setting.values:
+            out.append(
+                Finding(
+                    obj,
+                    f"spec.configuration.migrations.{name} is unset but {src} sets {show(name, want)}: "
+                    "Harvester has not written the setting into the CR",
+                )
+            )
+    return out
 
 
 def same_value(name: str, a: object, b: object) -> bool:
@@ -237,21 +366,32 @@ def table(cfg: Configuration) -> str:
 
 
 def deliberate(cfg: Configuration, obj: str = CR) -> list[Finding]:
-    """Values an operator set in the CR that differ from the running KubeVirt's default (an
-    advisory: a choice, not a fault). `network` is Harvester's own (vm-migration-network)."""
+    """Values an operator set that differ from the running KubeVirt's default (an advisory: a
+    choice, not a fault). `network` is Harvester's own (vm-migration-network). Up to v1.6.x they
+    are set in the CR; from v1.7.0 in the kubevirt-migration setting (named, with the CR that
+    carries them; a CR value the setting does not hold is `drift`'s)."""
     base = defaults(cfg.kubevirt)
     out = []
     for name, v in cfg.values.items():
-        if not v.from_cr or name == "network" or same_value(name, v.value, base.get(name)):
+        if v.is_default or name == "network" or same_value(name, v.value, base.get(name)):
+            continue
+        if cfg.setting is not None and not v.from_setting:
             continue
         article = ARTICLE.get(name)
         said = f"; the article says {show(name, article)}" if article is not None else ""
+        field_of = "default" if v.source.endswith(" default") else "value"
+        where = f"{name} set to {show(name, v.value)} in its {field_of}" if v.from_setting else None
         out.append(
             Finding(
-                obj,
-                f"spec.configuration.migrations.{name} set to {show(name, v.value)}; "
+                SETTING_OBJ if where else obj,
+                f"{where or f'spec.configuration.migrations.{name} set to {show(name, v.value)}'}; "
                 f"{_kv_label(cfg.kubevirt)} default {show(name, base.get(name, 'unset'))}{said}",
             )
+        )
+    if out and cfg.setting is not None:
+        names = ", ".join(sorted({f.message.split(" ", 1)[0] for f in out}))
+        out.append(
+            Finding(obj, f"spec.configuration.migrations carries {names} as Harvester wrote them from {SETTING_OBJ}")
         )
     return out
 
@@ -676,6 +816,21 @@ def check_completed(
 
 
 # -- concurrency (MIG-06) ------------------------------------------------------------------------
+def decentralized_source(vmim: dict) -> bool:
+    """KV 1.6+ `IsDecentralizedSource`: spec.sendTo without spec.receive."""
+    spec = vmim.get("spec") or {}
+    return spec.get("sendTo") is not None and spec.get("receive") is None
+
+
+def counts_toward_limits(vmim: dict) -> bool:
+    """Whether virt-controller counts the migration as running (`IsRunning`, KV types.go @v1.7.4):
+    the active phases, except a decentralized source still in Scheduling (KV 1.6+)."""
+    phase = (vmim.get("status") or {}).get("phase")
+    if phase not in ACTIVE_PHASES:
+        return False
+    return not (phase == "Scheduling" and decentralized_source(vmim))
+
+
 @dataclass
 class Concurrency:
     """The most migrations seen running at once, in the cluster and leaving each node."""
@@ -684,7 +839,7 @@ class Concurrency:
     per_node: dict[str, int] = field(default_factory=dict)
 
     def observe(self, vmims: list[dict], source_of: dict[str, str]) -> None:
-        active = [x for x in vmims if (x.get("status") or {}).get("phase") in ACTIVE_PHASES]
+        active = [x for x in vmims if counts_toward_limits(x)]
         self.cluster = max(self.cluster, len(active))
         counts: dict[str, int] = {}
         for x in active:
@@ -694,18 +849,22 @@ class Concurrency:
             self.per_node[node] = max(self.per_node.get(node, 0), n)
 
 
-def check_concurrency(seen: Concurrency, per_cluster: int, per_node: int, obj: str = CR) -> list[Finding]:
+def check_concurrency(
+    seen: Concurrency, per_cluster: int, per_node: int, obj: str = CR, source: str = ""
+) -> list[Finding]:
+    """`source` says where the limits were set (e.g. "from Setting kubevirt-migration")."""
     out = []
+    via = f" ({source})" if source else ""
     if seen.cluster > per_cluster:
         out.append(
-            Finding(obj, f"{seen.cluster} migrations ran at once; parallelMigrationsPerCluster is {per_cluster}")
+            Finding(obj, f"{seen.cluster} migrations ran at once; parallelMigrationsPerCluster is {per_cluster}{via}")
         )
     for node, n in sorted(seen.per_node.items()):
         if n > per_node:
             out.append(
                 Finding(
                     obj,
-                    f"{n} migrations left Node {node} at once; parallelOutboundMigrationsPerNode is {per_node}",
+                    f"{n} migrations left Node {node} at once; parallelOutboundMigrationsPerNode is {per_node}{via}",
                 )
             )
     return out

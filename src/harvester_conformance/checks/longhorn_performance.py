@@ -157,11 +157,71 @@ def check_data_locality(sc: dict, default_locality: str, default_replicas: int |
     )
 
 
+# Fields of the storage-network value and the JSON types Go's json.Unmarshal into network.Config
+# accepts for them (HV `pkg/util/network`: Vlan uint16, ClusterNetwork, Range string, Exclude []string).
+_NETWORK_FIELDS: dict[str, tuple[type, ...]] = {
+    "vlan": (int,),
+    "clusterNetwork": (str,),
+    "range": (str,),
+    "exclude": (list,),
+}
+
+
+def storage_network_problem(value: str) -> str | None:
+    """Why Harvester's storage-network controller cannot decode a non-empty value (HV
+    `pkg/controller/master/storagenetwork/storage_network.go` getNetworkConfig: json.Unmarshal into
+    network.Config fails, no NetworkAttachmentDefinition is made, Longhorn keeps its network)."""
+    try:
+        doc = json.loads(value)
+    except ValueError as exc:
+        return f"value is not JSON ({exc.msg})"
+    if not isinstance(doc, dict):
+        return f"value is a JSON {type(doc).__name__}, not an object"
+    for key, types in _NETWORK_FIELDS.items():
+        v = doc.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, types):
+            return f"{key} is {v!r}, not a {'whole number' if types == (int,) else types[0].__name__}"
+    vlan = doc.get("vlan")
+    if isinstance(vlan, int) and not 0 <= vlan <= 65535:
+        return f"vlan is {vlan}, outside 0..65535"
+    if any(not isinstance(e, str) for e in doc.get("exclude") or []):
+        return "exclude holds entries that are not strings"
+    return None
+
+
+# LM `types/setting.go` ValidateDataLocality (Longhorn 1.4 … 1.10): the modes a volume may have.
+DATA_LOCALITIES = ("disabled", "best-effort", "strict-local")
+
+
+def check_locality_setting(setting: dict | None) -> Finding | None:
+    """LHP-02: default-data-locality is a mode Longhorn knows; another value (written past its
+    validator) makes every volume created without its own dataLocality fail Longhorn's validation."""
+    value = setting_value(setting)
+    if not value or value in DATA_LOCALITIES:
+        return None
+    return Finding(
+        f"Setting {NS}/{LOCALITY_SETTING}",
+        f"value {value!r} is not a data locality Longhorn knows; expected one of {', '.join(DATA_LOCALITIES)} "
+        "(best-effort is the article's recommendation)",
+    )
+
+
 def check_storage_network(setting: dict | None) -> Finding | None:
-    """LHP-03: Harvester's storage-network setting names a dedicated network (value or default)."""
+    """LHP-03: Harvester's storage-network setting names a dedicated network (value or default)
+    that its controller can decode; a value it cannot decode leaves Longhorn on the management network."""
     value = str((setting or {}).get("value") or (setting or {}).get("default") or "").strip()
     if value and value not in ("{}", "null"):
-        return None
+        problem = storage_network_problem(value)
+        if problem is None:
+            return None
+        return Finding(
+            f"Setting {STORAGE_NETWORK}",
+            f"{problem}: Harvester's storage-network controller cannot decode it, so Longhorn replication "
+            'stays on the management network; expected JSON such as {"vlan":100,"clusterNetwork":"storage",'
+            '"range":"10.0.0.0/24"}',
+        )
     return Finding(
         f"Setting {STORAGE_NETWORK}",
         "empty: Longhorn replication shares the management network; the article recommends a dedicated storage network",

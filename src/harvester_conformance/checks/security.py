@@ -299,6 +299,10 @@ def check_ssl_parameters(setting: dict | None) -> list[Finding]:
     protocols = doc.get("protocols") or ""
     if not isinstance(protocols, str):
         return [Finding(_ref(name), f"protocols is {type(protocols).__name__}, expected a space-separated string")]
+    # SSLParameter{Protocols, Ciphers string}: json.Unmarshal fails on a cipher list of another type.
+    ciphers = doc.get("ciphers")
+    if ciphers is not None and not isinstance(ciphers, str):
+        return [Finding(_ref(name), f"ciphers is {type(ciphers).__name__}, expected a colon-separated string")]
     unknown = sorted(p for p in protocols.split() if p not in SSL_PROTOCOLS)
     if unknown:
         allowed = ", ".join(sorted(SSL_PROTOCOLS))
@@ -318,7 +322,16 @@ def check_containerd_registry(setting: dict | None) -> list[Finding]:
     assert doc is not None
     maps = ("mirrors", "configs", "auths")
     wrong = [k for k, v in doc.items() if k.lower() in maps and not isinstance(v, dict | None)]
-    return [Finding(_ref(name), f"{k} is not a map") for k in wrong]
+    out = [Finding(_ref(name), f"{k} is not a map") for k in wrong]
+    # Each entry decodes into a struct (Mirror, RegistryConfig, AuthConfig): another type fails the whole value.
+    for k, v in doc.items():
+        if k.lower() in maps and isinstance(v, dict):
+            out += [
+                Finding(_ref(name), f"{k}[{host!r}] is {type(e).__name__}, expected an object")
+                for host, e in v.items()
+                if not isinstance(e, dict | None)
+            ]
+    return out
 
 
 # -- SEC-06: RKE2 token rotation ------------------------------------------------------------------

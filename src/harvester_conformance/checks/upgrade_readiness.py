@@ -3,17 +3,30 @@ violation at once.
 
 UPG-03, non-live-migratable VMIs: harvester/harvester `pkg/webhook/resources/upgrade/validator.go`
 `checkNonLiveMigratableVMs` and `pkg/util/virtualmachineinstance` `GetAllNonLiveMigratableVMINames`
-(v1.2.1 … v1.8.2). The gate lists every VMI (any phase) and refuses, per VMI, the first of: a
+(v1.2.2 … v1.8.2). The gate lists every VMI (any phase) and refuses, per VMI, the first of: a
 `nodeSelector` (any, even empty), `hostDevices` (any), a required node affinity that matches no
 schedulable node other than the VMI's own, and up to v1.7.x a CD-ROM disk or containerDisk volume.
 With a single node (from v1.6.0 a single non-witness node) nothing is refused: the upgrade shuts
 the VMs down. From v1.6.0 `upgrade-config` `restoreVM: true` skips the check and witness nodes
-are left out. v1.8.2 adds stale hotplug volumes. KubeVirt's LiveMigratable condition is not read
-by the gate (GetAllNonLiveMigratableVMINames @v1.7.1 … v1.8.2), so it is not counted here.
+are left out. v1.8.2 adds stale hotplug volumes.
 
-UPG-01, 02, 04, 05, 06, 07: the other rules of the same validator.go (`Create`, `checkResources`,
-v1.2.1 … v1.8.2) and of harvester/upgrade-helpers `pre-check/v1.x/check.sh` (bundles, CAPI paused),
-each reporting every offending object instead of the first.
+KubeVirt's `LiveMigratable=False` condition is NOT part of the gate: from v1.7.1 it refuses
+Harvester's migrate action only (`ValidateVMMigratable`, called from pkg/api/vm handler.go and
+formatter.go), while the gate and the upgrade's live-migration detector call
+`GetAllNonLiveMigratableVMINames`, which never reads the condition (pkg/util/virtualmachineinstance/
+virtualmachineinstance.go @v1.7.1 and @v1.8.2). So it is not counted here.
+
+Skip annotations (`harvesterhci.io/skipGarbageCollectionThresholdCheck`, `minCertsExpirationInDay`,
+`skipSingleReplicaDetachedVol`): v1.5.0 reads the first two from the Version the Upgrade names,
+v1.5.1+ from the Upgrade object itself (validator.go `checkNodes`, `checkCerts` @v1.5.0 / @v1.5.1);
+`skipSingleReplicaDetachedVol` is read from the Upgrade from v1.5.0. An Upgrade is judged when it
+is created, so its annotations cannot be seen beforehand: the checks honour what they can see
+(v1.5.0's Versions, the strictest of them since the Upgrade may name any) and say, in the message,
+which annotation of the Upgrade would waive the finding.
+
+UPG-01, 02, 04, 05, 06, 07: the other rules of the same validator.go (`Create`, `Update`,
+`checkResources`) and of harvester/upgrade-helpers `pre-check/v1.x/check.sh` (bundles, CAPI
+paused, the v1.7.x COS_STATE size), each reporting every offending object instead of the first.
 """
 
 from __future__ import annotations
@@ -59,9 +72,43 @@ class Gate:
         return self.harvester >= (1, 5, 1)
 
     @property
+    def annotations_on_version(self) -> bool:
+        """v1.5.0 only: skipGarbageCollectionThresholdCheck and minCertsExpirationInDay on the Version."""
+        return (1, 5, 0) <= self.harvester < (1, 5, 1)
+
+    @property
+    def checks_certs(self) -> bool:
+        """checkCerts exists from v1.5.0 (validator.go @v1.4.3 has none)."""
+        return self.harvester >= (1, 5, 0)
+
+    @property
+    def single_replica(self) -> str | None:
+        """checkSingleReplicaVolumes: none before v1.3.0, attached/attaching/creating volumes only on
+        v1.3.x-v1.4.x, every state from v1.5.0 (the Upgrade's skipSingleReplicaDetachedVol narrows it
+        back to the active ones)."""
+        if self.harvester < (1, 3, 0):
+            return None
+        return "active" if self.harvester < (1, 5, 0) else "all"
+
+    @property
     def cleanup_pending_blocks(self) -> bool:
         """An earlier Upgrade labelled harvesterhci.io/upgradeCleanup=pending refuses a new one (v1.7.0+)."""
         return self.harvester >= (1, 7, 0)
+
+    @property
+    def checks_addons(self) -> bool:
+        """checkAddons: no Addon being enabled, disabled or updated (v1.7.0+)."""
+        return self.harvester >= (1, 7, 0)
+
+    @property
+    def pause_map(self) -> bool:
+        """Create and Update validate harvesterhci.io/node-upgrade-pause-map (v1.7.0+)."""
+        return self.harvester >= (1, 7, 0)
+
+    @property
+    def cos_state_size(self) -> bool:
+        """The pre-check script's COS_STATE size rule, for v1.7.x clusters about to go to v1.8."""
+        return (1, 7, 0) <= self.harvester < (1, 8, 0)
 
 
 def gate_nodes(nodes: list[dict], gate: Gate) -> list[dict]:
@@ -207,20 +254,120 @@ def check_stale_hotplug(vm: dict, vmi: dict | None) -> Finding | None:
     return None
 
 
+# -- skip annotations (checkNodes, checkCerts, checkSingleReplicaVolumes) ----------------------------
+
+SKIP_GC = "harvesterhci.io/skipGarbageCollectionThresholdCheck"
+MIN_CERT_DAYS_ANNOTATION = "harvesterhci.io/minCertsExpirationInDay"
+SKIP_SINGLE_REPLICA_DETACHED = "harvesterhci.io/skipSingleReplicaDetachedVol"
+_GO_TRUE, _GO_FALSE = ("1", "t", "T", "TRUE", "true", "True"), ("0", "f", "F", "FALSE", "false", "False")
+
+
+def _go_bool(value: str) -> bool | None:
+    """strconv.ParseBool; None for what it refuses."""
+    return True if value in _GO_TRUE else False if value in _GO_FALSE else None
+
+
+def _annotated(versions: list[dict], key: str) -> dict[str, str]:
+    """Version name -> its value of `key`, for the Versions that carry it."""
+    out = {}
+    for v in versions:
+        meta = v.get("metadata") or {}
+        value = (meta.get("annotations") or {}).get(key)
+        if value is not None:
+            out[str(meta.get("name"))] = value
+    return out
+
+
+def _ignored_on_versions(versions: list[dict], key: str) -> str:
+    carrying = sorted(_annotated(versions, key))
+    if not carrying:
+        return ""
+    return f"; Version(s) {', '.join(carrying)} carry it, which this release no longer reads"
+
+
+@dataclass(frozen=True)
+class Waiver:
+    """What the gate of this release makes of a skip annotation the check can see."""
+
+    applies: bool  # the rule is skipped on this cluster
+    note: str  # where the release reads the annotation, for the message ("" when it has none)
+
+
+def disk_rule_waiver(gate: Gate, versions: list[dict]) -> Waiver:
+    """skipGarbageCollectionThresholdCheck: none before v1.5.0; the named Version's on v1.5.0 (the
+    rule is skipped here only when every Version says true: the Upgrade may name any of them); the
+    Upgrade's from v1.5.1, which does not exist before the upgrade is started."""
+    if gate.annotations_on_upgrade:
+        return Waiver(
+            False,
+            f'the gate skips this rule only when the Upgrade you create carries {SKIP_GC}: "true" '
+            f"(read from the Upgrade object from v1.5.1{_ignored_on_versions(versions, SKIP_GC)})",
+        )
+    if not gate.annotations_on_version:
+        return Waiver(False, "")
+    values = {name: _go_bool(value) for name, value in _annotated(versions, SKIP_GC).items()}
+    names = sorted(str((v.get("metadata") or {}).get("name")) for v in versions)
+    skipping = sorted(n for n, b in values.items() if b)
+    if names and skipping == names:
+        return Waiver(
+            True, f"skipped: every Version ({', '.join(names)}) carries {SKIP_GC}: true (v1.5.0 reads it there)"
+        )
+    if skipping:
+        note = f"v1.5.0 reads {SKIP_GC} from the Version the Upgrade names: only {', '.join(skipping)} skip(s) it"
+        return Waiver(False, note)
+    return Waiver(False, f"v1.5.0 skips this rule when the Version the Upgrade names carries {SKIP_GC}: true")
+
+
+def min_cert_days(gate: Gate, versions: list[dict]) -> tuple[int, str]:
+    """(days, where they come from): 7 by default; on v1.5.0 the strictest of the Versions'
+    minCertsExpirationInDay (the Upgrade may name any); from v1.5.1 the Upgrade's, not yet visible."""
+    if not gate.checks_certs:
+        return MIN_CERT_DAYS, (
+            "this release's upgrade gate has no certificate rule (checkCerts comes in v1.5.0); the upgrade "
+            "still needs the certificates to outlive it, judged here with v1.5.0's 7 days"
+        )
+    if gate.annotations_on_upgrade:
+        return MIN_CERT_DAYS, (
+            f"{MIN_CERT_DAYS} days by default; the Upgrade you create may change it with {MIN_CERT_DAYS_ANNOTATION} "
+            f"(an integer above 0, read from the Upgrade object from v1.5.1"
+            f"{_ignored_on_versions(versions, MIN_CERT_DAYS_ANNOTATION)})"
+        )
+    days = {}
+    for name, value in _annotated(versions, MIN_CERT_DAYS_ANNOTATION).items():
+        try:
+            days[name] = int(value)
+        except ValueError:
+            continue
+    if not days:
+        return MIN_CERT_DAYS, f"{MIN_CERT_DAYS} days: no Version carries {MIN_CERT_DAYS_ANNOTATION}"
+    strictest = max([*days.values(), *([MIN_CERT_DAYS] if len(days) < len(versions) else [])])
+    listed = ", ".join(f"{n}={d}" for n, d in sorted(days.items()))
+    return strictest, f"{strictest} days, the strictest of the Versions' {MIN_CERT_DAYS_ANNOTATION} ({listed}; v1.5.0)"
+
+
 # -- UPG-01: Longhorn volumes (hasDegradedVolume, checkSingleReplicaVolumes) ------------------------
 
 
-def check_volume(volume: dict, node_count: int) -> Finding | None:
-    """Degraded counts from three nodes; a single replica on any multi-node cluster (every state:
-    the annotation that limits it to attached volumes belongs to the Upgrade not yet created)."""
+ACTIVE_STATES = ("creating", "attached", "attaching")  # checkActiveSingleReplicaVols
+
+
+def check_volume(volume: dict, node_count: int, gate: Gate) -> Finding | None:
+    """Degraded counts from three nodes; a single replica on any multi-node cluster, in every state
+    from v1.5.0 (the Upgrade's skipSingleReplicaDetachedVol, not yet visible, spares the detached
+    ones) and only while attached, attaching or being created on v1.3.x-v1.4.x."""
     meta, spec, status = volume.get("metadata") or {}, volume.get("spec") or {}, volume.get("status") or {}
     problems = []
     if node_count >= 3 and status.get("robustness") == "degraded":
         problems.append("robustness degraded")
-    if node_count > 1 and spec.get("numberOfReplicas") == 1:
+    state = status.get("state") or "unknown"
+    rule = gate.single_replica
+    if rule and node_count > 1 and spec.get("numberOfReplicas") == 1 and (rule == "all" or state in ACTIVE_STATES):
         k8s = status.get("kubernetesStatus") or {}
         pvc = f"PVC {k8s.get('namespace')}/{k8s.get('pvcName')}" if k8s.get("pvcName") else "no PVC"
-        problems.append(f"a single replica ({pvc}, state {status.get('state') or 'unknown'})")
+        text = f"a single replica ({pvc}, state {state})"
+        if state not in ACTIVE_STATES:
+            text += f"; refused unless the Upgrade you create carries {SKIP_SINGLE_REPLICA_DETACHED}"
+        problems.append(text)
     if not problems:
         return None
     return Finding(f"Volume {meta.get('namespace')}/{meta.get('name')}", "; ".join(problems))
@@ -258,15 +405,57 @@ def node_fs(summary: dict) -> NodeFs | None:
     return NodeFs(used, capacity)
 
 
-def check_disk_room(name: str, fs: NodeFs, threshold: float) -> Finding | None:
+def check_disk_room(name: str, fs: NodeFs, threshold: float, waiver: Waiver | None = None) -> Finding | None:
     percent = (fs.used + NEW_IMAGE_BYTES) / fs.capacity * 100.0
-    if percent <= threshold:
+    if percent <= threshold or (waiver is not None and waiver.applies):
         return None
     gib = 1024**3
+    note = f"; {waiver.note}" if waiver is not None and waiver.note else ""
     return Finding(
         f"Node {name}",
         f"will reach {percent:.2f}% of its {fs.capacity / gib:.1f} GiB root filesystem after loading the new "
-        f"images ({fs.used / gib:.1f} GiB used + 13 GiB), above the image GC high threshold {threshold:g}%",
+        f"images ({fs.used / gib:.1f} GiB used + 13 GiB), above the image GC high threshold {threshold:g}%{note}",
+    )
+
+
+# The pre-check script's COS_STATE rule (harvester/upgrade-helpers pre-check/v1.x/check.sh
+# `check_cos_state_partition_size`, issue harvester/harvester#10687): `df` 1K-blocks of
+# /run/initramfs/cos-state divided by 1,000,000 must reach 15 before a v1.7 cluster goes to v1.8.
+# The node probe reads files, not statfs: the partition's size comes from /proc/partitions (1K
+# blocks), found through the host's mount table. The installer's partition is 15360 MiB
+# (harvester-installer pkg/config/constants.go DefaultCosStateSizeMiB, v1.4.0 … v1.8.0), whose
+# ext4 filesystem df reports near 15,375,000 1K-blocks: the partition stands for it with ample margin.
+COS_STATE_MOUNT = "/run/initramfs/cos-state"
+COS_STATE_MIN_GB = 15
+HOST_MOUNTINFO, HOST_PARTITIONS = "/proc/1/mountinfo", "/proc/partitions"
+
+
+def cos_state_kib(mountinfo: bytes | None, partitions: bytes | None) -> tuple[int | None, str]:
+    """(COS_STATE's size in 1K blocks, or None, with why or which device)."""
+    if mountinfo is None or partitions is None:
+        return None, f"{HOST_MOUNTINFO if mountinfo is None else HOST_PARTITIONS} not readable"
+    devno = None
+    for line in mountinfo.decode(errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) > 4 and fields[4] == COS_STATE_MOUNT:
+            devno = fields[2]
+    if devno is None:
+        return None, f"nothing mounted at {COS_STATE_MOUNT}"
+    for line in partitions.decode(errors="replace").splitlines():
+        fields = line.split()
+        if len(fields) == 4 and fields[2].isdigit() and f"{fields[0]}:{fields[1]}" == devno:
+            return int(fields[2]), fields[3]
+    return None, f"device {devno} of {COS_STATE_MOUNT} not in {HOST_PARTITIONS}"
+
+
+def check_cos_state(name: str, kib: int, device: str) -> Finding | None:
+    if kib // 1_000_000 >= COS_STATE_MIN_GB:
+        return None
+    return Finding(
+        f"Node {name}",
+        f"COS_STATE ({device}, {COS_STATE_MOUNT}) is {kib // 1_000_000} GB ({kib} KiB), under the "
+        f"{COS_STATE_MIN_GB} GB the pre-check requires before upgrading to v1.8 (a smaller partition corrupts "
+        "the new OS image, issue 10687): reinstall the node first",
     )
 
 
@@ -276,7 +465,7 @@ MIN_CERT_DAYS = 7  # defaultMinCertsExpirationInDay
 
 
 def check_endpoint_cert(
-    where: str, not_after: dt.datetime, now: dt.datetime, days: int = MIN_CERT_DAYS
+    where: str, not_after: dt.datetime, now: dt.datetime, days: int = MIN_CERT_DAYS, note: str = ""
 ) -> Finding | None:
     if not_after >= now + dt.timedelta(days=days):
         return None
@@ -284,7 +473,8 @@ def check_endpoint_cert(
     return Finding(
         where,
         f"the earliest-expiring certificate served by the Kubernetes API expires on {not_after:%Y-%m-%d %H:%M} UTC "
-        f"({left:.1f} days left), within the gate's {days} days: rotate the RKE2 certificates",
+        f"({left:.1f} days left), within the gate's {days} days: rotate the RKE2 certificates"
+        + (f" ({note})" if note else ""),
     )
 
 
@@ -411,6 +601,31 @@ def check_node_machine_matching(nodes: list[dict], machines: list[dict]) -> list
     return out
 
 
+ADDON_DEPLOYED, ADDON_DISABLED = "AddonDeploySuccessful", "AddonDisabled"
+
+
+def check_addon(addon: dict) -> Finding | None:
+    """pkg/util/addon `IsAddonOnProcessing` (checkAddons, v1.7.0+): a disabled Addon must be
+    AddonDisabled or never processed (empty status), an enabled one AddonDeploySuccessful; any
+    other state (AddonEnabling, AddonDisabling, AddonUpdating, a failed job) is still processing."""
+    meta, status = addon.get("metadata") or {}, addon.get("status") or {}
+    state = status.get("status") or ""
+    enabled = (addon.get("spec") or {}).get("enabled") is True
+    if (not enabled and state in ("", ADDON_DISABLED)) or (enabled and state == ADDON_DEPLOYED):
+        return None
+    failed = [
+        c.get("message") or c.get("reason") or "no message"
+        for c in status.get("conditions") or []
+        if isinstance(c, dict) and c.get("type") == "OperationFailed" and c.get("status") == "True"
+    ]
+    detail = f" (OperationFailed: {failed[0][:200]})" if failed else ""
+    return Finding(
+        f"Addon {meta.get('namespace')}/{meta.get('name')}",
+        f"{'enabled' if enabled else 'disabled'} but still {state or 'without a status'}{detail}: the gate refuses "
+        "while an Addon is being enabled, disabled or updated",
+    )
+
+
 # -- UPG-07: other upgrades (Create) -----------------------------------------------------------------
 
 UPGRADE_STATE = "harvesterhci.io/upgradeState"
@@ -433,3 +648,38 @@ def check_upgrade(upgrade: dict, gate: Gate) -> Finding | None:
         return None
     target = (upgrade.get("spec") or {}).get("version") or (upgrade.get("spec") or {}).get("image")
     return Finding(f"Upgrade {meta.get('namespace')}/{meta['name']}", f"to {target}: {'; '.join(problems)}")
+
+
+PAUSE_MAP = "harvesterhci.io/node-upgrade-pause-map"
+PAUSE_ACTIONS = ("pause", "unpause")
+
+
+def still_updated(upgrade: dict) -> bool:
+    """The controller still writes the Upgrade (labels, annotations: through the webhook's Update):
+    not finished, or its cleanup pending."""
+    labels = (upgrade.get("metadata") or {}).get("labels") or {}
+    return labels.get(UPGRADE_STATE) not in FINISHED or labels.get(UPGRADE_CLEANUP) == "pending"
+
+
+def check_pause_map(upgrade: dict, node_names: set[str], gate: Gate) -> Finding | None:
+    """validatePauseMapAnnotation (Create and Update, v1.7.0+): a JSON object of node -> "pause" or
+    "unpause", every node existing. A map that went bad (a node removed since) makes the webhook
+    refuse every further update of the Upgrade, which stalls it."""
+    meta = upgrade.get("metadata") or {}
+    value = (meta.get("annotations") or {}).get(PAUSE_MAP)
+    if not gate.pause_map or value is None:
+        return None
+    ref = f"Upgrade {meta.get('namespace')}/{meta.get('name')}"
+    try:
+        doc = json.loads(value)
+    except ValueError as exc:
+        return Finding(ref, f"annotation {PAUSE_MAP} is not JSON ({exc}): the webhook refuses every update")
+    if doc is None:
+        return None  # Go unmarshals null into a nil map: nothing to validate
+    if not isinstance(doc, dict) or not all(isinstance(v, str) for v in doc.values()):
+        return Finding(ref, f"annotation {PAUSE_MAP} is not a map of node name to string: the webhook refuses it")
+    problems = [f"{n}: {a!r} is neither pause nor unpause" for n, a in sorted(doc.items()) if a not in PAUSE_ACTIONS]
+    problems += [f"node {n} does not exist" for n in sorted(doc) if doc[n] in PAUSE_ACTIONS and n not in node_names]
+    if not problems:
+        return None
+    return Finding(ref, f"annotation {PAUSE_MAP}: {'; '.join(problems)}: the webhook refuses every update of it")

@@ -54,6 +54,10 @@ class Fault:
     revert: Callable[[Cluster], None]
     objects: tuple[str, ...] = ()
     creates: tuple[str, ...] = ()
+    # Objects the fault's failure depends on that its check need not name (spelled as `objects`):
+    # another fault changing one of them would change this one's failure, so the release
+    # profiles' batches keep the two apart.
+    touches: tuple[str, ...] = ()
     # The Harvester releases the fault can be set up on: from `releases[0]` up to, not including,
     # `releases[1]` ("" = unbounded); `why_not` says why upstream admits no such failure outside.
     releases: tuple[str, str] = ("", "")

@@ -13,7 +13,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.emulator import clock, lifecycle
+from harvester_conformance.emulator import clock, crd_fields, lifecycle
 from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK_SETTING, ProfileSpec, suse_repository
 from harvester_conformance.emulator.simulator.webhooks import SETTING_PATH
 from harvester_conformance.waits import TIMEOUTS, wait_for
@@ -72,6 +72,9 @@ SIMULATOR_RULES = [
         "resources": ["*"],
         "verbs": ["get", "list", "watch"],
     },
+    # Harvester's vm-migration-network controller (v1.6.0+) creates the migration network's bridge
+    # NetworkAttachmentDefinition and deletes the one it replaces.
+    {"apiGroups": ["k8s.cni.cncf.io"], "resources": ["network-attachment-definitions"], "verbs": ["create", "delete"]},
     # patch: Harvester's cluster-pod-security-standard controller labels namespaces (v1.8.0+).
     {"apiGroups": [""], "resources": ["namespaces"], "verbs": ["get", "list", "watch", "patch"]},
     {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": ["get", "list", "watch"]},
@@ -107,9 +110,17 @@ def _has_crd(crd: dict, spec: ProfileSpec | None) -> bool:
 
 
 def for_release(crd: dict, spec: ProfileSpec | None) -> dict:
-    """The CRD without the API version its release removed (and then without conversion)."""
+    """The CRD as the profile's release has it: without the fields its components do not have yet
+    (`crd_fields.GATED_FIELDS`), and without the API version its release removed (and then without
+    conversion). Without a profile, the union schema every profile's is cut from."""
+    if spec is None:
+        return crd
+    versions = {name: _component(spec, name) for name in ("kubevirt", "longhorn", "harvester")}
+    missing = crd_fields.missing_fields(crd["metadata"]["name"], versions)
+    if missing:
+        crd = crd_fields.without_fields(crd, [f.path for f in missing])
     rule = REMOVED_VERSIONS.get(crd["spec"]["group"])
-    if spec is None or rule is None or _component(spec, rule[1]) < rule[2]:
+    if rule is None or _component(spec, rule[1]) < rule[2]:
         return crd
     versions = [v for v in crd["spec"]["versions"] if v["name"] != rule[0]]
     body = {k: v for k, v in crd["spec"].items() if k != "conversion"}

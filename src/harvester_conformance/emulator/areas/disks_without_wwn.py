@@ -8,9 +8,9 @@ v0.7) the device carries `spec.provision` and `spec.provisioner.longhorn.engineV
 before, `spec.fileSystem.provisioned` (harvester/node-disk-manager `pkg/apis/harvesterhci.io/v1beta1`
 at v0.6.4, v0.7.9, v1.5.0 … v1.8.2).
 
-Fault (RELEASE_GATED_FAULTS, not registered: LVM and Longhorn V2 disks exist from v1.4.0, and before
-v1.6.0 node-disk-manager never creates a second WWN-less BlockDevice on a node, so the v1.3.1 fault
-matrix admits no failing state): DSK-01, a disk behind a RAID controller that gives udev no
+Fault (from v1.4.0, `Fault.releases`: LVM and Longhorn V2 disks exist from v1.4.0, and before
+v1.6.0 node-disk-manager never creates a second WWN-less BlockDevice on a node; proven on the
+release profiles from v1.6.1, not on the matrix's v1.3.1): DSK-01, a disk behind a RAID controller that gives udev no
 ID_WWN, given a filesystem (the article's first workaround) and then provisioned to an LVM volume group.
 """
 
@@ -115,8 +115,7 @@ def _dsk01_revert(cl: Cluster) -> None:
     cl.delete(R.BLOCK_DEVICES, RAID_DISK, NS)
 
 
-FAULTS: list[Fault] = []
-RELEASE_GATED_FAULTS: list[Fault] = [
+FAULTS: list[Fault] = [
     Fault(
         "DSK-01",
         f"a WWN-less RAID disk on {FAULT_NODE} identified by its filesystem UUID and provisioned to LVM",

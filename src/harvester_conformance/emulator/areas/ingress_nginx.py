@@ -24,7 +24,7 @@ Seed, per release:
   enforces them, so the Ingress is seeded first (the February policy refuses an Ingress without
   annotations).
 
-Faults (all on releases affected by every advisory, such as the matrix's v1.3.1):
+Faults on releases affected by every advisory, such as the matrix's v1.3.1:
 - ING-01: the CVE-2025-1974 edit done halfway: the webhooks disabled, annotation validation not set.
 - ING-03: an application Ingress using `auth-method` (with `auth-url`), created before any February
   policy (on v1.2/v1.3 none can exist).
@@ -32,8 +32,19 @@ Faults (all on releases affected by every advisory, such as the matrix's v1.3.1)
   (which refuses new ones but cannot catch it afterwards).
 - ING-06: the CVE-2025-1974 edit pasting only the mitigation and the certificate, dropping
   Harvester's `config` and `publishService` values.
-ING-02 and ING-05 fail only on releases that fix an advisory (v1.7.1 and later), which the matrix's
-release is not: they have no fault here.
+Faults on releases that fix the February 2026 advisory (v1.7.1 and later: the release profiles
+v1.7.3 and v1.8.2, not the matrix's v1.3.1; each advisory's article says its mitigation can be
+removed once on a fixed release, so a cluster gets there by upgrading without that last step):
+- ING-02: the CVE-2025-1974 override (the article's example values: admissionWebhooks.enabled
+  false, enable-annotation-validation true) still in the HelmChartConfig; helm-controller upgraded
+  the chart with it, so the `rke2-ingress-nginx-admission` webhook configuration is gone too (the
+  article's step "RKE2 deleted the webhook configuration"), and the revert reinstalls it. The
+  same override is one of ING-05's leftovers, so ING-05 fails under this fault as well.
+- ING-05: the February 2026 article's policy `ingress-nginx-annotation-validation` and its Deny
+  binding, applied as the article prints them on an affected release (v1.4.1+, where the v1 API is
+  served) and never deleted after the upgrade to v1.7.1+. The apiserver enforces it (it then
+  refuses any update of an Ingress without annotations, Harvester's `cattle-system/rancher-expose`
+  included): inject and revert wait until admission acts on the change.
 """
 
 from __future__ import annotations
@@ -45,7 +56,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
-from harvester_conformance.emulator.faults import Fault, edit_keeping_original
+from harvester_conformance.emulator.faults import REMOVED_WEBHOOK, Fault, edit_keeping_original
 from harvester_conformance.emulator.profiles import ProfileSpec
 from harvester_conformance.emulator.versions import version_tuple
 from harvester_conformance.waits import wait_for
@@ -366,7 +377,78 @@ def app_ingress() -> dict:
     }
 
 
+# -- faults on fixed releases (v1.7.1+) ----------------------------------------------------------
+_ING02_HCC = edit_keeping_original(
+    R.HELM_CHART_CONFIGS, CHART, NS, "spec", helm_chart_config_spec(harvester_values(True))
+)
+# Kept on the HelmChartConfig while ING-02 is injected: the chart's webhook configuration existed.
+WEBHOOK_REMOVED = REMOVED_WEBHOOK + WEBHOOK
+
+
+def _ing02_inject(cl: Cluster) -> None:
+    """The override kept through the upgrade: helm-controller re-renders the chart with the webhooks
+    off, and helm deletes the chart's webhook configuration."""
+    _ING02_HCC[0](cl)
+    hcc = cl.get(R.HELM_CHART_CONFIGS, CHART, NS) or {}
+    noted = WEBHOOK_REMOVED in ((hcc.get("metadata") or {}).get("annotations") or {})
+    if not noted and cl.get(R.VALIDATING_WEBHOOKS, WEBHOOK) is not None:
+        cl.patch(R.HELM_CHART_CONFIGS, CHART, {"metadata": {"annotations": {WEBHOOK_REMOVED: "true"}}}, NS)
+    cl.delete(R.VALIDATING_WEBHOOKS, WEBHOOK)
+    wait_for("object-deleted", lambda: cl.get(R.VALIDATING_WEBHOOKS, WEBHOOK) is None)
+
+
+def _ing02_revert(cl: Cluster) -> None:
+    """The article's last step: the patch removed, helm reinstalls the chart's webhook configuration."""
+    hcc = cl.get(R.HELM_CHART_CONFIGS, CHART, NS) or {}
+    had_webhook = WEBHOOK_REMOVED in ((hcc.get("metadata") or {}).get("annotations") or {})
+    _ING02_HCC[1](cl)
+    if had_webhook:
+        cl.apply(R.VALIDATING_WEBHOOKS, admission_webhook(), manager="helm")
+        cl.patch(R.HELM_CHART_CONFIGS, CHART, {"metadata": {"annotations": {WEBHOOK_REMOVED: None}}}, NS)
+
+
+def _unannotated_probe() -> dict:
+    """An Ingress without annotations, as Harvester's own rancher-expose is: the February policy's
+    expression errors on it and fails closed."""
+    body = rancher_ingress()
+    body["metadata"] = {"name": "emulator-policy-probe", "namespace": APP_NS}
+    return body
+
+
+def _feb_policy_enforced(cl: Cluster) -> bool:
+    """A dry-run create the February policy refuses (nothing is stored). Other refusals (the chart's
+    webhook, whose Service the emulator does not run) do not count: the policy runs before webhooks."""
+    try:
+        cl.request("POST", R.INGRESSES.path(APP_NS), body=_unannotated_probe(), query={"dryRun": "All"})
+    except ApiError as exc:
+        return f"'{FEB_POLICY}'" in exc.message
+    return False
+
+
+def _ing05_inject(cl: Cluster) -> None:
+    """The article's `kubectl apply` of the policy and its binding, done before the upgrade."""
+    cl.apply(R.VALIDATING_ADMISSION_POLICIES, feb_policy(), manager="kubectl-client-side-apply")
+    cl.apply(R.VALIDATING_ADMISSION_POLICY_BINDINGS, binding(FEB_POLICY), manager="kubectl-client-side-apply")
+    wait_for("webhook-registration", lambda: _feb_policy_enforced(cl))
+
+
+def _ing05_revert(cl: Cluster) -> None:
+    """The article's removal: `kubectl delete` of the policy and of its binding."""
+    cl.delete(R.VALIDATING_ADMISSION_POLICIES, FEB_POLICY)
+    cl.delete(R.VALIDATING_ADMISSION_POLICY_BINDINGS, FEB_POLICY)
+
+    def gone() -> bool:
+        stored = cl.get(R.VALIDATING_ADMISSION_POLICIES, FEB_POLICY) or cl.get(
+            R.VALIDATING_ADMISSION_POLICY_BINDINGS, FEB_POLICY
+        )
+        return stored is None and not _feb_policy_enforced(cl)
+
+    wait_for("object-deleted", gone)
+
+
 _HCC = f"HelmChartConfig {NS}/{CHART}"
+_FEB_LEFTOVERS = (f"ValidatingAdmissionPolicy {FEB_POLICY}", f"ValidatingAdmissionPolicyBinding {FEB_POLICY}")
+_FIXED = ("v1.7.1", "")
 _AFFECTED = ("", "v1.4.3")
 _WHY = "the mitigation is only required on releases affected by CVE-2025-1974 and every later advisory (before v1.4.3)"
 
@@ -410,6 +492,29 @@ FAULTS: list[Fault] = [
         objects=(_HCC,),
         releases=_AFFECTED,
         why_not="the fault models the CVE-2025-1974 edit, made only on releases before v1.4.3",
+    ),
+    Fault(
+        "ING-02",
+        "the CVE-2025-1974 override (admissionWebhooks.enabled false, enable-annotation-validation true) kept "
+        "in the rke2-ingress-nginx HelmChartConfig through the upgrade, so the chart's admission webhook "
+        "configuration stays uninstalled",
+        _ing02_inject,
+        _ing02_revert,
+        objects=(_HCC,),
+        releases=_FIXED,
+        why_not="before v1.7.1 the override is still wanted: it is the CVE-2025-1974 mitigation (before v1.4.3), "
+        "then what keeps the admission server CVE-2026-24514 attacks from running",
+    ),
+    Fault(
+        "ING-05",
+        f"the February 2026 article's ValidatingAdmissionPolicy {FEB_POLICY} and its Deny binding, applied on an "
+        "affected release and never deleted after the upgrade",
+        _ing05_inject,
+        _ing05_revert,
+        objects=_FEB_LEFTOVERS,
+        creates=_FEB_LEFTOVERS,
+        releases=_FIXED,
+        why_not="the February 2026 CVEs are fixed from v1.7.1; before, the article's policy is the wanted mitigation",
     ),
 ]
 

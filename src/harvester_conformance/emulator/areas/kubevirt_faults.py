@@ -644,6 +644,7 @@ FAULTS = [
         _csi03_revert,
         objects=(f"VirtualMachine {NS}/{CSI03_VM}",),
         creates=(f"VirtualMachine {NS}/{CSI03_VM}",),
+        touches=(f"StorageClass {TRIDENT_CLASS}",),
     ),
     Fault(
         "SCH-05",

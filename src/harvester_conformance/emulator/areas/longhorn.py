@@ -18,6 +18,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import longhorn_conversion, longhorn_settings, longhorn_webhook
 from harvester_conformance.emulator.areas import longhorn_model as M
+from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
 from harvester_conformance.emulator.areas.longhorn_faults import FAULTS
 from harvester_conformance.emulator.areas.longhorn_manager import create_instance_manager, factory
 from harvester_conformance.emulator.seed import grant_simulator, node_names
@@ -144,6 +145,19 @@ def _seed_image(cl: Cluster, spec: Any, nodes: list[str], progress: Any) -> None
             spec.longhorn, node, disk_uuid, M.DEFAULT_DISK_PATH, {backing: status}
         )
         _apply_with_status(cl, M.BACKING_IMAGE_MANAGERS, bim, bim_status)
+    if M.version(spec.harvester) >= M.CDI_IMAGE_FROM:
+        _seed_cdi_image(cl)
+
+
+def _seed_cdi_image(cl: Cluster) -> None:
+    """From v1.5.0 a second image, imported through CDI onto the vendor (Trident) class, so that the
+    healthy profiles exercise the CDI image backend: the image, its DataVolume as CDI leaves it, and
+    the DataVolume's claim (the Trident controller binds it once the class is seeded)."""
+    image = cl.apply(R.VM_IMAGES, M.cdi_vm_image(TRIDENT_CLASS), manager=M.MANAGER)  # no status subresource
+    body, status = M.cdi_data_volume(image["metadata"]["uid"], TRIDENT_CLASS)
+    _apply_with_status(cl, R.DATA_VOLUMES, body, status)
+    dv = cl.get(R.DATA_VOLUMES, M.CDI_IMAGE, M.IMAGE_NS) or {}
+    cl.apply(R.PVCS, M.cdi_claim(dv["metadata"]["uid"], TRIDENT_CLASS), manager=M.MANAGER)
 
 
 def _apply_with_status(cl: Cluster, res: Any, body: dict, status: dict) -> None:

@@ -12,6 +12,7 @@ from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas import longhorn_webhook
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
+from harvester_conformance.emulator.areas.harvester_settings import harvester_version
 from harvester_conformance.emulator.faults import (
     FAULT_ANNOTATION,
     Fault,
@@ -415,6 +416,24 @@ def _backup_job_groups(groups: list[str]) -> Callable[[Cluster], None]:
     return apply
 
 
+def _lhp05(cl: Cluster) -> None:
+    """LHP-05 by release: before v1.4 the backup job moved to a group no volume joined; from v1.4
+    (ScheduleVMBackups) the article's own advice followed on a release it no longer fits: a Longhorn
+    backup RecurringJob in group default, which Harvester does not support there."""
+    if harvester_version(cl) < M.SCHEDULES_FROM:
+        _backup_job_groups([UNJOINED_GROUP])(cl)
+    else:
+        cl.apply(R.LONGHORN_RECURRING_JOBS, M.recurring_job(), manager="kubectl")
+
+
+def _lhp05_revert(cl: Cluster) -> None:
+    if harvester_version(cl) < M.SCHEDULES_FROM:
+        _backup_job_groups(["default"])(cl)
+    else:
+        cl.delete(R.LONGHORN_RECURRING_JOBS, RECURRING_JOB, M.NS)
+        wait_for("object-deleted", lambda: cl.get(R.LONGHORN_RECURRING_JOBS, RECURRING_JOB, M.NS) is None)
+
+
 VENDOR_IMAGE = "emulator-vendor-image"
 
 
@@ -517,13 +536,12 @@ FAULTS = [
     ),
     Fault(
         "LHP-05",
-        f"the daily-backup RecurringJob moved to group {UNJOINED_GROUP}, which no volume joined: it backs up nothing",
-        _backup_job_groups([UNJOINED_GROUP]),
-        _backup_job_groups(["default"]),
+        f"before v1.4.0 the daily-backup RecurringJob moved to group {UNJOINED_GROUP}, which no volume joined "
+        "(it backs up nothing); from v1.4.0 a Longhorn backup RecurringJob created as the article says, which "
+        "Harvester no longer supports",
+        _lhp05,
+        _lhp05_revert,
         objects=(f"RecurringJob {M.NS}/{RECURRING_JOB}",),
-        releases=("", "v1.4.0"),
-        why_not="from v1.4.0 recurring backups are Harvester ScheduleVMBackups and the seed keeps no Longhorn "
-        "RecurringJob (unsupported there); this fault models the v1.2/v1.3 RecurringJob",
     ),
     Fault(
         "CSI-02",

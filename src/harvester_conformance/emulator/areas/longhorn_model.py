@@ -662,6 +662,121 @@ def image_objects() -> tuple[dict, dict]:
     return image_storage_class(IMAGE, f"{IMAGE_NS}-{IMAGE}"), vm_image()
 
 
+# -- a CDI-backed VM image (Harvester >= v1.5.0) ---------------------------------------------------
+# HV v1.5.0..v1.8.2 pkg/image/cdi: an image of `spec.backend: cdi` is imported by a DataVolume of the
+# image's own namespace/name (owned by the image) onto `spec.targetStorageClassName`, Block and
+# ReadWriteOnce, sized to the image's virtual size; `status.storageClassName` is the target class
+# (pkg/util GetImageStorageClassName). No backing image and no per-image StorageClass exist for it.
+CDI_IMAGE_FROM = (1, 5, 0)
+CDI_IMAGE = "image-ubuntu-vendor"
+
+
+def cdi_vm_image(target: str) -> dict:
+    """The seeded CDI-backed image as Harvester's image controller leaves it once imported."""
+    return {
+        "apiVersion": "harvesterhci.io/v1beta1",
+        "kind": "VirtualMachineImage",
+        "metadata": {"name": CDI_IMAGE, "namespace": IMAGE_NS},
+        "spec": {
+            "displayName": "ubuntu-22.04-server-cloudimg-amd64-vendor.img",
+            "sourceType": "download",
+            "url": IMAGE_URL,
+            "retry": 3,
+            "backend": "cdi",
+            "targetStorageClassName": target,
+        },
+        "status": {
+            "appliedUrl": IMAGE_URL,
+            "progress": 100,
+            "size": IMAGE_SIZE,
+            "virtualSize": IMAGE_VIRTUAL_SIZE,
+            "storageClassName": target,
+            "conditions": [
+                {"type": "Imported", "status": "True", "reason": "Imported"},
+                {"type": "Initialized", "status": "True", "reason": "Initialized"},
+                {"type": "RetryLimitExceeded", "status": "False"},
+            ],
+        },
+    }
+
+
+def cdi_data_volume(image_uid: str, target: str) -> tuple[dict, dict]:
+    """(object, status) of the image's DataVolume after a successful import (CDI: phase Succeeded,
+    progress 100.0%, Bound and Ready true, Running false with reason Completed)."""
+    body = {
+        "apiVersion": "cdi.kubevirt.io/v1beta1",
+        "kind": "DataVolume",
+        "metadata": {
+            "name": CDI_IMAGE,
+            "namespace": IMAGE_NS,
+            "ownerReferences": [
+                {
+                    "apiVersion": "harvesterhci.io/v1beta1",
+                    "kind": "VirtualMachineImage",
+                    "name": CDI_IMAGE,
+                    "uid": image_uid,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "source": {"http": {"url": IMAGE_URL}},
+            "storage": {
+                "storageClassName": target,
+                "accessModes": ["ReadWriteOnce"],
+                "volumeMode": "Block",
+                "resources": {"requests": {"storage": str(IMAGE_VIRTUAL_SIZE)}},
+            },
+        },
+    }
+    stamp = clock.stamp()
+
+    def cond(kind: str, status: str, reason: str) -> dict:
+        return {"type": kind, "status": status, "reason": reason, "lastTransitionTime": stamp}
+
+    status = {
+        "phase": "Succeeded",
+        "progress": "100.0%",
+        "claimName": CDI_IMAGE,
+        "conditions": [
+            cond("Bound", "True", "Bound"),
+            cond("Ready", "True", ""),
+            cond("Running", "False", "Completed"),
+        ],
+    }
+    return body, status
+
+
+def cdi_claim(dv_uid: str, target: str) -> dict:
+    """The DataVolume's PersistentVolumeClaim (same namespace/name, owned by it), which the
+    vendor's external-provisioner binds."""
+    return {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {
+            "name": CDI_IMAGE,
+            "namespace": IMAGE_NS,
+            "labels": {"app": "containerized-data-importer", "app.kubernetes.io/managed-by": "cdi-controller"},
+            "ownerReferences": [
+                {
+                    "apiVersion": "cdi.kubevirt.io/v1beta1",
+                    "kind": "DataVolume",
+                    "name": CDI_IMAGE,
+                    "uid": dv_uid,
+                    "controller": True,
+                    "blockOwnerDeletion": True,
+                }
+            ],
+        },
+        "spec": {
+            "accessModes": ["ReadWriteOnce"],
+            "volumeMode": "Block",
+            "storageClassName": target,
+            "resources": {"requests": {"storage": str(IMAGE_VIRTUAL_SIZE)}},
+        },
+    }
+
+
 def backing_image(name: str, longhorn: str, disk_uuids: list[str]) -> tuple[dict, dict]:
     """(object, status) of a downloaded backing image with a ready copy on each disk of
     `disk_uuids`, its fields as LM v1beta2 backingimage.go has them at the release."""

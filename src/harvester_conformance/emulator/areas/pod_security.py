@@ -25,7 +25,7 @@ Faults:
   in lexical order, a later key replaces, `key+` appends); after its reboot the node's apiserver
   runs without the cluster-wide configuration.
 
-Release-gated faults (RELEASE_GATED_FAULTS, not registered: the fault matrix runs on v1.3.1):
+Faults from v1.8.0 (`Fault.releases`; proven on the v1.8.2 profile, not on the matrix's v1.3.1):
 - PSS-03: `cluster-pod-security-standard` enabled while one namespace lost its labels (v1.8+).
 - PSS-05: the setting enabled with the article's label-rejection policy bound (v1.8+).
 """
@@ -369,6 +369,9 @@ FAULTS: list[Fault] = [
         _label(GPU_NS, "baseline"),
         _label(GPU_NS, "privileged"),
         objects=(f"VirtualMachine {GPU_NS}/{GPU_VM}",),
+        releases=("", "v1.5.1"),
+        why_not="from v1.5.1 (and in v1.4.3) the host-device fix (harvester issue 8218) lets such a VM start "
+        "under a baseline namespace: the failure no longer exists",
     ),
     Fault(
         "PSS-02",
@@ -456,7 +459,8 @@ def _pss03(cl: Cluster) -> None:
     cl.patch(R.HARVESTER_SETTINGS, hps.SETTING, {"value": '{"enabled": "yes"}'})
 
 
-RELEASE_GATED_FAULTS: list[Fault] = [
+# The setting exists from v1.8.0: these faults apply there only.
+FAULTS += [
     Fault(
         "PSS-03",
         f'{hps.SETTING} value with enabled "yes" (not a boolean)',

@@ -80,7 +80,9 @@ def controller_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
 def _snapshots(cl: Cluster, pvcs: list[dict], offline: bool) -> None:
     classes = {c["metadata"]["name"] for c in cl.list(R.VOLUME_SNAPSHOT_CLASSES) if c.get("driver") == TRIDENT}
     bound = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in pvcs if p["spec"].get("volumeName")}
-    for snap in cl.list(R.VOLUME_SNAPSHOTS):
+    snapshots = cl.list(R.VOLUME_SNAPSHOTS)
+    _delete_orphaned_contents(cl, {s["metadata"]["uid"] for s in snapshots})
+    for snap in snapshots:
         spec, st = snap.get("spec") or {}, snap.get("status") or {}
         if spec.get("volumeSnapshotClassName") not in classes or st.get("readyToUse") or offline:
             continue
@@ -121,6 +123,21 @@ def _snapshots(cl: Cluster, pvcs: list[dict], offline: bool) -> None:
             ns,
             sub="status",
         )
+
+
+def _delete_orphaned_contents(cl: Cluster, live: set[str]) -> None:
+    """The snapshot controller's part: a content of deletionPolicy Delete whose bound VolumeSnapshot
+    is gone is deleted (with the storage snapshot) (external-snapshotter common-controller)."""
+    for content in cl.list(R.VOLUME_SNAPSHOT_CONTENTS):
+        spec = content.get("spec") or {}
+        uid = (spec.get("volumeSnapshotRef") or {}).get("uid")
+        if spec.get("driver") != TRIDENT or spec.get("deletionPolicy") != "Delete" or not uid or uid in live:
+            continue
+        try:
+            cl.delete(R.VOLUME_SNAPSHOT_CONTENTS, content["metadata"]["name"])
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
 
 
 def seed(cl: Any, spec: Any, state_dir: Path, progress: Any) -> None:

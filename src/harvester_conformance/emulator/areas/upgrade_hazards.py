@@ -4,7 +4,9 @@ the load balancers, the Rancher side and the API endpoint, and the guest cluster
 Seed: the guest cluster's LoadBalancer Services (the emulated apiserver plays the guest cluster
 too: pass the same kubeconfig as --guest-kubeconfig), in namespace `rke2-guest`, matching the
 guest load balancers of harvester_hosts; the DHCP one prepared for upgrade as the KB says
-(`kube-vip.io/hwaddr`, `kube-vip.io/requestedIP`).
+(`kube-vip.io/hwaddr`, `kube-vip.io/requestedIP`). Each host's `/proc/partitions` (the OS disk as
+harvester-installer partitions it, COS_STATE 15360 MiB at 8:4 as /proc/1/mountinfo mounts it),
+which the v1.7.x pre-check's COS_STATE size rule reads (UPG-02).
 Controller: Rancher's token TTL handling (harvester_hosts_rancher.token_factory).
 """
 
@@ -65,6 +67,32 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
         status = {"loadBalancer": {"ingress": [{"ip": ip}]}}
         cl.patch(R.SERVICES, name, {"status": status}, GUEST_NS, sub="status")
     progress("guest cluster Services seeded")
+    _seed_partitions(cl, Path(state_dir))
+
+
+# harvester-installer pkg/config (v1.4.0 … v1.8.0): EFI 64 MiB, COS_OEM 50 MiB, COS_RECOVERY 8192
+# MiB, COS_STATE 15360 MiB (DefaultCosStateSizeMiB), COS_PERSISTENT 150 GiB, Longhorn's default
+# disk the rest; in 1K blocks as /proc/partitions counts them.
+OS_DISK_KIB = 937_692_504  # a 960 GB SSD (BLOCK_DEVICES sda)
+COS_STATE_MIB = 15360
+OS_PARTITIONS_MIB = (64, 50, 8192, COS_STATE_MIB, 153_600)
+PARTITIONS = "proc/partitions"
+
+
+def partitions_table(cos_state_kib: int = COS_STATE_MIB * 1024) -> str:
+    """/proc/partitions of a node: loop0 (the OS image), sda with its six partitions, sdb, sdc."""
+    sizes = [mib * 1024 for mib in OS_PARTITIONS_MIB]
+    sizes[3] = cos_state_kib
+    sizes.append(OS_DISK_KIB - 2048 - sum(sizes))
+    rows = [(7, 0, 3_145_728, "loop0"), (8, 0, OS_DISK_KIB, "sda")]
+    rows += [(8, i + 1, size, f"sda{i + 1}") for i, size in enumerate(sizes)]
+    rows += [(8, 16, 3_750_738_264, "sdb"), (8, 32, 104_857_600, "sdc")]
+    return "major minor  #blocks  name\n\n" + "".join(f"{a:4d} {b:7d} {c:10d} {d}\n" for a, b, c, d in rows)
+
+
+def _seed_partitions(cl: Cluster, state_dir: Path) -> None:
+    for node in cl.list(R.NODES):
+        hostfs.write(state_dir, node["metadata"]["name"], PARTITIONS, partitions_table())
 
 
 def ready(cl: Cluster, spec: Any) -> bool:

@@ -1,0 +1,92 @@
+"""The vendor certification profile end to end (issue 12): on the emulated cluster the simulated
+Trident driver is certified, and without its VolumeSnapshotClass the run fails naming that class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT, TRIDENT_CLASS
+from harvester_conformance.waits import wait_for
+
+from .conftest import Emulated, RunResult, run_suite
+
+# The class csi-driver-config names for Trident (both keys), as the NetApp KB installs it.
+SNAPSHOT_CLASS = "trident-snapshotclass"
+
+
+def _certify(tmp_path: Path, c: Emulated) -> RunResult:
+    """`run --profile certification` the way `run` drives an emulated cluster: the same apiserver
+    plays the Rancher and guest clusters and the hosts are simulated, so nothing is skipped for a
+    missing input."""
+    kubeconfig = str(c.kubeconfig)
+    return run_suite(
+        tmp_path,
+        c.kubeconfig,
+        "--profile",
+        "certification",
+        "--vendor-storage-class",
+        TRIDENT_CLASS,
+        "--rancher-kubeconfig",
+        kubeconfig,
+        "--guest-kubeconfig",
+        kubeconfig,
+        "--node-probe",
+        "simulated",
+        "--hosts-dir",
+        str(c.state.dir / "hosts"),
+        "--timeout-scale",
+        "0.2",
+    )
+
+
+def _not_passed(r: RunResult) -> dict[str, str]:
+    """Every ID that neither passed nor was skipped as not applicable, with its message."""
+    out = {}
+    for rec in (r.summary or {}).get("invariants", []):
+        applicable = rec["status"] == "skipped" and "not applicable" in rec["message"]
+        if rec["status"] != "passed" and not applicable:
+            out[rec["id"]] = f"{rec['status']}: {rec['message']}"
+    return out
+
+
+def test_certification_passes_then_fails_naming_the_missing_snapshot_class(emulated, tmp_path) -> None:
+    c = emulated("v1.3.1")
+    healthy = _certify(tmp_path, c)
+    assert healthy.code == 0, (_not_passed(healthy), healthy.stdout[-2000:])
+    assert _not_passed(healthy) == {}
+    assert healthy.status("CSI-04") == "passed", healthy.record("CSI-04")
+
+    cl = Cluster.from_kubeconfig(str(c.kubeconfig))
+    saved = cl.get(R.VOLUME_SNAPSHOT_CLASSES, SNAPSHOT_CLASS)
+    assert saved is not None and saved["driver"] == TRIDENT
+    cl.delete(R.VOLUME_SNAPSHOT_CLASSES, SNAPSHOT_CLASS)
+    try:
+        wait_for("cluster-seeded", lambda: cl.get(R.VOLUME_SNAPSHOT_CLASSES, SNAPSHOT_CLASS) is None)
+        broken = _certify(tmp_path, c)
+    finally:
+        body = {k: v for k, v in saved.items() if k != "metadata"}
+        body["metadata"] = {k: v for k, v in saved["metadata"].items() if k in ("name", "labels", "annotations")}
+        if cl.get(R.VOLUME_SNAPSHOT_CLASSES, SNAPSHOT_CLASS) is None:
+            cl.create(R.VOLUME_SNAPSHOT_CLASSES, body)
+        wait_for("cluster-seeded", lambda: cl.get(R.VOLUME_SNAPSHOT_CLASSES, SNAPSHOT_CLASS) is not None)
+        cl.close()
+
+    assert broken.code == 1 and broken.summary["exit_code"] == 1, broken.stdout[-2000:]
+    failed = {i: m for i, m in _not_passed(broken).items() if m.startswith("failed")}
+    assert "CSI-04" in failed, _not_passed(broken)
+    csi04 = broken.record("CSI-04")
+    assert f"VolumeSnapshotClass {SNAPSHOT_CLASS}" in csi04["message"]
+    assert "does not exist" in csi04["message"]
+    assert f"VolumeSnapshotClass {SNAPSHOT_CLASS}" in csi04["objects"]
+    assert csi04["remediation"]
+    # What the user reads: the summary names the ID, the class and what is wrong with it.
+    text = (broken.run_dir / "summary.md").read_text()
+    assert "CSI-04" in text and SNAPSHOT_CLASS in text and "does not exist" in text
+    assert "CSI-04" in broken.stdout and SNAPSHOT_CLASS in broken.stdout
+    # Nothing else broke: only the checks that read the snapshot classes fail, each naming it.
+    assert set(failed) <= {"CSI-01", "CSI-04", "NTA-01"}, failed
+    for inv in failed:
+        assert SNAPSHOT_CLASS in failed[inv] or TRIDENT in failed[inv], (inv, failed[inv])
+        assert broken.record(inv)["remediation"], inv

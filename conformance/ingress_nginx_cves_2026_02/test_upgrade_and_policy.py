@@ -37,14 +37,13 @@ def test_affected_release_is_upgraded_or_guarded(
 
 @invariant("ING-05")
 def test_no_advisory_leftovers_after_the_fix(
-    hc: RunContext, request: pytest.FixtureRequest, release: ing.Version, hcc: dict | None
+    hc: RunContext, request: pytest.FixtureRequest, release: ing.Version
 ) -> None:
     snap = hc.snapshot
     advise(
         request,
         feb.check_leftovers(
             release,
-            hcc,
             snap.list(R.VALIDATING_ADMISSION_POLICIES),
             snap.list(R.VALIDATING_ADMISSION_POLICY_BINDINGS),
             snap.list(R.INGRESSES),

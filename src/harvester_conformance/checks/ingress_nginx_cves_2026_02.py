@@ -103,12 +103,12 @@ def refused_by_feb_policy(policy: dict, ingresses: Iterable[dict]) -> list[str]:
 
 def check_leftovers(
     release: ing.Version,
-    hcc: dict | None,
     policies: Iterable[dict],
     bindings: Iterable[dict],
     ingresses: Iterable[dict],
 ) -> list[Finding]:
-    """ING-05 (advisory): each advisory's leftovers, on a release that fixes it."""
+    """ING-05 (advisory): each advisory's policy and binding left behind on a release that fixes
+    it. The CVE-2025-1974 webhook override is ING-02's: the February article never sets it."""
     policies, bindings, ingresses = list(policies), list(bindings), list(ingresses)
     out: list[Finding] = []
     if not ing.affected_by_feb_2026(release):
@@ -118,17 +118,6 @@ def check_leftovers(
         if refused:
             why += f"; it refuses updates of Ingresses without annotations: {', '.join(refused)}"
         out += ing.policy_leftovers(ing.FEB_POLICY, policies, bindings, why)
-        vals, bad = ing.parsed_or_finding(hcc)
-        if bad is not None:
-            out.append(bad)
-        elif hcc is not None and vals is not None and not ing.webhooks_enabled(vals):
-            out.append(
-                Finding(
-                    ing.HCC_OBJECT,
-                    "admission webhook override left behind: CVE-2025-1974 and CVE-2026-24514 are fixed, "
-                    "drop controller.admissionWebhooks.enabled: false",
-                )
-            )
     if not ing.affected_by_may_2026(release):
         why = "the May 2026 CVEs are fixed in this release (v1.7.2, v1.8.1 and later; delete it and its binding)"
         out += ing.policy_leftovers(ing.MAY_POLICY, policies, bindings, why)

@@ -38,8 +38,7 @@ removed once on a fixed release, so a cluster gets there by upgrading without th
 - ING-02: the CVE-2025-1974 override (the article's example values: admissionWebhooks.enabled
   false, enable-annotation-validation true) still in the HelmChartConfig; helm-controller upgraded
   the chart with it, so the `rke2-ingress-nginx-admission` webhook configuration is gone too (the
-  article's step "RKE2 deleted the webhook configuration"), and the revert reinstalls it. The
-  same override is one of ING-05's leftovers, so ING-05 fails under this fault as well.
+  article's step "RKE2 deleted the webhook configuration"), and the revert reinstalls it.
 - ING-05: the February 2026 article's policy `ingress-nginx-annotation-validation` and its Deny
   binding, applied as the article prints them on an affected release (v1.4.1+, where the v1 API is
   served) and never deleted after the upgrade to v1.7.1+. The apiserver enforces it (it then

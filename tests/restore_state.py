@@ -262,8 +262,8 @@ def kill_when_changed(
         proc.wait()
 
 
-def cleanup(kubeconfig: Path, run_id: str | None = None) -> subprocess.CompletedProcess[str]:
+def cleanup(kubeconfig: Path, run_id: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     """`harvester-conformance cleanup`, as a user runs it after a killed run."""
     cmd = [sys.executable, "-m", "harvester_conformance.cli", "cleanup", "--kubeconfig", str(kubeconfig)]
     cmd += ["--run-id", run_id] if run_id else []
-    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=120)
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=timeout)

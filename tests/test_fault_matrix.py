@@ -58,10 +58,6 @@ def fault_batches(profile: str) -> list[list[str]]:
     component's version) is alone in its batch. Greedy, in ID order: the same batches every run."""
     batches: list[list[str]] = []
     for inv in proven_on(profile):
-        fault = areas.FAULTS[inv]
-        if fault.reports_release or fault.reports_component:
-            batches.append([inv])
-            continue
         for batch in batches:
             if _compatible(inv, batch):
                 batch.append(inv)
@@ -77,11 +73,16 @@ def _names(fault: Fault) -> set[str]:
     return {o.rsplit("/", 1)[-1].split(" ")[-1] for o in (*fault.objects, *fault.touches)}
 
 
+def _whole_cluster(fault: Fault) -> bool:
+    """The fault changes what the whole cluster reports (its release, a component's version)."""
+    return bool(fault.reports_release or fault.reports_component)
+
+
 def _compatible(inv: str, batch: list[str]) -> bool:
     fault = areas.FAULTS[inv]
     for other in batch:
         peer = areas.FAULTS[other]
-        if peer.reports_release or peer.reports_component or _names(fault) & _names(peer):
+        if _whole_cluster(fault) or _whole_cluster(peer) or _names(fault) & _names(peer):
             return False
         if inv.split("-")[0] == other.split("-")[0]:
             return False

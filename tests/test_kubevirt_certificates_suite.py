@@ -5,10 +5,6 @@ export certificates, and that a failed undo is reported apart from the verdict, 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +13,10 @@ from harvester_conformance.changes import SAVED_ANNOTATION
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import areas
-from harvester_conformance.waits import Abort, wait_for
+from harvester_conformance.waits import wait_for
 
-from .conftest import ROOT, Emulated, run_suite
+from .conftest import Emulated, run_suite
+from .restore_state import cleanup, kill_when_changed
 
 FAST = ("--timeout-scale", "0.2")
 DISRUPTIVE = ("--profile", "full", "--allow-disruptive")
@@ -86,48 +83,20 @@ def test_cleanup_restores_what_a_killed_run_changed(emulated, tmp_path) -> None:
 
 def _kill_during_change(c: Emulated, cl: Cluster, original: object, tmp_path: Path) -> None:
     """Start KVC-07, and SIGKILL it once its change is on the cluster."""
-    cmd = [sys.executable, "-m", "harvester_conformance.cli", "run", "--kubeconfig", str(c.kubeconfig)]
-    cmd += [*DISRUPTIVE, "--id", "KVC-07", "--run-id", "killed-run", "--reports-dir", str(tmp_path)]
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    log = tmp_path / "killed-run.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def changed() -> bool:
-        if _strategy(cl)[0] != original:
-            return True
-        if proc.poll() is not None:
-            raise Abort(f"the run ended ({proc.returncode}) before changing the strategy: {log.read_text()[-3000:]}")
-        return False
-
-    try:
-        wait_for("object-restored", changed, describe=lambda: log.read_text()[-3000:])
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
+    kill_when_changed(
+        c.kubeconfig,
+        [*DISRUPTIVE, "--id", "KVC-07"],
+        "killed-run",
+        tmp_path / "killed-run.log",
+        lambda: _strategy(cl)[0] != original,
+        "object-restored",
+    )
     left, annotations = _strategy(cl)
     assert left != original and json.loads(annotations[SAVED_ANNOTATION])["run"] == "killed-run"
 
 
 def _cleanup_after_kill(c: Emulated, cl: Cluster, original: object, tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "harvester_conformance.cli",
-            "cleanup",
-            "--kubeconfig",
-            str(c.kubeconfig),
-            "--run-id",
-            "killed-run",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=60,
-    )
+    out = cleanup(c.kubeconfig, "killed-run", timeout=60)
     assert out.returncode == 0, out.stderr
     assert "restored KubeVirt harvester-system/kubevirt" in out.stdout
     restored, annotations = _strategy(cl)

@@ -74,8 +74,9 @@ def _names(fault: Fault) -> set[str]:
 
 
 def _whole_cluster(fault: Fault) -> bool:
-    """The fault changes what the whole cluster reports (its release, a component's version)."""
-    return bool(fault.reports_release or fault.reports_component)
+    """The fault changes what the whole cluster reports (its release, a component's version) or
+    admits (every namespace write)."""
+    return bool(fault.reports_release or fault.reports_component or fault.admission_wide)
 
 
 def _compatible(inv: str, batch: list[str]) -> bool:

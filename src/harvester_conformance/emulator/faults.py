@@ -68,6 +68,9 @@ class Fault:
     # The fault changes the version a component reports (a half-finished upgrade): checks gated
     # on that component's later versions rightly say not applicable, as under `reports_release`.
     reports_component: bool = False
+    # The fault changes what the apiserver admits for every object of a kind (a policy denying
+    # labelled namespaces): any other fault's inject or revert may be refused while it is in.
+    admission_wide: bool = False
 
     def applies_to(self, harvester: str | None) -> bool:
         """Whether the fault applies to a cluster running `harvester` (a server-version value; an

@@ -446,12 +446,28 @@ def _pss05(cl: Cluster) -> None:
         manager=MANAGER,
     )
     _setting(True)(cl)
+    wait_for("webhook-registration", lambda: not _label_admitted(cl))
 
 
 def _pss05_revert(cl: Cluster) -> None:
     _setting(False)(cl)
     cl.delete(R.VALIDATING_ADMISSION_POLICY_BINDINGS, f"{LABEL_REJECTION}-binding")
     cl.delete(R.VALIDATING_ADMISSION_POLICIES, LABEL_REJECTION)
+    wait_for("webhook-registration", lambda: _label_admitted(cl))
+
+
+def _label_admitted(cl: Cluster) -> bool:
+    """Whether the apiserver admits a namespace with the enforce label (a dry run: nothing is
+    stored). It loads admission policies asynchronously, so the fault is in, or out, only once
+    this answers: until then a namespace write elsewhere is still denied."""
+    probe = {"metadata": {"name": "emulator-pss-label-probe", "labels": {ENFORCE: "baseline"}}}
+    try:
+        cl.request("POST", R.NAMESPACES.path(), body=probe, query={"dryRun": "All"})
+    except ApiError as exc:
+        if exc.status == 422:
+            return False
+        raise
+    return True
 
 
 def _pss03(cl: Cluster) -> None:
@@ -477,6 +493,7 @@ FAULTS += [
         _pss05_revert,
         objects=(f"ValidatingAdmissionPolicy {LABEL_REJECTION}",),
         creates=(f"ValidatingAdmissionPolicy {LABEL_REJECTION}",),
+        admission_wide=True,
         releases=("v1.8.0", ""),
         why_not="the setting exists from v1.8.0",
     ),

@@ -243,6 +243,26 @@ def kill_when_changed(
 ) -> None:
     """Start a run in its own process group and SIGKILL the group as soon as `changed()` holds (waited
     for with the named `timeout`); the run ending first is an error, with its output."""
+    stop_when_changed(kubeconfig, args, run_id, log, changed, timeout, signal.SIGKILL, group=True)
+
+
+def stop_when_changed(
+    kubeconfig: Path,
+    args: list[str],
+    run_id: str,
+    log: Path,
+    changed: Callable[[], bool],
+    timeout: str,
+    sig: signal.Signals | None,
+    *,
+    group: bool,
+    exit_within: float = 180,
+) -> int:
+    """Start a run in its own process group; once `changed()` holds (waited for with the named
+    `timeout`), send `sig` to the group (as a terminal's Ctrl-C) or to the run's process only (as a
+    CI runner cancelling a job), or with no `sig` let the run's own time limit stop it. The run's
+    exit code, once it has ended (within `exit_within` seconds; then it is killed, an error); the
+    run ending before its change showed is an error too."""
     cmd = [sys.executable, "-m", "harvester_conformance.cli", "run", "--kubeconfig", str(kubeconfig)]
     cmd += [*args, "--run-id", run_id, "--reports-dir", str(log.parent)]
     with log.open("w") as out:
@@ -257,8 +277,12 @@ def kill_when_changed(
 
     try:
         wait_for(timeout, probe, describe=lambda: log.read_text()[-3000:], max_interval=0.3)
+        if sig is not None:
+            (os.killpg if group else os.kill)(proc.pid, sig)
+        return proc.wait(timeout=exit_within)
     finally:
-        os.killpg(proc.pid, signal.SIGKILL)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
 
 

@@ -6,7 +6,10 @@ scheduling and eviction flags) also after the run is killed mid-change and `clea
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import json
+import signal
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -121,6 +124,8 @@ def _eviction_requested(cl: Cluster, before: dict) -> bool:
 # (the changed part, what shows the change, the object `cleanup` restores, a fault holding the
 # change in place until the kill). EVI-03's eviction completes within a second on a healthy
 # cluster, so longhorn-manager is held stuck (EVI-03's fault) as KVC-07's test holds virt-operator.
+# A read-only check that runs before the disruptive ones (the conformance packages' order).
+FINISHES_FIRST = "KVC-01"
 KILLED: dict[str, tuple[str, Callable[[Cluster, dict], bool], str, str | None]] = {
     "MIG-06": ("kubevirt limits", _migrations_lowered, "KubeVirt harvester-system/kubevirt", None),
     "LPC-04": ("priority class", _priority_class_changed, "Setting longhorn-system/priority-class", None),
@@ -128,25 +133,45 @@ KILLED: dict[str, tuple[str, Callable[[Cluster, dict], bool], str, str | None]] 
 }
 
 
+@contextlib.contextmanager
+def _held(c, fault: str | None) -> Iterator[None]:  # noqa: ANN001 - the emulated-cluster handle
+    """The fault that holds the change in place until the stop, if any, reverted whatever happens."""
+    if fault:
+        areas.inject(fault, c.kubeconfig)
+    try:
+        yield
+    finally:
+        if fault:
+            areas.revert(fault, c.kubeconfig)
+
+
+def _back_as_before(cl: Cluster, before: dict) -> None:
+    after = S.settled(cl, before)
+    assert S.differences(before, after) == {}
+    assert S.leftovers(cl) == []
+
+
 @pytest.mark.parametrize("inv", list(KILLED))
 def test_cleanup_restores_what_a_killed_run_changed(cluster, tmp_path: Path, inv: str) -> None:
     """SIGKILL once the change shows: it stays changed (with its saved original naming the run);
-    `cleanup --run-id` puts the part back as it was before, and leaves nothing labelled."""
+    `cleanup --run-id` puts the part back as it was before, and leaves nothing labelled. The killed
+    run's reports still hold the outcome of the check that finished before (KVC-01, read-only)."""
     c, cl = cluster
     part, changed, restored, fault = KILLED[inv]
     before = S.state(cl)
     run_id = f"killed-{inv.lower()}"
-    if fault:
-        areas.inject(fault, c.kubeconfig)
-    try:
+    with _held(c, fault):
         S.kill_when_changed(
             c.kubeconfig,
-            ["--profile", "full", "--allow-disruptive", "--id", inv],
+            ["--profile", "full", "--allow-disruptive", "--id", FINISHES_FIRST, "--id", inv],
             run_id,
             tmp_path / f"{run_id}.log",
             lambda: changed(cl, before),
             "setting-applied",
         )
+        kept = json.loads((tmp_path / run_id / "summary.json").read_text())
+        assert (kept["state"], kept["exit_code"]) == ("running", None)
+        assert [(r["id"], r["status"]) for r in kept["invariants"]] == [(FINISHES_FIRST, "passed")]
         left = S.STATE[part](cl)
         assert changed(cl, before) and left != before[part]
         assert S.saved_runs(left) == {run_id}
@@ -154,9 +179,44 @@ def test_cleanup_restores_what_a_killed_run_changed(cluster, tmp_path: Path, inv
         assert out.returncode == 0, out.stdout + out.stderr
         assert f"restored {restored}" in out.stdout
         assert S.STATE[part](cl) == before[part]
-    finally:
-        if fault:
-            areas.revert(fault, c.kubeconfig)
-    after = S.settled(cl, before)
-    assert S.differences(before, after) == {}
-    assert S.leftovers(cl) == []
+    _back_as_before(cl, before)
+
+
+# -- stopped mid-change: the run undoes it itself ------------------------------------------------------
+# (how the stop comes, extra run arguments). SIGINT to the process group is a terminal's Ctrl-C,
+# SIGTERM to the run's process a CI runner cancelling the job; the time limit stops a run whose check
+# would wait for far longer (EVI-03's stuck eviction, its named timeout unscaled), with xdist workers.
+STOPPED: dict[str, tuple[signal.Signals | None, bool, list[str]]] = {
+    "MIG-06": (signal.SIGINT, True, []),
+    "LPC-04": (signal.SIGTERM, False, []),
+    "EVI-03": (None, False, ["--timeout", "60", "-n", "2"]),
+}
+
+
+@pytest.mark.parametrize("inv", list(STOPPED))
+def test_a_stopped_run_restores_and_reports(cluster, tmp_path: Path, inv: str) -> None:
+    """Stopped once its change shows, the run restores the part and removes what it created
+    itself (no `cleanup`), exits 3 with one line saying why, no traceback, and writes its reports
+    marked interrupted: the check that finished (KVC-01) keeps its outcome, the stopped one is
+    listed as having none."""
+    c, cl = cluster
+    part, changed, _, fault = KILLED[inv]
+    sig, group, extra = STOPPED[inv]
+    before = S.state(cl)
+    run_id = f"stopped-{inv.lower()}"
+    log = tmp_path / f"{run_id}.log"
+    with _held(c, fault):
+        args = ["--profile", "full", "--allow-disruptive", "--id", FINISHES_FIRST, "--id", inv, *extra]
+        code = S.stop_when_changed(
+            c.kubeconfig, args, run_id, log, lambda: changed(cl, before), "setting-applied", sig, group=group
+        )
+        out = log.read_text()
+        assert code == 3, out[-3000:]
+        why = sig.name if sig else "time limit of 60 s reached"
+        assert f"[hc] stopping ({why})" in out and "Traceback" not in out, out[-3000:]
+        doc = json.loads((tmp_path / run_id / "summary.json").read_text())
+        assert (doc["state"], doc["stopped_by"], doc["unfinished"]) == ("interrupted", why, [inv])
+        assert [(r["id"], r["status"]) for r in doc["invariants"]] == [(FINISHES_FIRST, "passed")]
+        assert doc["cleanup"] == [] and doc["exit_code"] == 3
+        assert S.STATE[part](cl) == before[part]
+    _back_as_before(cl, before)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import pytest
 
@@ -29,6 +30,7 @@ def test_exit_code_0_when_conforming_and_reports_complete(emulated, tmp_path) ->
     s = r.summary
     assert set(s) >= {"run_id", "profile", "cluster", "exit_code", "invariants"}
     assert s["exit_code"] == 0
+    assert (s["state"], s["stopped_by"], s["unfinished"]) == ("complete", None, [])
     assert s["cluster"] == {
         "kubernetes": "v1.34.4",
         "harvester": "v1.3.1",
@@ -62,6 +64,8 @@ def test_exit_code_1_on_violation(emulated, tmp_path) -> None:
         ["--run-id", "not a label!"],
         ["--timeout-scale", "0"],
         ["--timeout-scale", "-1"],
+        ["--timeout", "0"],
+        ["--node-probe", "ssh", "--ssh-host", "no-address-given"],
         ["--node-probe", "simulated"],  # without --hosts-dir
         ["--reports-dir", "/proc/no-such-dir"],
     ],
@@ -100,6 +104,60 @@ def test_cleanup_without_a_cluster_is_a_usage_error(tmp_path) -> None:
     )
     assert out.returncode == 2 and "no cluster given" in out.stderr
     assert "Traceback" not in out.stdout + out.stderr
+
+
+def test_a_context_the_kubeconfig_lacks_is_a_usage_error(emulated, tmp_path) -> None:
+    c = emulated("v1.3.1")
+    started = time.monotonic()
+    r = run_suite(tmp_path, c.kubeconfig, "--context", "no-such-context")
+    out = r.stdout + r.stderr
+    assert r.code == 2 and time.monotonic() - started < 15, out[-2000:]
+    assert len([line for line in out.splitlines() if "no-such-context" in line]) == 1 and "Traceback" not in out
+
+
+def _kubeconfig_as(c, tmp_path: Path, name: str, pair) -> Path:  # noqa: ANN001 - cluster handle, pki.KeyPair
+    """The emulated cluster's kubeconfig with the client certificate `pair` instead of admin's."""
+    import yaml
+
+    (tmp_path / f"{name}.crt").write_bytes(pair.cert_pem)
+    (tmp_path / f"{name}.key").write_bytes(pair.key_pem)
+    doc = yaml.safe_load(c.kubeconfig.read_text())
+    doc["users"][0]["user"] = {
+        "client-certificate": str(tmp_path / f"{name}.crt"),
+        "client-key": str(tmp_path / f"{name}.key"),
+    }
+    kubeconfig = tmp_path / f"{name}.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump(doc))
+    return kubeconfig
+
+
+def test_an_expired_client_certificate_cannot_run_in_one_line(emulated, tmp_path) -> None:
+    """The cluster's own CA signed it, but it expired an hour ago: the apiserver refuses it (401)."""
+    import datetime as dt
+
+    from harvester_conformance.emulator import pki
+
+    c = emulated("v1.3.1")
+    pki_dir = c.state.dir / "pki"
+    ca = pki.load((pki_dir / "ca.crt").read_bytes(), (pki_dir / "ca.key").read_bytes())
+    now = dt.datetime.now(dt.UTC)
+    expired = pki.issue(
+        ca,
+        "admin",
+        dt.timedelta(days=1),
+        org="system:masters",
+        client=True,
+        server=False,
+        not_before=now - dt.timedelta(days=1),
+        not_after=now - dt.timedelta(hours=1),
+    )
+    kubeconfig = _kubeconfig_as(c, tmp_path, "expired", expired)
+    started = time.monotonic()
+    r = run_suite(tmp_path, kubeconfig)
+    out = r.stdout + r.stderr
+    assert r.code == 3 and time.monotonic() - started < 15, out[-2000:]
+    assert len([line for line in out.splitlines() if "401" in line or "Unauthorized" in line]) == 1, out[-2000:]
+    assert "Traceback" not in out
 
 
 def test_exit_code_3_fast_when_unreachable(emulated, tmp_path) -> None:
@@ -145,7 +203,6 @@ def test_no_secret_value_in_any_output(emulated, tmp_path) -> None:
 def test_missing_permissions_are_broken_not_failed(emulated, tmp_path) -> None:
     """An identity that may read nothing: every check that reads the API is broken with the verb
     and resource it lacks, and the run exits 3 (could not run), without a traceback."""
-    import yaml
 
     from harvester_conformance.emulator import pki
 
@@ -153,15 +210,7 @@ def test_missing_permissions_are_broken_not_failed(emulated, tmp_path) -> None:
     pki_dir = c.state.dir / "pki"
     ca = pki.load((pki_dir / "ca.crt").read_bytes(), (pki_dir / "ca.key").read_bytes())
     who = pki.issue(ca, "conformance-nobody", pki.dt.timedelta(hours=1), client=True, server=False)
-    (tmp_path / "nobody.crt").write_bytes(who.cert_pem)
-    (tmp_path / "nobody.key").write_bytes(who.key_pem)
-    cfg = yaml.safe_load(c.kubeconfig.read_text())
-    cfg["users"][0]["user"] = {
-        "client-certificate": str(tmp_path / "nobody.crt"),
-        "client-key": str(tmp_path / "nobody.key"),
-    }
-    kubeconfig = tmp_path / "nobody.kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump(cfg))
+    kubeconfig = _kubeconfig_as(c, tmp_path, "nobody", who)
     r = run_suite(tmp_path, kubeconfig)
     assert r.code == 3, r.stdout[-2000:]
     statuses = {rec["id"]: rec["status"] for rec in r.summary["invariants"]}

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from harvester_conformance import stopping
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable
 from harvester_conformance.cluster.sanitize import sanitize
@@ -126,14 +127,15 @@ class Changes:
         if self._namespace is None:
             name = f"{label_value(self.run_id).lower()}-{os.getpid()}-{next(_SEQ)}"[:63].strip("-")
             body = {"metadata": {"name": name, "labels": {**(labels or {}), RUN_LABEL: label_value(self.run_id)}}}
-            self.cluster.create(R.NAMESPACES, body)
-            self._namespace = name
-            self.defer(
-                f"delete Namespace {name}",
-                lambda: self.cluster.delete(R.NAMESPACES, name),
-                lambda: self.cluster.get(R.NAMESPACES, name) is None,
-                "namespace-deleted",
-            )
+            with stopping.shielded():
+                self.cluster.create(R.NAMESPACES, body)
+                self._namespace = name
+                self.defer(
+                    f"delete Namespace {name}",
+                    lambda: self.cluster.delete(R.NAMESPACES, name),
+                    lambda: self.cluster.get(R.NAMESPACES, name) is None,
+                    "namespace-deleted",
+                )
         return self._namespace
 
     def create(self, res: R.Resource, body: dict) -> dict:
@@ -143,15 +145,16 @@ class Changes:
         ns = self.namespace() if res.namespaced else None
         if ns:
             meta["namespace"] = ns
-        created = self.cluster.create(res, body, ns)
-        name = created["metadata"]["name"]
-        self.involve(res, name, ns)
-        self.defer(
-            f"delete {res.kind} {ns + '/' if ns else ''}{name}",
-            lambda: self.cluster.delete(res, name, ns),
-            lambda: self.cluster.get(res, name, ns) is None,
-            "object-deleted",
-        )
+        with stopping.shielded():
+            created = self.cluster.create(res, body, ns)
+            name = created["metadata"]["name"]
+            self.involve(res, name, ns)
+            self.defer(
+                f"delete {res.kind} {ns + '/' if ns else ''}{name}",
+                lambda: self.cluster.delete(res, name, ns),
+                lambda: self.cluster.get(res, name, ns) is None,
+                "object-deleted",
+            )
         return created
 
     def save(
@@ -176,24 +179,25 @@ class Changes:
         present, value = _dig(obj, path)
         record["run"] = label_value(self.run_id)
         record["fields"].setdefault(pointer(path), {"present": present, "value": value})
-        self.cluster.patch(
-            res,
-            name,
-            {
-                "metadata": {
-                    "annotations": {SAVED_ANNOTATION: json.dumps(record)},
-                    "labels": {SAVED_LABEL: label_value(self.run_id)},
-                }
-            },
-            namespace,
-        )
-        self.involve(res, name, namespace)
-        self.defer(
-            f"restore {res.kind} {namespace + '/' if namespace else ''}{name} {'.'.join(path)}",
-            lambda: restore(self.cluster, res, name, namespace),
-            settled,
-            timeout,
-        )
+        with stopping.shielded():
+            self.cluster.patch(
+                res,
+                name,
+                {
+                    "metadata": {
+                        "annotations": {SAVED_ANNOTATION: json.dumps(record)},
+                        "labels": {SAVED_LABEL: label_value(self.run_id)},
+                    }
+                },
+                namespace,
+            )
+            self.involve(res, name, namespace)
+            self.defer(
+                f"restore {res.kind} {namespace + '/' if namespace else ''}{name} {'.'.join(path)}",
+                lambda: restore(self.cluster, res, name, namespace),
+                settled,
+                timeout,
+            )
         return present, value
 
     # -- the end ------------------------------------------------------------------------------

@@ -62,6 +62,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rancher-kubeconfig")
     p.add_argument("--guest-kubeconfig")
     p.add_argument("--timeout-scale", type=float)
+    p.add_argument(
+        "--timeout",
+        type=float,
+        metavar="SECONDS",
+        help="stop after this long as for Ctrl-C: undo what the run changed, keep the results it has",
+    )
     p.add_argument("--max-snapshots-per-volume", type=int, metavar="N", help="LHP-05's bound (default 100)")
     p.add_argument("--credential-margin-hours", type=float, metavar="H", help="CCR-01/03 (default 168)")
     p.add_argument("--rke2-cert-margin-days", type=float, metavar="D", help="SEC-04 (default 30)")
@@ -88,6 +94,8 @@ def pytest_argv(args: argparse.Namespace, kubeconfig: str | None) -> list[str]:
         value = getattr(args, name)
         if value is not None:
             argv += [f"--{name.replace('_', '-')}", str(value)]
+    if args.timeout is not None:
+        argv += ["--run-timeout", str(args.timeout)]
     for flag in ("allow_disruptive", "strict", "list_profiles", "dry_run"):
         if getattr(args, flag):
             argv.append(f"--{flag.replace('_', '-')}")

@@ -9,16 +9,18 @@ given --kubeconfig / --id), so the project's own tests run without a cluster.
 from __future__ import annotations
 
 import configparser
+import contextlib
 import json
 import os
 import sys
+import time
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from harvester_conformance import declared, exitcodes, probes
+from harvester_conformance import declared, exitcodes, probes, stopping
 from harvester_conformance.catalogue import applies, article_title, entries
 from harvester_conformance.catalogue.traceability import invariant_tests
 from harvester_conformance.changes import Changes
@@ -41,6 +43,7 @@ PHASES = pytest.StashKey[dict[str, pytest.TestReport]]()
 PROBE = pytest.StashKey[probes.ProbeSettings]()
 # The pod probe's namespace must admit privileged pods (Pod Security Admission).
 PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
+UNREPORTED_CLEANUP = pytest.StashKey[list[dict]]()
 REQUESTS_FILE = "api-requests{suffix}.json"
 MARKERS_INI = Path(__file__).with_name("markers.ini")
 
@@ -56,6 +59,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--rancher-kubeconfig", help="kubeconfig of the Rancher cluster (Rancher-side checks)")
     g.addoption("--guest-kubeconfig", help="kubeconfig of a guest cluster (guest-cluster checks)")
     g.addoption("--timeout-scale", type=float, default=1.0, help="multiplier for every named timeout")
+    g.addoption(
+        "--run-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="stop the run after this long, as for Ctrl-C: undo what it changed, keep the results it has",
+    )
     g.addoption(
         "--max-snapshots-per-volume",
         type=int,
@@ -147,12 +157,16 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[PROBE] = probes.settings_from(config.getoption)
     except ValueError as exc:
         _usage(str(exc))
+    limit = config.getoption("run_timeout")
+    if limit is not None and not limit > 0:
+        _usage(f"--timeout must be a positive number of seconds, got {limit:g}")
     os.environ["HC_TIMEOUT_SCALE"] = str(scale)
     config.stash[RESULTS] = {}
 
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
         config.stash[CTX] = RunContext.from_workerinput(workerinput["hc"])
+        stopping.install(forward_to_workers=False, say=_terminal(config))
         return
     run_id = config.getoption("run_id") or new_run_id()
     if not RUN_ID.match(run_id):
@@ -171,7 +185,6 @@ def pytest_configure(config: pytest.Config) -> None:
     dry = config.getoption("dry_run")
     if dry:
         config.option.collectonly = True
-    config.pluginmanager.register(_Collector(config.stash[RESULTS]), "harvester-conformance-collector")
     ctx = RunContext(
         run_id=run_id,
         run_dir=run_dir,
@@ -183,10 +196,29 @@ def pytest_configure(config: pytest.Config) -> None:
         guest_kubeconfig=config.getoption("guest_kubeconfig"),
     )
     config.stash[CTX] = ctx
+    config.pluginmanager.register(
+        _Collector(config.stash[RESULTS], lambda: _write_summary(config, None, "running")),
+        "harvester-conformance-collector",
+    )
     if not dry:
+        distributing = getattr(config.option, "dist", "no") != "no"
+        deadline = None if limit is None else time.time() + limit
+        stopping.install(forward_to_workers=distributing, deadline=deadline, limit=limit, say=_terminal(config))
         _connect(ctx, _declared_reads(config, profile))
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(ctx), "harvester-conformance-xdist")
+
+
+def _terminal(config: pytest.Config) -> Callable[[str], None]:
+    """A line to the real stderr, past pytest's capture of the running test's output."""
+
+    def say(text: str) -> None:
+        capture = config.pluginmanager.get_plugin("capturemanager")
+        with capture.global_and_fixture_disabled() if capture else contextlib.nullcontext():
+            sys.stderr.write(text)
+            sys.stderr.flush()
+
+    return say
 
 
 def _declared_reads(config: pytest.Config, profile: str) -> list:
@@ -366,7 +398,12 @@ def changes(request: pytest.FixtureRequest, hc: RunContext):
     if call is None or not call.passed:
         _attach_diagnostics(hc, item, collector.diagnostics())
     for failure in collector.undo():
-        item.user_properties.append(("hc_cleanup", {"test": item.nodeid, **failure.as_dict()}))
+        entry = {"test": item.nodeid, **failure.as_dict()}
+        item.user_properties.append(("hc_cleanup", entry))
+        if stopping.reason():
+            # Unwinding from a stop, pytest reports no teardown: the summary takes the entry as is.
+            sys.stderr.write(f"\n[hc] cleanup failed after {item.nodeid}: {failure.step}: {failure.error}\n")
+            request.config.stash.setdefault(UNREPORTED_CLEANUP, []).append(entry)
 
 
 def _attach_diagnostics(hc: RunContext, item: pytest.Item, diag: dict) -> None:
@@ -445,8 +482,9 @@ class _Collector:
     """Folds every test report (from this process or, under xdist, from the workers) into the
     per-invariant results; prints failures as they happen."""
 
-    def __init__(self, results: dict[str, InvariantResult]) -> None:
+    def __init__(self, results: dict[str, InvariantResult], on_result: Callable[[], None]) -> None:
         self.results = results
+        self.on_result = on_result
         self.cleanup: list[dict] = []
         self.announced: set[tuple[str, ...]] = set()
         self.live = sys.stderr.isatty()
@@ -463,6 +501,7 @@ class _Collector:
                 result = self.results.setdefault(inv, InvariantResult(inv))
                 result.add(report.nodeid, value["status"], value["message"], value["objects"])
             self.done += 1
+            self.on_result()  # a killed run still leaves the outcomes of what finished
             if self.live:
                 tally = summary.counts([{"status": r.status} for r in self.results.values()])
                 line = ", ".join(f"{n} {s}" for s, n in tally.items() if n)
@@ -504,6 +543,32 @@ def _merge_requests(run_dir: Path) -> dict:
     return merged
 
 
+def _write_summary(config: pytest.Config, code: int | None, state: str) -> None:
+    """summary.json and summary.md as they stand: "running" after each result, then "complete" or
+    "interrupted" (with why, and the selected invariants that have no result)."""
+    ctx = config.stash[CTX]
+    results = config.stash[RESULTS]
+    collector = config.pluginmanager.get_plugin("harvester-conformance-collector")
+    unfinished: list[str] = []
+    if state == "interrupted":
+        _, predicate = PROFILES[ctx.profile]
+        selected = declared.selected_ids(predicate, config.getoption("hc_ids")) & set(invariant_tests())
+        unfinished = sorted(selected - set(results))
+    summary.write(
+        ctx.run_dir,
+        run_id=ctx.run_id,
+        profile=ctx.profile,
+        cluster=ctx.versions,
+        exit_code=code,
+        results=results,
+        cleanup=[*(collector.cleanup if collector else []), *config.stash.get(UNREPORTED_CLEANUP, [])],
+        state=state,
+        stopped_by=(stopping.reason() or "interrupted") if state == "interrupted" else "",
+        unfinished=unfinished,
+    )
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own teardown: an interrupted test's undo runs first
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     if CTX not in config.stash or config.getoption("collectonly"):
@@ -516,20 +581,13 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     _merge_requests(ctx.run_dir)
     results = config.stash[RESULTS]
     collector = config.pluginmanager.get_plugin("harvester-conformance-collector")
-    code = _exit_code(results, exitstatus == pytest.ExitCode.INTERRUPTED)
+    interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(stopping.reason())
+    code = _exit_code(results, interrupted)
     if exitstatus == pytest.ExitCode.USAGE_ERROR:
         code = exitcodes.USAGE
     elif code == exitcodes.CONFORMS and collector and collector.cleanup:
         code = exitcodes.CANNOT_RUN  # it conforms, but the run left something changed behind
-    summary.write(
-        ctx.run_dir,
-        run_id=ctx.run_id,
-        profile=ctx.profile,
-        cluster=ctx.versions,
-        exit_code=code,
-        results=results,
-        cleanup=collector.cleanup if collector else [],
-    )
+    _write_summary(config, code, "interrupted" if interrupted else "complete")
     summary.allure_metadata(Path(config.option.allure_report_dir), ctx.versions)
     config.stash[EXIT] = code
     session.exitstatus = code
@@ -540,6 +598,7 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     # junit.xml and allure files are complete only now: the last redaction pass runs here.
     if CTX in config.stash and not hasattr(config, "workerinput"):
         summary.redact_tree(config.stash[CTX].run_dir)
+    stopping.uninstall()
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
@@ -556,6 +615,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         )
     counts = summary.counts(records)
     tr.write_line(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no invariant evaluated")
+    doc = json.loads((ctx.run_dir / "summary.json").read_text())
+    if doc["state"] == "interrupted":
+        left = doc["unfinished"]
+        tr.write_line(
+            f"run stopped early ({doc['stopped_by']}); no result for {len(left)} selected invariant(s)"
+            + (f": {', '.join(left)}" if left else ""),
+            red=True,
+        )
     collector = config.pluginmanager.get_plugin("harvester-conformance-collector")
     for c in collector.cleanup if collector else []:
         tr.write_line(f"cleanup failed after {c['test']}: {c['step']}: {c['error']}", red=True)

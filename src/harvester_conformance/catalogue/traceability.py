@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import pkgutil
 from pathlib import Path
 
 
 def conformance_root() -> Path:
-    import conformance
-
-    return Path(conformance.__file__).parent
+    """Found, not imported: imported before pytest starts, the package would escape pytest's
+    assertion rewriting (and pytest would warn about it on every run)."""
+    spec = importlib.util.find_spec("conformance")
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError("the conformance package is not installed")
+    return Path(spec.origin).parent
 
 
 def invariant_tests() -> dict[str, list[str]]:

@@ -40,25 +40,40 @@ def write(
     run_id: str,
     profile: str,
     cluster: dict,
-    exit_code: int,
+    exit_code: int | None,
     results: dict[str, InvariantResult],
     cleanup: list[dict] | None = None,
+    state: str = "complete",
+    stopped_by: str = "",
+    unfinished: list[str] | None = None,
 ) -> dict:
     """`cleanup` lists the undo steps that failed, apart from the invariants' verdicts; `versions`
-    says which known release's rules the checks applied to the cluster's Harvester version, and why."""
+    says which known release's rules the checks applied to the cluster's Harvester version, and why.
+    `state` is "running" (rewritten after each result, exit code null), "complete" or
+    "interrupted" (`stopped_by` says why; `unfinished`, the selected invariants with no result).
+    Each file is replaced whole, so a killed run leaves the last full version."""
     records = invariant_records(results)
     doc = {
         "run_id": run_id,
         "profile": profile,
         "cluster": cluster,
-        "versions": resolve(cluster.get("harvester")).record(),
+        "versions": resolve((cluster or {}).get("harvester")).record(),
+        "state": state,
+        "stopped_by": stopped_by or None,
+        "unfinished": unfinished or [],
         "exit_code": exit_code,
         "invariants": records,
         "cleanup": cleanup or [],
     }
-    (run_dir / "summary.json").write_text(json.dumps(doc, indent=2) + "\n")
-    (run_dir / "summary.md").write_text(markdown(doc))
+    _replace(run_dir / "summary.json", json.dumps(doc, indent=2) + "\n")
+    _replace(run_dir / "summary.md", markdown(doc))
     return doc
+
+
+def _replace(path: Path, text: str) -> None:
+    part = path.with_name(f".{path.name}.part")
+    part.write_text(text)
+    part.replace(path)
 
 
 def counts(records: list[dict]) -> dict[str, int]:
@@ -71,8 +86,7 @@ def markdown(doc: dict) -> str:
     lines = [
         f"# Harvester conformance run {doc['run_id']}",
         "",
-        f"Profile `{doc['profile']}`, exit code {doc['exit_code']}. "
-        + ", ".join(f"{n} {s}" for s, n in c.items() if n),
+        f"Profile `{doc['profile']}`, {_state_line(doc)}. " + ", ".join(f"{n} {s}" for s, n in c.items() if n),
         "",
         "| component | version |",
         "|---|---|",
@@ -96,6 +110,15 @@ def markdown(doc: dict) -> str:
             if r["remediation"]:
                 lines += [f"Remediation: {r['remediation']}", ""]
     return "\n".join(lines)
+
+
+def _state_line(doc: dict) -> str:
+    if doc["state"] == "running":
+        return "still running (the results so far)"
+    if doc["state"] == "interrupted":
+        left = f"; no result for {', '.join(doc['unfinished'])}" if doc["unfinished"] else ""
+        return f"stopped early ({doc['stopped_by']}){left}, exit code {doc['exit_code']}"
+    return f"exit code {doc['exit_code']}"
 
 
 def _rules_line(versions: dict | None) -> list[str]:

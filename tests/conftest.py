@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -100,11 +101,12 @@ _ONE_WORKER_MODULES = ("test_disruptive_restore.py", "test_malformed_objects.py"
 
 
 def work_unit(nodeid: str) -> str:
-    """The xdist work unit of a test (`make test` runs two workers): the fault matrix on one
+    """The xdist work unit of a test (`make test` runs three workers): the fault matrix on one
     worker, and each other profile's items on one worker, which starts that profile's cluster
     once. Home-profile items (each worker keeps its own home cluster) are balanced one by one.
-    The scheduler sees node IDs only, so the profile is read from the parameters, or from a
-    `test_vXYZ_` name for the tests bound to a profile through a module fixture."""
+    The scheduler sees node IDs only, so the profile is read from the parameters (a token between
+    '-' or ':'), or from a `test_vXYZ_` name for the tests that bring up a profile's cluster
+    themselves (as a home item, each worker would start that cluster again)."""
     from harvester_conformance.emulator.profiles import PROFILES
 
     path, _, rest = nodeid.partition("::")
@@ -113,7 +115,8 @@ def work_unit(nodeid: str) -> str:
         return "fault-matrix"
     if path.endswith(_ONE_WORKER_MODULES):
         return path
-    tokens = set(params.rstrip("]").split("-")) | {f"v{t[1]}.{t[2]}.{t[3]}" for t in name.split("_") if _is_vxyz(t)}
+    tokens = set(re.split(r"[-:]", params.rstrip("]")))
+    tokens |= {f"v{t[1]}.{t[2]}.{t[3]}" for t in name.split("_") if _is_vxyz(t)}
     profile = next((p for p in PROFILES if p in tokens), HOME_PROFILE)
     return nodeid if profile == HOME_PROFILE else f"profile-{profile}"
 

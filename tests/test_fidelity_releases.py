@@ -120,7 +120,7 @@ def test_overcommit_storage_copied_into_longhorn_on_fresh_v18() -> None:
     assert hs.overcommit_storage(v17, (1, 7, 3)) == "200"
 
 
-def test_fresh_v18_cluster_over_provisions_storage_at_100(emulated) -> None:
+def test_v182_fresh_cluster_over_provisions_storage_at_100(emulated) -> None:
     """On the fresh v1.8.2 profile Longhorn's storage-over-provisioning-percentage holds 100 (HV
     overcommit_config.go @v1.8.2) and overcommit-config has no value."""
     cl = _client(emulated, "v1.8.2")
@@ -217,7 +217,7 @@ def test_pod_security_labels_by_list() -> None:
     assert pss.labelled({pss.ENFORCE: "privileged"}, "mine", {"enabled": False}) == {pss.ENFORCE: "privileged"}
 
 
-def test_pod_security_controller_on_v18(emulated) -> None:
+def test_v182_pod_security_controller(emulated) -> None:
     """On v1.8.2, enabling cluster-pod-security-standard labels `default` baseline and leaves
     harvester-system alone; disabling it removes the labels again (R2.4)."""
     cl = _client(emulated, "v1.8.2")
@@ -280,7 +280,7 @@ def test_kubevirt_migration_syncer_owns_the_block_from_v17() -> None:
         assert want == ({**MIGRATION_DEFAULT, "network": "migration-nad"} if synced else None)
 
 
-def test_direct_cr_edit_is_overwritten_on_v17(emulated) -> None:
+def test_v173_direct_cr_edit_is_overwritten(emulated) -> None:
     """On v1.7.3 the CR carries the setting's explicit values (150 s/GiB, bandwidth "0"), and an edit
     of the CR (KB 2023-09-01's advice) is overwritten by the syncer; editing the setting sticks
     (R1.2)."""
@@ -303,7 +303,7 @@ def test_direct_cr_edit_is_overwritten_on_v17(emulated) -> None:
         cl.close()
 
 
-def test_kubevirt_migration_webhook_on_v17(emulated) -> None:
+def test_v173_kubevirt_migration_webhook(emulated) -> None:
     """HV pkg/webhook/resources/setting/validator.go validateKubeVirtMigration @v1.8.2: refused while
     a VMIM's migrationState is not completed; network and nodeDrainTaintKey may not be set; accepted
     once the migration completed (R1.2)."""
@@ -418,7 +418,7 @@ def test_managed_leaves_per_kubevirt() -> None:
     assert by_name["kubevirt-synchronization-controller-server-certs"].client is False
 
 
-def test_v18_cluster_issues_the_new_certificates_and_external_ca(emulated) -> None:
+def test_v182_cluster_issues_the_new_certificates_and_external_ca(emulated) -> None:
     """On v1.8.2 (KubeVirt 1.7.4) virt-operator issues the four new leaves from kubevirt-ca and keeps
     the ConfigMap kubevirt-external-ca, emptied (apply/core.go createExternalKubeVirtCAConfigMap,
     cleanupExternalCACerts @v1.6.6)."""
@@ -438,7 +438,7 @@ def test_v18_cluster_issues_the_new_certificates_and_external_ca(emulated) -> No
 
 
 # -- R3: the upgrade gate's inputs and the faults that depend on it ----------------------------------
-def test_nodes_name_their_machines_for_the_gate(emulated) -> None:
+def test_v182_nodes_name_their_machines_for_the_gate(emulated) -> None:
     """HV pkg/webhook/resources/upgrade/validator.go isNodeMachineMatching @v1.8.2 (from v1.5.1):
     each node carries harvesterhci.io/managed=true and cluster.x-k8s.io/machine naming a Machine in
     fleet-local whose nodeRef points back (R3.1)."""
@@ -467,7 +467,7 @@ def test_faults_declare_the_releases_they_apply_to() -> None:
     assert FAULTS["UPG-03"].applies_to("v1.8.2") and FAULTS["MIG-01"].applies_to("v1.7.3")
 
 
-def test_upg03_fault_pins_the_vm_on_v18(emulated) -> None:
+def test_v182_upg03_fault_pins_the_vm(emulated) -> None:
     """From v1.8.0 a CD-ROM/containerDisk no longer makes a VMI non-migratable for the upgrade gate
     (HV commit ef1bcad99, validator.go @v1.8.2), so the UPG-03 fault pins the VM to its host with a
     nodeSelector there, which still blocks; no CD-ROM is attached (R3.1)."""
@@ -508,7 +508,7 @@ def test_vm_migration_network_bridge_config() -> None:
     assert config["vlan"] == 1 and config["ipam"]["exclude"] == ["10.0.13.1/32"]
 
 
-def test_vm_migration_network_sets_the_cr_network_on_v17(emulated) -> None:
+def test_v173_vm_migration_network_sets_the_cr_network(emulated) -> None:
     """HV pkg/controller/master/kubevirt/vm_migration_network.go @v1.6.0 … v1.8.2: a value creates a
     NAD `harvester-system/vm-migration-network-<random>` labelled with the value's SHA-1, and the
     CR's spec.configuration.migrations.network becomes its bare name (the setting records

@@ -179,7 +179,7 @@ def _over_provisioning(cl: Cluster) -> str | None:
     return (cl.get(R.LONGHORN_SETTINGS, hs.OVER_PROVISIONING, "longhorn-system") or {}).get("value")
 
 
-def test_overcommit_storage_reaches_longhorn(emulated) -> None:
+def test_v143_overcommit_storage_reaches_longhorn(emulated) -> None:
     """On v1.4.3 Longhorn's storage-over-provisioning-percentage follows overcommit-config.storage,
     the default included (HV overcommit_config.go @v1.4.3)."""
     cl = _client(emulated, "v1.4.3")

@@ -97,9 +97,13 @@ def pid_alive(pid: int) -> bool:
         return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
+        if stat.rsplit(")", 1)[1].split()[0] != "Z":
+            return True
+        # A zombie counts as gone once its last thread has exited: a killed Go process's leader
+        # turns zombie first, and its other threads still hold its sockets (its port) a moment.
+        return len(list(Path(f"/proc/{pid}/task").iterdir())) > 1
     except OSError:
         return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"  # zombies count as gone
 
 
 def _group_members(pgid: int) -> list[int]:

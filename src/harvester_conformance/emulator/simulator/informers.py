@@ -21,6 +21,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any
 
+import urllib3
 from kubernetes.client import ApiClient
 
 from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable
@@ -139,6 +140,9 @@ class Informer:
             except (ApiError, ClusterUnreachable, OSError, ValueError) as exc:
                 log.info("watch of %s ended (%s); resuming", self.res.key, exc)
                 self.stop.wait(RETRY_SECONDS)
+            except Exception:  # noqa: BLE001 - a dead informer thread would freeze every controller on it
+                log.exception("watch of %s failed; resuming", self.res.key)
+                self.stop.wait(RETRY_SECONDS)
 
     def _retry(self, fn) -> None:
         while not self.stop.is_set():
@@ -147,6 +151,9 @@ class Informer:
                 return
             except (ApiError, ClusterUnreachable, OSError) as exc:
                 log.info("list of %s failed (%s); retrying", self.res.key, exc)
+                self.stop.wait(RETRY_SECONDS)
+            except Exception:  # noqa: BLE001 - as in _run: the thread must outlive any one failure
+                log.exception("list of %s failed; retrying", self.res.key)
                 self.stop.wait(RETRY_SECONDS)
 
     def _watch(self) -> None:
@@ -194,6 +201,9 @@ class Informer:
                     return
                 if line.strip():
                     yield json.loads(line)
+        except urllib3.exceptions.HTTPError as exc:
+            # The apiserver went away mid-stream (restarted, killed): resume as client-go does.
+            raise OSError(f"watch stream broke: {exc}") from None
         finally:
             raw.release_conn()
 

@@ -257,12 +257,14 @@ def stop_when_changed(
     *,
     group: bool,
     exit_within: float = 180,
+    disturb: Callable[[], None] | None = None,
 ) -> int:
     """Start a run in its own process group; once `changed()` holds (waited for with the named
-    `timeout`), send `sig` to the group (as a terminal's Ctrl-C) or to the run's process only (as a
-    CI runner cancelling a job), or with no `sig` let the run's own time limit stop it. The run's
-    exit code, once it has ended (within `exit_within` seconds; then it is killed, an error); the
-    run ending before its change showed is an error too."""
+    `timeout`), call `disturb` (the cluster misbehaving mid-run), then send `sig` to the group (as a
+    terminal's Ctrl-C) or to the run's process only (as a CI runner cancelling a job), or with no
+    `sig` let the run end by itself or by its time limit. The run's exit code, once it has ended
+    (within `exit_within` seconds; then it is killed, an error); the run ending before its change
+    showed is an error too."""
     cmd = [sys.executable, "-m", "harvester_conformance.cli", "run", "--kubeconfig", str(kubeconfig)]
     cmd += [*args, "--run-id", run_id, "--reports-dir", str(log.parent)]
     with log.open("w") as out:
@@ -277,6 +279,8 @@ def stop_when_changed(
 
     try:
         wait_for(timeout, probe, describe=lambda: log.read_text()[-3000:], max_interval=0.3)
+        if disturb is not None:
+            disturb()
         if sig is not None:
             (os.killpg if group else os.kill)(proc.pid, sig)
         return proc.wait(timeout=exit_within)

@@ -55,7 +55,8 @@ def fault_batches(profile: str) -> list[list[str]]:
     from one article's invariants (they break neighbouring objects: IPP-03's load balancer
     cannot be deleted while IPP-02 breaks its pool) or declare objects of one name, none is the
     other's prerequisite, and a fault that changes what the whole cluster reports (its release, a
-    component's version) is alone in its batch. Greedy, in ID order: the same batches every run."""
+    component's version) or admits (`Fault.admission_wide`) is alone in its batch. Greedy, in ID
+    order: the same batches every run."""
     batches: list[list[str]] = []
     for inv in proven_on(profile):
         for batch in batches:

@@ -38,7 +38,7 @@ from harvester_conformance.verdict import Broken, Violation
 
 CTX = pytest.StashKey[RunContext]()
 RESULTS = pytest.StashKey[dict[str, InvariantResult]]()
-EXIT = pytest.StashKey[int]()
+SUMMARY = pytest.StashKey[dict]()  # the run's final summary.json document
 PHASES = pytest.StashKey[dict[str, pytest.TestReport]]()
 PROBE = pytest.StashKey[probes.ProbeSettings]()
 # The pod probe's namespace must admit privileged pods (Pod Security Admission).
@@ -159,7 +159,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _usage(str(exc))
     limit = config.getoption("run_timeout")
     if limit is not None and not limit > 0:
-        _usage(f"--timeout must be a positive number of seconds, got {limit:g}")
+        _usage(f"--timeout (pytest: --run-timeout) must be a positive number of seconds, got {limit:g}")
     os.environ["HC_TIMEOUT_SCALE"] = str(scale)
     config.stash[RESULTS] = {}
 
@@ -402,7 +402,7 @@ def changes(request: pytest.FixtureRequest, hc: RunContext):
         item.user_properties.append(("hc_cleanup", entry))
         if stopping.reason():
             # Unwinding from a stop, pytest reports no teardown: the summary takes the entry as is.
-            sys.stderr.write(f"\n[hc] cleanup failed after {item.nodeid}: {failure.step}: {failure.error}\n")
+            _terminal(request.config)(f"\n[hc] {_cleanup_line(entry)}\n")
             request.config.stash.setdefault(UNREPORTED_CLEANUP, []).append(entry)
 
 
@@ -494,7 +494,7 @@ class _Collector:
         for key, value in report.user_properties:
             if key == "hc_cleanup" and report.when == "teardown":
                 self.cleanup.append(value)
-                sys.stderr.write(f"\n[hc] cleanup failed after {value['test']}: {value['step']}: {value['error']}\n")
+                sys.stderr.write(f"\n[hc] {_cleanup_line(value)}\n")
             if key != "hc_result" or report.when == "teardown":
                 continue
             for inv in value["ids"]:
@@ -512,6 +512,10 @@ class _Collector:
                 self.announced.add(key_ids)
                 first = value["message"].splitlines()[0] if value["message"] else ""
                 sys.stderr.write(f"\n[hc] {','.join(value['ids'])} {value['status']}: {first}\n")
+
+
+def _cleanup_line(entry: dict) -> str:
+    return f"cleanup failed after {entry['test']}: {entry['step']}: {entry['error']}"
 
 
 def _exit_code(results: dict[str, InvariantResult], interrupted: bool) -> int:
@@ -543,7 +547,7 @@ def _merge_requests(run_dir: Path) -> dict:
     return merged
 
 
-def _write_summary(config: pytest.Config, code: int | None, state: str) -> None:
+def _write_summary(config: pytest.Config, code: int | None, state: str) -> dict:
     """summary.json and summary.md as they stand: "running" after each result, then "complete" or
     "interrupted" (with why, and the selected invariants that have no result)."""
     ctx = config.stash[CTX]
@@ -554,7 +558,7 @@ def _write_summary(config: pytest.Config, code: int | None, state: str) -> None:
         _, predicate = PROFILES[ctx.profile]
         selected = declared.selected_ids(predicate, config.getoption("hc_ids")) & set(invariant_tests())
         unfinished = sorted(selected - set(results))
-    summary.write(
+    return summary.write(
         ctx.run_dir,
         run_id=ctx.run_id,
         profile=ctx.profile,
@@ -587,9 +591,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         code = exitcodes.USAGE
     elif code == exitcodes.CONFORMS and collector and collector.cleanup:
         code = exitcodes.CANNOT_RUN  # it conforms, but the run left something changed behind
-    _write_summary(config, code, "interrupted" if interrupted else "complete")
+    config.stash[SUMMARY] = _write_summary(config, code, "interrupted" if interrupted else "complete")
     summary.allure_metadata(Path(config.option.allure_report_dir), ctx.versions)
-    config.stash[EXIT] = code
     session.exitstatus = code
 
 
@@ -602,10 +605,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
-    if EXIT not in config.stash:
+    if SUMMARY not in config.stash:
         return
     ctx = config.stash[CTX]
-    records = summary.invariant_records(config.stash[RESULTS])
+    doc = config.stash[SUMMARY]
+    records = doc["invariants"]
     tr = terminalreporter
     tr.section("harvester conformance")
     for r in records:
@@ -615,7 +619,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         )
     counts = summary.counts(records)
     tr.write_line(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no invariant evaluated")
-    doc = json.loads((ctx.run_dir / "summary.json").read_text())
     if doc["state"] == "interrupted":
         left = doc["unfinished"]
         tr.write_line(
@@ -623,8 +626,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
             + (f": {', '.join(left)}" if left else ""),
             red=True,
         )
-    collector = config.pluginmanager.get_plugin("harvester-conformance-collector")
-    for c in collector.cleanup if collector else []:
-        tr.write_line(f"cleanup failed after {c['test']}: {c['step']}: {c['error']}", red=True)
+    for c in doc["cleanup"]:
+        tr.write_line(_cleanup_line(c), red=True)
     tr.write_line(f"reports: {ctx.run_dir}  (summary.md, summary.json, junit.xml, allure-results/)")
-    tr.write_line(f"exit code {config.stash[EXIT]}")
+    tr.write_line(f"exit code {doc['exit_code']}")

@@ -202,7 +202,8 @@ class Informer:
                 if line.strip():
                     yield json.loads(line)
         except urllib3.exceptions.HTTPError as exc:
-            # The apiserver went away mid-stream (restarted, killed): resume as client-go does.
+            # The apiserver went away mid-stream (restarted, killed): resume, as client-go's
+            # Reflector.Run retries ListAndWatch after any error (tools/cache/reflector.go).
             raise OSError(f"watch stream broke: {exc}") from None
         finally:
             raw.release_conn()

@@ -228,7 +228,9 @@ def injected(cl: object, fault_id: str, problems: Callable[[], list]) -> Iterato
     assert problems() == []
 
 
-def run_suite(tmp_path: Path, kubeconfig: Path | str | None, *args: str, timeout: float = 600) -> RunResult:
+def run_suite(
+    tmp_path: Path, kubeconfig: Path | str | None, *args: str, timeout: float = 600, env: dict[str, str] | None = None
+) -> RunResult:
     run_id = f"t{len(list(tmp_path.glob('*')))}"
     cmd = [
         sys.executable,
@@ -243,8 +245,8 @@ def run_suite(tmp_path: Path, kubeconfig: Path | str | None, *args: str, timeout
     ]
     if kubeconfig is not None:
         cmd += ["--kubeconfig", str(kubeconfig)]
-    env = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd=ROOT)
+    environ = {k: v for k, v in os.environ.items() if k != "KUBECONFIG"} | (env or {})
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=environ, cwd=ROOT)
     summary_path = tmp_path / run_id / "summary.json"
     summary = json.loads(summary_path.read_text()) if summary_path.exists() else None
     return RunResult(proc.returncode, proc.stdout, proc.stderr, summary, tmp_path / run_id)

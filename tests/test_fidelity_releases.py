@@ -232,7 +232,8 @@ def test_v182_pod_security_controller(emulated) -> None:
         assert labels("default")[pss.MANAGED] == "true" and pss.ENFORCE not in labels(KV_NS)
     finally:
         cl.patch(R.HARVESTER_SETTINGS, pss.SETTING, {"value": None})
-        wait_for("setting-applied", lambda: pss.MANAGED not in labels("default"))
+        # Every namespace, not only the first one the controller unlabels.
+        wait_for("setting-applied", lambda: not cl.list(R.NAMESPACES, label_selector=pss.MANAGED))
         cl.close()
 
 
@@ -521,6 +522,10 @@ def test_v173_vm_migration_network_sets_the_cr_network(emulated) -> None:
         kv = cl.get(R.KUBEVIRTS, "kubevirt", KV_NS) or {}
         return kv["spec"]["configuration"].get("migrations") or {}
 
+    def recorded() -> dict:
+        setting = cl.get(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING) or {}
+        return setting["metadata"].get("annotations") or {}
+
     try:
         assert "network" not in migrations()
         cl.patch(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING, {"value": value})
@@ -530,8 +535,9 @@ def test_v173_vm_migration_network_sets_the_cr_network(emulated) -> None:
         nad = cl.get(R.NADS, name, KV_NS) or {}
         assert nad["metadata"]["labels"][kms.HASH_KEY] == kms.sha1(value)
         assert json.loads(nad["spec"]["config"])["bridge"] == "vm-net-br"
-        setting = cl.get(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING) or {}
-        assert setting["metadata"]["annotations"][kms.NAD_ANNOTATION] == f"{KV_NS}/{name}"
+        # The controller records what it applied after writing the CR: waited for, not assumed.
+        wait_for("setting-applied", lambda: recorded().get(kms.NAD_ANNOTATION), describe=recorded)
+        assert recorded() == {kms.HASH_KEY: kms.sha1(value), kms.NAD_ANNOTATION: f"{KV_NS}/{name}"}
         # The kubevirt-migration syncer rewrites the block from its setting and keeps the network.
         edited = json.dumps({**MIGRATION_DEFAULT, "progressTimeout": 160})
         cl.patch(R.HARVESTER_SETTINGS, kms.SETTING, {"value": edited})
@@ -541,7 +547,15 @@ def test_v173_vm_migration_network_sets_the_cr_network(emulated) -> None:
         wait_for("setting-applied", lambda: "network" not in migrations())
         wait_for("object-deleted", lambda: cl.get(R.NADS, name, KV_NS) is None)
     finally:
+        # An empty value clears the network only while the setting records one; its annotations
+        # go once the controller has acted (else the CR would keep a network nothing clears).
+        cl.patch(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING, {"value": ""})
+        wait_for(
+            "setting-applied",
+            lambda: "network" not in migrations() and not kms.needs_sync(recorded(), ""),
+            describe=lambda: (migrations(), recorded()),
+        )
         cl.patch(R.HARVESTER_SETTINGS, kms.SETTING, {"value": None})
-        cl.patch(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING, {"value": "", "metadata": {"annotations": None}})
-        wait_for("setting-applied", lambda: migrations() == MIGRATION_DEFAULT)
+        cl.patch(R.HARVESTER_SETTINGS, kms.NETWORK_SETTING, {"metadata": {"annotations": None}})
+        wait_for("setting-applied", lambda: migrations() == MIGRATION_DEFAULT, describe=migrations)
         cl.close()

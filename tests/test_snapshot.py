@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 
 from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import Cluster, ClusterUnreachable
 from harvester_conformance.cluster.reads import Read, union
 from harvester_conformance.cluster.snapshot import MissingPermission, Snapshot, UndeclaredRead
 from harvester_conformance.verdict import Broken
@@ -86,3 +87,19 @@ def test_union_lists_each_type_once() -> None:
 def test_a_cluster_scoped_read_has_no_namespace() -> None:
     with pytest.raises(ValueError, match="cluster-scoped"):
         Read(R.NODES, "default")
+
+
+class _GoneCluster(Cluster):
+    """A cluster that answered /version and then went away (its lists fail as the client's do)."""
+
+    def __init__(self) -> None:  # no connection: iter_list is all Snapshot.take calls
+        pass
+
+    def iter_list(self, res, namespace=None, label_selector=None):  # noqa: ANN001, ANN201 - the client's signature
+        raise ClusterUnreachable("https://127.0.0.1:6443: MaxRetryError: timed out")
+
+
+def test_a_cluster_gone_mid_snapshot_breaks_its_readers_instead_of_the_run() -> None:
+    snap = Snapshot.take(_GoneCluster(), [Read(R.NODES)])
+    with pytest.raises(Broken, match="could not list nodes: cluster unreachable: .*timed out"):
+        snap.list(R.NODES)

@@ -91,8 +91,10 @@ def wait_for(
         retry=retry_if_result(lambda v: not v),
     )
     try:
-        result = retrying(attempt)
+        return retrying(attempt)
     except RetryError:
-        raise WaitTimeout(name, seconds, last[0]) from None
-    assert result
-    return result
+        pass
+    # Raised outside the handler, so that an exception being handled when the wait began (a
+    # test's failure, when a `finally` waits for its cleanup) stays in the report as this
+    # timeout's context instead of being hidden by it.
+    raise WaitTimeout(name, seconds, last[0])

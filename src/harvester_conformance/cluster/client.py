@@ -1,5 +1,6 @@
 """One client for every call: kubeconfig/context/in-cluster loading, plain-dict REST,
-and tenacity retries on transient errors only (connection resets, 429, 5xx)."""
+and tenacity retries on transient errors only (connection resets, timeouts, 429, 5xx), waiting
+what the server's Retry-After asks for when it says (as client-go does)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ from harvester_conformance.cluster.resources import Resource
 
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 PAGE_SIZE = 500
+REQUEST_TIMEOUT = 30.0  # seconds one API call may take, before the timeout scale
+# A Retry-After longer than this is cut to it: the call's attempts stay bounded (client-go waits
+# the header's seconds on 429 and 5xx, rest/request.go checkWait).
+RETRY_AFTER_MAX = 10.0
+_BACKOFF = wait_random_exponential(multiplier=0.2, max=3)
 
 
 class ClusterUnreachable(Exception):
@@ -53,10 +59,44 @@ class ApiError(Exception):
         return self.status == 403
 
 
-def _transient(exc: BaseException) -> bool:
+def _transient(exc: BaseException, verb: str = "GET") -> bool:
+    """Worth asking again: the server said so (429, 5xx), or a read timed out or its connection
+    dropped. The latter only for reads: a write may have landed before its answer was lost."""
     if isinstance(exc, ApiException):
         return exc.status in TRANSIENT_STATUS
-    return isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.ReadTimeoutError)
+    if isinstance(exc, urllib3.exceptions.MaxRetryError):
+        # With urllib3's own retries off (cfg.retries = 0) a timeout or a dropped connection
+        # arrives wrapped: its reason is what happened.
+        exc = exc.reason or exc
+    lost = isinstance(exc, urllib3.exceptions.ProtocolError | urllib3.exceptions.ReadTimeoutError)
+    return lost and verb in ("GET", "HEAD")
+
+
+def retry_after(exc: BaseException | None) -> float | None:
+    """Seconds a throttled or unavailable server asked to wait (Retry-After, whole seconds as the
+    apiserver writes it), capped at RETRY_AFTER_MAX; None when it did not say."""
+    if not isinstance(exc, ApiException) or exc.status not in TRANSIENT_STATUS:
+        return None
+    value = (getattr(exc, "headers", None) or {}).get("Retry-After")
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        return None
+    return min(max(seconds, 0.0), RETRY_AFTER_MAX)
+
+
+def _wait(retry_state: Any) -> float:
+    after = retry_after(retry_state.outcome.exception() if retry_state.outcome else None)
+    return after if after is not None else _BACKOFF(retry_state)
+
+
+def request_timeout() -> float:
+    """Seconds one API call may take: $HC_REQUEST_TIMEOUT when set, else 30 s times the timeout
+    scale (a slow lab cluster given --timeout-scale gets slower calls too)."""
+    explicit = os.environ.get("HC_REQUEST_TIMEOUT")
+    if explicit:
+        return float(explicit)
+    return REQUEST_TIMEOUT * float(os.environ.get("HC_TIMEOUT_SCALE", "1") or 1)
 
 
 def resolve_kubeconfig(explicit: str | None) -> str | None:
@@ -95,11 +135,11 @@ def load_configuration(kubeconfig: str | None, context: str | None) -> client.Co
 class Cluster:
     """A connection to one cluster. Everything returns plain JSON-like dicts."""
 
-    def __init__(self, cfg: client.Configuration, *, request_timeout: float = 30.0) -> None:
+    def __init__(self, cfg: client.Configuration, *, timeout: float | None = None) -> None:
         cfg.retries = 0  # retries are ours, on transient errors only
         self.api = client.ApiClient(cfg)
         self.host = cfg.host
-        self.timeout = request_timeout
+        self.timeout = timeout or request_timeout()
         # HTTP requests made, by (verb, resource): LIST is a GET of a collection (one per page).
         self.requests: Counter[tuple[str, str]] = Counter()
         self._count_lock = threading.Lock()
@@ -147,7 +187,7 @@ class Cluster:
             raw = resp.read()
             if not 200 <= resp.status < 300:
                 exc = ApiException(status=resp.status, reason=resp.reason)
-                exc.body = raw
+                exc.body, exc.headers = raw, resp.headers
                 raise exc
             if text:
                 return raw.decode("utf-8", errors="replace")
@@ -155,8 +195,8 @@ class Cluster:
 
         retrying = Retrying(
             stop=stop_after_attempt(attempts),
-            wait=wait_random_exponential(multiplier=0.2, max=3),
-            retry=retry_if_exception(_transient),
+            wait=_wait,
+            retry=retry_if_exception(lambda exc: _transient(exc, verb)),
             reraise=True,
         )
         try:

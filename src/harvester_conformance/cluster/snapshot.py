@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable
 from harvester_conformance.cluster.reads import HARVESTER, Read, union
 from harvester_conformance.cluster.sanitize import sanitize
 from harvester_conformance.verdict import Broken
@@ -203,3 +203,5 @@ def _fetch(cluster: Cluster, read: Read) -> list[dict] | str:
         if exc.not_found:
             return []  # the API (CRD) is not installed: nothing of that kind exists
         return str(exc)
+    except ClusterUnreachable as exc:  # gone after /version answered: its readers are broken, saying so
+        return f"cluster unreachable: {exc}"

@@ -138,10 +138,17 @@ def _mig08(cl: Cluster) -> None:
         },
         NS,
     )
-    mig = wait_for(
-        "cluster-seeded",
-        lambda: (x := cl.get(R.VMIMS, MIG08_NAME, NS)) and (x.get("status") or {}).get("phase") == "Running" and x,
-    )
+
+    def running() -> dict | None:
+        """The VMIM once Running and its state copied to the VMI (the controller's next write: the
+        backdated state must land after it, or the copy would undo it)."""
+        x = cl.get(R.VMIMS, MIG08_NAME, NS) or {}
+        if (x.get("status") or {}).get("phase") != "Running":
+            return None
+        on_vmi = ((cl.get(R.VMIS, vmi["metadata"]["name"], NS) or {}).get("status") or {}).get("migrationState") or {}
+        return x if on_vmi.get("startTimestamp") == x["status"]["migrationState"].get("startTimestamp") else None
+
+    mig = wait_for("cluster-seeded", running)
     state = mig["status"]["migrationState"]
     per_gib = int(state["migrationConfiguration"]["completionTimeoutPerGiB"])
     started = clock.now() - dt.timedelta(seconds=per_gib * m.data_size_units(vmi["spec"]) + 3600)

@@ -89,13 +89,16 @@ def network_pending(cl: Cluster) -> dict | None:
     setting = cl.get(R.HARVESTER_SETTINGS, NETWORK_SETTING)
     if setting is None:
         return None
-    annotations = setting["metadata"].get("annotations")
-    value = setting.get("value") or ""
+    return setting if needs_sync(setting["metadata"].get("annotations") or {}, setting.get("value") or "") else None
+
+
+def needs_sync(annotations: dict, value: str) -> bool:
+    """Whether the controller acts on a setting carrying `annotations` and `value`: when the
+    value's SHA-1 differs from the one recorded, except an empty value never synced (upstream
+    skips the initial empty setting)."""
     if not annotations and not value:
-        return None  # the initial empty setting: upstream skips it
-    if (annotations or {}).get(HASH_KEY) == sha1(value):
-        return None
-    return setting
+        return False
+    return annotations.get(HASH_KEY) != sha1(value)
 
 
 def _find_or_create_nad(cl: Cluster, value: str) -> dict:

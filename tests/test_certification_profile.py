@@ -1,22 +1,48 @@
 """The vendor certification profile end to end (issue 12): on the emulated cluster the simulated
-Trident driver is certified, and without its VolumeSnapshotClass the run fails naming that class."""
+Trident driver is certified, and without its VolumeSnapshotClass the run fails naming that class.
+Each run leaves its evidence bundle (issue 17), which `verify-bundle` accepts with the vendor's
+key, and rejects with another key or when a required invariant failed."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT, TRIDENT_CLASS
 from harvester_conformance.waits import wait_for
 
-from .conftest import Emulated, RunResult, run_suite
+from .conftest import ROOT, Emulated, RunResult, run_suite
 
 # The class csi-driver-config names for Trident (both keys), as the NetApp KB installs it.
 SNAPSHOT_CLASS = "trident-snapshotclass"
 
 
-def _certify(tmp_path: Path, c: Emulated) -> RunResult:
+def _keys(folder: Path) -> tuple[Path, Path, bytes]:
+    """A vendor's Ed25519 key pair as PEM files (private, public) and the private key's PEM."""
+    key = Ed25519PrivateKey.generate()
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    folder.mkdir(exist_ok=True)
+    (folder / "vendor.pem").write_bytes(private)
+    (folder / "vendor.pub").write_bytes(public)
+    return folder / "vendor.pem", folder / "vendor.pub", private
+
+
+def _verify(evidence: Path, public: Path | None) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "harvester_conformance.cli", "verify-bundle", str(evidence)]
+    cmd += ["--public-key", str(public)] if public else []
+    return subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def _certify(tmp_path: Path, c: Emulated, *extra: str) -> RunResult:
     """`run --profile certification` the way `run` drives an emulated cluster: the same apiserver
     plays the Rancher and guest clusters and the hosts are simulated, so nothing is skipped for a
     missing input."""
@@ -38,6 +64,7 @@ def _certify(tmp_path: Path, c: Emulated) -> RunResult:
         str(c.state.dir / "hosts"),
         "--timeout-scale",
         "0.2",
+        *extra,
     )
 
 
@@ -53,10 +80,20 @@ def _not_passed(r: RunResult) -> dict[str, str]:
 
 def test_certification_passes_then_fails_naming_the_missing_snapshot_class(emulated, tmp_path) -> None:
     c = emulated("v1.3.1")
-    healthy = _certify(tmp_path, c)
+    private, public, private_pem = _keys(tmp_path / "keys")
+    healthy = _certify(tmp_path, c, "--signing-key", str(private))
     assert healthy.code == 0, (_not_passed(healthy), healthy.stdout[-2000:])
     assert _not_passed(healthy) == {}
     assert healthy.status("CSI-04") == "passed", healthy.record("CSI-04")
+    evidence = healthy.run_dir / "evidence.tar.gz"
+    assert f"evidence bundle: {evidence} (signed)" in healthy.stdout
+    verified = _verify(evidence, public)
+    assert verified.returncode == 0 and "bundle verified" in verified.stdout, verified.stdout + verified.stderr
+    _, other, _ = _keys(tmp_path / "other-keys")
+    forged = _verify(evidence, other)
+    assert forged.returncode == 1 and "signature does not verify" in forged.stdout, forged.stdout
+    key_body = private_pem.decode().splitlines()[1]
+    assert key_body not in healthy.stdout + healthy.stderr and key_body.encode() not in evidence.read_bytes()
 
     cl = Cluster.from_kubeconfig(str(c.kubeconfig))
     saved = cl.get(R.VOLUME_SNAPSHOT_CLASSES, SNAPSHOT_CLASS)
@@ -74,6 +111,8 @@ def test_certification_passes_then_fails_naming_the_missing_snapshot_class(emula
         cl.close()
 
     assert broken.code == 1 and broken.summary["exit_code"] == 1, broken.stdout[-2000:]
+    refused = _verify(broken.run_dir / "evidence.tar.gz", None)
+    assert refused.returncode == 1 and "problem: CSI-04: failed" in refused.stdout, refused.stdout
     failed = {i: m for i, m in _not_passed(broken).items() if m.startswith("failed")}
     assert "CSI-04" in failed, _not_passed(broken)
     csi04 = broken.record("CSI-04")

@@ -29,7 +29,7 @@ def test_exit_code_0_when_conforming_and_reports_complete(emulated, tmp_path) ->
     assert any(url.endswith("kubevirt_certificates_rotation") for url in links)
     s = r.summary
     assert set(s) >= {"run_id", "profile", "cluster", "exit_code", "invariants"}
-    assert s["exit_code"] == 0
+    assert s["exit_code"] == 0 and s["rerun_of"] is None
     assert (s["state"], s["stopped_by"], s["unfinished"]) == ("complete", None, [])
     assert s["cluster"] == {
         "kubernetes": "v1.34.4",
@@ -54,6 +54,31 @@ def test_exit_code_1_on_violation(emulated, tmp_path) -> None:
     assert r.code == 1 and r.summary["exit_code"] == 1
 
 
+def test_rerun_failed_runs_only_what_failed_and_calls_a_pass_on_rerun_flaky(emulated, tmp_path) -> None:
+    """Issue 17, reruns: a rerun takes the earlier run's failed and broken IDs only; one failing
+    again is failed, one passing now is flaky (exit 1, allure's flaky flag), never a plain pass."""
+    from harvester_conformance.emulator import areas as faults
+
+    c = emulated("v1.3.1")
+    faults.inject("KVC-02", c.kubeconfig)
+    try:
+        first = run_suite(tmp_path, c.kubeconfig, "--id", "KVC-02", "--id", "KVC-01")
+        again = run_suite(tmp_path, c.kubeconfig, "--rerun-failed", str(first.run_dir))
+    finally:
+        faults.revert("KVC-02", c.kubeconfig)
+    assert (first.status("KVC-02"), first.status("KVC-01")) == ("failed", "passed"), first.stdout[-2000:]
+    assert again.code == 1 and again.status("KVC-02") == "failed" and again.status("KVC-01") is None
+    assert again.summary["rerun_of"] == first.run_dir.name
+    healed = run_suite(tmp_path, c.kubeconfig, "--rerun-failed", str(first.run_dir))
+    assert healed.code == 1 and healed.status("KVC-02") == "flaky", healed.stdout[-2000:]
+    assert healed.record("KVC-02")["message"].startswith(f"passed only on rerun; failed in run {first.run_dir.name}")
+    assert "flaky" in healed.stdout and "flaky" in (healed.run_dir / "summary.md").read_text()
+    allure = [json.loads(p.read_text()) for p in (healed.run_dir / "allure-results").glob("*-result.json")]
+    assert allure and all(a["statusDetails"]["flaky"] for a in allure), [a.get("statusDetails") for a in allure]
+    nothing = run_suite(tmp_path, c.kubeconfig, "--rerun-failed", str(healed.run_dir))
+    assert nothing.code == 0 and "nothing to rerun" in nothing.stdout + nothing.stderr
+
+
 @pytest.mark.parametrize(
     "args",
     [
@@ -68,6 +93,8 @@ def test_exit_code_1_on_violation(emulated, tmp_path) -> None:
         ["--node-probe", "ssh", "--ssh-host", "no-address-given"],
         ["--node-probe", "simulated"],  # without --hosts-dir
         ["--reports-dir", "/proc/no-such-dir"],
+        ["--rerun-failed", "/proc/no-such-run"],
+        ["--rerun-failed", "/proc", "--id", "KVC-01"],
     ],
 )
 def test_exit_code_2_on_bad_usage(emulated, tmp_path, args: list[str]) -> None:

@@ -132,6 +132,67 @@ def _cleanup(args: argparse.Namespace) -> int:
     return cleanup(args.kubeconfig, args.context, args.run_id, args.rancher_kubeconfig)
 
 
+def _verify_bundle(args: argparse.Namespace) -> int:
+    """A certification bundle checked as a certifier would: exit 0 verified, 1 rejected, 2 when
+    the bundle or the key given cannot be read at all."""
+    from pathlib import Path
+
+    from harvester_conformance.catalogue.traceability import invariant_tests
+    from harvester_conformance.declared import selected_ids
+    from harvester_conformance.reporting import bundle
+    from harvester_conformance.selection import PROFILES
+
+    path = Path(args.file)
+    if not path.is_file():
+        _err(f"no bundle at {path}")
+        return exitcodes.USAGE
+    try:
+        key = bundle.load_public_key(args.public_key) if args.public_key else None
+    except bundle.BadKey as exc:
+        _err(str(exc))
+        return exitcodes.USAGE
+    try:
+        files = bundle.read(path)
+    except ValueError as exc:
+        print(f"bundle rejected: {path}: {exc}")
+        return exitcodes.VIOLATION
+    required = selected_ids(PROFILES[bundle.PROFILE][1], ()) & set(invariant_tests())
+    v = bundle.verify(files, required=required, catalogue=bundle.catalogue_version(), public_key=key)
+    for note in v.notes:
+        print(f"  note: {note}")
+    for problem in v.problems:
+        print(f"  problem: {problem}")
+    if v.ok:
+        print(
+            f"bundle verified: {path}: {len(v.passed)} required invariant(s) passed, "
+            f"{len(v.not_applicable)} not applicable to the cluster"
+            + (f" ({', '.join(v.not_applicable)})" if v.not_applicable else "")
+        )
+        return exitcodes.CONFORMS
+    print(f"bundle rejected: {path}: {len(v.problems)} problem(s)")
+    return exitcodes.VIOLATION
+
+
+def _images(args: argparse.Namespace) -> int:
+    """Every image the suite may run on a cluster, as mirrored for an air-gapped lab: nothing else
+    is pulled, and nothing is downloaded at run time."""
+    from harvester_conformance.probes.pod import DEFAULT_IMAGE
+
+    rows = [
+        {
+            "image": args.probe_image or DEFAULT_IMAGE,
+            "used_by": "the pod node probe (node checks with --node-probe pod, the default on a real cluster)",
+            "option": "--probe-image",
+        }
+    ]
+    if args.format == "json":
+        print(json.dumps(rows, indent=2))
+    else:
+        for r in rows:
+            print(f"{r['image']}\t{r['used_by']}; remap with {r['option']}")
+    return exitcodes.CONFORMS
+
+
 def _rbac(args: argparse.Namespace) -> int:
     import yaml
 
@@ -173,6 +234,16 @@ def parser() -> argparse.ArgumentParser:
     cu.add_argument("--run-id", help="only this run's objects (default: every run's)")
     cu.add_argument("--rancher-kubeconfig", help="also clean the Rancher cluster (CCR-03's token and copy)")
     cu.set_defaults(func=_cleanup)
+    vb = sub.add_parser("verify-bundle", help="check a certification evidence bundle as a certifier would")
+    vb.add_argument("file", help="the run's evidence.tar.gz")
+    vb.add_argument(
+        "--public-key", metavar="FILE", help="the vendor's Ed25519 public key (PEM): the signature must verify"
+    )
+    vb.set_defaults(func=_verify_bundle)
+    im = sub.add_parser("images", help="every image the suite may run on a cluster (for air-gapped mirrors)")
+    im.add_argument("--probe-image", metavar="IMAGE", help="the mirror's reference for the probe image")
+    im.add_argument("--format", choices=("text", "json"), default="text")
+    im.set_defaults(func=_images)
     rb = sub.add_parser("rbac", help="the least-privilege roles a read-only profile needs, as YAML")
     rb.add_argument("--profile", default="default")
     rb.add_argument("--id", action="append", default=[], metavar="ID", help="only these invariants (repeatable)")

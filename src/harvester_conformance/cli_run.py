@@ -23,6 +23,8 @@ PASS_THROUGH = (
     "credential_margin_hours",
     "rke2_cert_margin_days",
     "vendor_storage_class",
+    "signing_key",
+    "rerun_failed",
 )
 
 
@@ -72,6 +74,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--credential-margin-hours", type=float, metavar="H", help="CCR-01/03 (default 168)")
     p.add_argument("--rke2-cert-margin-days", type=float, metavar="D", help="SEC-04 (default 30)")
     p.add_argument("--vendor-storage-class", metavar="NAME", help="CSI-04's StorageClass (skipped without it)")
+    p.add_argument(
+        "--signing-key",
+        metavar="FILE",
+        help="certification: sign the evidence bundle (Ed25519 PEM; passphrase in $HC_SIGNING_KEY_PASSPHRASE)",
+    )
+    p.add_argument(
+        "--rerun-failed",
+        metavar="RUN_DIR",
+        help="run only what failed or broke in that earlier run; what passes now is reported flaky",
+    )
     p.add_argument("--id", action="append", default=[], dest="ids", metavar="ID")
     p.add_argument("--list-profiles", action="store_true")
     p.add_argument("--dry-run", action="store_true")

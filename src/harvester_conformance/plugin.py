@@ -29,7 +29,7 @@ from harvester_conformance.cluster.reads import GUEST, HARVESTER, RANCHER
 from harvester_conformance.cluster.snapshot import Snapshot
 from harvester_conformance.cluster.versions import detect
 from harvester_conformance.context import RUN_ID, RunContext, new_run_id
-from harvester_conformance.reporting import summary
+from harvester_conformance.reporting import bundle, rerun, summary
 from harvester_conformance.reporting.outcomes import InvariantResult
 from harvester_conformance.reporting.redact import REDACT
 from harvester_conformance.scheduling import UnitScheduling, grouped
@@ -44,6 +44,9 @@ PROBE = pytest.StashKey[probes.ProbeSettings]()
 # The pod probe's namespace must admit privileged pods (Pod Security Admission).
 PRIVILEGED = {"pod-security.kubernetes.io/enforce": "privileged"}
 UNREPORTED_CLEANUP = pytest.StashKey[list[dict]]()
+EARLIER = pytest.StashKey[rerun.Earlier]()  # the run --rerun-failed reruns
+SIGNING_KEY = pytest.StashKey[object]()  # the certification bundle's Ed25519 key, when given
+EVIDENCE = pytest.StashKey[str]()  # where the bundle went, or why it could not be written
 REQUESTS_FILE = "api-requests{suffix}.json"
 MARKERS_INI = Path(__file__).with_name("markers.ini")
 
@@ -94,6 +97,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption(
         "--id", action="append", default=[], dest="hc_ids", metavar="ID", help="run only this invariant (repeatable)"
     )
+    g.addoption(
+        "--rerun-failed",
+        default=None,
+        metavar="RUN_DIR",
+        help="run only what failed or broke in that earlier run (its profile); what passes now is flaky",
+    )
+    g.addoption(
+        "--signing-key",
+        default=None,
+        metavar="FILE",
+        help="certification: sign the evidence bundle with this Ed25519 private key (PEM; an encrypted "
+        "key's passphrase in $HC_SIGNING_KEY_PASSPHRASE)",
+    )
     g.addoption("--list-profiles", action="store_true", help="list the test-selection profiles and exit")
     g.addoption("--dry-run", action="store_true", help="show what would run, without touching the cluster")
     probes.add_options(g)
@@ -111,6 +127,67 @@ def _active(config: pytest.Config) -> bool:
 
 def _usage(msg: str) -> None:
     pytest.exit(f"harvester-conformance: {msg}", returncode=exitcodes.USAGE)
+
+
+def _rerun(config: pytest.Config) -> None:
+    """--rerun-failed: the earlier run's failed and broken IDs, under its profile, become the
+    selection (each worker reads the same file, so all agree)."""
+    path = config.getoption("rerun_failed")
+    if not path:
+        return
+    if config.getoption("hc_ids"):
+        _usage("--rerun-failed selects what runs: drop --id")
+    try:
+        earlier = rerun.load(path)
+    except rerun.RerunError as exc:
+        _usage(str(exc))
+    given = config.getoption("profile")
+    if given not in ("default", earlier.profile):
+        _usage(f"--rerun-failed reruns run {earlier.run_id} under its profile {earlier.profile!r}: drop --profile")
+    if not earlier.outcomes:
+        pytest.exit(
+            f"harvester-conformance: nothing failed or broke in run {earlier.run_id}: nothing to rerun",
+            returncode=exitcodes.CONFORMS,
+        )
+    config.option.profile = earlier.profile
+    config.option.hc_ids = sorted(earlier.outcomes)
+    config.stash[EARLIER] = earlier
+
+
+def _signing_key(config: pytest.Config, profile: str) -> None:
+    """A signing key is checked before anything touches the cluster: a bad one is a usage error."""
+    path = config.getoption("signing_key")
+    if not path or hasattr(config, "workerinput"):
+        return
+    if profile != bundle.PROFILE:
+        _usage(f"--signing-key signs the certification evidence bundle: use it with --profile {bundle.PROFILE}")
+    try:
+        config.stash[SIGNING_KEY] = bundle.load_signing_key(path, os.environ.get("HC_SIGNING_KEY_PASSPHRASE"))
+    except bundle.BadKey as exc:
+        _usage(str(exc))
+
+
+def _write_evidence(config: pytest.Config, ctx: RunContext) -> str:
+    """The certification bundle (after a redaction pass: junit is complete by now), or why not."""
+    _, predicate = PROFILES[ctx.profile]
+    selected = declared.selected_ids(predicate, config.getoption("hc_ids")) & set(invariant_tests())
+    options = {name: config.getoption(name) for name in bundle.RECORDED_OPTIONS}
+    summary.redact_tree(ctx.run_dir)
+    try:
+        path = bundle.write(
+            ctx.run_dir,
+            run_id=ctx.run_id,
+            selected=selected,
+            options=options,
+            versions=ctx.versions,
+            snapshot_path=ctx.snapshot_path,
+            key=config.stash.get(SIGNING_KEY, None),  # type: ignore[arg-type]
+            junit=Path(config.option.xmlpath),
+            allure=Path(config.option.allure_report_dir),
+        )
+    except OSError as exc:
+        return f"could not be written: {exc.strerror or exc}"
+    return f"{path} ({'signed' if SIGNING_KEY in config.stash else 'unsigned'})"
 
 
 def _register_markers(config: pytest.Config) -> None:
@@ -142,6 +219,7 @@ def pytest_configure(config: pytest.Config) -> None:
         for name, (desc, _) in PROFILES.items():
             print(f"{name:<14} {desc}")
         pytest.exit("", returncode=exitcodes.CONFORMS)
+    _rerun(config)
     profile = config.getoption("profile")
     if profile not in PROFILES:
         _usage(f"unknown profile {profile!r}; valid profiles: {', '.join(PROFILES)}")
@@ -162,6 +240,7 @@ def pytest_configure(config: pytest.Config) -> None:
         _usage(f"--timeout (pytest: --run-timeout) must be a positive number of seconds, got {limit:g}")
     os.environ["HC_TIMEOUT_SCALE"] = str(scale)
     config.stash[RESULTS] = {}
+    _signing_key(config, profile)
 
     workerinput = getattr(config, "workerinput", None)
     if workerinput is not None:
@@ -519,8 +598,9 @@ def _cleanup_line(entry: dict) -> str:
 
 
 def _exit_code(results: dict[str, InvariantResult], interrupted: bool) -> int:
+    """Flaky counts as a violation: the invariant did not hold throughout the two runs."""
     statuses = {r.status for r in results.values()}
-    if "failed" in statuses:
+    if statuses & {"failed", "flaky"}:
         return exitcodes.VIOLATION
     if interrupted or "broken" in statuses or not statuses & {"passed", "warned"}:
         return exitcodes.CANNOT_RUN
@@ -551,7 +631,8 @@ def _write_summary(config: pytest.Config, code: int | None, state: str) -> dict:
     """summary.json and summary.md as they stand: "running" after each result, then "complete" or
     "interrupted" (with why, and the selected invariants that have no result)."""
     ctx = config.stash[CTX]
-    results = config.stash[RESULTS]
+    earlier = config.stash.get(EARLIER, None)
+    results = rerun.mark_flaky(config.stash[RESULTS], earlier)
     collector = config.pluginmanager.get_plugin("harvester-conformance-collector")
     unfinished: list[str] = []
     if state == "interrupted":
@@ -569,6 +650,7 @@ def _write_summary(config: pytest.Config, code: int | None, state: str) -> dict:
         state=state,
         stopped_by=(stopping.reason() or "interrupted") if state == "interrupted" else "",
         unfinished=unfinished,
+        rerun_of=earlier.run_id if earlier else None,
     )
 
 
@@ -583,7 +665,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if workerinput is not None:
         return
     _merge_requests(ctx.run_dir)
-    results = config.stash[RESULTS]
+    results = rerun.mark_flaky(config.stash[RESULTS], config.stash.get(EARLIER, None))
     collector = config.pluginmanager.get_plugin("harvester-conformance-collector")
     interrupted = exitstatus == pytest.ExitCode.INTERRUPTED or bool(stopping.reason())
     code = _exit_code(results, interrupted)
@@ -593,6 +675,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         code = exitcodes.CANNOT_RUN  # it conforms, but the run left something changed behind
     config.stash[SUMMARY] = _write_summary(config, code, "interrupted" if interrupted else "complete")
     summary.allure_metadata(Path(config.option.allure_report_dir), ctx.versions)
+    summary.allure_flaky(Path(config.option.allure_report_dir), {i for i, r in results.items() if r.status == "flaky"})
+    if ctx.profile == bundle.PROFILE and code != exitcodes.USAGE:
+        config.stash[EVIDENCE] = _write_evidence(config, ctx)
+        if config.stash[EVIDENCE].startswith("could not") and code == exitcodes.CONFORMS:
+            code = exitcodes.CANNOT_RUN  # the certification's deliverable is missing
+            config.stash[SUMMARY] = _write_summary(config, code, "complete")
     session.exitstatus = code
 
 
@@ -615,7 +703,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for r in records:
         line = f"{r['id']:<8} {r['status']:<8} {entries()[r['id']].title}"
         tr.write_line(
-            line, red=r["status"] in ("failed", "broken"), yellow=r["status"] == "warned", green=r["status"] == "passed"
+            line,
+            red=r["status"] in ("failed", "broken"),
+            yellow=r["status"] in ("warned", "flaky"),
+            green=r["status"] == "passed",
         )
     counts = summary.counts(records)
     tr.write_line(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no invariant evaluated")
@@ -629,4 +720,6 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for c in doc["cleanup"]:
         tr.write_line(_cleanup_line(c), red=True)
     tr.write_line(f"reports: {ctx.run_dir}  (summary.md, summary.json, junit.xml, allure-results/)")
+    if EVIDENCE in config.stash:
+        tr.write_line(f"evidence bundle: {config.stash[EVIDENCE]}", red=config.stash[EVIDENCE].startswith("could not"))
     tr.write_line(f"exit code {doc['exit_code']}")

@@ -1,10 +1,11 @@
-"""Outcomes users can act on: passed, failed, broken, skipped (with a reason), warned."""
+"""Outcomes users can act on: passed, failed, broken, skipped (with a reason), warned; and, for a
+rerun of what failed (`--rerun-failed`), flaky: passed only on the rerun."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-ORDER = ("failed", "broken", "warned", "passed", "skipped")  # worst first
+ORDER = ("failed", "broken", "flaky", "warned", "passed", "skipped")  # worst first
 
 
 @dataclass

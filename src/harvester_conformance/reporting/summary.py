@@ -28,7 +28,9 @@ def invariant_records(results: dict[str, InvariantResult]) -> list[dict]:
                 "status": r.status,
                 "message": REDACT(r.message),
                 "objects": [REDACT(o) for o in objects],
-                "remediation": catalogue[inv].remediation if r.status in ("failed", "warned", "broken") else "",
+                "remediation": catalogue[inv].remediation
+                if r.status in ("failed", "warned", "broken", "flaky")
+                else "",
             }
         )
     return records
@@ -46,11 +48,13 @@ def write(
     state: str = "complete",
     stopped_by: str = "",
     unfinished: list[str] | None = None,
+    rerun_of: str | None = None,
 ) -> dict:
     """`cleanup` lists the undo steps that failed, apart from the invariants' verdicts; `versions`
     says which known release's rules the checks applied to the cluster's Harvester version, and why.
     `state` is "running" (rewritten after each result, exit code null), "complete" or
     "interrupted" (`stopped_by` says why; `unfinished`, the selected invariants with no result).
+    `rerun_of` names the earlier run a `--rerun-failed` run reran.
     Each file is replaced whole, so a killed run leaves the last full version."""
     records = invariant_records(results)
     doc = {
@@ -62,6 +66,7 @@ def write(
         "stopped_by": stopped_by or None,
         "unfinished": unfinished or [],
         "exit_code": exit_code,
+        "rerun_of": rerun_of,
         "invariants": records,
         "cleanup": cleanup or [],
     }
@@ -86,7 +91,9 @@ def markdown(doc: dict) -> str:
     lines = [
         f"# Harvester conformance run {doc['run_id']}",
         "",
-        f"Profile `{doc['profile']}`, {_state_line(doc)}. " + ", ".join(f"{n} {s}" for s, n in c.items() if n),
+        f"Profile `{doc['profile']}`, {_state_line(doc)}. "
+        + ", ".join(f"{n} {s}" for s, n in c.items() if n)
+        + (f" (a rerun of what failed or broke in run {doc['rerun_of']})" if doc.get("rerun_of") else ""),
         "",
         "| component | version |",
         "|---|---|",
@@ -103,7 +110,7 @@ def markdown(doc: dict) -> str:
         lines += [f"- {c['test']}: {c['step']}: {c['error']}" for c in doc["cleanup"]]
         lines.append("")
     for r in doc["invariants"]:
-        if r["status"] in ("failed", "broken", "warned"):
+        if r["status"] in ("failed", "broken", "flaky", "warned"):
             lines += [f"## {r['id']}: {r['status']}", "", "```", r["message"], "```", ""]
             if r["objects"]:
                 lines += ["Objects:", *[f"- {o}" for o in r["objects"]], ""]
@@ -137,10 +144,23 @@ def allure_metadata(allure_dir: Path, cluster: dict) -> None:
             [
                 {"name": "Cluster does not conform", "matchedStatuses": ["failed"]},
                 {"name": "Could not evaluate (broken)", "matchedStatuses": ["broken"]},
+                {"name": "Passed only on rerun (flaky)", "matchedStatuses": ["passed"], "flaky": True},
             ],
             indent=2,
         )
     )
+
+
+def allure_flaky(allure_dir: Path, flaky: set[str]) -> int:
+    """Mark the results of the tests of flaky invariants (label story = ID) as allure's flaky."""
+    marked = 0
+    for path in allure_dir.glob("*-result.json") if flaky else ():
+        doc = json.loads(path.read_text())
+        if any(lab.get("name") == "story" and lab.get("value") in flaky for lab in doc.get("labels") or []):
+            doc.setdefault("statusDetails", {})["flaky"] = True
+            path.write_text(json.dumps(doc))
+            marked += 1
+    return marked
 
 
 def redact_tree(root: Path) -> int:

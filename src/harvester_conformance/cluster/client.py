@@ -20,6 +20,7 @@ from kubernetes.client.rest import ApiException
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from harvester_conformance.cluster.resources import Resource
+from harvester_conformance.waits import timeout_scale
 
 TRANSIENT_STATUS = {429, 500, 502, 503, 504}
 PAGE_SIZE = 500
@@ -96,7 +97,7 @@ def request_timeout() -> float:
     explicit = os.environ.get("HC_REQUEST_TIMEOUT")
     if explicit:
         return float(explicit)
-    return REQUEST_TIMEOUT * float(os.environ.get("HC_TIMEOUT_SCALE", "1") or 1)
+    return REQUEST_TIMEOUT * timeout_scale()
 
 
 def resolve_kubeconfig(explicit: str | None) -> str | None:

@@ -49,9 +49,16 @@ def test_exit_code_1_on_violation(emulated, tmp_path) -> None:
     faults.inject("KVC-02", c.kubeconfig)
     try:
         r = run_suite(tmp_path, c.kubeconfig, "--id", "KVC-02")
+        asked = run_suite(tmp_path, c.kubeconfig, "--id", "KVC-02", "--", "--tb=short")
     finally:
         faults.revert("KVC-02", c.kubeconfig)
     assert r.code == 1 and r.summary["exit_code"] == 1
+    # The terminal keeps to the outcome model (issue 16): the tracebacks go to a log, unless asked.
+    log = r.run_dir / "tracebacks.log"
+    assert "KVC-02" in r.stdout and f"tracebacks: {log}" in r.stdout
+    assert "= FAILURES =" not in r.stdout and "\nE " not in r.stdout, r.stdout[-3000:]
+    assert "test_certificate_lifetimes.py" in log.read_text() and "Violation" in log.read_text()
+    assert asked.code == 1 and "= FAILURES =" in asked.stdout and "tracebacks:" not in asked.stdout
 
 
 def test_rerun_failed_runs_only_what_failed_and_calls_a_pass_on_rerun_flaky(emulated, tmp_path) -> None:

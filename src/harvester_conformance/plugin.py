@@ -48,6 +48,8 @@ EARLIER = pytest.StashKey[rerun.Earlier]()  # the run --rerun-failed reruns
 SIGNING_KEY = pytest.StashKey[object]()  # the certification bundle's Ed25519 key, when given
 EVIDENCE = pytest.StashKey[str]()  # where the bundle went, or why it could not be written
 REQUESTS_FILE = "api-requests{suffix}.json"
+TRACEBACKS_FILE = "tracebacks.log"
+TRACEBACK_NOTE = pytest.StashKey[str]()
 MARKERS_INI = Path(__file__).with_name("markers.ini")
 
 
@@ -568,8 +570,11 @@ class _Collector:
         self.announced: set[tuple[str, ...]] = set()
         self.live = sys.stderr.isatty()
         self.done = 0
+        self.tracebacks: list[str] = []  # for tracebacks.log: the terminal shows outcomes, not these
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.failed and report.longrepr is not None:
+            self.tracebacks.append(f"=== {report.nodeid} ({report.when})\n{REDACT(str(report.longrepr))}\n")
         for key, value in report.user_properties:
             if key == "hc_cleanup" and report.when == "teardown":
                 self.cleanup.append(value)
@@ -595,6 +600,18 @@ class _Collector:
 
 def _cleanup_line(entry: dict) -> str:
     return f"cleanup failed after {entry['test']}: {entry['step']}: {entry['error']}"
+
+
+def _tracebacks_to_log(config: pytest.Config, ctx: RunContext, collector: _Collector | None) -> None:
+    """Failed tests' tracebacks go to tracebacks.log (redacted); the terminal keeps to one line per
+    invariant unless they were asked for there (--tb given)."""
+    if collector is None or not collector.tracebacks:
+        return
+    path = ctx.run_dir / TRACEBACKS_FILE
+    path.write_text("\n".join(collector.tracebacks))
+    if config.option.tbstyle == "auto":  # pytest's default: not asked for
+        config.option.tbstyle = "no"  # read by the terminal summary, which comes after this hook
+        config.stash[TRACEBACK_NOTE] = f"tracebacks: {path} (pass --tb=long to print them here)"
 
 
 def _exit_code(results: dict[str, InvariantResult], interrupted: bool) -> int:
@@ -674,6 +691,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     elif code == exitcodes.CONFORMS and collector and collector.cleanup:
         code = exitcodes.CANNOT_RUN  # it conforms, but the run left something changed behind
     config.stash[SUMMARY] = _write_summary(config, code, "interrupted" if interrupted else "complete")
+    _tracebacks_to_log(config, ctx, collector)
     summary.allure_metadata(Path(config.option.allure_report_dir), ctx.versions)
     summary.allure_flaky(Path(config.option.allure_report_dir), {i for i, r in results.items() if r.status == "flaky"})
     if ctx.profile == bundle.PROFILE and code != exitcodes.USAGE:
@@ -720,6 +738,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     for c in doc["cleanup"]:
         tr.write_line(_cleanup_line(c), red=True)
     tr.write_line(f"reports: {ctx.run_dir}  (summary.md, summary.json, junit.xml, allure-results/)")
+    if TRACEBACK_NOTE in config.stash:
+        tr.write_line(config.stash[TRACEBACK_NOTE])
     if EVIDENCE in config.stash:
         tr.write_line(f"evidence bundle: {config.stash[EVIDENCE]}", red=config.stash[EVIDENCE].startswith("could not"))
     tr.write_line(f"exit code {doc['exit_code']}")

@@ -56,6 +56,8 @@ def test_exit_code_1_on_violation(emulated, tmp_path) -> None:
     # The terminal keeps to the outcome model (issue 16): the tracebacks go to a log, unless asked.
     log = r.run_dir / "tracebacks.log"
     assert "KVC-02" in r.stdout and f"tracebacks: {log}" in r.stdout
+    (record,) = r.summary["invariants"]
+    assert record["objects"][0] in r.stdout  # the line of why under the invariant's line
     assert "= FAILURES =" not in r.stdout and "\nE " not in r.stdout, r.stdout[-3000:]
     assert "test_certificate_lifetimes.py" in log.read_text() and "Violation" in log.read_text()
     assert asked.code == 1 and "= FAILURES =" in asked.stdout and "tracebacks:" not in asked.stdout

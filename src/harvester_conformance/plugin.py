@@ -29,7 +29,7 @@ from harvester_conformance.cluster.reads import GUEST, HARVESTER, RANCHER
 from harvester_conformance.cluster.snapshot import Snapshot
 from harvester_conformance.cluster.versions import detect
 from harvester_conformance.context import RUN_ID, RunContext, new_run_id
-from harvester_conformance.reporting import bundle, rerun, summary
+from harvester_conformance.reporting import bundle, rerun, summary, terminal
 from harvester_conformance.reporting.outcomes import InvariantResult
 from harvester_conformance.reporting.redact import REDACT
 from harvester_conformance.scheduling import UnitScheduling, grouped
@@ -483,7 +483,7 @@ def changes(request: pytest.FixtureRequest, hc: RunContext):
         item.user_properties.append(("hc_cleanup", entry))
         if stopping.reason():
             # Unwinding from a stop, pytest reports no teardown: the summary takes the entry as is.
-            _terminal(request.config)(f"\n[hc] {_cleanup_line(entry)}\n")
+            _terminal(request.config)(f"\n[hc] {terminal.cleanup_line(entry)}\n")
             request.config.stash.setdefault(UNREPORTED_CLEANUP, []).append(entry)
 
 
@@ -578,7 +578,7 @@ class _Collector:
         for key, value in report.user_properties:
             if key == "hc_cleanup" and report.when == "teardown":
                 self.cleanup.append(value)
-                sys.stderr.write(f"\n[hc] {_cleanup_line(value)}\n")
+                sys.stderr.write(f"\n[hc] {terminal.cleanup_line(value)}\n")
             if key != "hc_result" or report.when == "teardown":
                 continue
             for inv in value["ids"]:
@@ -596,10 +596,6 @@ class _Collector:
                 self.announced.add(key_ids)
                 first = value["message"].splitlines()[0] if value["message"] else ""
                 sys.stderr.write(f"\n[hc] {','.join(value['ids'])} {value['status']}: {first}\n")
-
-
-def _cleanup_line(entry: dict) -> str:
-    return f"cleanup failed after {entry['test']}: {entry['step']}: {entry['error']}"
 
 
 def _tracebacks_to_log(config: pytest.Config, ctx: RunContext, collector: _Collector | None) -> None:
@@ -713,33 +709,12 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:  # noqa: ANN001
     if SUMMARY not in config.stash:
         return
-    ctx = config.stash[CTX]
     doc = config.stash[SUMMARY]
-    records = doc["invariants"]
-    tr = terminalreporter
-    tr.section("harvester conformance")
-    for r in records:
-        line = f"{r['id']:<8} {r['status']:<8} {entries()[r['id']].title}"
-        tr.write_line(
-            line,
-            red=r["status"] in ("failed", "broken"),
-            yellow=r["status"] in ("warned", "flaky"),
-            green=r["status"] == "passed",
-        )
-    counts = summary.counts(records)
-    tr.write_line(", ".join(f"{n} {s}" for s, n in counts.items() if n) or "no invariant evaluated")
-    if doc["state"] == "interrupted":
-        left = doc["unfinished"]
-        tr.write_line(
-            f"run stopped early ({doc['stopped_by']}); no result for {len(left)} selected invariant(s)"
-            + (f": {', '.join(left)}" if left else ""),
-            red=True,
-        )
-    for c in doc["cleanup"]:
-        tr.write_line(_cleanup_line(c), red=True)
-    tr.write_line(f"reports: {ctx.run_dir}  (summary.md, summary.json, junit.xml, allure-results/)")
+    notes = [f"reports: {config.stash[CTX].run_dir}  (summary.md, summary.json, junit.xml, allure-results/)"]
     if TRACEBACK_NOTE in config.stash:
-        tr.write_line(config.stash[TRACEBACK_NOTE])
+        notes.append(config.stash[TRACEBACK_NOTE])
     if EVIDENCE in config.stash:
-        tr.write_line(f"evidence bundle: {config.stash[EVIDENCE]}", red=config.stash[EVIDENCE].startswith("could not"))
-    tr.write_line(f"exit code {doc['exit_code']}")
+        notes.append(f"evidence bundle: {config.stash[EVIDENCE]}")
+    terminalreporter.section("harvester conformance")
+    for text, colour in terminal.lines(doc, notes):
+        terminalreporter.write_line(text, **({colour: True} if colour else {}))

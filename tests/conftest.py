@@ -252,6 +252,16 @@ def run_suite(
     return RunResult(proc.returncode, proc.stdout, proc.stderr, summary, tmp_path / run_id)
 
 
+def record_state(tmp_path: Path, kubeconfig: Path | str) -> tuple[str, str]:
+    """`harvester-conformance snapshot` of the cluster as it is now: the run options that make the
+    regression invariants (IPP-06, NIC-02, UPG-08) compare with it."""
+    path = tmp_path / "state-before.json"
+    cmd = [sys.executable, "-m", "harvester_conformance.cli", "snapshot", str(path), "--kubeconfig", str(kubeconfig)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert proc.returncode == 0 and "3 of 3 node(s)" in proc.stdout, proc.stdout + proc.stderr
+    return ("--baseline", str(path))
+
+
 @pytest.fixture(scope="module")
 def cl(emulated):
     """A client of the v1.3.1 emulated cluster, the profile the area tests exercise."""

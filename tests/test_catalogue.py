@@ -41,10 +41,6 @@ def test_every_test_names_a_catalogued_invariant() -> None:
     assert set(invariant_tests()) <= set(entries())
 
 
-OPEN_WORK = "open work: the regression IDs IPP-06, NIC-02 and UPG-08 (issue 17)"
-
-
-@pytest.mark.xfail(strict=True, reason=OPEN_WORK)
 def test_every_testable_entry_has_a_test() -> None:
     missing = sorted(e.id for e in entries().values() if e.testable and e.id not in invariant_tests())
     assert missing == [], f"{len(missing)} invariants without a test: {', '.join(missing)}"

@@ -2,9 +2,12 @@
 
 On one shared healthy emulated cluster: the suite run for the ID passes; with its fault injected
 it fails naming the objects the fault declares, while every other ID checked in the same run
-keeps its outcome (those that name the ID as a prerequisite become broken, pointing at it);
-after the reverts, one run shows every ID passing again. The matrix grows by itself as checks
-land, at one suite run per ID (two for active and disruptive IDs, which have no baseline).
+keeps its outcome (those that name the ID as a prerequisite become broken, pointing at it; those
+the fault declares the same state breaks, `Fault.also_fails`, fail with it); after the reverts,
+one run shows every ID passing again. The matrix grows by itself as checks land, at one suite run
+per ID (two for active, disruptive and regression IDs, which have no baseline). Every run compares
+with the cluster's state recorded as the matrix begins (`--baseline`): the regression IDs find
+their faults against it, and the last run, after every revert, finds no regression at all.
 
 The releases after the matrix's (v1.6.1, v1.7.3, v1.8.2) prove every fault that applies to them
 too, several at once where they cannot disturb one another (`fault_batches`): each injected ID
@@ -26,7 +29,7 @@ from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import areas
 from harvester_conformance.emulator.faults import Fault
 
-from .conftest import RunResult, run_suite
+from .conftest import RunResult, record_state, run_suite
 from .leaks import leaks, planted_secrets
 
 MATRIX_PROFILE = "v1.3.1"
@@ -68,6 +71,11 @@ def fault_batches(profile: str) -> list[list[str]]:
     return batches
 
 
+def test_what_a_fault_also_breaks_is_catalogued() -> None:
+    for inv, fault in areas.FAULTS.items():
+        assert set(fault.also_fails) <= set(entries()) - {inv}, inv
+
+
 def _names(fault: Fault) -> set[str]:
     """The names of the objects a fault declares or touches, whatever their kind: a Longhorn Node
     shares its name with the Node, a VolumeAttachment with its Volume, and faults on either meet."""
@@ -86,7 +94,7 @@ def _compatible(inv: str, batch: list[str]) -> bool:
         peer = areas.FAULTS[other]
         if _whole_cluster(fault) or _whole_cluster(peer) or _names(fault) & _names(peer):
             return False
-        if inv.split("-")[0] == other.split("-")[0]:
+        if inv.split("-")[0] == other.split("-")[0] or other in fault.also_fails or inv in peer.also_fails:
             return False
         if inv in entries()[other].prerequisites or other in entries()[inv].prerequisites:
             return False
@@ -94,7 +102,10 @@ def _compatible(inv: str, batch: list[str]) -> bool:
 
 
 def _read_only(ids: list[str]) -> list[str]:
-    return [i for i in ids if entries()[i].impact == "read_only"]
+    """The read-only IDs that hold on a healthy cluster whatever else a fault changes: not the
+    regression IDs, which compare the whole cluster with its recorded state (any other fault's
+    change is a regression to them); they are proven like the active IDs, with a healthy run each."""
+    return [i for i in ids if entries()[i].impact == "read_only" and "regression" not in entries()[i].kind]
 
 
 # The simulated NetApp Trident driver's StorageClass: the vendor class CSI-04 certifies.
@@ -124,32 +135,41 @@ def _statuses(r: RunResult, ids: list[str]) -> dict[str, str | None]:
 
 
 @pytest.fixture(scope="module")
-def baseline(emulated, tmp_path_factory) -> dict[str, str | None]:
+def state(emulated, tmp_path_factory) -> tuple[str, str]:
+    """The healthy cluster's state as the matrix begins (`--baseline` for every run): the
+    regression IDs find each fault's change against it, and after every revert, none."""
+    return record_state(tmp_path_factory.mktemp("state"), emulated(MATRIX_PROFILE).kubeconfig)
+
+
+@pytest.fixture(scope="module")
+def baseline(emulated, tmp_path_factory, state) -> dict[str, str | None]:
     """The read-only checks' outcomes on the healthy cluster: every one passes."""
     ids = _read_only(proven_on(MATRIX_PROFILE))
     kubeconfig = emulated(MATRIX_PROFILE).kubeconfig
-    r = run_suite(tmp_path_factory.mktemp("baseline"), kubeconfig, *ALL, *FAST, *_roles(kubeconfig), *_ids(ids))
+    r = run_suite(tmp_path_factory.mktemp("baseline"), kubeconfig, *ALL, *FAST, *state, *_roles(kubeconfig), *_ids(ids))
     outcome = _statuses(r, ids)
     assert r.code == 0 and set(outcome.values()) == {"passed"}, r.stdout[-3000:] + r.stderr[-2000:]
     return outcome
 
 
 @pytest.mark.parametrize("inv", proven_on(MATRIX_PROFILE))
-def test_fault_is_found_naming_its_objects(emulated, tmp_path, baseline, inv: str) -> None:
+def test_fault_is_found_naming_its_objects(emulated, tmp_path, state, baseline, inv: str) -> None:
     c = emulated(MATRIX_PROFILE)
     fault = areas.FAULTS[inv]
-    if inv not in baseline:  # an active or disruptive check: its own healthy run
-        healthy = run_suite(tmp_path, c.kubeconfig, *ALL, *FAST, *_roles(c.kubeconfig), "--id", inv)
+    if inv not in baseline:  # an active, disruptive or regression check: its own healthy run
+        healthy = run_suite(tmp_path, c.kubeconfig, *ALL, *FAST, *state, *_roles(c.kubeconfig), "--id", inv)
         assert healthy.code == 0 and healthy.status(inv) == "passed", healthy.stdout[-3000:]
     ids = sorted({*baseline, inv})
     areas.inject(inv, c.kubeconfig)
     try:
-        r = run_suite(tmp_path, c.kubeconfig, *ALL, *FAST, *_roles(c.kubeconfig), *_ids(ids))
+        r = run_suite(tmp_path, c.kubeconfig, *ALL, *FAST, *state, *_roles(c.kubeconfig), *_ids(ids))
     finally:
         areas.revert(inv, c.kubeconfig)
     assert r.code == 1, r.stdout[-3000:] + r.stderr[-2000:]
     _found(r, inv)
     expected = {i: ("broken" if inv in entries()[i].prerequisites else baseline[i]) for i in ids if i != inv}
+    for i in fault.also_fails:  # the same state breaks them too, as on a real cluster
+        expected[i] = "failed"
     others = _statuses(r, [i for i in ids if i != inv])
     if fault.reports_release or fault.reports_component:  # checks gated on later versions: not applicable
         for i, status in others.items():
@@ -207,7 +227,7 @@ def _migrations(cl: Cluster) -> object:
     return ((kv.get("spec") or {}).get("configuration") or {}).get("migrations")
 
 
-def test_every_revert_restores_the_cluster(emulated, tmp_path) -> None:
+def test_every_revert_restores_the_cluster(emulated, tmp_path, state) -> None:
     """After all the faults above were injected and reverted, one run of every check conforms and
     every proven ID passes. (Each faulty run above also holds every read-only ID to its baseline,
     so a revert that left something behind shows there first, as an ID that lost its baseline.)
@@ -218,7 +238,7 @@ def test_every_revert_restores_the_cluster(emulated, tmp_path) -> None:
     kubeconfig = emulated(MATRIX_PROFILE).kubeconfig
     cl = Cluster.from_kubeconfig(str(kubeconfig))
     before = _migrations(cl)
-    r = run_suite(tmp_path, kubeconfig, *ALL, *FAST, *_roles(kubeconfig), *_ids(ids))
+    r = run_suite(tmp_path, kubeconfig, *ALL, *FAST, *state, *_roles(kubeconfig), *_ids(ids))
     outcome = _conforms(r, ids)
     matrix = proven_on(MATRIX_PROFILE)
     assert {i: outcome[i] for i in matrix} == {i: "passed" for i in matrix}
@@ -235,7 +255,7 @@ def test_release_profile_finds_its_faults(emulated, tmp_path, profile: str) -> N
     also the profile's healthy run). No output of any of these runs, failing ones included,
     holds a planted secret."""
     kubeconfig = emulated(profile).kubeconfig
-    roles = _roles(kubeconfig)
+    roles = (*record_state(tmp_path, kubeconfig), *_roles(kubeconfig))  # and the healthy state
     cl = Cluster.from_kubeconfig(str(kubeconfig))
     problems: list[str] = []
     runs: list[RunResult] = []
@@ -285,4 +305,7 @@ def test_healthy_release_profile_conforms(emulated, tmp_path, profile: str) -> N
     a change that must not come (LPC-04's window), and the matrix proves each check at that scale."""
     ids = sorted(invariant_tests())
     kubeconfig = emulated(profile).kubeconfig
-    _conforms(run_suite(tmp_path, kubeconfig, *ALL, *FAST, *_roles(kubeconfig), *_ids(ids)), ids)
+    state = record_state(tmp_path, kubeconfig)
+    outcome = _conforms(run_suite(tmp_path, kubeconfig, *ALL, *FAST, *state, *_roles(kubeconfig), *_ids(ids)), ids)
+    regression = [i for i in ids if "regression" in entries()[i].kind]
+    assert {i: outcome[i] for i in regression} == dict.fromkeys(regression, "passed")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from pathlib import Path
 
@@ -59,6 +60,7 @@ def test_exit_code_1_on_violation(emulated, tmp_path) -> None:
     (record,) = r.summary["invariants"]
     assert record["objects"][0] in r.stdout  # the line of why under the invariant's line
     assert "= FAILURES =" not in r.stdout and "\nE " not in r.stdout, r.stdout[-3000:]
+    assert re.search(r"failed.* in [0-9.]+s", r.stdout) is None  # pytest's count: not the suite's vocabulary
     assert "test_certificate_lifetimes.py" in log.read_text() and "Violation" in log.read_text()
     assert asked.code == 1 and "= FAILURES =" in asked.stdout and "tracebacks:" not in asked.stdout
 
@@ -104,6 +106,8 @@ def test_rerun_failed_runs_only_what_failed_and_calls_a_pass_on_rerun_flaky(emul
         ["--reports-dir", "/proc/no-such-dir"],
         ["--rerun-failed", "/proc/no-such-run"],
         ["--rerun-failed", "/proc", "--id", "KVC-01"],
+        ["--baseline", "/proc/no-such-state.json"],
+        ["--baseline", "/proc/version"],  # not JSON
     ],
 )
 def test_exit_code_2_on_bad_usage(emulated, tmp_path, args: list[str]) -> None:

@@ -1,6 +1,7 @@
 """Article: Upgrade Guest Kubernetes Clusters to be Compatible with Harvester IP Pools
 (kb/upgrading_guest_clusters_with_harvester_ip_pool_compatibility.md)."""
 
+from harvester_conformance import upgrade_state
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.reads import GUEST, Read
 
@@ -12,3 +13,5 @@ READS = (
     Read(R.LOADBALANCERS),
     Read(R.SERVICES, cluster=GUEST),
 )
+# IPP-06 and UPG-08: the state an upgrade must keep, compared with --baseline.
+READS = (*READS, *upgrade_state.READS)

@@ -1,5 +1,6 @@
 """Harvester's upgrade gate (facts.md §16): the invariants that belong to no article."""
 
+from harvester_conformance import upgrade_state
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.reads import Read
 
@@ -26,6 +27,8 @@ READS = (
     Read(R.VERSIONS, "harvester-system"),
     Read(R.ADDONS),
 )
+# IPP-06 and UPG-08: the state an upgrade must keep, compared with --baseline.
+READS = (*READS, *upgrade_state.READS)
 # What the checks ask the API outside the snapshot, for the generated RBAC: UPG-02's kubelet
 # stats through the apiserver's node proxy.
 RIGHTS = (("", "nodes/proxy", "get"),)

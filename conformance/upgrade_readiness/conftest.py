@@ -14,6 +14,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, ClusterUnreachable
 from harvester_conformance.cluster.tls import HandshakeError, served_certificate
 from harvester_conformance.context import RunContext
+from harvester_conformance.upgrade_baseline import baseline, upgrade_changes  # noqa: F401 - UPG-08's fixtures
 
 
 @pytest.fixture(scope="session")

@@ -218,7 +218,7 @@ def _rbac(args: argparse.Namespace) -> int:
 
 
 def parser() -> argparse.ArgumentParser:
-    from harvester_conformance import cli_run
+    from harvester_conformance import cli_run, cli_upgrade
 
     ap = argparse.ArgumentParser(prog="harvester-conformance", description=__doc__)
     sub = ap.add_subparsers(dest="command", required=True)
@@ -252,6 +252,7 @@ def parser() -> argparse.ArgumentParser:
     rb.add_argument("--node-probe", choices=("pod", "ssh", "simulated"), default="pod")
     rb.add_argument("--output", metavar="FILE")
     rb.set_defaults(func=_rbac)
+    cli_upgrade.add_parsers(sub)
 
     cl = sub.add_parser("cluster", help="the emulated cluster").add_subparsers(dest="action", required=True)
     up = cl.add_parser("up", help="start the emulated cluster")

@@ -25,10 +25,11 @@ PASS_THROUGH = (
     "vendor_storage_class",
     "signing_key",
     "rerun_failed",
+    "baseline",
 )
 
 
-class _ProbeOptions:
+class ProbeOptions:
     """The node probe's pytest options, offered by `run` too: each is passed on to pytest only
     when given, so that the plugin applies the defaults."""
 
@@ -84,13 +85,18 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         metavar="RUN_DIR",
         help="run only what failed or broke in that earlier run; what passes now is reported flaky",
     )
+    p.add_argument(
+        "--baseline",
+        metavar="FILE",
+        help="the state `snapshot` recorded before the upgrade: IPP-06, NIC-02 and UPG-08 compare against it",
+    )
     p.add_argument("--id", action="append", default=[], dest="ids", metavar="ID")
     p.add_argument("--list-profiles", action="store_true")
     p.add_argument("--dry-run", action="store_true")
     p.add_argument("-n", "--workers", default="0", help="pytest-xdist workers (number or 'auto')")
     p.add_argument("--cluster-profile", default="v1.3.1", help="seed profile of the emulated cluster")
     p.add_argument("--keep-cluster", action="store_true", help="leave the emulated cluster running")
-    probe_options = _ProbeOptions(p)
+    probe_options = ProbeOptions(p)
     add_options(probe_options)
     p.set_defaults(probe_argv=probe_options.argv)
     p.add_argument("pytest_args", nargs="*", help="extra pytest arguments, after --")

@@ -34,8 +34,10 @@ class RunContext:
     guest_kubeconfig: str | None = None
     versions: dict[str, str | None] = field(default_factory=dict)
     snapshot_path: Path | None = None
+    baseline_path: str | None = None  # --baseline: the state recorded before an upgrade
     _clusters: dict[str, Cluster] = field(default_factory=dict)
     _snapshot: Snapshot | None = None
+    _baseline: dict | None = None
 
     @property
     def release(self) -> Resolution:
@@ -71,6 +73,17 @@ class RunContext:
             self._snapshot = Snapshot.load(self.snapshot_path)
         return self._snapshot
 
+    @property
+    def baseline(self) -> dict | None:
+        """The state document --baseline names (checked when the run was configured), or None."""
+        if self.baseline_path is None:
+            return None
+        if self._baseline is None:
+            from harvester_conformance.upgrade_state import read_baseline
+
+            self._baseline = read_baseline(self.baseline_path)
+        return self._baseline
+
     def for_workers(self) -> dict:
         return {
             "run_id": self.run_id,
@@ -83,6 +96,7 @@ class RunContext:
             "guest_kubeconfig": self.guest_kubeconfig,
             "versions": self.versions,
             "snapshot_path": str(self.snapshot_path) if self.snapshot_path else None,
+            "baseline_path": self.baseline_path,
         }
 
     @classmethod
@@ -98,4 +112,5 @@ class RunContext:
             guest_kubeconfig=data["guest_kubeconfig"],
             versions=data["versions"],
             snapshot_path=Path(data["snapshot_path"]) if data["snapshot_path"] else None,
+            baseline_path=data["baseline_path"],
         )

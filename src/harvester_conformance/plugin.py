@@ -34,6 +34,7 @@ from harvester_conformance.reporting.outcomes import InvariantResult
 from harvester_conformance.reporting.redact import REDACT
 from harvester_conformance.scheduling import UnitScheduling, grouped
 from harvester_conformance.selection import NEEDS_DISRUPTIVE, PROFILES
+from harvester_conformance.upgrade_state import BadBaseline, read_baseline
 from harvester_conformance.verdict import Broken, Violation
 
 CTX = pytest.StashKey[RunContext]()
@@ -111,6 +112,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE",
         help="certification: sign the evidence bundle with this Ed25519 private key (PEM; an encrypted "
         "key's passphrase in $HC_SIGNING_KEY_PASSPHRASE)",
+    )
+    g.addoption(
+        "--baseline",
+        default=None,
+        metavar="FILE",
+        help="IPP-06, NIC-02, UPG-08: the state `harvester-conformance snapshot` recorded before the upgrade",
     )
     g.addoption("--list-profiles", action="store_true", help="list the test-selection profiles and exit")
     g.addoption("--dry-run", action="store_true", help="show what would run, without touching the cluster")
@@ -240,6 +247,11 @@ def pytest_configure(config: pytest.Config) -> None:
     limit = config.getoption("run_timeout")
     if limit is not None and not limit > 0:
         _usage(f"--timeout (pytest: --run-timeout) must be a positive number of seconds, got {limit:g}")
+    if (baseline := config.getoption("baseline")) is not None:
+        try:
+            read_baseline(baseline)
+        except BadBaseline as exc:
+            _usage(str(exc))
     os.environ["HC_TIMEOUT_SCALE"] = str(scale)
     config.stash[RESULTS] = {}
     _signing_key(config, profile)
@@ -275,6 +287,7 @@ def pytest_configure(config: pytest.Config) -> None:
         allow_disruptive=config.getoption("allow_disruptive"),
         rancher_kubeconfig=config.getoption("rancher_kubeconfig"),
         guest_kubeconfig=config.getoption("guest_kubeconfig"),
+        baseline_path=config.getoption("baseline"),
     )
     config.stash[CTX] = ctx
     config.pluginmanager.register(
@@ -713,6 +726,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     notes = [f"reports: {config.stash[CTX].run_dir}  (summary.md, summary.json, junit.xml, allure-results/)"]
     if TRACEBACK_NOTE in config.stash:
         notes.append(config.stash[TRACEBACK_NOTE])
+        # pytest's closing count ("2 failed, 2 passed") counts a broken invariant as failed: with
+        # the tracebacks, pytest's vocabulary leaves the terminal (it comes back with --tb).
+        terminalreporter.summary_stats = lambda: None
     if EVIDENCE in config.stash:
         notes.append(f"evidence bundle: {config.stash[EVIDENCE]}")
     terminalreporter.section("harvester conformance")

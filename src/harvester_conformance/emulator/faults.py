@@ -71,6 +71,9 @@ class Fault:
     # The fault changes what the apiserver admits for every object of a kind (a policy denying
     # labelled namespaces): any other fault's inject or revert may be refused while it is in.
     admission_wide: bool = False
+    # Other invariants the same state violates as well, as it would on a real cluster (a NIC the
+    # upgrade renamed under the networks breaks NIC-01 too): the matrix expects them to fail with it.
+    also_fails: tuple[str, ...] = ()
 
     def applies_to(self, harvester: str | None) -> bool:
         """Whether the fault applies to a cluster running `harvester` (a server-version value; an

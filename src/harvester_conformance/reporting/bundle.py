@@ -65,6 +65,7 @@ RECORDED_OPTIONS = (
     "ssh_known_hosts",
     "hosts_dir",
     "signing_key",
+    "baseline",
 )
 # Options that name a file: the bundle says they were given, not where (paths hold user names).
 PATH_OPTIONS = {
@@ -77,6 +78,7 @@ PATH_OPTIONS = {
     "hosts_dir",
     "signing_key",
     "reports_dir",
+    "baseline",
 }
 
 

@@ -209,7 +209,14 @@ def _ipp06_revert(cl: Cluster) -> None:
     applicant = f"{hosts.LB_NS}/{IPP06_LB}"
     pool, _ = hosts.pool_of(cl, applicant)
     hosts.delete_lb(cl, IPP06_LB)
-    hosts.replace_pool_status(cl, pool, lambda s: s.setdefault("allocatedHistory", {}).__setitem__(old_ip, applicant))
+
+    def keep_ip(status: dict) -> None:
+        # The article's keep-IP step: the old IP as the load balancer's only history entry (the
+        # new IP's entry, left by the delete, would contradict it: IPP-03).
+        history = {ip: who for ip, who in (status.get("allocatedHistory") or {}).items() if who != applicant}
+        status["allocatedHistory"] = {**history, old_ip: applicant}
+
+    hosts.replace_pool_status(cl, pool, keep_ip)
     ip = _recreate_lb(cl, IPP06_LB, {})
     assert ip == old_ip, f"{IPP06_LB} came back with {ip}, not {old_ip}"
 
@@ -265,6 +272,7 @@ FAULTS = [
         _nic02(True),
         _nic02(False),
         objects=(f"Node {HOST}",),
+        also_fails=("NIC-01", "OFF-01"),  # OFF-01: the CloudInit's ethtool commands name it too
     ),
     Fault(
         "CSI-05",

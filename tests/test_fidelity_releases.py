@@ -40,7 +40,7 @@ MIGRATION_DEFAULT = {
 
 
 def _settings(profile: str, upgraded_from: str = "") -> dict[str, tuple[str, str]]:
-    return seed._settings(replace(PROFILES[profile], upgraded_from=upgraded_from))
+    return seed.settings_of(replace(PROFILES[profile], upgraded_from=upgraded_from))
 
 
 def _client(emulated, profile: str) -> Cluster:

@@ -60,7 +60,7 @@ def _client(emulated, profile: str) -> Cluster:
 def test_seed_has_every_setting_of_the_release(profile: str) -> None:
     """HV pkg/settings/settings.go at v1.2.1 (32 settings), v1.3.1 (36), v1.4.3 and v1.5.0 (39),
     v1.6.1 (43), v1.7.3 (44), v1.8.2 (48)."""
-    settings = seed._settings(PROFILES[profile])
+    settings = seed.settings_of(PROFILES[profile])
     assert set(settings) == UPSTREAM_SETTINGS[profile]
     assert settings["server-version"] == ("dev", profile)  # facts §17.4: default stays "dev"
     assert settings["storage-network"] == ("", STORAGE_NETWORK_SETTING)  # configured by the profile

@@ -66,6 +66,27 @@ def _cluster_fault(args: argparse.Namespace) -> int:
     return exitcodes.CONFORMS
 
 
+def _cluster_upgrade(args: argparse.Namespace) -> int:
+    """The emulated cluster moved to a later release, with --regression's injected after the roll."""
+    from harvester_conformance.emulator import lifecycle, upgrade
+
+    st = lifecycle.State.load(args.name)
+    try:
+        upgrade.check_regressions(args.regressions)
+    except upgrade.BadUpgrade as exc:
+        _err(str(exc))
+        return exitcodes.USAGE
+    if not lifecycle.running(st):
+        _err(f"cluster {args.name!r} is not running; start it with `harvester-conformance cluster up`")
+        return exitcodes.CANNOT_RUN
+    try:
+        upgrade.upgrade(st, args.to, args.regressions, progress=lambda line: print(f"[upgrade] {line}", flush=True))
+    except upgrade.BadUpgrade as exc:
+        _err(str(exc))
+        return exitcodes.USAGE
+    return exitcodes.CONFORMS
+
+
 def _cluster_build(args: argparse.Namespace) -> int:
     from harvester_conformance.emulator import build
 
@@ -269,9 +290,20 @@ def parser() -> argparse.ArgumentParser:
     fault.add_argument("id")
     fault.add_argument("--revert", action="store_true")
     fault.set_defaults(func=_cluster_fault)
+    upg = cl.add_parser("upgrade", help="move it to a later release as Harvester's upgrade does")
+    upg.add_argument("--to", required=True, metavar="VERSION", help="the release (a release profile's name)")
+    upg.add_argument(
+        "--regression",
+        action="append",
+        default=[],
+        dest="regressions",
+        metavar="NAME",
+        help="inject after the roll (repeatable): vm-stopped, ip-not-kept, nic-renamed, setting-reset",
+    )
+    upg.set_defaults(func=_cluster_upgrade)
     b = cl.add_parser("build", help="build the control plane from upstream Go modules (cached)")
     b.set_defaults(func=_cluster_build)
-    for p in (up, down, st, fault):
+    for p in (up, down, st, fault, upg):
         p.add_argument("--name", default="default", help=argparse.SUPPRESS)
     return ap
 

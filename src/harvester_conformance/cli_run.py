@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from harvester_conformance.probes.options import add_options
+from harvester_conformance.probes.options import ProbeOptions, add_options
 
 PASS_THROUGH = (
     "context",
@@ -27,31 +27,6 @@ PASS_THROUGH = (
     "rerun_failed",
     "baseline",
 )
-
-
-class ProbeOptions:
-    """The node probe's pytest options, offered by `run` too: each is passed on to pytest only
-    when given, so that the plugin applies the defaults."""
-
-    def __init__(self, p: argparse.ArgumentParser) -> None:
-        self.parser = p
-        self.actions: list[argparse.Action] = []
-
-    def addoption(self, *flags: str, **kwargs: object) -> None:
-        kwargs["default"] = [] if kwargs.get("action") == "append" else None
-        self.actions.append(self.parser.add_argument(*flags, **kwargs))  # type: ignore[arg-type]
-
-    def argv(self, args: argparse.Namespace) -> list[str]:
-        out: list[str] = []
-        for action in self.actions:
-            value, flag = getattr(args, action.dest), action.option_strings[0]
-            if isinstance(action, argparse._StoreTrueAction):
-                out += [flag] if value else []
-            elif isinstance(value, list):
-                out += [a for v in value for a in (flag, str(v))]
-            elif value is not None:
-                out += [flag, str(value)]
-        return out
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:

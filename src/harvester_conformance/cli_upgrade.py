@@ -10,8 +10,7 @@ import json
 import sys
 
 from harvester_conformance import exitcodes
-from harvester_conformance.cli_run import ProbeOptions
-from harvester_conformance.probes.options import add_options
+from harvester_conformance.probes.options import ProbeOptions, add_options
 
 
 def _err(msg: str) -> None:

@@ -278,7 +278,7 @@ def node_names(spec: ProfileSpec) -> list[str]:
 SETTINGS_FILE = Path(__file__).with_name("harvester_settings.yaml")
 
 
-def _settings(spec: ProfileSpec) -> dict[str, tuple[str, str]]:
+def settings_of(spec: ProfileSpec) -> dict[str, tuple[str, str]]:
     """Every Harvester setting of the release as (default, value), "" for an unset value; the
     table, with its upstream sources, is `harvester_settings.yaml`."""
     table = yaml.safe_load(SETTINGS_FILE.read_text())
@@ -339,7 +339,7 @@ def populate(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
         # nodes without a Ready condition, so the profile's capacity and addresses stay.
         cl.create(R.NODES, {"apiVersion": "v1", "kind": "Node", **node_body(name, i, spec)})
     progress(f"{spec.nodes} kwok nodes registered")
-    for name, (default, value) in _settings(spec).items():
+    for name, (default, value) in settings_of(spec).items():
         # `value` is omitempty upstream: an unset setting has no value field at all.
         body = {"metadata": {"name": name}, "default": default, **({"value": value} if value else {})}
         cl.apply(R.HARVESTER_SETTINGS, body, manager=MANAGER)
@@ -382,7 +382,7 @@ def populate(cl: Cluster, spec: ProfileSpec, progress: Progress) -> None:
         },
         manager=MANAGER,
     )
-    cl.apply(R.DEPLOYMENTS, _deployment("virt-operator", "harvester-system", spec.kubevirt), manager=MANAGER)
+    cl.apply(R.DEPLOYMENTS, virt_operator(spec.kubevirt), manager=MANAGER)
     progress("Harvester settings, KubeVirt CR and virt-operator seeded")
 
 
@@ -391,6 +391,10 @@ def populate_areas(
 ) -> None:
     for area in areas:
         area.seed(cl, spec, st.dir, progress)
+
+
+def virt_operator(tag: str) -> dict:
+    return _deployment("virt-operator", "harvester-system", tag)
 
 
 def _deployment(name: str, ns: str, tag: str) -> dict:

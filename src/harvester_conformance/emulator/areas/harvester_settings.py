@@ -329,7 +329,7 @@ def _release(cl: Cluster) -> ProfileSpec:
     return next(p for p in PROFILES.values() if p.harvester == server and p.name == server)
 
 
-def _longhorn_version(cl: Cluster, version: str | None) -> None:
+def set_longhorn_version(cl: Cluster, version: str | None) -> None:
     """Set the version, then wait for Longhorn to have rolled its instance managers to it, each
     with the storage-network address Multus records before a real pod runs."""
     if version is None:  # back to the release's own version
@@ -607,8 +607,8 @@ FAULTS: list[Fault] = [
     Fault(
         "TRM-01",
         "Longhorn left at v1.4.2 by a half-finished upgrade (the release ships another)",
-        lambda cl: _longhorn_version(cl, "v1.4.2"),
-        lambda cl: _longhorn_version(cl, None),
+        lambda cl: set_longhorn_version(cl, "v1.4.2"),
+        lambda cl: set_longhorn_version(cl, None),
         objects=("Setting longhorn-system/current-longhorn-version",),
         reports_component=True,
     ),

@@ -10,7 +10,7 @@ ARGS   ?=
 # two cores: the tests mostly wait on clusters (about 60 % CPU with two workers).
 TEST_WORKERS ?= 3
 
-.PHONY: run test setup lint bench clean
+.PHONY: run test setup lint browser bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (PYTHON=...)")'
@@ -21,6 +21,16 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 	$(BIN)/harvester-conformance cluster build
+	$(BIN)/harvester-conformance report --install
+
+# The HTML report's test opens the report in Debian's Chromium (headless) and reads its screenshot
+# with tesseract; both installed here when missing and this is Debian run as root (CI), else the
+# test says how to install them.
+BROWSER_PACKAGES := chromium tesseract-ocr tesseract-ocr-eng
+browser:
+	@{ command -v chromium && command -v tesseract; } >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null \
+	  && { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null; } \
+	  || echo "not installed: $(BROWSER_PACKAGES) (apt-get install as root): the HTML report's browser tests need them"; }
 
 run: setup
 	$(BIN)/harvester-conformance run $(ARGS)
@@ -29,7 +39,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src conformance tests bench conftest.py
 	$(BIN)/lint-imports --no-cache
 
-test: setup lint
+test: setup lint browser
 	$(BIN)/pytest tests -n $(TEST_WORKERS) -p no:cacheprovider -ra --durations=25 $(ARGS)
 
 bench: setup

@@ -97,7 +97,12 @@ _MATRIX_ITEMS = ("test_fault_is_found_naming_its_objects", "test_every_revert_re
 _MATRIX_MODULE = "test_fault_matrix.py"
 # Modules whose items share one module-scoped suite run (a baseline, a run they all judge): on one
 # worker, the run is made once.
-_ONE_WORKER_MODULES = ("test_disruptive_restore.py", "test_malformed_objects.py", "test_emulated_upgrade.py")
+_ONE_WORKER_MODULES = (
+    "test_disruptive_restore.py",
+    "test_malformed_objects.py",
+    "test_emulated_upgrade.py",
+    "test_html_report.py",  # its two runs are made once, for all its tests
+)
 
 
 def work_unit(nodeid: str) -> str:

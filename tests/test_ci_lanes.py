@@ -7,10 +7,14 @@ validator is shown to refuse a broken copy, so a pass means something."""
 from __future__ import annotations
 
 import fcntl
+import json
 import os
+import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -18,7 +22,9 @@ import yaml
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import versions
+from harvester_conformance.waits import wait_for
 
+from . import service_accounts
 from .conftest import ROOT
 
 CI = ROOT / "ci"
@@ -84,6 +90,12 @@ def test_github_lane_passes_actionlint(tmp_path) -> None:
     assert refused.returncode == 1 and "potentially untrusted" in refused.stdout, refused.stdout
 
 
+def _delete_namespace(cl: Cluster, name: str) -> None:
+    """Deleted and gone (the namespace controller empties it first): the next test creates it anew."""
+    cl.delete(R.NAMESPACES, name)
+    wait_for("namespace-deleted", lambda: cl.get(R.NAMESPACES, name) is None)
+
+
 def _documents(*names: str) -> list[dict]:
     return [d for n in names for d in yaml.safe_load_all((CI / n).read_text()) if d]
 
@@ -125,5 +137,98 @@ def test_in_cluster_job_and_its_roles_are_accepted_by_the_apiserver(emulated) ->
             bad = {**job, "spec": {**job["spec"], "backofLimit": 1}}
             cl.request("POST", JOBS.path(account[0]), body=bad, query={"dryRun": "All", "fieldValidation": "Strict"})
     finally:
-        cl.delete(R.NAMESPACES, namespace["metadata"]["name"])
+        _delete_namespace(cl, namespace["metadata"]["name"])
         cl.close()
+
+
+SA_DIR = "/var/run/secrets/kubernetes.io/serviceaccount"  # where the kubelet mounts the pod's token
+
+
+def _pod_command(job: dict, volumes: dict[str, Path]) -> tuple[list[str], dict[str, str]]:
+    """The Job's container command and environment, each volume's mount path mapped to a folder
+    of this test."""
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    mounts = {m["mountPath"]: volumes[m["name"]] for m in container.get("volumeMounts", [])}
+    cmd = [str(mounts.get(arg, arg)) for arg in container["command"]]
+    return cmd, {e["name"]: str(mounts.get(e["value"], e["value"])) for e in container.get("env", [])}
+
+
+def _in_pod(cmd: list[str], secrets: Path | None, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """`cmd` in a mount namespace of its own where `secrets` is the pod's service-account folder
+    (a fresh /run hides the host's; None: no token mounted)."""
+    mount = f"mkdir -p {SA_DIR} && mount --bind {secrets} {SA_DIR} && " if secrets else ""
+    script = f'mount -t tmpfs tmpfs /run && {mount}exec "$@"'
+    wrapped = ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, "sh", *cmd]
+    return subprocess.run(wrapped, env=env, capture_output=True, text=True, timeout=900, cwd=env["HOME"])
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("unshare"),
+    reason="mounting the pod's service-account folder needs root and unshare (CI runs as root)",
+)
+def test_the_jobs_pod_spec_runs_the_suite_with_in_cluster_configuration(emulated, tmp_path) -> None:
+    """The Job's command, as its pod would run it: no kubeconfig anywhere, the ServiceAccount's
+    token, the cluster's CA and namespace where the kubelet mounts them, KUBERNETES_SERVICE_HOST and
+    _PORT set, the reports volume a folder. The ci/ manifests are applied as they are (the account,
+    the generated roles), so the run also proves those roles suffice on real RBAC. Only the node
+    probe is the emulated cluster's (its kwok nodes have no hosts a probe pod could read)."""
+    c = emulated("v1.3.1")
+    cl = Cluster.from_kubeconfig(str(c.kubeconfig))
+    docs = _documents("in-cluster-job.yaml", "in-cluster-rbac.yaml")
+    namespace, account, job = (next(d for d in docs if d["kind"] == k) for k in ("Namespace", "ServiceAccount", "Job"))
+    roles = [d for d in docs if d["kind"] in service_accounts.KINDS]
+    ns, sa = account["metadata"]["namespace"], account["metadata"]["name"]
+    assert cl.get(R.NAMESPACES, ns) is None
+    cl.create(R.NAMESPACES, namespace)
+    try:
+        cl.create(R.SERVICE_ACCOUNTS, account, ns)
+        service_accounts.apply(cl, roles)
+        secrets = tmp_path / "serviceaccount"
+        secrets.mkdir()
+        (secrets / "token").write_text(service_accounts.token(cl, ns, sa))
+        entry = yaml.safe_load(c.kubeconfig.read_text())["clusters"][0]["cluster"]
+        (secrets / "ca.crt").write_bytes(Path(entry["certificate-authority"]).read_bytes())
+        (secrets / "namespace").write_text(ns)
+        volumes = {"reports": tmp_path / "reports", "tmp": tmp_path / "tmp"}
+        for folder in volumes.values():
+            folder.mkdir()
+        cmd, pod_env = _pod_command(job, volumes)
+        server = urlsplit(entry["server"])
+        env = {
+            "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+            "TMPDIR": str(volumes["tmp"]),
+            **pod_env,  # HOME: the reports volume, so no ~/.kube/config of this machine is found
+            "KUBERNETES_SERVICE_HOST": str(server.hostname),
+            "KUBERNETES_SERVICE_PORT": str(server.port),
+        }
+        assert env["HOME"] == str(volumes["reports"]), pod_env
+        cmd += ["--node-probe", "simulated", "--hosts-dir", str(c.kubeconfig.parent / "hosts")]
+        ran = _in_pod(cmd, secrets, env)
+        assert ran.returncode == 0, ran.stdout[-3000:] + ran.stderr[-2000:]
+        summary = json.loads(next(volumes["reports"].glob("*/summary.json")).read_text())
+        statuses = {r["id"]: r["status"] for r in summary["invariants"]}
+        assert summary["profile"] == "default" and statuses and "broken" not in statuses.values(), statuses
+        # Without the token the pod has no configuration at all: a usage error, said in one line.
+        bare = _in_pod(cmd, None, env)
+        assert bare.returncode == 2 and "Traceback" not in bare.stdout + bare.stderr, bare.stdout + bare.stderr
+    finally:
+        service_accounts.remove(cl, roles)
+        _delete_namespace(cl, ns)
+        cl.close()
+
+
+def test_the_image_definition_fits_the_job() -> None:
+    """ci/Containerfile (no engine here to build it): it installs this repository, whose entry point
+    the Job's command names, runs as the user the Job's pod runs as, and its default command is the
+    Job's. Its ignore file keeps the local virtualenv and reports out of the build context."""
+    lines = [ln.strip() for ln in (CI / "Containerfile").read_text().splitlines() if ln.strip()[:1] not in ("", "#")]
+    steps = {ln.split(" ", 1)[0]: ln.split(" ", 1)[1] for ln in lines if ln.split(" ", 1)[0].isupper()}
+    job = next(d for d in _documents("in-cluster-job.yaml") if d["kind"] == "Job")
+    pod = job["spec"]["template"]["spec"]
+    command = pod["containers"][0]["command"]
+    assert steps["USER"] == f"{pod['securityContext']['runAsUser']}:{pod['securityContext']['runAsGroup']}"
+    assert yaml.safe_load(steps["CMD"]) == command
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
+    assert command[0] in scripts and "pip install --no-cache-dir /tmp/harvester-conformance" in steps["RUN"]
+    ignored = (CI / "Containerfile.dockerignore").read_text().split()
+    assert {".venv", "reports", ".git"} <= set(ignored)

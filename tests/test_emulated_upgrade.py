@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -38,6 +39,7 @@ def cluster():
         yield name, st.kubeconfig
     finally:
         assert manage.down(name) == []
+        shutil.rmtree(st.dir, ignore_errors=True)  # PKI and logs of a throw-away cluster
 
 
 def _prepare(kubeconfig: Path) -> list[str]:

@@ -16,15 +16,10 @@ from harvester_conformance import rbac
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.cluster.reads import Read
+from tests import service_accounts
 from tests.conftest import ROOT, run_suite
 
 CI_RBAC = ROOT / "ci" / "in-cluster-rbac.yaml"
-KINDS = {
-    "ClusterRole": R.CLUSTER_ROLES,
-    "ClusterRoleBinding": R.CLUSTER_ROLE_BINDINGS,
-    "Role": R.ROLES,
-    "RoleBinding": R.ROLE_BINDINGS,
-}
 
 
 def test_reads_of_one_namespace_become_a_role_there() -> None:
@@ -78,25 +73,10 @@ def test_ci_manifests_are_the_generated_ones() -> None:
     assert set(rbac.secret_scopes(docs)) <= declared
 
 
-def _apply(cl: Cluster, docs: list[dict]) -> None:
-    for d in docs:
-        cl.create(KINDS[d["kind"]], d, d["metadata"].get("namespace"))
-
-
-def _remove(cl: Cluster, docs: list[dict]) -> None:
-    for d in reversed(docs):
-        cl.delete(KINDS[d["kind"]], d["metadata"]["name"], d["metadata"].get("namespace"))
-
-
 def _token_kubeconfig(cl: Cluster, admin: Path, ns: str, sa: str, out: Path) -> Path:
     """A kubeconfig for the ServiceAccount: the admin's cluster entry, a TokenRequest's token."""
-    token = cl.request(
-        "POST",
-        R.SERVICE_ACCOUNTS.path(ns, sa, "token"),
-        body={"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {"expirationSeconds": 3600}},
-    )["status"]["token"]
     cfg = yaml.safe_load(admin.read_text())
-    cfg["users"][0]["user"] = {"token": token}
+    cfg["users"][0]["user"] = {"token": service_accounts.token(cl, ns, sa)}
     out.write_text(yaml.safe_dump(cfg))
     out.chmod(0o600)
     return out
@@ -117,7 +97,7 @@ def test_default_profile_runs_with_exactly_the_generated_roles(emulated, tmp_pat
     cl.create(R.NAMESPACES, {"metadata": {"name": ns}})
     try:
         cl.create(R.SERVICE_ACCOUNTS, {"metadata": {"name": sa}}, ns)
-        _apply(cl, docs)
+        service_accounts.apply(cl, docs)
         kubeconfig = _token_kubeconfig(cl, c.kubeconfig, ns, sa, tmp_path / "sa.kubeconfig")
         probe = ("--node-probe", "simulated", "--hosts-dir", str(c.kubeconfig.parent / "hosts"))
         full = run_suite(tmp_path, kubeconfig, "--profile", "default", *probe)
@@ -125,7 +105,7 @@ def test_default_profile_runs_with_exactly_the_generated_roles(emulated, tmp_pat
         assert full.code == 0, full.stdout[-3000:]
         assert "broken" not in statuses.values(), statuses
         fleet = [d for d in docs if d["metadata"].get("namespace") == "fleet-local"]
-        _remove(cl, fleet)
+        service_accounts.remove(cl, fleet)
         docs = [d for d in docs if d not in fleet]
         less = run_suite(tmp_path, kubeconfig, "--profile", "default", *probe)
         after = {r["id"]: r["status"] for r in less.summary["invariants"]}
@@ -134,6 +114,6 @@ def test_default_profile_runs_with_exactly_the_generated_roles(emulated, tmp_pat
         assert "missing permission: list" in less.record("UPG-06")["message"]
         assert less.code == 3 and "Traceback" not in less.stdout + less.stderr
     finally:
-        _remove(cl, docs)
+        service_accounts.remove(cl, docs)
         cl.delete(R.NAMESPACES, ns)
         cl.close()

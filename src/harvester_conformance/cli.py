@@ -19,8 +19,25 @@ def _err(msg: str) -> None:
 def _cluster_up(args: argparse.Namespace) -> int:
     from harvester_conformance.emulator import manage
 
-    st, _ = manage.up(args.profile, nodes=args.nodes, vms=args.vms, name=args.name)
+    st, _ = manage.up(args.profile, nodes=args.nodes, vms=args.vms, name=args.name, bare=args.bare)
     print(st.kubeconfig)
+    return exitcodes.CONFORMS
+
+
+def _emulate(args: argparse.Namespace) -> int:
+    """The emulated Harvester installed onto a running control plane (`cluster up --bare`'s)."""
+    from harvester_conformance.cluster.client import ConfigError, resolve_kubeconfig
+    from harvester_conformance.emulator import manage
+
+    try:
+        kubeconfig = resolve_kubeconfig(args.kubeconfig)
+        if kubeconfig is None:
+            raise ConfigError("emulate needs a kubeconfig (--kubeconfig), not in-cluster configuration")
+        st = manage.emulate(kubeconfig, args.profile, nodes=args.nodes, vms=args.vms)
+    except (ConfigError, manage.NotEmulatable) as exc:
+        _err(str(exc))
+        return exitcodes.USAGE
+    print(f"emulated Harvester {st.profile} on cluster {st.name!r}; hosts: {st.dir / 'hosts'}")
     return exitcodes.CONFORMS
 
 
@@ -153,6 +170,39 @@ def _cleanup(args: argparse.Namespace) -> int:
     return cleanup(args.kubeconfig, args.context, args.run_id, args.rancher_kubeconfig)
 
 
+def _report(args: argparse.Namespace) -> int:
+    """The HTML report of a run (exit 0), or one line saying why it cannot be made: 2 for a folder
+    that is not a run's, 3 when Allure Report cannot run here."""
+    from pathlib import Path
+
+    from harvester_conformance.reporting import html
+
+    try:
+        if args.install:
+            print(f"Allure Report 3: {html.install(lambda msg: print(msg, flush=True))}")
+            return exitcodes.CONFORMS
+        if not args.run_dir:
+            _err("report: give a run's folder (reports/<run-id>) or --install")
+            return exitcodes.USAGE
+        out = html.render(
+            Path(args.run_dir),
+            Path(args.output) if args.output else None,
+            Path(args.history_dir) if args.history_dir else None,
+        )
+    except html.NotARun as exc:
+        _err(str(exc))
+        return exitcodes.USAGE
+    except html.ReportUnavailable as exc:
+        _err(f"cannot render the HTML report: {exc}")
+        return exitcodes.CANNOT_RUN
+    print(f"HTML report: {out.index}")
+    if out.history is not None:
+        print(f"history of this cluster's reported runs: {out.history}")
+    else:
+        print("no history: the run's snapshot does not name its cluster (kube-system's UID)")
+    return exitcodes.CONFORMS
+
+
 def _verify_bundle(args: argparse.Namespace) -> int:
     """A certification bundle checked as a certifier would: exit 0 verified, 1 rejected, 2 when
     the bundle or the key given cannot be read at all."""
@@ -261,6 +311,14 @@ def parser() -> argparse.ArgumentParser:
         "--public-key", metavar="FILE", help="the vendor's Ed25519 public key (PEM): the signature must verify"
     )
     vb.set_defaults(func=_verify_bundle)
+    rp = sub.add_parser("report", help="render a run's results as an HTML report (Allure Report 3)")
+    rp.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="the run's folder, reports/<run-id>")
+    rp.add_argument("--output", metavar="DIR", help="where the report goes (default: RUN_DIR/html)")
+    rp.add_argument(
+        "--history-dir", metavar="DIR", help="one history file per cluster (default: history/ beside RUN_DIR)"
+    )
+    rp.add_argument("--install", action="store_true", help="install Allure Report 3 (the set-up does it)")
+    rp.set_defaults(func=_report)
     im = sub.add_parser("images", help="every image the suite may run on a cluster (for air-gapped mirrors)")
     im.add_argument("--probe-image", metavar="IMAGE", help="the mirror's reference for the probe image")
     im.add_argument("--format", choices=("text", "json"), default="text")
@@ -274,12 +332,23 @@ def parser() -> argparse.ArgumentParser:
     rb.add_argument("--output", metavar="FILE")
     rb.set_defaults(func=_rbac)
     cli_upgrade.add_parsers(sub)
+    em = sub.add_parser(
+        "emulate", help="install the emulated Harvester onto a running control plane (`cluster up --bare`'s)"
+    )
+    em.add_argument("--kubeconfig", help="the control plane's kubeconfig (default: $KUBECONFIG)")
+    em.add_argument("--profile", default="v1.3.1", help="seed profile (Harvester release or 'scale')")
+    em.add_argument("--nodes", type=int, help="number of nodes (default: the profile's)")
+    em.add_argument("--vms", type=int, help="number of VMs (default: the profile's)")
+    em.set_defaults(func=_emulate)
 
     cl = sub.add_parser("cluster", help="the emulated cluster").add_subparsers(dest="action", required=True)
     up = cl.add_parser("up", help="start the emulated cluster")
     up.add_argument("--profile", default="v1.3.1", help="seed profile (Harvester release or 'scale')")
     up.add_argument("--nodes", type=int, help="number of nodes (default: the profile's)")
     up.add_argument("--vms", type=int, help="number of VMs (default: the profile's)")
+    up.add_argument(
+        "--bare", action="store_true", help="the control plane and kwok only (for `emulate` to install onto)"
+    )
     up.set_defaults(func=_cluster_up)
     down = cl.add_parser("down", help="stop it and remove its processes")
     down.set_defaults(func=_cluster_down)

@@ -49,6 +49,7 @@ CORE: tuple[Read, ...] = (
     Read(R.KUBEVIRTS, "harvester-system"),
     Read(R.DEPLOYMENTS, "harvester-system"),
     Read(R.LONGHORN_SETTINGS, "longhorn-system"),
+    Read(R.NAMESPACES),  # kube-system's UID names the cluster: the HTML report's history is per cluster
 )
 
 

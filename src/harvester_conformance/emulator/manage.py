@@ -22,14 +22,23 @@ def _stderr(msg: str) -> None:
     print(f"[cluster] {msg}", file=sys.stderr, flush=True)
 
 
+BARE = "bare"  # the profile of a control plane started without the emulated Harvester
+
+
+class NotEmulatable(ValueError):
+    """`emulate` was pointed at a cluster it cannot install onto (exit code 2)."""
+
+
 def up(
     profile: str = "v1.3.1",
     nodes: int | None = None,
     vms: int | None = None,
     name: str = DEFAULT_NAME,
     progress: Progress = _stderr,
+    bare: bool = False,
 ) -> tuple[lifecycle.State, bool]:
-    """Start a cluster; returns (state, started). An already running one is reported, not doubled."""
+    """Start a cluster; returns (state, started). An already running one is reported, not doubled.
+    `bare`: the control plane and kwok only, for `emulate` to install the emulated Harvester onto."""
     if profile not in PROFILES:
         raise UnknownProfile(profile)
     st = lifecycle.State.load(name)
@@ -40,30 +49,85 @@ def up(
         lifecycle.stop(st)
     spec = PROFILES[profile].with_size(nodes=nodes, vms=vms)
     bin_dir = build.ensure_binaries(progress)
-    st = lifecycle.State(name=name, dir=st.dir, profile=profile, options={"nodes": spec.nodes, "vms": spec.vms})
+    st = lifecycle.State(name=name, dir=st.dir, profile=BARE if bare else profile)
     st.dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
         lifecycle.start_processes(st, bin_dir, progress)
-        cl = Cluster.from_kubeconfig(str(st.kubeconfig))
-        try:
-            seed.prepare(cl, st, progress)  # CRDs, RBAC, webhook registrations
-            lifecycle.start_simulator(st, progress)
-            seed.register_webhooks(cl, st, AREAS)
-            seed.populate(cl, spec, progress)  # the profile's core objects
-            seed.populate_areas(cl, spec, st, AREAS, progress)  # KubeVirt workloads, Longhorn, hosts
-            seed.await_ready(cl, spec, AREAS, progress)
-        finally:
-            cl.close()
+        if not bare:
+            _install(st, spec, progress)
     except BaseException:
-        if os.environ.get("HC_KEEP_ON_FAILURE"):
-            progress(f"start-up failed; left running for inspection (HC_KEEP_ON_FAILURE): {st.dir}")
-        else:
-            progress("start-up failed; stopping what was started")
-            lifecycle.stop(st)
+        _failed(st, progress)
         raise
-    progress(f"ready in {time.monotonic() - started:.1f}s; kubeconfig: {st.kubeconfig}")
+    what = "bare control plane" if bare else "ready"
+    progress(f"{what} in {time.monotonic() - started:.1f}s; kubeconfig: {st.kubeconfig}")
     return st, True
+
+
+def emulate(
+    kubeconfig: str,
+    profile: str = "v1.3.1",
+    nodes: int | None = None,
+    vms: int | None = None,
+    progress: Progress = _stderr,
+) -> lifecycle.State:
+    """Install the emulated Harvester of `profile` (CRDs, RBAC, webhooks, simulator, seed) onto the
+    running control plane `kubeconfig` names. That control plane must be one this project started
+    bare: the simulator answers for the nodes' kubelets and serves aggregated APIs through the
+    apiserver's own configuration (its kubelet proxy, CA and front-proxy CA), which only such a
+    control plane has. Returns the cluster's state (`cluster down --name` stops it whole)."""
+    if profile not in PROFILES:
+        raise UnknownProfile(profile)
+    cl = Cluster.from_kubeconfig(kubeconfig)
+    server = cl.host
+    cl.close()
+    try:
+        st = lifecycle.State.serving(server)
+    except RuntimeError:
+        raise NotEmulatable(
+            f"{server} is not a control plane this project started: `emulate` installs onto the one "
+            "`harvester-conformance cluster up --bare` starts (the simulator needs that apiserver's kubelet "
+            "proxy, CA and front-proxy CA; other clusters, kind included, are not supported yet)"
+        ) from None
+    if not lifecycle.running(st):
+        raise NotEmulatable(f"the control plane at {server} (cluster {st.name!r}) is not running")
+    if st.profile != BARE:
+        raise NotEmulatable(f"cluster {st.name!r} at {server} already runs the emulated Harvester {st.profile}")
+    spec = PROFILES[profile].with_size(nodes=nodes, vms=vms)
+    st.profile = profile
+    st.save()
+    started = time.monotonic()
+    try:
+        _install(st, spec, progress)
+    except BaseException:
+        _failed(st, progress)
+        raise
+    progress(f"emulated Harvester {profile} ready in {time.monotonic() - started:.1f}s on {server}")
+    return st
+
+
+def _install(st: lifecycle.State, spec, progress: Progress) -> None:  # noqa: ANN001 - a ProfileSpec
+    """The emulated Harvester onto the running control plane of `st`."""
+    st.options = {"nodes": spec.nodes, "vms": spec.vms}
+    st.save()
+    cl = Cluster.from_kubeconfig(str(st.kubeconfig))
+    try:
+        seed.prepare(cl, st, progress)  # CRDs, RBAC, webhook registrations
+        lifecycle.start_simulator(st, progress)
+        seed.register_webhooks(cl, st, AREAS)
+        seed.populate(cl, spec, progress)  # the profile's core objects
+        seed.populate_areas(cl, spec, st, AREAS, progress)  # KubeVirt workloads, Longhorn, hosts
+        seed.await_ready(cl, spec, AREAS, progress)
+    finally:
+        cl.close()
+
+
+def _failed(st: lifecycle.State, progress: Progress) -> None:
+    if os.environ.get("HC_KEEP_ON_FAILURE"):
+        progress(f"start-up failed; left running for inspection (HC_KEEP_ON_FAILURE): {st.dir}")
+    else:
+        progress("start-up failed; stopping what was started")
+        lifecycle.stop(st)
 
 
 def down(name: str = DEFAULT_NAME) -> list[str]:

@@ -8,17 +8,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from harvester_conformance.cache import cache_root
+
 KUBERNETES = "v1.34.4"
 # etcd minor that Kubernetes 1.34 is tested with.
 ETCD = "v3.6.4"
 KWOK = "v0.7.0"
 
 BINARIES = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok", "kwokctl")
-
-
-def cache_root() -> Path:
-    """Outside the clone so that builds survive fresh checkouts; override with HC_CACHE_DIR."""
-    return Path(os.environ.get("HC_CACHE_DIR", Path.home() / ".cache" / "harvester-conformance"))
 
 
 def bin_dir() -> Path:

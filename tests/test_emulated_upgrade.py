@@ -99,6 +99,21 @@ def test_a_clean_upgrade_changes_only_what_the_release_changes(cluster, tmp_path
     assert r.code == 0 and {i: r.status(i) for i in REGRESSION_IDS} == dict.fromkeys(REGRESSION_IDS, "passed"), (
         r.stdout[-3000:]
     )
+    # A baseline taken without reading the hosts cannot tell whether their NICs survived.
+    unprobed = json.loads(before.read_text()) | {"host_nics": None}
+    (tmp_path / "unprobed.json").write_text(json.dumps(unprobed))
+    r = run_suite(
+        tmp_path,
+        kubeconfig,
+        "--profile",
+        "post-upgrade",
+        "--baseline",
+        str(tmp_path / "unprobed.json"),
+        "--id",
+        "NIC-02",
+    )
+    assert r.code == 3 and r.status("NIC-02") == "broken", r.stdout[-3000:]
+    assert "the baseline recorded no host NICs" in r.record("NIC-02")["message"]
 
 
 def test_an_upgrade_with_regressions_is_found_exactly(cluster, tmp_path: Path) -> None:

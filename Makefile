@@ -10,7 +10,7 @@ ARGS   ?=
 # two cores: the tests mostly wait on clusters (about 60 % CPU with two workers).
 TEST_WORKERS ?= 3
 
-.PHONY: run test setup lint browser bench clean
+.PHONY: run test setup lint browser bench bench-up clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is needed (PYTHON=...)")'
@@ -42,7 +42,12 @@ lint: $(STAMP)
 test: setup lint browser
 	$(BIN)/pytest tests -n $(TEST_WORKERS) -p no:cacheprovider -ra --durations=25 $(ARGS)
 
+# Issue 15's benchmark: the scale profile at ARGS' sizes and the suite against it (bench/scale.py);
+# bench-up times `cluster up` of a release profile (bench/cluster_up.py).
 bench: setup
+	$(BIN)/python bench/scale.py $(ARGS)
+
+bench-up: setup
 	$(BIN)/python bench/cluster_up.py $(ARGS)
 
 clean:

@@ -20,23 +20,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from processes import rss_mib
+
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import build, lifecycle, manage
 
 TARGET_UP_SECONDS = 90
-
-
-def rss_mib(pids: list[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
 
 
 def cold_build() -> float:

@@ -441,8 +441,7 @@ def kubelet_get(cl: Cluster, node_name: str, path: str, query: dict[str, str]) -
         return 200, "text/plain; charset=utf-8", b"ok"
     if path not in ("/stats/summary", "/pods"):
         return 404, "text/plain; charset=utf-8", b"404 page not found\n"
-    on_node = cl.request("GET", R.PODS.path(None), query={"fieldSelector": f"spec.nodeName={node_name}"})
-    pods = nodes_ctl.non_terminated_by_node(on_node.get("items") or []).get(node_name, [])
+    pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS)).get(node_name, [])  # the simulator's informer
     if path == "/pods":  # the pods the kubelet runs, as its pod manager has them
         listing = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}
         return 200, "application/json", json.dumps(listing).encode()

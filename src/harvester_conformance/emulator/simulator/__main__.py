@@ -236,15 +236,17 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     state = json.loads((args.state_dir / "state.json").read_text())
     cluster = Cluster.from_kubeconfig(str(args.state_dir / "kubeconfigs" / "simulator.kubeconfig"))
-    server = serve(args.state_dir, state["ports"]["simulator"], cluster)
-    kubelets = (
-        serve_kubelets(args.state_dir, state["ports"]["kubelet"], cluster) if "kubelet" in state["ports"] else None
-    )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    # Controllers read through shared informers; webhooks and kubelets answer from the apiserver.
+    # Controllers and kubelets read through shared informers (a kubelet answers from what it
+    # knows, not from a list of every pod in the cluster per request); webhooks answer from the
+    # apiserver, as an admission decision must see the object's current state.
     cached = CachedCluster(cluster, stop)
+    server = serve(args.state_dir, state["ports"]["simulator"], cluster)
+    kubelets = (
+        serve_kubelets(args.state_dir, state["ports"]["kubelet"], cached) if "kubelet" in state["ports"] else None
+    )
     controllers = [(n, factory(cached, args.state_dir), p) for a in AREAS for n, factory, p in a.CONTROLLERS]
     threads = [
         threading.Thread(target=run_controller, args=(n, f, p, stop), name=n, daemon=True) for n, f, p in controllers

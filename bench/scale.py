@@ -262,4 +262,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the cluster of the size being measured is stopped by measure's finally
+        print("bench: interrupted", file=sys.stderr)
+        sys.exit(130)

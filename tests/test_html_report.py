@@ -26,9 +26,9 @@ FAULT = "TRM-02"
 OBJECT = "VirtualMachineInstance default/vm-000"  # the VMI the fault pauses
 
 
-def _report(run_dir: Path) -> str:
+def _report(run_dir: Path, cwd: Path = ROOT) -> str:
     cmd = [sys.executable, "-m", "harvester_conformance.cli", "report", str(run_dir)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 
@@ -73,7 +73,8 @@ def test_each_run_is_one_offline_page_and_the_cluster_keeps_one_history(runs) ->
     assert len(history) == 1 and history[0].suffix == ".jsonl", history
     names = [json.loads(line)["name"] for line in history[0].read_text().splitlines()]
     assert names == [f"Harvester conformance {r.run_dir.name} (default)" for r in (healthy, failing)]
-    _report(failing.run_dir)  # reported again: its own line is replaced, none added
+    # Reported again, named as a user in reports/ would: its own line is replaced, none added.
+    _report(Path(failing.run_dir.name), cwd=failing.run_dir.parent)
     assert len(history[0].read_text().splitlines()) == 2
     for run in runs:
         page = (run.run_dir / "html" / "index.html").read_text()

@@ -216,6 +216,7 @@ class Rendered:
 def render(run_dir: Path, output: Path | None = None, history_dir: Path | None = None) -> Rendered:
     """Render `run_dir`'s results into `output` (default RUN_DIR/html), with the history of the
     cluster's earlier reported runs from `history_dir` (default: reports/history beside the run)."""
+    run_dir = run_dir.resolve()  # the generator runs in a folder of its own: no path may stay relative
     run = read_run(run_dir)
     exe = executable()
     output = (output or run_dir / "html").resolve()

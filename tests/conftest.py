@@ -233,6 +233,13 @@ def injected(cl: object, fault_id: str, problems: Callable[[], list]) -> Iterato
     assert problems() == []
 
 
+def run_cli(*args: str, cwd: Path = ROOT, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    """`harvester-conformance ARGS` as a user runs it, with no cluster from this environment."""
+    environ = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    cmd = [sys.executable, "-m", "harvester_conformance.cli", *args]
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=cwd, env=environ)
+
+
 def run_suite(
     tmp_path: Path, kubeconfig: Path | str | None, *args: str, timeout: float = 600, env: dict[str, str] | None = None
 ) -> RunResult:
@@ -261,8 +268,7 @@ def record_state(tmp_path: Path, kubeconfig: Path | str) -> tuple[str, str]:
     """`harvester-conformance snapshot` of the cluster as it is now: the run options that make the
     regression invariants (IPP-06, NIC-02, UPG-08) compare with it."""
     path = tmp_path / "state-before.json"
-    cmd = [sys.executable, "-m", "harvester_conformance.cli", "snapshot", str(path), "--kubeconfig", str(kubeconfig)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, cwd=ROOT)
+    proc = run_cli("snapshot", str(path), "--kubeconfig", str(kubeconfig), timeout=120)
     assert proc.returncode == 0 and "3 of 3 node(s)" in proc.stdout, proc.stdout + proc.stderr
     return ("--baseline", str(path))
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import yaml
@@ -16,12 +15,11 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import manage
 
-from .conftest import ROOT, run_suite
+from .conftest import run_cli, run_suite
 
 
 def _emulate(kubeconfig: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "harvester_conformance.cli", "emulate", "--kubeconfig", str(kubeconfig), *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    return run_cli("emulate", "--kubeconfig", str(kubeconfig), *args, timeout=600)
 
 
 def test_emulate_installs_onto_a_bare_control_plane_and_the_suite_runs(tmp_path: Path) -> None:

@@ -12,23 +12,15 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from harvester_conformance.emulator import manage
 
-from .conftest import ROOT, RunResult, run_suite
+from .conftest import RunResult, run_cli, run_suite
 
 REGRESSION_IDS = ("IPP-06", "NIC-02", "UPG-08")
-
-
-def _cli(*args: str) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
-    cmd = [sys.executable, "-m", "harvester_conformance.cli", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=ROOT, env=environ)
 
 
 @pytest.fixture(scope="module")
@@ -63,13 +55,13 @@ def _prepare(kubeconfig: Path) -> list[str]:
 
 
 def _snapshot(path: Path, kubeconfig: Path) -> Path:
-    r = _cli("snapshot", str(path), "--kubeconfig", str(kubeconfig))
+    r = run_cli("snapshot", str(path), "--kubeconfig", str(kubeconfig))
     assert r.returncode == 0, r.stdout + r.stderr
     return path
 
 
 def _diff(before: Path, after: Path) -> tuple[int, list[dict]]:
-    r = _cli("diff", str(before), str(after), "--format", "json")
+    r = run_cli("diff", str(before), str(after), "--format", "json")
     assert r.returncode in (0, 1), r.stderr
     return r.returncode, json.loads(r.stdout)["changes"]
 
@@ -83,7 +75,7 @@ def test_a_clean_upgrade_changes_only_what_the_release_changes(cluster, tmp_path
     name, kubeconfig = cluster
     _prepare(kubeconfig)
     before = _snapshot(tmp_path / "before.json", kubeconfig)
-    up = _cli("cluster", "upgrade", "--to", "v1.5.0", "--name", name)
+    up = run_cli("cluster", "upgrade", "--to", "v1.5.0", "--name", name)
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     assert "harvester-node-2: upgraded to RKE2 v1.32.3+rke2r1" in up.stdout
     code, changes = _diff(before, _snapshot(tmp_path / "after.json", kubeconfig))
@@ -121,7 +113,7 @@ def test_an_upgrade_with_regressions_is_found_exactly(cluster, tmp_path: Path) -
     assert _prepare(kubeconfig) == []  # the earlier upgrade's preparation holds
     before = _snapshot(tmp_path / "before.json", kubeconfig)
     regressions = ("vm-stopped", "ip-not-kept", "nic-renamed", "setting-reset")
-    up = _cli(
+    up = run_cli(
         "cluster", "upgrade", "--to", "v1.6.1", "--name", name, *(a for r in regressions for a in ("--regression", r))
     )
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
@@ -146,7 +138,7 @@ def test_an_upgrade_harvester_refuses_changes_nothing(cluster) -> None:
         (("--to", "v1.8.2"), "v1.8.2 upgrades from v1.7.0 on"),
         (("--to", "v1.7.3", "--regression", "everything-broken"), "unknown regression"),
     ):
-        r = _cli("cluster", "upgrade", "--name", name, *args)
+        r = run_cli("cluster", "upgrade", "--name", name, *args)
         assert r.returncode == 2 and reason in r.stderr and "Traceback" not in r.stderr, (args, r.stderr)
 
 

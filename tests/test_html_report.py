@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -19,7 +17,7 @@ from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator.areas import all_faults
 
 from . import browser
-from .conftest import ROOT, RunResult, run_suite
+from .conftest import ROOT, RunResult, run_cli, run_suite
 
 IDS = ("KVC-01", "MET-01", "SEC-01", "TRM-02")
 FAULT = "TRM-02"
@@ -27,8 +25,7 @@ OBJECT = "VirtualMachineInstance default/vm-000"  # the VMI the fault pauses
 
 
 def _report(run_dir: Path, cwd: Path = ROOT) -> str:
-    cmd = [sys.executable, "-m", "harvester_conformance.cli", "report", str(run_dir)]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=cwd)
+    done = run_cli("report", str(run_dir), cwd=cwd, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
 

@@ -29,6 +29,7 @@ from pathlib import Path
 from harvester_conformance.cache import cache_root
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.snapshot import Snapshot
+from harvester_conformance.reporting.summary import replace_file
 from harvester_conformance.verdict import Broken
 
 LOCK_FILES = Path(__file__).with_name("allure")  # package.json and package-lock.json, pinned
@@ -228,8 +229,8 @@ def render(run_dir: Path, output: Path | None = None, history_dir: Path | None =
     try:
         given: Path | None = None
         name = report_name(run)
+        old = kept.read_text().splitlines() if kept is not None and kept.exists() else []
         if kept is not None:
-            old = kept.read_text().splitlines() if kept.exists() else []
             given = work / "history.jsonl"
             given.write_text("".join(f"{line}\n" for line in earlier_lines(old, name)))
         staged = work / "report"
@@ -242,11 +243,8 @@ def render(run_dir: Path, output: Path | None = None, history_dir: Path | None =
         if kept is not None and given is not None:
             lines = given.read_text().splitlines()
             if lines and _name(lines[-1]) == name:
-                old = kept.read_text().splitlines() if kept.exists() else []
                 kept.parent.mkdir(parents=True, exist_ok=True)
-                part = kept.with_name(kept.name + ".part")
-                part.write_text("".join(f"{line}\n" for line in merged_lines(old, name, lines[-1])))
-                part.replace(kept)
+                replace_file(kept, "".join(f"{line}\n" for line in merged_lines(old, name, lines[-1])))
         shutil.rmtree(output, ignore_errors=True)
         staged.rename(output)
     finally:

@@ -70,12 +70,13 @@ def write(
         "invariants": records,
         "cleanup": cleanup or [],
     }
-    _replace(run_dir / "summary.json", json.dumps(doc, indent=2) + "\n")
-    _replace(run_dir / "summary.md", markdown(doc))
+    replace_file(run_dir / "summary.json", json.dumps(doc, indent=2) + "\n")
+    replace_file(run_dir / "summary.md", markdown(doc))
     return doc
 
 
-def _replace(path: Path, text: str) -> None:
+def replace_file(path: Path, text: str) -> None:
+    """Written whole or not at all: a reader (or a killed run) never sees half a file."""
     part = path.with_name(f".{path.name}.part")
     part.write_text(text)
     part.replace(path)

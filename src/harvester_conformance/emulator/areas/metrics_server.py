@@ -441,7 +441,10 @@ def kubelet_get(cl: Cluster, node_name: str, path: str, query: dict[str, str]) -
         return 200, "text/plain; charset=utf-8", b"ok"
     if path not in ("/stats/summary", "/pods"):
         return 404, "text/plain; charset=utf-8", b"404 page not found\n"
-    pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS)).get(node_name, [])  # the simulator's informer
+    # A kubelet knows its pods from a list-and-watch of the pods bound to it (kubernetes
+    # pkg/kubelet/config/apiserver.go NewSourceApiserver), not a fresh list per request: the
+    # simulator's informer plays that cache.
+    pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS)).get(node_name, [])
     if path == "/pods":  # the pods the kubelet runs, as its pod manager has them
         listing = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}
         return 200, "application/json", json.dumps(listing).encode()

@@ -92,10 +92,10 @@ def test_a_cluster_scoped_read_has_no_namespace() -> None:
 class _GoneCluster(Cluster):
     """A cluster that answered /version and then went away (its lists fail as the client's do)."""
 
-    def __init__(self) -> None:  # no connection: iter_list is all Snapshot.take calls
+    def __init__(self) -> None:  # no connection: list_at is all Snapshot.take calls
         pass
 
-    def iter_list(self, res, namespace=None, label_selector=None):  # noqa: ANN001, ANN201 - the client's signature
+    def list_at(self, res, namespace, at):  # noqa: ANN001, ANN201 - the client's signature
         raise ClusterUnreachable("https://127.0.0.1:6443: MaxRetryError: timed out")
 
 

@@ -216,22 +216,46 @@ class Cluster:
                 return None
             raise
 
+    def _pages(self, res: Resource, namespace: str | None, query: dict[str, Any]) -> Iterator[dict]:
+        """Each page of a list. A continue token carries the version of the first page, and the API
+        refuses a resourceVersion beside it, so later pages send the token alone."""
+        while True:
+            page = self.request("GET", res.path(namespace), query=query)
+            yield page
+            token = page.get("metadata", {}).get("continue")
+            if not token:
+                return
+            query = {k: v for k, v in query.items() if k not in ("resourceVersion", "resourceVersionMatch")}
+            query["continue"] = token
+
     def iter_list(
         self, res: Resource, namespace: str | None = None, label_selector: str | None = None
     ) -> Iterator[dict]:
         query: dict[str, Any] = {"limit": PAGE_SIZE}
         if label_selector:
             query["labelSelector"] = label_selector
-        while True:
-            page = self.request("GET", res.path(namespace), query=query)
+        for page in self._pages(res, namespace, query):
             for item in page.get("items", []):
                 item.setdefault("apiVersion", res.api_version)
                 item.setdefault("kind", res.kind)
                 yield item
-            token = page.get("metadata", {}).get("continue")
-            if not token:
-                return
-            query["continue"] = token
+
+    def list_at(self, res: Resource, namespace: str | None, at: str | None) -> tuple[list[dict], str]:
+        """Every item and the resourceVersion the list was read at. With `at`, the list as it was at
+        that version (`resourceVersionMatch=Exact`): etcd's revision counts the writes of every type,
+        so lists read at one version are one picture of the cluster, not a blend of moments."""
+        query: dict[str, Any] = {"limit": PAGE_SIZE}
+        if at:
+            query.update(resourceVersion=at, resourceVersionMatch="Exact")
+        items: list[dict] = []
+        version = ""
+        for page in self._pages(res, namespace, query):
+            version = version or (page.get("metadata") or {}).get("resourceVersion", "")
+            for item in page.get("items", []):
+                item.setdefault("apiVersion", res.api_version)
+                item.setdefault("kind", res.kind)
+                items.append(item)
+        return items, version
 
     def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
         return list(self.iter_list(res, namespace, label_selector))

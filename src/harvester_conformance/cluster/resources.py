@@ -15,6 +15,9 @@ class Resource:
     plural: str
     kind: str
     namespaced: bool
+    # Kept in etcd (built-in types and CRDs): lists of such types read at one resourceVersion are
+    # one consistent picture. An aggregated API (metrics) answers from its own memory.
+    stored: bool = True
 
     @property
     def api_version(self) -> str:
@@ -36,8 +39,8 @@ class Resource:
         return f"{self.plural}.{self.group}" if self.group else self.plural
 
 
-def _r(group: str, version: str, plural: str, kind: str, namespaced: bool = True) -> Resource:
-    return Resource(group, version, plural, kind, namespaced)
+def _r(group: str, version: str, plural: str, kind: str, namespaced: bool = True, stored: bool = True) -> Resource:
+    return Resource(group, version, plural, kind, namespaced, stored)
 
 
 NAMESPACES = _r("", "v1", "namespaces", "Namespace", False)
@@ -68,7 +71,7 @@ MUTATING_WEBHOOKS = _r(
     False,
 )
 API_SERVICES = _r("apiregistration.k8s.io", "v1", "apiservices", "APIService", False)
-NODE_METRICS = _r("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False)
+NODE_METRICS = _r("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, stored=False)
 PRIORITY_CLASSES = _r("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", False)
 STORAGE_CLASSES = _r("storage.k8s.io", "v1", "storageclasses", "StorageClass", False)
 CSI_DRIVERS = _r("storage.k8s.io", "v1", "csidrivers", "CSIDriver", False)

@@ -113,11 +113,12 @@ class Snapshot:
             clusters = {HARVESTER: clusters}
         lists: dict[str, list[dict] | str] = {}
         captured_at = dt.datetime.now(dt.UTC)
+        pins: dict[str, str] = {}  # cluster role -> the resourceVersion every stored type is read at
         for read in union(reads):
             cluster = clusters.get(read.cluster)
             if cluster is None:
                 continue  # that cluster was not given: its checks are skipped by their fixture
-            lists[read.key] = _fetch(cluster, read)
+            lists[read.key] = _fetch(cluster, read, pins, progress)
             got = lists[read.key]
             progress(f"{read}: {len(got) if isinstance(got, list) else got}")
         return cls(lists, captured_at)
@@ -194,9 +195,24 @@ class Snapshot:
         return cls(doc["lists"], dt.datetime.fromisoformat(doc["captured_at"]))
 
 
-def _fetch(cluster: Cluster, read: Read) -> list[dict] | str:
+def _fetch(cluster: Cluster, read: Read, pins: dict[str, str], progress: Callable[[str], None]) -> list[dict] | str:
+    """One declared read. Stored types are read at the version of the first one (`pins`), so that a
+    check joining two types never sees one before a change and the other after it (a
+    VolumeAttachment still attached beside the ticket its detach already removed). When that version
+    is compacted away meanwhile (410: etcd keeps about five minutes), the rest is read at a new one."""
+    at = pins.get(read.cluster) if read.res.stored else None
     try:
-        return [sanitize(read.res, i) for i in cluster.iter_list(read.res, read.namespace)]
+        try:
+            items, version = cluster.list_at(read.res, read.namespace, at)
+        except ApiError as exc:
+            if not (at and exc.status == 410):
+                raise
+            progress(f"resourceVersion {at} compacted; reading on at the current one")
+            items, version = cluster.list_at(read.res, read.namespace, None)
+            at = None
+        if read.res.stored and at is None and version:
+            pins[read.cluster] = version
+        return [sanitize(read.res, i) for i in items]
     except ApiError as exc:
         if exc.forbidden:
             return _FORBIDDEN

@@ -12,7 +12,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import clock, controlplane, lifecycle, versions
 from harvester_conformance.emulator.areas import kubevirt_model as m
-from harvester_conformance.emulator.areas import kubevirt_webhooks
+from harvester_conformance.emulator.areas import kubevirt_webhooks, volume_attachments
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
 from harvester_conformance.emulator.areas.kubevirt_controllers import ACTIVE_PHASES, KV_NS
 from harvester_conformance.emulator.areas.kubevirt_seed import (
@@ -192,9 +192,22 @@ def _restart_vm(cl: Cluster, name: str) -> None:
             return False
         pods = cl.list(R.PODS, NS, label_selector=f"kubevirt.io/created-by={vmi['metadata']['uid']}")
         vm_status = (cl.get(R.VMS, name, NS) or {}).get("status") or {}
-        return vm_status.get("ready") is True and any((p.get("status") or {}).get("phase") == "Running" for p in pods)
+        running = any((p.get("status") or {}).get("phase") == "Running" for p in pods)
+        return vm_status.get("ready") is True and running and _volumes_moved(cl, vmi)
 
     wait_for("cluster-seeded", restarted)
+
+
+def _volumes_moved(cl: Cluster, vmi: dict) -> bool:
+    """The VMI's volumes attached on its node and nowhere else (a user judges a restart once its
+    disks followed it)."""
+    pvs = set()
+    for vol in vmi["spec"].get("volumes") or []:
+        claim = (vol.get("persistentVolumeClaim") or {}).get("claimName")
+        pvc = cl.get(R.PVCS, claim, NS) if claim else None
+        if pvc and (pvc.get("spec") or {}).get("volumeName"):
+            pvs.add(pvc["spec"]["volumeName"])
+    return volume_attachments.attach_settled(cl, pvs, (vmi.get("status") or {}).get("nodeName") or "")
 
 
 def _set_mutator(cl: Cluster, present: bool) -> None:

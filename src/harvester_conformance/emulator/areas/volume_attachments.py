@@ -109,29 +109,39 @@ class Attacher:
         self.cl = cl
 
     def reconcile(self) -> None:
+        """Each volume in upstream's order, so that no reader sees an attached Kubernetes
+        VolumeAttachment without its satisfied ticket: a detach deletes the old node's
+        VolumeAttachment before ControllerUnpublish removes its ticket, and an attach marks the new
+        one attached only after Longhorn satisfied the ticket and moved `spec.nodeID`."""
         if not _served(self.cl):
             return
         volumes = {v["metadata"]["name"]: v for v in self.cl.list(R.LONGHORN_VOLUMES, M.NS)}
         lhvas = {a["metadata"]["name"]: a for a in self.cl.list(R.LONGHORN_VOLUME_ATTACHMENTS, M.NS)}
-        k8s = [a for a in self.cl.list(R.VOLUME_ATTACHMENTS) if (a.get("spec") or {}).get("attacher") == DRIVER]
-        wanted: set[str] = set()
+        by_pv: dict[str, list[str]] = {}
+        for va in self.cl.list(R.VOLUME_ATTACHMENTS):
+            spec = va.get("spec") or {}
+            if spec.get("attacher") == DRIVER:
+                pv = (spec.get("source") or {}).get("persistentVolumeName") or ""
+                by_pv.setdefault(pv, []).append(va["metadata"]["name"])
         for name, vol in volumes.items():
             if _rwx_filesystem(vol) or (vol.get("metadata") or {}).get("deletionTimestamp"):
                 continue
             st = vol.get("status") or {}
             node = st.get("currentNodeID") if st.get("state") == "attached" else ""
+            wanted = attachment_name(name, node) if node else ""
+            for stale in by_pv.pop(name, []):
+                if stale != wanted:
+                    self._delete(R.VOLUME_ATTACHMENTS, stale, None)
+            if fault_of(lhvas.get(name) or {}) not in (TICKET_LOST, STALE_TICKET):
+                self._longhorn_attachment(name, node, lhvas.get(name))
+                if (vol.get("spec") or {}).get("nodeID", "") != (node or ""):
+                    self._patch(R.LONGHORN_VOLUMES, name, {"spec": {"nodeID": node or ""}}, M.NS)
             if node:
-                wanted.add(attachment_name(name, node))
                 self._k8s_attachment(name, node)
-            if fault_of(lhvas.get(name) or {}) in (TICKET_LOST, STALE_TICKET):
-                continue
-            self._longhorn_attachment(name, node, lhvas.get(name))
-            if (vol.get("spec") or {}).get("nodeID", "") != (node or ""):
-                self._patch(R.LONGHORN_VOLUMES, name, {"spec": {"nodeID": node or ""}}, M.NS)
-        for va in k8s:
-            pv = ((va.get("spec") or {}).get("source") or {}).get("persistentVolumeName") or ""
-            if va["metadata"]["name"] not in wanted and (pv not in volumes or not _rwx_filesystem(volumes[pv])):
-                self._delete(R.VOLUME_ATTACHMENTS, va["metadata"]["name"], None)
+        for pv, names in by_pv.items():  # volumes gone or being deleted; RWX filesystem ones left alone
+            if pv not in volumes or not _rwx_filesystem(volumes[pv]):
+                for name in names:
+                    self._delete(R.VOLUME_ATTACHMENTS, name, None)
         for name, lhva in lhvas.items():
             if name not in volumes and not fault_of(lhva):
                 self._delete(R.LONGHORN_VOLUME_ATTACHMENTS, name, M.NS)
@@ -207,6 +217,29 @@ class Attacher:
         except ApiError as exc:
             if not exc.not_found:
                 raise
+
+
+def attach_settled(cl: Cluster, pvs: set[str], node: str) -> bool:
+    """The attach flow done for these PVs on `node` (what a user waits for after moving a workload):
+    each attached there through its own VolumeAttachment, with Longhorn's satisfied ticket and
+    `spec.nodeID` on releases that have tickets, and none left on another node."""
+    if not _served(cl):
+        return True
+    volumes = {v["metadata"]["name"]: v for v in cl.list(R.LONGHORN_VOLUMES, M.NS) if v["metadata"]["name"] in pvs}
+    for va in cl.list(R.VOLUME_ATTACHMENTS):
+        spec = va.get("spec") or {}
+        if (spec.get("source") or {}).get("persistentVolumeName") in volumes and spec.get("nodeName") != node:
+            return False
+    for name, vol in volumes.items():
+        if _rwx_filesystem(vol):
+            continue
+        tid = attachment_name(name, node)
+        va = cl.get(R.VOLUME_ATTACHMENTS, tid) or {}
+        lhva = cl.get(R.LONGHORN_VOLUME_ATTACHMENTS, name, M.NS) or {}
+        ticket_ok = (((lhva.get("status") or {}).get("attachmentTicketStatuses") or {}).get(tid) or {}).get("satisfied")
+        if not ((va.get("status") or {}).get("attached") and ticket_ok and vol["spec"].get("nodeID") == node):
+            return False
+    return True
 
 
 def factory(cl: Cluster, state_dir: object) -> Any:

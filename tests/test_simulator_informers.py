@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.emulator.simulator.informers import Informer, matches, parse_selector
+from harvester_conformance.emulator.simulator.informers import CachedCluster, Informer, matches, parse_selector
 
 
 def _obj(name: str, rv: int, ns: str = "default", **labels: str) -> dict:
@@ -74,3 +74,25 @@ def test_reads_are_private_copies_in_the_apiservers_order() -> None:
     assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in listed] == [("x", "a"), ("x", "b"), ("y", "a")]
     listed[0]["metadata"]["labels"]["edited"] = "yes"
     assert inf.list("x", [])[0]["metadata"]["labels"] == {}
+
+
+def test_a_derived_value_is_computed_again_only_after_a_change() -> None:
+    inf = _informer()
+    cached = CachedCluster.__new__(CachedCluster)  # no connection: the informer is already there
+    cached._informers, cached._start_lock = {R.PODS: inf}, threading.Lock()
+    cached._derived, cached._derived_lock = {}, threading.Lock()
+    computed = []
+
+    def names() -> list[str]:
+        computed.append(1)
+        return sorted(k[1] for k in inf.objects)
+
+    inf.wrote(_obj("a", 1))
+    assert cached.derived("names", (R.PODS,), names) == ["a"]
+    assert cached.derived("names", (R.PODS,), names) == ["a"] and len(computed) == 1
+    inf.wrote(_obj("a", 1))  # an older or equal version changes nothing
+    assert cached.derived("names", (R.PODS,), names) == ["a"] and len(computed) == 1
+    inf.wrote(_obj("b", 2))
+    assert cached.derived("names", (R.PODS,), names) == ["a", "b"] and len(computed) == 2
+    inf.deleted("default", "a")
+    assert cached.derived("names", (R.PODS,), names) == ["b"] and len(computed) == 3

@@ -4,6 +4,7 @@ certificate the Kubernetes API serves."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pytest
@@ -30,6 +31,11 @@ class KubeletDisk:
     error: str | None = None
 
 
+# Kubelets read at once through the API server's node proxy: enough to hide each answer's latency
+# on a hundred nodes, few enough not to crowd the API server.
+KUBELET_READERS = 8
+
+
 def _threshold(hc: RunContext, node: str) -> tuple[float, bool]:
     """imageGCHighThresholdPercent from the kubelet's /configz, else the kubelet default (85)."""
     try:
@@ -40,22 +46,34 @@ def _threshold(hc: RunContext, node: str) -> tuple[float, bool]:
     return (float(value), True) if isinstance(value, int | float) else (ur.IMAGE_GC_HIGH_DEFAULT, False)
 
 
+def _read_kubelet(hc: RunContext, name: str) -> dict:
+    """One node's root filesystem (node.fs of /stats/summary) and GC threshold, as plain data."""
+    try:
+        summary = hc.cluster.request("GET", f"/api/v1/nodes/{name}/proxy/stats/summary", attempts=2)
+    except (ApiError, ClusterUnreachable) as exc:
+        return {"fs": None, "threshold": ur.IMAGE_GC_HIGH_DEFAULT, "threshold_read": False, "error": str(exc)[:200]}
+    fs = ur.node_fs(summary or {})
+    threshold, read = _threshold(hc, name)
+    error = None if fs else "the kubelet's summary has no node.fs used/capacity/available figures"
+    fs_figures = [fs.used, fs.capacity] if fs else None
+    return {"fs": fs_figures, "threshold": threshold, "threshold_read": read, "error": error}
+
+
 @pytest.fixture(scope="session")
 def kubelet_disks(hc: RunContext) -> dict[str, KubeletDisk]:
-    """Per node: its root filesystem from /stats/summary, or why it could not be read."""
-    out = {}
-    for node in hc.snapshot.list(R.NODES):
-        name = node["metadata"]["name"]
-        try:
-            summary = hc.cluster.request("GET", f"/api/v1/nodes/{name}/proxy/stats/summary", attempts=2)
-        except (ApiError, ClusterUnreachable) as exc:
-            out[name] = KubeletDisk(None, ur.IMAGE_GC_HIGH_DEFAULT, False, str(exc)[:200])
-            continue
-        fs = ur.node_fs(summary or {})
-        threshold, read = _threshold(hc, name)
-        error = None if fs else "the kubelet's summary has no node.fs used/capacity/available figures"
-        out[name] = KubeletDisk(fs, threshold, read, error)
-    return out
+    """Per node: its root filesystem from /stats/summary, or why it could not be read. Read once for
+    the run (every worker judges the same answers) and several nodes at a time."""
+
+    def read_all() -> dict[str, dict]:
+        names = [node["metadata"]["name"] for node in hc.snapshot.list(R.NODES)]
+        with ThreadPoolExecutor(KUBELET_READERS) as pool:
+            return dict(zip(names, pool.map(lambda n: _read_kubelet(hc, n), names), strict=True))
+
+    read = hc.read_once("kubelet-disks", read_all)
+    return {
+        name: KubeletDisk(ur.NodeFs(*d["fs"]) if d["fs"] else None, d["threshold"], d["threshold_read"], d["error"])
+        for name, d in read.items()
+    }
 
 
 @pytest.fixture(scope="session")

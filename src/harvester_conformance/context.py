@@ -4,10 +4,14 @@ snapshot. The controller builds it; xdist workers get a copy through `for_worker
 from __future__ import annotations
 
 import datetime as dt
+import fcntl
+import json
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harvester_conformance.catalogue.releases import Resolution, resolve
 from harvester_conformance.cluster.client import Cluster
@@ -83,6 +87,22 @@ class RunContext:
 
             self._baseline = read_baseline(self.baseline_path)
         return self._baseline
+
+    def read_once(self, name: str, read: Callable[[], Any]) -> Any:
+        """A live read beside the snapshot (kubelets through the node proxy), made once for the
+        whole run: the first worker to ask reads under a lock in the run's folder and keeps the
+        JSON result there (`<name>.json`, beside the snapshot); the others wait and load it."""
+        path = self.run_dir / f"{name}.json"
+        with open(self.run_dir / f".{name}.lock", "w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                return json.loads(path.read_text())
+            value = read()
+            part = path.with_suffix(".part")
+            part.touch(mode=0o600)
+            part.write_text(json.dumps(value))
+            part.rename(path)
+            return value
 
     def for_workers(self) -> dict:
         return {

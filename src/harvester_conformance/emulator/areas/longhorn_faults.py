@@ -216,7 +216,16 @@ def _stale_node(cl: Cluster) -> None:
     # Its disks as the node had them when it was live: sized, and so reserved, by its place among
     # the Longhorn nodes (as the manager sizes every node's disks).
     names = sorted({n["metadata"]["name"] for n in cl.list(R.LONGHORN_NODES, M.NS)} | {name})
-    cl.create(R.LONGHORN_NODES, M.longhorn_node(name, names.index(name), _percentage(cl), version), M.NS)
+    node = cl.create(R.LONGHORN_NODES, M.longhorn_node(name, names.index(name), _percentage(cl), version), M.NS)
+
+    def reported() -> bool:
+        """The node as its manager last reported it, each disk with its figures (a create carries no
+        status: longhorn-manager writes it on its next pass)."""
+        status = (cl.get(R.LONGHORN_NODES, name, M.NS) or {}).get("status") or {}
+        disks = status.get("diskStatus") or {}
+        return all("storageMaximum" in (disks.get(d) or {}) for d in node["spec"].get("disks") or {})
+
+    wait_for("cluster-seeded", reported)
 
 
 def _stale_node_revert(cl: Cluster) -> None:

@@ -31,6 +31,7 @@ from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import harvester_hosts_nodes as nodes_ctl
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
+from harvester_conformance.emulator.simulator.informers import derived
 from harvester_conformance.waits import wait_for
 
 GROUP, VERSION = "metrics.k8s.io", "v1beta1"
@@ -112,7 +113,7 @@ def scraper_factory(cl: Cluster, state_dir: Path) -> Callable[[], None]:
         due = [n for n in nodes if STORE.due(n["metadata"]["name"], now)]
         if not due:
             return
-        pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS))
+        pods = pods_by_node(cl)
         for node in due:
             name = node["metadata"]["name"]
             if fault_of(node) == UNREACHABLE:
@@ -382,6 +383,8 @@ class Storage:
     longhorn: dict[str, dict]
     vmis: dict[tuple[str, str], dict]
 
+    SOURCES = (R.PVCS, R.PERSISTENT_VOLUMES, R.LONGHORN_VOLUMES, R.VMIS)
+
     @classmethod
     def read(cls, cl: Cluster) -> Storage:
         def keyed(items: list[dict]) -> dict[tuple[str, str], dict]:
@@ -435,6 +438,11 @@ def pod_claim_stats(storage: Storage, pod: dict, stamp: str) -> list[dict]:
     return out
 
 
+def pods_by_node(cl: Cluster) -> dict[str, list[dict]]:
+    """Each node's pods that are not done, computed once per change of the pods (shared: read only)."""
+    return derived(cl, "pods-by-node", (R.PODS,), lambda: nodes_ctl.non_terminated_by_node(cl.list(R.PODS)))
+
+
 def kubelet_get(cl: Cluster, node_name: str, path: str, query: dict[str, str]) -> tuple[int, str, bytes]:
     """One authorised GET to a node's kubelet: (status, content type, body)."""
     if path == "/healthz":
@@ -444,7 +452,7 @@ def kubelet_get(cl: Cluster, node_name: str, path: str, query: dict[str, str]) -
     # A kubelet knows its pods from a list-and-watch of the pods bound to it (kubernetes
     # pkg/kubelet/config/apiserver.go NewSourceApiserver), not a fresh list per request: the
     # simulator's informer plays that cache.
-    pods = nodes_ctl.non_terminated_by_node(cl.list(R.PODS)).get(node_name, [])
+    pods = pods_by_node(cl).get(node_name, [])
     if path == "/pods":  # the pods the kubelet runs, as its pod manager has them
         listing = {"kind": "PodList", "apiVersion": "v1", "metadata": {}, "items": pods}
         return 200, "application/json", json.dumps(listing).encode()
@@ -456,7 +464,7 @@ def kubelet_get(cl: Cluster, node_name: str, path: str, query: dict[str, str]) -
     only = query.get("only_cpu_and_memory") == "true"
     claims: dict[str, list[dict]] = {}
     if not only:
-        storage = Storage.read(cl)
+        storage = derived(cl, "kubelet-storage", Storage.SOURCES, lambda: Storage.read(cl))
         running = [p for p in pods if (p.get("status") or {}).get("phase") == "Running"]
         claims = {p["metadata"]["uid"]: pod_claim_stats(storage, p, clock.stamp(now)) for p in running}
     body = summary(node, pods, claims, now, only)

@@ -18,14 +18,16 @@ import json
 import logging
 import re
 import threading
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
 
 import urllib3
 from kubernetes.client import ApiClient
 
 from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable
 from harvester_conformance.cluster.resources import Resource
+
+T = TypeVar("T")
 
 log = logging.getLogger("simulator.informers")
 
@@ -103,6 +105,7 @@ class Informer:
         self.objects: dict[Key, dict] = {}
         self.gone: dict[Key, int] = {}  # resourceVersion at which an object was seen deleted
         self.rv = ""
+        self.changes = 0  # bumped by every change to the cache: what `derived` values are keyed on
 
     def start(self) -> None:
         """List once (raising if the type cannot be listed cluster-wide), then watch in a thread."""
@@ -125,6 +128,7 @@ class Informer:
             self.objects = {_key(o): self._typed(o) for o in items}
             self.gone.clear()
             self.rv = rv
+            self.changes += 1
 
     def _typed(self, obj: dict) -> dict:
         obj.setdefault("apiVersion", self.res.api_version)
@@ -215,6 +219,7 @@ class Informer:
             return  # older than what is known (a write's answer arrived before its event)
         self.objects[key] = obj
         self.gone.pop(key, None)
+        self.changes += 1
 
     def _forget(self, obj: dict) -> None:
         key = _key(obj)
@@ -223,6 +228,7 @@ class Informer:
             return  # created again since
         self.objects.pop(key, None)
         self.gone[key] = _rv(obj)
+        self.changes += 1
 
     # -- reads -------------------------------------------------------------------------------
     def list(self, namespace: str | None, terms: list[tuple[str, str, str]]) -> list[dict]:
@@ -249,6 +255,12 @@ class Informer:
             obj = self.objects.pop((namespace or "", name), None)
             if obj is not None:
                 self.gone[(namespace or "", name)] = _rv(obj)
+                self.changes += 1
+
+
+def derived(cl: Cluster, key: str, sources: tuple[Resource, ...], compute: Callable[[], T]) -> T:
+    """`CachedCluster.derived` for the simulator's client; a direct client computes every time."""
+    return cl.derived(key, sources, compute) if isinstance(cl, CachedCluster) else compute()
 
 
 class _Expired(Exception):
@@ -268,6 +280,8 @@ class CachedCluster(Cluster):
         self._stop = stop
         self._informers: dict[Resource, Informer | None] = {}
         self._start_lock = threading.Lock()
+        self._derived: dict[str, tuple[tuple[int, ...], Any]] = {}
+        self._derived_lock = threading.Lock()
 
     def _informer(self, res: Resource) -> Informer | None:
         with self._start_lock:
@@ -281,6 +295,23 @@ class CachedCluster(Cluster):
                 else:
                     self._informers[res] = inf
             return self._informers[res]
+
+    def derived(self, key: str, sources: tuple[Resource, ...], compute: Callable[[], T]) -> T:
+        """`compute()`, kept until an object of one of `sources` changes: a kubelet's view of its pods
+        is one computation per change, not one per request, as a kubelet's pod manager is. The
+        value is shared: callers read it and never modify it."""
+        informers = [self._informer(res) for res in sources]
+        if any(inf is None for inf in informers):
+            return compute()
+        stamp = tuple(inf.changes for inf in informers if inf is not None)
+        with self._derived_lock:
+            known = self._derived.get(key)
+        if known is not None and known[0] == stamp:
+            return known[1]
+        value = compute()  # a change meanwhile leaves the stamp behind: the next call computes again
+        with self._derived_lock:
+            self._derived[key] = (stamp, value)
+        return value
 
     def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
         inf = self._informer(res)

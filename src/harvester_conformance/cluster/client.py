@@ -141,7 +141,7 @@ class Cluster:
         self.api = client.ApiClient(cfg)
         self.host = cfg.host
         self.timeout = timeout or request_timeout()
-        # HTTP requests made, by (verb, resource): LIST is a GET of a collection (one per page).
+        # HTTP requests made, by (verb, resource): LIST is a GET of a collection, CONTINUE its next pages.
         self.requests: Counter[tuple[str, str]] = Counter()
         self._count_lock = threading.Lock()
 
@@ -168,9 +168,13 @@ class Cluster:
         """One API call, retried on transient errors; the decoded JSON body, or with `text` the
         body as text (a pod's log)."""
 
+        kind = request_kind(verb, path)
+        if kind[0] == "LIST" and query and query.get("continue"):
+            kind = ("CONTINUE", kind[1])  # a later page of one list (the apiserver counts it as a LIST)
+
         def once() -> Any:
             with self._count_lock:
-                self.requests[request_kind(verb, path)] += 1
+                self.requests[kind] += 1
             method, url, headers, data, _ = self.api.param_serialize(
                 verb,
                 path,

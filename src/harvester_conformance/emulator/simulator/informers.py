@@ -258,6 +258,9 @@ class Informer:
                 self.changes += 1
 
 
+_UNKNOWN: Any = object()
+
+
 def derived(cl: Cluster, key: str, sources: tuple[Resource, ...], compute: Callable[[], T]) -> T:
     """`CachedCluster.derived` for the simulator's client; a direct client computes every time."""
     return cl.derived(key, sources, compute) if isinstance(cl, CachedCluster) else compute()
@@ -284,6 +287,9 @@ class CachedCluster(Cluster):
         self._derived_lock = threading.Lock()
 
     def _informer(self, res: Resource) -> Informer | None:
+        known = self._informers.get(res, _UNKNOWN)  # every read asks: no lock once a type is known
+        if known is not _UNKNOWN:
+            return known
         with self._start_lock:
             if res not in self._informers:
                 inf = Informer(self, res, self._stop)

@@ -62,9 +62,23 @@ def create_pv(cl: Cluster, body: dict) -> dict | None:
 
 
 def delete_released(cl: Cluster, pvs: dict[str, dict]) -> None:
-    """Delete released volumes of the Delete policy (removed from `pvs` too)."""
+    """Delete released volumes of the Delete policy (removed from `pvs` too), but none that a
+    VolumeAttachment still names: the external-provisioner refuses those ("persistentvolume %s is
+    still attached to node %s", kubernetes-csi/external-provisioner pkg/controller/controller.go
+    canDeleteVolume) until the detach is done."""
+    try:
+        attached = {
+            ((va.get("spec") or {}).get("source") or {}).get("persistentVolumeName")
+            for va in cl.list(R.VOLUME_ATTACHMENTS)
+        }
+    except ApiError as exc:
+        if not exc.forbidden:
+            raise
+        return  # not yet allowed to read them (the simulator's grant is seeded): delete nothing yet
     for name, pv in list(pvs.items()):
         st, spec = pv.get("status") or {}, pv.get("spec") or {}
+        if name in attached:
+            continue
         if st.get("phase") == "Released" and spec.get("persistentVolumeReclaimPolicy") == "Delete":
             cl.delete(R.PERSISTENT_VOLUMES, name)
             del pvs[name]

@@ -583,3 +583,41 @@ def test_v1alpha3_is_served(clusters) -> None:
     assert {"KubeVirt", "VirtualMachine", "VirtualMachineInstance", "VirtualMachineInstanceMigration"} <= kinds
     vm = cl.request("GET", f"/apis/kubevirt.io/v1alpha3/namespaces/{NS}/virtualmachines/vm-000")
     assert vm["apiVersion"] == "kubevirt.io/v1alpha3"
+
+
+def test_a_deleted_vm_goes_after_its_vmi_and_launcher(clusters) -> None:
+    """KV v1.1.1 `vm.go` (add/removeVMFinalizer), `vmi.go` sync (deleteAllMatchingPods,
+    allPodsDeleted) and virt-api's VMI mutator (foregroundDeleteVirtualMachine): a VM and its VMI
+    carry KubeVirt's finalizers; a deleted VM is held until its VMI is gone, and the VMI until no
+    launcher pod of it is left. Checked at every poll: a VM found gone left nothing behind."""
+    cl = clusters("v1.3.1")
+    name = "hc-fidelity-finalizers"
+    cl.create(R.VMS, _bridge_vm(name), NS)
+    try:
+        vmi = wait_for("vm-running", lambda: _running_vmi(cl, name))
+        vm = cl.get(R.VMS, name, NS)
+        assert vm["metadata"].get("finalizers") == ["kubevirt.io/virtualMachineControllerFinalize"]
+        assert vmi["metadata"].get("finalizers") == [
+            "kubevirt.io/virtualMachineControllerFinalize",
+            "foregroundDeleteVirtualMachine",
+        ]
+    finally:
+        cl.delete(R.VMS, name, NS)
+    uid = vmi["metadata"]["uid"]
+    held = cl.get(R.VMS, name, NS)
+    assert held is not None and held["metadata"].get("deletionTimestamp"), "the VM went before its VMI"
+
+    def gone() -> bool:
+        vm = cl.get(R.VMS, name, NS)
+        vmi = cl.get(R.VMIS, name, NS)
+        pods = cl.list(R.PODS, NS, label_selector=f"kubevirt.io/created-by={uid}")
+        if vm is None:
+            assert vmi is None and not pods, (vmi, [p["metadata"]["name"] for p in pods])
+        return vm is None
+
+    wait_for("object-deleted", gone, max_interval=0.2)
+
+
+def _running_vmi(cl: Cluster, name: str) -> dict | None:
+    vmi = cl.get(R.VMIS, name, NS)
+    return vmi if vmi and (vmi.get("status") or {}).get("phase") == "Running" else None

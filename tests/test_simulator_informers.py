@@ -9,7 +9,13 @@ import threading
 import pytest
 
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.emulator.simulator.informers import CachedCluster, Informer, matches, parse_selector
+from harvester_conformance.emulator.simulator.informers import (
+    CachedCluster,
+    Informer,
+    lingers,
+    matches,
+    parse_selector,
+)
 
 
 def _obj(name: str, rv: int, ns: str = "default", **labels: str) -> dict:
@@ -96,3 +102,26 @@ def test_a_derived_value_is_computed_again_only_after_a_change() -> None:
     assert cached.derived("names", (R.PODS,), names) == ["a", "b"] and len(computed) == 2
     inf.deleted("default", "a")
     assert cached.derived("names", (R.PODS,), names) == ["b"] and len(computed) == 3
+
+
+@pytest.mark.parametrize(
+    ("answer", "stays"),
+    [
+        ({"kind": "Status", "status": "Success"}, False),  # removed at once
+        ({"kind": "VirtualMachine", "metadata": {"name": "a", "resourceVersion": "9"}}, False),  # as it was
+        (  # held by a finalizer
+            {"metadata": {"name": "a", "resourceVersion": "9", "deletionTimestamp": "t", "finalizers": ["f"]}},
+            True,
+        ),
+        (  # a pod in its grace period
+            {"metadata": {"resourceVersion": "9", "deletionTimestamp": "t", "deletionGracePeriodSeconds": 9}},
+            True,
+        ),
+        ({"metadata": {"name": "a", "resourceVersion": "9", "deletionTimestamp": "t", "finalizers": []}}, False),
+        (None, False),
+    ],
+)
+def test_a_delete_answer_says_whether_the_object_is_still_stored(answer: object, stays: bool) -> None:
+    """A DELETE held by a finalizer or a grace period leaves the object stored (the cache keeps it,
+    terminating); any other answer means it is gone."""
+    assert lingers(answer) is stays

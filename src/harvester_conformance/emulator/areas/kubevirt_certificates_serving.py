@@ -55,6 +55,8 @@ class TlsComponent:
         self.log = logging.getLogger(name)
         self.mount = state_dir / name / "certificates"  # e.g. upstream /etc/virt-api/certificates
         self.mount.mkdir(parents=True, exist_ok=True)
+        for leftover in ("tls.crt", "tls.key"):  # a new pod's volume: nothing from an earlier cluster
+            (self.mount / leftover).unlink(missing_ok=True)
         self.client_ca = state_dir / "pki" / "front-proxy-ca.crt"
         self.serving = False
         self._context: ssl.SSLContext | None = None

@@ -5,6 +5,11 @@
   on the pod's node with Ready/LiveMigratable conditions, volumeStatus with the PVCs' claim info,
   activePods, interfaces and qosClass, each as the running KubeVirt release writes it (facts §17.1);
   migrationMethod only when the LiveMigratable condition is first added, as virt-handler does.
+- Deletion follows KubeVirt's finalizers: a VM carries `kubevirt.io/virtualMachineControllerFinalize`
+  and its VMI that one and `foregroundDeleteVirtualMachine` (virt-api's mutator). A deleted VM has its
+  VMI deleted and goes only once the VMI is gone; a deleted VMI has its pods deleted, is reported
+  Succeeded, and goes only once no pod of it is left (KV `vm.go` sync, `vmi.go` sync/allPodsDeleted).
+  So a VM found gone has no VMI or launcher pod left behind, as on a real cluster.
 - VirtualMachineInstanceMigrations are queued under the effective limits and advance one phase per
   tick through Scheduling..Running to Succeeded, with a target pod that must land on another node.
 - CPU models (`cpu_node_selectors`): a VMI's `spec.domain.cpu.model` defaults to the KubeVirt CR's
@@ -39,6 +44,7 @@ from harvester_conformance.emulator.areas import kubevirt_model as m
 from harvester_conformance.emulator.clock import now, parse_stamp, stamp
 from harvester_conformance.emulator.faults import fault_of
 from harvester_conformance.emulator.profiles import suse_repository
+from harvester_conformance.emulator.simulator.informers import lingers
 
 log = logging.getLogger("virt-controller")
 KV_NS = "harvester-system"
@@ -47,6 +53,8 @@ CREATED_BY = "kubevirt.io/created-by"
 MIGRATION_LABEL = "kubevirt.io/migrationJobUID"
 ACTIVE_PHASES = ("Scheduling", "Scheduled", "PreparingTarget", "TargetReady", "Running")
 RUNNING_SECONDS = 3  # wall-clock time a healthy migration spends copying memory
+VM_CONTROLLER_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
+VMI_FINALIZER = "foregroundDeleteVirtualMachine"
 NOT_READY_TOLERATIONS = [
     {"key": "node.kubernetes.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
     {"key": "node.kubernetes.io/unreachable", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
@@ -269,6 +277,19 @@ def launcher_pod(
     }
 
 
+def set_finalizers(cl: Cluster, res: R.Resource, obj: dict, finalizers: list[str]) -> dict:
+    """Replace an object's finalizers only if they are still those it was read with (KubeVirt's
+    test-and-replace patch): a concurrent change makes this a conflict, retried on the next tick."""
+    meta = obj["metadata"]
+    ops: list[dict] = [{"op": "add", "path": "/metadata/finalizers", "value": finalizers}]
+    if "finalizers" in meta:
+        ops = [
+            {"op": "test", "path": "/metadata/finalizers", "value": meta["finalizers"]},
+            {"op": "replace", "path": "/metadata/finalizers", "value": finalizers},
+        ]
+    return cl.json_patch(res, meta["name"], ops, meta.get("namespace"))
+
+
 def pod_running(pod: dict | None) -> bool:
     return bool(pod) and (pod.get("status") or {}).get("phase") == "Running" and bool(pod["spec"].get("nodeName"))
 
@@ -333,8 +354,11 @@ class VirtController:
                 log.warning("vmi %s/%s: %s", *key, exc)
         for vm in vms:
             key = (vm["metadata"]["namespace"], vm["metadata"]["name"])
+            vmi = vmis.get(key)
+            vmi = None if vmi is None or (vmi["metadata"].get("deletionTimestamp") and not lingers(vmi)) else vmi
             try:
-                self._vm_status(vm, vmis.get(key))
+                self._vm_status(vm, vmi)
+                self._vm_finalizer(vm, vmi)
             except ApiError as exc:
                 log.warning("vm %s/%s: %s", *key, exc)
 
@@ -359,6 +383,17 @@ class VirtController:
         return want or ""
 
     # -- VM -> VMI -------------------------------------------------------------------------------
+    def _vm_finalizer(self, vm: dict, vmi: dict | None) -> None:
+        """The VM controller's finalizer: added to every live VM, removed from a deleted one only
+        once its VMI is gone (KV `vm.go`: addVMFinalizer / removeVMFinalizer)."""
+        meta = vm["metadata"]
+        held = VM_CONTROLLER_FINALIZER in (meta.get("finalizers") or [])
+        if meta.get("deletionTimestamp"):
+            if held and vmi is None:
+                set_finalizers(self.cl, R.VMS, vm, [f for f in meta["finalizers"] if f != VM_CONTROLLER_FINALIZER])
+        elif not held:
+            set_finalizers(self.cl, R.VMS, vm, [*(meta.get("finalizers") or []), VM_CONTROLLER_FINALIZER])
+
     def _ensure_vmi(self, vm: dict, vmi: dict | None) -> dict | None:
         meta = vm["metadata"]
         ns, name = meta["namespace"], meta["name"]
@@ -367,12 +402,10 @@ class VirtController:
             return vmi
         if run and vmi is None:
             return self._create_vmi(vm)
-        if run and (vmi.get("status") or {}).get("phase") in m.FINAL_PHASES:
-            self.cl.delete(R.VMIS, name, ns)  # RerunOnFailure: a new VMI on the next tick
-            return None
-        if not run and vmi is not None:
+        if (run and (vmi.get("status") or {}).get("phase") in m.FINAL_PHASES) or (not run and vmi is not None):
+            # Stopped, or RerunOnFailure (a new VMI once this one is gone): wound down in this tick.
             self.cl.delete(R.VMIS, name, ns)
-            return None
+            return self.cl.get(R.VMIS, name, ns)
         return vmi
 
     def _vm_status(self, vm: dict, vmi: dict | None) -> None:
@@ -417,6 +450,8 @@ class VirtController:
                     "kubevirt.io/storage-observed-api-version": "v1",
                 },
                 "ownerReferences": [owner(vm)],
+                # The VM controller's, then virt-api's mutator appends its own.
+                "finalizers": [VM_CONTROLLER_FINALIZER, VMI_FINALIZER],
             },
             "spec": default_cpu_model(copy.deepcopy(template.get("spec") or {}), self.cpu_model),
             "status": {
@@ -435,7 +470,9 @@ class VirtController:
         ns, name = meta["namespace"], meta["name"]
         st = vmi.get("status") or {}
         phase = st.get("phase") or "Pending"
-        if meta.get("deletionTimestamp") or phase in m.FINAL_PHASES or fault_of(vmi) == "stale-virt-handler":
+        if meta.get("deletionTimestamp") or phase in m.FINAL_PHASES:
+            return self._wind_down(vmi, pods)
+        if fault_of(vmi) == "stale-virt-handler":
             return vmi
         live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
         if phase != "Running":
@@ -505,6 +542,26 @@ class VirtController:
         if started:
             patch["metadata"] = {"labels": {"kubevirt.io/nodeName": started["nodeName"]}}
         return self._patch_vmi(vmi, patch)
+
+    def _wind_down(self, vmi: dict, pods: list[dict]) -> dict:
+        """A deleted or final VMI. virt-controller deletes a deleted VMI's pods; virt-handler then
+        reports the domain shut down (Succeeded; a stuck virt-handler never does); once final, the
+        VM controller drops its finalizer and, when no pod of the VMI is left, the VMI controller
+        drops virt-api's (KV `vmi.go` sync and updateStatus, `vm.go` removeVMIFinalizer)."""
+        meta, st = vmi["metadata"], vmi.get("status") or {}
+        if meta.get("deletionTimestamp"):
+            for pod in pods:
+                if not pod["metadata"].get("deletionTimestamp"):
+                    self.cl.delete(R.PODS, pod["metadata"]["name"], meta["namespace"])
+            if st.get("phase") not in m.FINAL_PHASES:
+                if fault_of(vmi) == "stale-virt-handler":
+                    return vmi
+                return self._patch_vmi(vmi, {"status": {"phase": "Succeeded", **self._phase_ts(st, "Succeeded")}})
+        held = meta.get("finalizers") or []
+        keep = [f for f in held if f != VM_CONTROLLER_FINALIZER and (f != VMI_FINALIZER or pods)]
+        if keep != held:
+            return set_finalizers(self.cl, R.VMIS, vmi, keep)
+        return vmi
 
     def _phase_ts(self, st: dict, phase: str) -> dict:
         return {

@@ -541,7 +541,10 @@ def _csi03(cl: Cluster) -> None:
 def _csi03_revert(cl: Cluster) -> None:
     cl.delete(R.VMS, CSI03_VM, NS)
     cl.delete(R.PVCS, f"{CSI03_VM}-disk-0", NS)
-    wait_for("object-deleted", lambda: cl.get(R.PVCS, f"{CSI03_VM}-disk-0", NS) is None)
+    wait_for(
+        "object-deleted",
+        lambda: cl.get(R.VMS, CSI03_VM, NS) is None and cl.get(R.PVCS, f"{CSI03_VM}-disk-0", NS) is None,
+    )
 
 
 # kube-scheduler's configuration lives on every server node (RKE2's static pod manifest); a host

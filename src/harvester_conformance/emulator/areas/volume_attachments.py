@@ -279,15 +279,7 @@ def _pin_writer(cl: Cluster, node: str) -> None:
         LF.FAULT_NS,
     )
 
-    def settled() -> bool:
-        lhva = cl.get(R.LONGHORN_VOLUME_ATTACHMENTS, VOLUME, M.NS) or {}
-        statuses = (lhva.get("status") or {}).get("attachmentTicketStatuses") or {}
-        va = cl.get(R.VOLUME_ATTACHMENTS, K8S_ATTACHMENT) or {}
-        return bool((statuses.get(K8S_ATTACHMENT) or {}).get("satisfied")) and bool(
-            (va.get("status") or {}).get("attached")
-        )
-
-    wait_for("volume-attached", settled)
+    wait_for("volume-attached", lambda: attach_settled(cl, {VOLUME}, node))
 
 
 def _ticket_lost(cl: Cluster) -> None:

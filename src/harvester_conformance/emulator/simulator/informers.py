@@ -270,6 +270,15 @@ class _Expired(Exception):
     """The watch's resourceVersion is too old: list again."""
 
 
+def lingers(answer: object) -> bool:
+    """Whether a DELETE's answer is the object still stored: marked for deletion and held by a
+    finalizer or a grace period (an object removed at once comes back as a Status, or as it was)."""
+    meta = answer.get("metadata") if isinstance(answer, dict) and answer.get("kind") != "Status" else None
+    if not isinstance(meta, dict) or not meta.get("deletionTimestamp") or not meta.get("resourceVersion"):
+        return False
+    return bool(meta.get("finalizers")) or bool(meta.get("deletionGracePeriodSeconds"))
+
+
 class CachedCluster(Cluster):
     """The controllers' client: reads from the shared informers, writes through the apiserver."""
 
@@ -337,8 +346,12 @@ class CachedCluster(Cluster):
 
     def _written(self, res: Resource, obj: Any) -> Any:
         inf = self._informers.get(res)
-        if inf is not None and isinstance(obj, dict) and obj.get("metadata", {}).get("resourceVersion"):
-            inf.wrote(obj)
+        meta = obj.get("metadata", {}) if isinstance(obj, dict) else {}
+        if inf is not None and meta.get("resourceVersion"):
+            if meta.get("deletionTimestamp") and not lingers(obj):  # its last finalizer removed: gone
+                inf.deleted(meta.get("namespace"), meta["name"])
+            else:
+                inf.wrote(obj)
         return obj
 
     def create(self, res: Resource, body: dict, namespace: str | None = None) -> dict:
@@ -367,8 +380,21 @@ class CachedCluster(Cluster):
         return self._written(res, super().replace(res, body, sub))
 
     def delete(self, res: Resource, name: str, namespace: str | None = None) -> bool:
-        done = super().delete(res, name, namespace)
+        """A deleted object leaves the cache only if it is gone: one held by finalizers or a grace
+        period stays, with its deletionTimestamp, as the apiserver answered (until the watch
+        reports it removed)."""
         inf = self._informers.get(res)
-        if done and inf is not None:
-            inf.deleted(namespace if res.namespaced else None, name)
+        out: object = None
+        try:
+            out = self.request("DELETE", res.path(namespace, name))
+            done = True
+        except ApiError as exc:
+            if not exc.not_found:
+                raise
+            done = False
+        if inf is not None:
+            if lingers(out):
+                inf.wrote(out)  # type: ignore[arg-type]
+            else:
+                inf.deleted(namespace if res.namespaced else None, name)
         return done

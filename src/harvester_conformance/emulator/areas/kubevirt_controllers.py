@@ -545,7 +545,7 @@ class VirtController:
 
     def _wind_down(self, vmi: dict, pods: list[dict]) -> dict:
         """A deleted or final VMI. virt-controller deletes a deleted VMI's pods; virt-handler then
-        reports the domain shut down (Succeeded; a stuck virt-handler never does); once final, the
+        reports the domain shut down (Succeeded); once final, the
         VM controller drops its finalizer and, when no pod of the VMI is left, the VMI controller
         drops virt-api's (KV `vmi.go` sync and updateStatus, `vm.go` removeVMIFinalizer)."""
         meta, st = vmi["metadata"], vmi.get("status") or {}
@@ -554,9 +554,12 @@ class VirtController:
                 if not pod["metadata"].get("deletionTimestamp"):
                     self.cl.delete(R.PODS, pod["metadata"]["name"], meta["namespace"])
             if st.get("phase") not in m.FINAL_PHASES:
-                if fault_of(vmi) == "stale-virt-handler":
+                # A stuck virt-handler reports nothing: virt-controller fails the VMI once its pod
+                # is gone (updateStatus: a running VMI without its pod).
+                phase = "Failed" if fault_of(vmi) == "stale-virt-handler" else "Succeeded"
+                if phase == "Failed" and pods:
                     return vmi
-                return self._patch_vmi(vmi, {"status": {"phase": "Succeeded", **self._phase_ts(st, "Succeeded")}})
+                return self._patch_vmi(vmi, {"status": {"phase": phase, **self._phase_ts(st, phase)}})
         held = meta.get("finalizers") or []
         keep = [f for f in held if f != VM_CONTROLLER_FINALIZER and (f != VMI_FINALIZER or pods)]
         if keep != held:

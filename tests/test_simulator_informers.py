@@ -12,6 +12,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.emulator.simulator.informers import (
     CachedCluster,
     Informer,
+    Reads,
     lingers,
     matches,
     parse_selector,
@@ -125,3 +126,29 @@ def test_a_delete_answer_says_whether_the_object_is_still_stored(answer: object,
     """A DELETE held by a finalizer or a grace period leaves the object stored (the cache keeps it,
     terminating); any other answer means it is gone."""
     assert lingers(answer) is stays
+
+
+def test_a_reconcile_is_skipped_only_while_nothing_it_read_changed() -> None:
+    """`recording` notes each type's change count as first read; `unchanged` holds until an object
+    of one of them changes (an event or the reconcile's own write), and never after a read the
+    cache could not answer."""
+    pods, nodes = _informer(), _informer()
+    cached = CachedCluster.__new__(CachedCluster)
+    cached._informers, cached._start_lock = {R.PODS: pods, R.NODES: nodes}, threading.Lock()
+    pods.wrote(_obj("a", 1))
+    with cached.recording() as reads:
+        cached.list(R.PODS)
+        cached.get(R.NODES, "n1")
+    assert cached.unchanged(reads)
+    pods.wrote(_obj("a", 1))  # the same version again: no change
+    assert cached.unchanged(reads)
+    nodes.wrote({"metadata": {"name": "n1", "resourceVersion": "2"}})
+    assert not cached.unchanged(reads)
+    with cached.recording() as again:
+        cached.list(R.PODS)
+        cached.get(R.NODES, "n1")
+    pods.deleted("default", "a")
+    assert not cached.unchanged(again)
+    blind = Reads()
+    blind.blind = True  # a read that went to the apiserver, or a failed call
+    assert not cached.unchanged(blind)

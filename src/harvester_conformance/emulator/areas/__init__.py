@@ -5,7 +5,8 @@ fault injector pick up:
 
 - `seed(cl, spec, state_dir, progress)`: the profile's objects of that area (after the core seed)
 - `ready(cl, spec) -> bool`: whether the area's seeded objects have settled (polled by `up`)
-- `CONTROLLERS`: list of (name, factory(cluster, state_dir) -> reconcile(), resync period in s)
+- `CONTROLLERS`: list of (name, factory(cluster, state_dir) -> reconcile(), tick in s[, ON_CHANGE]);
+  with ON_CHANGE a tick is skipped while nothing it read last time has changed
 - `WEBHOOKS`: list of webhook registrations (see `emulator.seed.register_webhooks`)
 - `FAULTS`: list of `emulator.faults.Fault`
 - `API_GROUPS`: list of (path prefix, serve_get(cluster, path, query, peer_cn, headers) -> (status,

@@ -29,6 +29,7 @@ from harvester_conformance.checks.quantities import whole
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import clock
+from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 
 LONGHORN = "driver.longhorn.io"
 SETTING = "csi-driver-config"
@@ -331,7 +332,7 @@ def ready(cl: Any, spec: Any) -> bool:
     return True
 
 
-CONTROLLERS = [("csi-snapshots", controller_factory, 2.0)]
+CONTROLLERS = [("csi-snapshots", controller_factory, 2.0, ON_CHANGE)]
 WEBHOOKS: list[dict] = []
 API_GROUPS: list = []
 FAULTS: list = []  # CSI-04's fault is the Trident area's (backend offline); see the lead's note

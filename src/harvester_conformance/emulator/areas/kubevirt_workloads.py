@@ -14,9 +14,10 @@ from harvester_conformance.emulator.areas import kubevirt_migration_setting, kub
 from harvester_conformance.emulator.areas.kubevirt_controllers import MigrationController, VirtController
 from harvester_conformance.emulator.areas.kubevirt_faults import FAULTS
 from harvester_conformance.emulator.areas.kubevirt_seed import seed
+from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 
 CONTROLLERS = [
-    ("virt-controller", lambda cl, state_dir: VirtController(cl).reconcile, 2.0),
+    ("virt-controller", lambda cl, state_dir: VirtController(cl).reconcile, 2.0, ON_CHANGE),
     ("migration-controller", lambda cl, state_dir: MigrationController(cl).reconcile, 1.0),
     ("harvester-kubevirt-migration", kubevirt_migration_setting.factory, 2.0),
 ]

@@ -22,8 +22,9 @@ from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT
 from harvester_conformance.emulator.areas.longhorn_faults import FAULTS
 from harvester_conformance.emulator.areas.longhorn_manager import create_instance_manager, factory
 from harvester_conformance.emulator.seed import grant_simulator, node_names
+from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 
-CONTROLLERS: list[Any] = [("longhorn-manager", factory, 2.0)]
+CONTROLLERS: list[Any] = [("longhorn-manager", factory, 2.0, ON_CHANGE)]
 WEBHOOKS: list[dict] = [
     longhorn_webhook.REGISTRATION,
     longhorn_webhook.NODE_REGISTRATION,

@@ -41,6 +41,7 @@ from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
 from harvester_conformance.emulator.profiles import ProfileSpec
 from harvester_conformance.emulator.seed import grant_simulator
+from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 from harvester_conformance.waits import wait_for
 
 DRIVER = "driver.longhorn.io"
@@ -246,7 +247,7 @@ def factory(cl: Cluster, state_dir: object) -> Any:
     return Attacher(cl).reconcile
 
 
-CONTROLLERS = [("volume-attachments", factory, 2.0)]
+CONTROLLERS = [("volume-attachments", factory, 2.0, ON_CHANGE)]
 WEBHOOKS: list = []
 API_GROUPS: list = []
 

@@ -14,6 +14,7 @@ import signal
 import ssl
 import sys
 import threading
+import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -23,7 +24,7 @@ from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import controlplane, pki
 from harvester_conformance.emulator.areas import AREAS, metrics_server
 from harvester_conformance.emulator.simulator import webhooks
-from harvester_conformance.emulator.simulator.informers import CachedCluster
+from harvester_conformance.emulator.simulator.informers import CachedCluster, Reads
 
 log = logging.getLogger("simulator")
 
@@ -219,13 +220,29 @@ def serve_kubelets(state_dir: Path, port: int, cluster: Cluster) -> ThreadingHTT
     return server
 
 
-def run_controller(name: str, reconcile, period: float, stop: threading.Event) -> None:
-    """Resync ticker of one controller (the stop event doubles as its clock; not a wait-for)."""
+RESYNC_SECONDS = 30.0  # an on-change controller reconciles at least this often, as on an informer resync
+
+
+def run_controller(
+    name: str, reconcile, period: float, stop: threading.Event, cached: CachedCluster, on_change: bool = False
+) -> None:
+    """Ticker of one controller (the stop event doubles as its clock; not a wait-for). An
+    on-change controller, whose decisions depend only on the objects it reads, skips a tick when
+    none of the types it read last time has changed since, as a controller fed by informer
+    events does nothing until one arrives; it still reconciles every RESYNC_SECONDS."""
+    last: Reads | None = None
+    ran = 0.0
     while not stop.is_set():
+        if on_change and last is not None and time.monotonic() - ran < RESYNC_SECONDS and cached.unchanged(last):
+            stop.wait(period)
+            continue
+        ran = time.monotonic()
         try:
-            reconcile()
+            with cached.recording() as last:
+                reconcile()
         except Exception as exc:  # noqa: BLE001 - a controller logs and retries on the next tick
             log.warning("%s reconcile failed: %s: %s", name, type(exc).__name__, exc)
+            last = None
         stop.wait(period)
 
 
@@ -247,13 +264,14 @@ def main(argv: list[str] | None = None) -> int:
     kubelets = (
         serve_kubelets(args.state_dir, state["ports"]["kubelet"], cached) if "kubelet" in state["ports"] else None
     )
-    controllers = [(n, factory(cached, args.state_dir), p) for a in AREAS for n, factory, p in a.CONTROLLERS]
+    controllers = [(entry[0], entry[1](cached, args.state_dir), *entry[2:]) for a in AREAS for entry in a.CONTROLLERS]
     threads = [
-        threading.Thread(target=run_controller, args=(n, f, p, stop), name=n, daemon=True) for n, f, p in controllers
+        threading.Thread(target=run_controller, args=(n, f, p, stop, cached, *rest), name=n, daemon=True)
+        for n, f, p, *rest in controllers
     ]
     for t in threads:
         t.start()
-    log.info("simulator running: %s", ", ".join(n for n, _, _ in controllers))
+    log.info("simulator running: %s", ", ".join(c[0] for c in controllers))
     stop.wait()
     server.shutdown()
     if kubelets is not None:

@@ -13,6 +13,7 @@ cluster-wide, are read from the apiserver as before.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -279,6 +280,24 @@ def lingers(answer: object) -> bool:
     return bool(meta.get("finalizers")) or bool(meta.get("deletionGracePeriodSeconds"))
 
 
+# A controller entry's flag (areas/__init__.py): its decisions depend only on the objects it reads
+# through the cache, never on the clock or on files; the simulator then runs it on change.
+ON_CHANGE = True
+
+
+class Reads:
+    """What one reconcile read: the change count of each cached type as it was first read, and
+    whether it must run again regardless (`blind`): a read went to the apiserver, which the counts
+    cannot vouch for (a type without an informer, a set-based selector), or a call failed."""
+
+    def __init__(self) -> None:
+        self.seen: dict[Resource, int] = {}
+        self.blind = False
+
+
+_reading = threading.local()
+
+
 class CachedCluster(Cluster):
     """The controllers' client: reads from the shared informers, writes through the apiserver."""
 
@@ -328,13 +347,53 @@ class CachedCluster(Cluster):
             self._derived[key] = (stamp, value)
         return value
 
+    # -- what a reconcile read, to skip the next one when none of it changed ---------------------
+    @contextlib.contextmanager
+    def recording(self) -> Iterator[Reads]:
+        """Note this thread's reads while the block runs (one controller's reconcile)."""
+        reads = _reading.reads = Reads()
+        try:
+            yield reads
+        finally:
+            _reading.reads = None
+
+    def unchanged(self, reads: Reads) -> bool:
+        """Nothing that `reads` saw has changed since (its own writes included: they count)."""
+        if reads.blind:
+            return False
+        return all((inf := self._informers.get(res)) is not None and inf.changes == n for res, n in reads.seen.items())
+
+    def request(self, verb: str, path: str, **kwargs: Any) -> Any:
+        """Every API call; a read made here during a recorded reconcile is one the informers'
+        counts do not cover (a subresource, a log, a type without an informer)."""
+        reads = getattr(_reading, "reads", None)
+        if verb == "GET" and reads is not None:
+            reads.blind = True
+        try:
+            return super().request(verb, path, **kwargs)
+        except ApiError:
+            if reads is not None:  # a write that failed is retried on the next tick, changes or not
+                reads.blind = True
+            raise
+
+    def _note(self, res: Resource, inf: Informer | None) -> None:
+        reads = getattr(_reading, "reads", None)
+        if reads is None:
+            return
+        if inf is None:
+            reads.blind = True
+        elif res not in reads.seen:
+            reads.seen[res] = inf.changes  # before the read: a change after it is one to react to
+
     def get(self, res: Resource, name: str, namespace: str | None = None) -> dict | None:
         inf = self._informer(res)
+        self._note(res, inf)
         return inf.get(namespace if res.namespaced else None, name) if inf else super().get(res, name, namespace)
 
     def list(self, res: Resource, namespace: str | None = None, label_selector: str | None = None) -> list[dict]:
         terms = parse_selector(label_selector)
         inf = self._informer(res) if terms is not None else None
+        self._note(res, inf)
         if inf is None:
             return list(Cluster.iter_list(self, res, namespace, label_selector))
         return inf.list(namespace if res.namespaced else None, terms or [])

@@ -631,8 +631,15 @@ def spread_nodes(cl: Cluster) -> list[str]:
     finally:
         for i in range(3):
             cl.delete(R.VMS, f"kvw-spread-{i}", NS)
-        # launcher pods still terminating would count against their nodes in the next round
-        wait_for("object-deleted", lambda: not cl.list(R.PODS, NS, label_selector=SPREAD_KEY))
+        # launcher pods still terminating would count against their nodes in the next round, and
+        # a VM goes only after its VMI and pods (KubeVirt's finalizers): the next round reuses its name
+        wait_for(
+            "object-deleted",
+            lambda: (
+                not cl.list(R.PODS, NS, label_selector=SPREAD_KEY)
+                and all(cl.get(R.VMS, f"kvw-spread-{i}", NS) is None for i in range(3))
+            ),
+        )
 
 
 def test_sch05_anti_affinity_spreads_only_with_the_default_scheduler(cl):

@@ -436,7 +436,7 @@ def test_bridge_on_the_pod_network_live(clusters, profile: str) -> None:
         assert vmi["status"]["migrationMethod"] == "LiveMigration"
     finally:
         cl.delete(R.VMS, name, NS)
-        wait_for("object-deleted", lambda: cl.get(R.VMIS, name, NS) is None)
+        wait_for("object-deleted", lambda: cl.get(R.VMS, name, NS) is None and cl.get(R.VMIS, name, NS) is None)
 
 
 def _migrate_one(cl: Cluster, name: str) -> dict:

@@ -44,7 +44,7 @@ from harvester_conformance.emulator.areas import kubevirt_model as m
 from harvester_conformance.emulator.clock import now, parse_stamp, stamp
 from harvester_conformance.emulator.faults import fault_of
 from harvester_conformance.emulator.profiles import suse_repository
-from harvester_conformance.emulator.simulator.informers import lingers
+from harvester_conformance.emulator.simulator.informers import removed
 
 log = logging.getLogger("virt-controller")
 KV_NS = "harvester-system"
@@ -354,11 +354,9 @@ class VirtController:
                 log.warning("vmi %s/%s: %s", *key, exc)
         for vm in vms:
             key = (vm["metadata"]["namespace"], vm["metadata"]["name"])
-            vmi = vmis.get(key)
-            vmi = None if vmi is None or (vmi["metadata"].get("deletionTimestamp") and not lingers(vmi)) else vmi
             try:
-                self._vm_status(vm, vmi)
-                self._vm_finalizer(vm, vmi)
+                self._vm_status(vm, vmis.get(key))
+                self._vm_finalizer(vm, vmis.get(key))
             except ApiError as exc:
                 log.warning("vm %s/%s: %s", *key, exc)
 
@@ -464,8 +462,8 @@ class VirtController:
     # -- VMI -> launcher pod, and the VMI's status as virt-handler reports it ---------------------
     def _sync_vmi(
         self, vmi: dict, pods: list[dict], pvcs: dict, kubevirt: tuple[int, ...], tag: str, ratio: str
-    ) -> dict:
-        """Returns the VMI as last written."""
+    ) -> dict | None:
+        """Returns the VMI as last written (None once it is gone)."""
         meta = vmi["metadata"]
         ns, name = meta["namespace"], meta["name"]
         st = vmi.get("status") or {}
@@ -543,11 +541,11 @@ class VirtController:
             patch["metadata"] = {"labels": {"kubevirt.io/nodeName": started["nodeName"]}}
         return self._patch_vmi(vmi, patch)
 
-    def _wind_down(self, vmi: dict, pods: list[dict]) -> dict:
-        """A deleted or final VMI. virt-controller deletes a deleted VMI's pods; virt-handler then
-        reports the domain shut down (Succeeded); once final, the
-        VM controller drops its finalizer and, when no pod of the VMI is left, the VMI controller
-        drops virt-api's (KV `vmi.go` sync and updateStatus, `vm.go` removeVMIFinalizer)."""
+    def _wind_down(self, vmi: dict, pods: list[dict]) -> dict | None:
+        """A deleted or final VMI (None once gone). virt-controller deletes a deleted VMI's pods;
+        virt-handler then reports the domain shut down (Succeeded); once final, the VM controller
+        drops its finalizer and, when no pod of the VMI is left, the VMI controller drops virt-api's
+        (KV `vmi.go` sync and updateStatus, `vm.go` removeVMIFinalizer)."""
         meta, st = vmi["metadata"], vmi.get("status") or {}
         if meta.get("deletionTimestamp"):
             for pod in pods:
@@ -563,7 +561,8 @@ class VirtController:
         held = meta.get("finalizers") or []
         keep = [f for f in held if f != VM_CONTROLLER_FINALIZER and (f != VMI_FINALIZER or pods)]
         if keep != held:
-            return set_finalizers(self.cl, R.VMIS, vmi, keep)
+            out = set_finalizers(self.cl, R.VMIS, vmi, keep)
+            return None if removed(out) else out
         return vmi
 
     def _phase_ts(self, st: dict, phase: str) -> dict:

@@ -264,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
     kubelets = (
         serve_kubelets(args.state_dir, state["ports"]["kubelet"], cached) if "kubelet" in state["ports"] else None
     )
-    controllers = [(entry[0], entry[1](cached, args.state_dir), *entry[2:]) for a in AREAS for entry in a.CONTROLLERS]
+    controllers = [(n, factory(cached, args.state_dir), *rest) for a in AREAS for n, factory, *rest in a.CONTROLLERS]
     threads = [
         threading.Thread(target=run_controller, args=(n, f, p, stop, cached, *rest), name=n, daemon=True)
         for n, f, p, *rest in controllers

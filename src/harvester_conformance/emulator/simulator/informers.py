@@ -280,6 +280,13 @@ def lingers(answer: object) -> bool:
     return bool(meta.get("finalizers")) or bool(meta.get("deletionGracePeriodSeconds"))
 
 
+def removed(answer: object) -> bool:
+    """Whether a write's answer is an object already gone: marked for deletion and no longer held
+    (its last finalizer just removed)."""
+    meta = answer.get("metadata") if isinstance(answer, dict) else None
+    return isinstance(meta, dict) and bool(meta.get("deletionTimestamp")) and not lingers(answer)
+
+
 # A controller entry's flag (areas/__init__.py): its decisions depend only on the objects it reads
 # through the cache, never on the clock or on files; the simulator then runs it on change.
 ON_CHANGE = True
@@ -407,7 +414,7 @@ class CachedCluster(Cluster):
         inf = self._informers.get(res)
         meta = obj.get("metadata", {}) if isinstance(obj, dict) else {}
         if inf is not None and meta.get("resourceVersion"):
-            if meta.get("deletionTimestamp") and not lingers(obj):  # its last finalizer removed: gone
+            if removed(obj):
                 inf.deleted(meta.get("namespace"), meta["name"])
             else:
                 inf.wrote(obj)

@@ -4,11 +4,13 @@ object whichever of a write's answer and its watch event arrives first."""
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
 
 from harvester_conformance.cluster import resources as R
+from harvester_conformance.emulator.simulator.frozen import thaw
 from harvester_conformance.emulator.simulator.informers import (
     CachedCluster,
     Informer,
@@ -73,14 +75,23 @@ def test_a_deleted_object_does_not_come_back_from_a_late_event() -> None:
     assert inf.get("default", "a") is not None
 
 
-def test_reads_are_private_copies_in_the_apiservers_order() -> None:
+def test_lists_share_read_only_objects_in_the_apiservers_order_and_gets_are_private() -> None:
     inf = _informer()
     for name, ns in (("b", "x"), ("a", "y"), ("a", "x")):
         inf.wrote(_obj(name, 1, ns))
     listed = inf.list(None, [])
     assert [(o["metadata"]["namespace"], o["metadata"]["name"]) for o in listed] == [("x", "a"), ("x", "b"), ("y", "a")]
-    listed[0]["metadata"]["labels"]["edited"] = "yes"
+    with pytest.raises(TypeError, match="thaw"):
+        listed[0]["metadata"]["labels"]["edited"] = "yes"
+    with pytest.raises(TypeError, match="thaw"):
+        listed[0]["metadata"].setdefault("finalizers", []).append("x")
+    editable = thaw(listed[0])
+    editable["metadata"]["labels"]["edited"] = "yes"
+    got = inf.get("x", "a")
+    assert got is not None
+    got["metadata"]["labels"]["also"] = "yes"
     assert inf.list("x", [])[0]["metadata"]["labels"] == {}
+    assert json.loads(json.dumps(listed[0])) == listed[0]  # still encodes and compares as plain JSON
 
 
 def test_a_derived_value_is_computed_again_only_after_a_change() -> None:

@@ -342,9 +342,8 @@ def addon_factory(cl: Cluster, state_dir: object) -> Any:
             status = next_addon_status(addon)
             if status is None:
                 continue
-            addon["status"] = status
             try:
-                cl.replace(R.ADDONS, addon, sub="status")
+                cl.replace(R.ADDONS, {**addon, "status": status}, sub="status")
             except ApiError as exc:
                 if exc.status not in (404, 409):
                     raise

@@ -33,6 +33,7 @@ from harvester_conformance.emulator.areas import harvester_hosts_rancher as ranc
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, SETTING_WEBHOOK, Fault, admitted, webhook_down
 from harvester_conformance.emulator.profiles import STORAGE_NETWORK, STORAGE_NETWORK_NAD, ProfileSpec
 from harvester_conformance.emulator.seed import grant_simulator, node_names
+from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-emulator"
@@ -333,7 +334,7 @@ MET01_POD_AGE = dt.timedelta(seconds=45)  # the missing pod has run for at least
 MET01_SETTLED = dt.timedelta(seconds=30)  # and every other pod of the node for this long
 
 CONTROLLERS = [
-    ("harvester-node-resources", nodes_ctl.node_resources_factory, NODE_RESOURCES_PERIOD),
+    ("harvester-node-resources", nodes_ctl.node_resources_factory, NODE_RESOURCES_PERIOD, ON_CHANGE),
     ("ipam", ipam.ipam_factory, 1.0),
     ("harvester-network", nodes_ctl.network_factory, 3.0),
 ]

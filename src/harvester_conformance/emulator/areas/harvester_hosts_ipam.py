@@ -233,11 +233,17 @@ def next_free(ranges: list[Range], allocated: dict, last: str | None) -> str | N
     return None
 
 
+def _own_maps(status: dict) -> tuple[dict, dict]:
+    status["allocated"] = allocated = dict(status.get("allocated") or {})
+    status["allocatedHistory"] = history = dict(status.get("allocatedHistory") or {})
+    return allocated, history
+
+
 def allocate(status: dict, ranges: list[Range], applicant: str, use_history: bool = True) -> str | None:
-    """Reserve an IP for `applicant` in this status (mutated): its current one, else its old one from
-    the history, else the next free one."""
-    allocated = status.setdefault("allocated", {})
-    history = status.setdefault("allocatedHistory", {})
+    """Reserve an IP for `applicant` in this status (mutated: its maps are replaced by edited copies,
+    as they may be an informer's shared ones): its current one, else its old one from the history,
+    else the next free one."""
+    allocated, history = _own_maps(status)
     for ip, who in allocated.items():
         if who == applicant:
             return ip
@@ -259,8 +265,8 @@ def allocate(status: dict, ranges: list[Range], applicant: str, use_history: boo
 
 
 def release(status: dict, applicant: str, keep_history: bool = True) -> list[str]:
-    allocated = status.setdefault("allocated", {})
-    history = status.setdefault("allocatedHistory", {})
+    """Free `applicant`'s IPs in this status (mutated as by `allocate`), into the history if kept."""
+    allocated, history = _own_maps(status)
     freed = [ip for ip, who in allocated.items() if who == applicant]
     for ip in freed:
         del allocated[ip]

@@ -359,8 +359,7 @@ class LonghornManager:
                     raise
                 return
         elif engine.get("spec") != {**(engine.get("spec") or {}), **spec}:
-            engine["spec"] = {**(engine.get("spec") or {}), **spec}
-            engine = self._replace(R.LONGHORN_ENGINES, engine)
+            engine = self._replace(R.LONGHORN_ENGINES, {**engine, "spec": {**(engine.get("spec") or {}), **spec}})
             if engine is None:
                 return
         old = engine.get("status") or {}
@@ -409,11 +408,10 @@ class LonghornManager:
     def _replica_set(self, vol: dict, reps: list[dict], disks: dict, size: int, over: int) -> list[dict]:
         """Rebuild failed replicas and schedule missing ones on nodes without one of this volume."""
         want = _int((vol.get("spec") or {}).get("numberOfReplicas"), 3)
-        for r in reps:
+        for i, r in enumerate(reps):
             if (r.get("spec") or {}).get("failedAt"):
-                r["spec"]["failedAt"] = ""
-                r["spec"]["healthyAt"] = clock.stamp()
-                r.update(self._replace(R.LONGHORN_REPLICAS, r) or {})
+                rebuilt = {**r, "spec": {**r["spec"], "failedAt": "", "healthyAt": clock.stamp()}}
+                reps[i] = self._replace(R.LONGHORN_REPLICAS, rebuilt) or rebuilt
         while len(reps) > want:
             extra = reps.pop()
             self.cl.delete(R.LONGHORN_REPLICAS, extra["metadata"]["name"], M.NS)
@@ -483,26 +481,32 @@ class LonghornManager:
 
     def _evict(self, reps: list[dict], disks: dict, size: int, over: int, budget: list[int]) -> None:
         """Move replicas off disks that request eviction and no longer allow scheduling (facts §9)."""
-        for r in reps:
+        for i, r in enumerate(reps):
             if budget[0] <= 0:
                 return
             spec = r.get("spec") or {}
             source = disks.get((spec.get("nodeID", ""), spec.get("diskID", "")))
             if source is None or not source.evicting or source.stuck:
                 continue
-            others = {(o.get("spec") or {}).get("nodeID") for o in reps if o is not r}
+            others = {(o.get("spec") or {}).get("nodeID") for j, o in enumerate(reps) if j != i}
             target = self._pick_disk(disks, others, size, over)
             if target is None:
                 continue
             rname = r["metadata"]["name"]
-            spec.update({"nodeID": target.node, "diskID": target.uuid, "diskPath": target.path})
-            r["metadata"].setdefault("labels", {}).update(
-                {"longhornnode": target.node, "longhorndiskuuid": target.uuid}
-            )
-            updated = self._replace(R.LONGHORN_REPLICAS, r)
+            labels = {
+                **(r["metadata"].get("labels") or {}),
+                "longhornnode": target.node,
+                "longhorndiskuuid": target.uuid,
+            }
+            moved = {
+                **r,
+                "metadata": {**r["metadata"], "labels": labels},
+                "spec": {**spec, "nodeID": target.node, "diskID": target.uuid, "diskPath": target.path},
+            }
+            updated = self._replace(R.LONGHORN_REPLICAS, moved)
             if updated is None:
                 continue
-            r.update(updated)
+            reps[i] = updated  # what the volume's status and engine are written from, later this tick
             source.replicas.pop(rname, None)
             source.usage -= size // 8
             target.replicas[rname] = size
@@ -675,9 +679,7 @@ class LonghornManager:
         if not M.setting_status_applied(self.longhorn):
             return
         if (setting.get("status") or {}).get("applied") is not applied:
-            updated = self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": applied})
-            if updated is not None:
-                setting.update(updated)
+            self._write_status(R.LONGHORN_SETTINGS, setting, {"applied": applied})
 
     def _settings_applied(self, settings: dict) -> None:
         """From 1.7 every setting the controller synced reads applied (priority-class is handled above)."""

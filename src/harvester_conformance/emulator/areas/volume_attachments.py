@@ -185,9 +185,9 @@ class Attacher:
         spec = lhva.get("spec") or {}
         others = {k: t for k, t in (spec.get("attachmentTickets") or {}).items() if t.get("type") != CSI_ATTACHER}
         if (spec.get("attachmentTickets") or {}) != {**others, **tickets}:
-            lhva["spec"] = {**spec, "attachmentTickets": {**others, **tickets}}
+            want = {**spec, "attachmentTickets": {**others, **tickets}}
             try:
-                lhva = self.cl.replace(R.LONGHORN_VOLUME_ATTACHMENTS, lhva)
+                lhva = self.cl.replace(R.LONGHORN_VOLUME_ATTACHMENTS, {**lhva, "spec": want})
             except ApiError as exc:
                 if exc.status in (404, 409):
                     return

@@ -7,8 +7,10 @@ lists). `CachedCluster` gives them the same reads from a watch-fed cache: the fi
 lists it once cluster-wide and starts its watch (resumed from the last resourceVersion, listed
 again when the apiserver says it expired); writes go to the apiserver, and their answers update
 the cache at once, so a controller reads its own writes as a client-go controller does through its
-expectations. Selectors the cache cannot evaluate, and types the simulator may not list
-cluster-wide, are read from the apiserver as before.
+expectations. As client-go's listers do, a list hands out the cache's own objects, read-only
+(`frozen`): copying each of them for every reader was most of the simulator's CPU at scale.
+Selectors the cache cannot evaluate, and types the simulator may not list cluster-wide, are read
+from the apiserver as before.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from kubernetes.client import ApiClient
 
 from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable
 from harvester_conformance.cluster.resources import Resource
+from harvester_conformance.emulator.simulator.frozen import freeze, thaw
 
 T = TypeVar("T")
 
@@ -38,15 +41,6 @@ WATCH_POOL = 128  # connections for watches: one per resource type read
 _EQUALITY = re.compile(r"^\s*(!?)([A-Za-z0-9./_-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9._-]*))?\s*$")
 
 Key = tuple[str, str]  # (namespace, name)
-
-
-def _copy(obj: Any) -> Any:
-    """A private copy for the caller (controllers edit what they read before writing it back)."""
-    if isinstance(obj, dict):
-        return {k: _copy(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_copy(v) for v in obj]
-    return obj
 
 
 def _key(obj: dict) -> Key:
@@ -125,16 +119,18 @@ class Informer:
             if not meta.get("continue"):
                 break
             query["continue"] = meta["continue"]
+        objects = {_key(o): self._typed(o) for o in items}
         with self.lock:
-            self.objects = {_key(o): self._typed(o) for o in items}
+            self.objects = objects
             self.gone.clear()
             self.rv = rv
             self.changes += 1
 
     def _typed(self, obj: dict) -> dict:
-        obj.setdefault("apiVersion", self.res.api_version)
-        obj.setdefault("kind", self.res.kind)
-        return obj
+        """The cache's read-only copy, with the apiVersion and kind a list's items leave out."""
+        if "apiVersion" not in obj or "kind" not in obj:
+            obj = {"apiVersion": self.res.api_version, "kind": self.res.kind, **obj}
+        return freeze(obj)
 
     def _run(self) -> None:
         while not self.stop.is_set():
@@ -174,10 +170,11 @@ class Informer:
                 if obj.get("code") == 410:
                     raise _Expired
                 raise ValueError(f"watch error: {obj.get('message')}")
+            typed = self._typed(obj) if kind in ("ADDED", "MODIFIED") else obj
             with self.lock:
                 self.rv = (obj.get("metadata") or {}).get("resourceVersion") or self.rv
                 if kind in ("ADDED", "MODIFIED"):
-                    self._store(self._typed(obj))
+                    self._store(typed)
                 elif kind == "DELETED":
                     self._forget(obj)
 
@@ -233,21 +230,24 @@ class Informer:
 
     # -- reads -------------------------------------------------------------------------------
     def list(self, namespace: str | None, terms: list[tuple[str, str, str]]) -> list[dict]:
+        """The cache's own objects, read-only (frozen): a caller that edits one thaws it first."""
         with self.lock:
             found = [
                 o for (ns, _), o in self.objects.items() if (not namespace or ns == namespace) and matches(o, terms)
             ]
             found.sort(key=_key)  # the apiserver's order: namespace, then name
-            return [_copy(o) for o in found]
+            return found
 
     def get(self, namespace: str | None, name: str) -> dict | None:
+        """A private copy: one object is cheap to copy, and gets usually precede an edit."""
         with self.lock:
             obj = self.objects.get((namespace or "", name))
-            return _copy(obj) if obj is not None else None
+        return thaw(obj) if obj is not None else None
 
     def wrote(self, obj: dict) -> None:
+        typed = self._typed(obj)
         with self.lock:
-            self._store(self._typed(_copy(obj)))
+            self._store(typed)
 
     def deleted(self, namespace: str | None, name: str) -> None:
         """A DELETE the apiserver accepted: the object is gone or terminating; the watch says

@@ -292,8 +292,10 @@ def ready(cl: Cluster, spec: Any) -> bool:
     written, and the VM reporting ready (so that `cluster up` does not report ready early at scale)."""
     names = {vm_name(i) for i in range(spec.vms)}
     settled = {v["metadata"]["name"] for v in cl.list(R.VMIS, NS) if vmi_settled(v)}
+    if not names <= settled:
+        return False  # the VMs are not listed while their VMIs are not all there (2,000 objects a poll)
     ready_vms = {v["metadata"]["name"] for v in cl.list(R.VMS, NS) if (v.get("status") or {}).get("ready") is True}
-    return names <= settled and names <= ready_vms
+    return names <= ready_vms
 
 
 def vmi_settled(vmi: dict) -> bool:

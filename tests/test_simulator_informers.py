@@ -10,6 +10,8 @@ import threading
 import pytest
 
 from harvester_conformance.cluster import resources as R
+from harvester_conformance.cluster.client import ApiError, Cluster
+from harvester_conformance.emulator.simulator import informers
 from harvester_conformance.emulator.simulator.frozen import thaw
 from harvester_conformance.emulator.simulator.informers import (
     CachedCluster,
@@ -19,6 +21,7 @@ from harvester_conformance.emulator.simulator.informers import (
     matches,
     parse_selector,
 )
+from harvester_conformance.waits import wait_for
 
 
 def _obj(name: str, rv: int, ns: str = "default", **labels: str) -> dict:
@@ -163,3 +166,57 @@ def test_a_reconcile_is_skipped_only_while_nothing_it_read_changed() -> None:
     blind = Reads()
     blind.blind = True  # a read that went to the apiserver, or a failed call
     assert not cached.unchanged(blind)
+
+
+def test_a_type_not_listable_yet_is_cached_once_it_is(cl, emulated, monkeypatch) -> None:
+    """A type the simulator may not list cluster-wide while the cluster seeds (its role granted
+    later) is read from the apiserver meanwhile and cached once it can be listed, as a reflector
+    retries a failed list: read directly for good, every reconcile reading it would run blind."""
+    monkeypatch.setattr(informers, "START_RETRY_SECONDS", 0.2)
+    user, ns, res = "informer-retry-test", "longhorn-system", R.LONGHORN_SETTINGS
+    rule = {"apiGroups": ["longhorn.io"], "resources": ["settings"], "verbs": ["get", "list", "watch"]}
+    subject = [{"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": user}]
+    direct = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
+    direct.api.set_default_header("Impersonate-User", user)
+    stop = threading.Event()
+    cached = CachedCluster(direct, stop)
+    granted: list[tuple[R.Resource, str, str | None]] = []
+    try:
+        cl.create(R.ROLES, {"metadata": {"name": user, "namespace": ns}, "rules": [rule]}, ns)
+        granted.append((R.ROLES, user, ns))
+        ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": user}
+        cl.create(
+            R.ROLE_BINDINGS, {"metadata": {"name": user, "namespace": ns}, "roleRef": ref, "subjects": subject}, ns
+        )
+        granted.append((R.ROLE_BINDINGS, user, ns))
+        wait_for("rbac-granted", lambda: readable(cached, res, ns))
+        assert cached._informers[res] is None  # listed in its namespace only, from the apiserver
+
+        cl.create(R.CLUSTER_ROLES, {"metadata": {"name": user}, "rules": [rule]})
+        granted.append((R.CLUSTER_ROLES, user, None))
+        ref = {**ref, "kind": "ClusterRole"}
+        cl.create(R.CLUSTER_ROLE_BINDINGS, {"metadata": {"name": user}, "roleRef": ref, "subjects": subject})
+        granted.append((R.CLUSTER_ROLE_BINDINGS, user, None))
+
+        def cached_now() -> bool:
+            cached.list(res, ns)
+            return cached._informers[res] is not None
+
+        wait_for("informer-started", cached_now)
+        with cached.recording() as reads:
+            assert cached.list(res, ns)
+        assert not reads.blind
+    finally:
+        stop.set()
+        for kind, name, where in reversed(granted):
+            cl.delete(kind, name, where)
+        direct.close()
+
+
+def readable(cached: CachedCluster, res: R.Resource, ns: str) -> bool:
+    try:
+        return bool(cached.list(res, ns))
+    except ApiError as exc:
+        if exc.forbidden:  # the binding has not reached the apiserver's authorizer yet
+            return False
+        raise

@@ -21,6 +21,8 @@ TIMEOUTS: dict[str, float] = {
     "process-exit": 15,
     "object-deleted": 60,
     "webhook-registration": 30,
+    "rbac-granted": 30,  # a role binding takes effect through the apiserver's informers
+    "informer-started": 30,  # the simulator lists a type again once it may
     # Operations of active and disruptive tests and of the node probe.
     "namespace-created": 30,
     "namespace-deleted": 120,

@@ -60,6 +60,7 @@ from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
+from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 from harvester_conformance.waits import wait_for
 
 NS = "harvester-system"
@@ -407,10 +408,10 @@ def multus_factory(cl: Cluster, state_dir: object) -> Any:
 
 
 CONTROLLERS = [
-    ("rancher-scale-available", scale_available_factory, 2.0),
-    ("ingress-expose-kube-vip", kube_vip_factory, 2.0),
-    ("harvester-addons", addon_factory, 2.0),
-    ("multus-network-status", multus_factory, 3.0),
+    ("rancher-scale-available", scale_available_factory, 2.0, ON_CHANGE),
+    ("ingress-expose-kube-vip", kube_vip_factory, 2.0, ON_CHANGE),
+    ("harvester-addons", addon_factory, 2.0, ON_CHANGE),
+    ("multus-network-status", multus_factory, 3.0, ON_CHANGE),
 ]
 WEBHOOKS: list[dict] = []
 API_GROUPS: list = []

@@ -50,6 +50,7 @@ from harvester_conformance.emulator.areas import kubevirt_model as m
 from harvester_conformance.emulator.areas.kubevirt_seed import NS, vm_name
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
 from harvester_conformance.emulator.profiles import ProfileSpec
+from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 from harvester_conformance.waits import wait_for
 
 KV_NS = "harvester-system"
@@ -310,7 +311,7 @@ def ready(cl: Cluster, spec: ProfileSpec) -> bool:
     return labelled(cl)
 
 
-CONTROLLERS: list = [("node-labeller", labeller_factory, 2.0)]
+CONTROLLERS: list = [("node-labeller", labeller_factory, 2.0, ON_CHANGE)]
 WEBHOOKS: list = []
 API_GROUPS: list = []
 

@@ -335,7 +335,7 @@ MET01_SETTLED = dt.timedelta(seconds=30)  # and every other pod of the node for 
 
 CONTROLLERS = [
     ("harvester-node-resources", nodes_ctl.node_resources_factory, NODE_RESOURCES_PERIOD, ON_CHANGE),
-    ("ipam", ipam.ipam_factory, 1.0),
+    ("ipam", ipam.ipam_factory, 1.0, ON_CHANGE),
     ("harvester-network", nodes_ctl.network_factory, 3.0),
 ]
 WEBHOOKS = ipam.WEBHOOKS

@@ -29,6 +29,7 @@ from harvester_conformance.emulator.faults import (
     webhook_down,
 )
 from harvester_conformance.emulator.profiles import PROFILES, STORAGE_NETWORK_NAD, STORAGE_NETWORK_SETTING, ProfileSpec
+from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 from harvester_conformance.emulator.simulator.webhooks import Result, route
 from harvester_conformance.waits import wait_for
 
@@ -248,9 +249,9 @@ def mutate_image(request: dict, cluster: Cluster) -> Result:
 
 
 CONTROLLERS: list[Any] = [
-    ("harvester-overcommit-storage", overcommit_factory, 2.0),
-    ("fleet-bundle-status", bundle_status_factory, 2.0),
-    ("harvester-pod-security-standard", harvester_pod_security.factory, 2.0),
+    ("harvester-overcommit-storage", overcommit_factory, 2.0, ON_CHANGE),
+    ("fleet-bundle-status", bundle_status_factory, 2.0, ON_CHANGE),
+    ("harvester-pod-security-standard", harvester_pod_security.factory, 2.0, ON_CHANGE),
 ]
 WEBHOOKS: list[dict] = [
     {

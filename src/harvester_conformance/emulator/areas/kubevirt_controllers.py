@@ -336,7 +336,9 @@ class VirtController:
         pods: dict[str, list[dict]] = defaultdict(list)
         for pod in self.cl.list(R.PODS, label_selector=LAUNCHER):
             pods[(pod["metadata"].get("labels") or {}).get(CREATED_BY, "")].append(pod)
-        pvcs = {(p["metadata"]["namespace"], p["metadata"]["name"]): p for p in self.cl.list(R.PVCS)}
+        claims: dict[str, dict[str, dict]] = defaultdict(dict)  # namespace -> name -> PVC
+        for pvc in self.cl.list(R.PVCS):
+            claims[pvc["metadata"]["namespace"]][pvc["metadata"]["name"]] = pvc
         vms = self.cl.list(R.VMS)
         # In one tick: VM -> VMI (and its pod), VMI status from the pod, VM status from the VMI.
         for vm in vms:
@@ -349,7 +351,8 @@ class VirtController:
             if vmi is None:
                 continue
             try:
-                vmis[key] = self._sync_vmi(vmi, pods.get(vmi["metadata"]["uid"], []), pvcs, kubevirt, tag, ratio)
+                uid, ns = vmi["metadata"]["uid"], vmi["metadata"]["namespace"]
+                vmis[key] = self._sync_vmi(vmi, pods.get(uid, []), claims.get(ns, {}), kubevirt, tag, ratio)
             except ApiError as exc:
                 log.warning("vmi %s/%s: %s", *key, exc)
         for vm in vms:
@@ -461,9 +464,9 @@ class VirtController:
 
     # -- VMI -> launcher pod, and the VMI's status as virt-handler reports it ---------------------
     def _sync_vmi(
-        self, vmi: dict, pods: list[dict], pvcs: dict, kubevirt: tuple[int, ...], tag: str, ratio: str
+        self, vmi: dict, pods: list[dict], claims: dict, kubevirt: tuple[int, ...], tag: str, ratio: str
     ) -> dict | None:
-        """Returns the VMI as last written (None once it is gone)."""
+        """Returns the VMI as last written (None once it is gone); `claims`: its namespace's PVCs by name."""
         meta = vmi["metadata"]
         ns, name = meta["namespace"], meta["name"]
         st = vmi.get("status") or {}
@@ -500,7 +503,6 @@ class VirtController:
             )
         if current is None:
             return vmi
-        claims = {n: p for (pns, n), p in pvcs.items() if pns == ns}
         volumes = m.versioned_volume_status(
             m.volume_status(vmi["spec"], claims, st.get("volumeStatus"), self.cdi), kubevirt
         )

@@ -280,9 +280,13 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Callable[[str], None
 
 def _create_vm(cl: Cluster, vm: dict) -> bool:
     """Through the mutating webhooks, as a user's VM would be; a webhook call that timed out on a
-    busy host (HTTP 500, nothing stored) is retried by the caller's wait, like a client would."""
-    if cl.get(R.VMS, vm["metadata"]["name"], NS) is None:
+    busy host (HTTP 500, nothing stored) is retried by the caller's wait, like a client would, and
+    a retry finding the VM stored after all is done."""
+    try:
         cl.create(R.VMS, vm, NS)
+    except ApiError as exc:
+        if exc.status != 409:
+            raise
     return True
 
 

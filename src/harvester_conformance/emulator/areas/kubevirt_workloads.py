@@ -19,7 +19,7 @@ from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 CONTROLLERS = [
     ("virt-controller", lambda cl, state_dir: VirtController(cl).reconcile, 2.0, ON_CHANGE),
     ("migration-controller", lambda cl, state_dir: MigrationController(cl).reconcile, 1.0),
-    ("harvester-kubevirt-migration", kubevirt_migration_setting.factory, 2.0),
+    ("harvester-kubevirt-migration", kubevirt_migration_setting.factory, 2.0, ON_CHANGE),
 ]
 WEBHOOKS = kubevirt_webhooks.WEBHOOKS
 API_GROUPS: list = []

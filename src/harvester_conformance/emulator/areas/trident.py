@@ -24,6 +24,7 @@ from harvester_conformance.emulator import clock
 from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT, TRIDENT_CLASS
 from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault_of
+from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 from harvester_conformance.waits import wait_for
 
 OFFLINE = "backend-offline"
@@ -159,7 +160,7 @@ def _set_offline(offline: bool):
     return apply
 
 
-CONTROLLERS = [("trident-controller", controller_factory, 2.0)]
+CONTROLLERS = [("trident-controller", controller_factory, 2.0, ON_CHANGE)]
 WEBHOOKS: list[dict] = []
 API_GROUPS: list = []
 FAULTS = [

@@ -21,6 +21,7 @@ import json
 import logging
 import re
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -37,6 +38,9 @@ log = logging.getLogger("simulator.informers")
 
 WATCH_SECONDS = 240  # the apiserver ends a watch after this; it is resumed from the last resourceVersion
 RETRY_SECONDS = 1.0
+# A type that could not be listed (its CRD not established yet, the simulator's role not granted
+# yet: both happen while a cluster seeds) is tried again after this; meanwhile it is read directly.
+START_RETRY_SECONDS = 5.0
 WATCH_POOL = 128  # connections for watches: one per resource type read
 _EQUALITY = re.compile(r"^\s*(!?)([A-Za-z0-9./_-]+)\s*(?:(==|=|!=)\s*([A-Za-z0-9._-]*))?\s*$")
 
@@ -317,23 +321,33 @@ class CachedCluster(Cluster):
         self.watch_api = ApiClient(cfg)
         self._stop = stop
         self._informers: dict[Resource, Informer | None] = {}
+        self._retry_at: dict[Resource, float] = {}  # when a type that could not be listed is tried again
         self._start_lock = threading.Lock()
         self._derived: dict[str, tuple[tuple[int, ...], Any]] = {}
         self._derived_lock = threading.Lock()
 
     def _informer(self, res: Resource) -> Informer | None:
+        """The type's informer, started on first read. A type that cannot be listed cluster-wide
+        (RBAC, not served) is read from the apiserver and tried again every START_RETRY_SECONDS,
+        as client-go's reflector retries a failed list: a role granted or a CRD established later
+        in the seeding must not leave the type uncached (every reconcile reading it would then
+        count as blind and run on every tick)."""
         known = self._informers.get(res, _UNKNOWN)  # every read asks: no lock once a type is known
-        if known is not _UNKNOWN:
+        if known is not _UNKNOWN and (known is not None or time.monotonic() < self._retry_at[res]):
             return known
         with self._start_lock:
-            if res not in self._informers:
+            if self._informers.get(res) is None and time.monotonic() >= self._retry_at.get(res, 0.0):
                 inf = Informer(self, res, self._stop)
                 try:
                     inf.start()
                 except ApiError as exc:  # not listable cluster-wide (RBAC) or not served: read directly
-                    log.info("no informer for %s (%s): reading it from the apiserver", res.key, exc)
+                    if res not in self._informers:
+                        log.info("no informer for %s yet (%s): reading it from the apiserver", res.key, exc)
+                    self._retry_at[res] = time.monotonic() + START_RETRY_SECONDS
                     self._informers[res] = None
                 else:
+                    if res in self._informers:
+                        log.info("informer for %s started", res.key)
                     self._informers[res] = inf
             return self._informers[res]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import contextlib
 import json
 import os
 import signal
@@ -410,5 +412,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return exitcodes.CANNOT_RUN
 
 
+def console() -> None:
+    """The installed command: `main`, then out without the interpreter's teardown, which after a
+    run at 2,000 VMs spent seconds collecting and freeing objects nobody reads again. Exit hooks
+    still run and output is flushed; only the freeing is skipped."""
+    code = main()
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a closed pipe: nothing more to say
+            stream.flush()
+    os._exit(code or 0)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    console()

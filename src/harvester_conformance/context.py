@@ -69,6 +69,10 @@ class RunContext:
     def connected(self) -> dict[str, Cluster]:
         return dict(self._clusters)
 
+    def use_snapshot(self, snap: Snapshot) -> None:
+        """The snapshot just taken and written, for this process's checks (workers read the file)."""
+        self._snapshot = snap
+
     @property
     def snapshot(self) -> Snapshot:
         if self._snapshot is None:

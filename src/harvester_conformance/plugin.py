@@ -365,6 +365,7 @@ def _connect(ctx: RunContext, reads: list) -> None:
         sys.stderr.write("\n")
     ctx.snapshot_path = ctx.run_dir / "snapshot.json"
     snap.dump(ctx.snapshot_path)
+    ctx.use_snapshot(snap)  # a run without workers checks this one instead of reading the file again
     ctx.versions = detect(snap, versions[HARVESTER].get("gitVersion"))
 
 

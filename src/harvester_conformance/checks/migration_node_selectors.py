@@ -57,18 +57,21 @@ def check_launcher_selectors(vmis: list[dict], pods: list[dict], nodes: list[dic
     other schedulable non-witness node."""
     findings = []
     targets = ncl.vm_nodes(nodes)
+    by_creator: dict[str | None, list[dict]] = {}  # one pass over the pods, not one per VMI
+    for p in pods:
+        by_creator.setdefault(((p.get("metadata") or {}).get("labels") or {}).get(CREATED_BY), []).append(p)
     for vmi in sorted(vmis, key=ncl.ns_name):
         if not (ncl.running(vmi) and ncl.live_migratable(vmi)):
             continue
-        pod = launcher_of(vmi, pods)
+        pod = launcher_of(vmi, by_creator.get((vmi.get("metadata") or {}).get("uid"), []))
         selectors = cpu_selectors(pod) if pod else {}
         if not selectors:
             continue
         here = (vmi.get("status") or {}).get("nodeName")
         others = [n for n in targets if ncl.name(n) != here]
-        unmet = {ncl.name(n): _unmet(selectors, n) for n in others}
-        if not others or any(not keys for keys in unmet.values()):
+        if not others or any(not _unmet(selectors, n) for n in others):
             continue
+        unmet = {ncl.name(n): _unmet(selectors, n) for n in others}
         per_node = "; ".join(f"{n} lacks {_keys(keys)}" for n, keys in sorted(unmet.items()))
         findings.append(
             Finding(

@@ -1,7 +1,8 @@
 """Per-type cleaning of what the run lists, so that the snapshot (written to disk, read by every
 report) never holds a private key, a token, a password or cloud-init user data.
 
-`sanitize(res, item)` returns a cleaned deep copy; the input is never touched. Every removed value
+`sanitize(res, item)` returns a cleaned deep copy; the input is never touched (`sanitize_owned`
+cleans in place an object only the caller holds). Every removed value
 is registered with the one redactor, so that it is masked wherever else it shows up (an API error,
 a log line, a traceback). Conventions:
 
@@ -111,11 +112,18 @@ def cleaned_types() -> list[Resource]:
 def sanitize(res: Resource, item: dict) -> dict:
     """A cleaned copy of one listed object of type `res`."""
     out = json.loads(json.dumps(item))  # a deep copy, several times faster than copy.deepcopy on JSON
+    return sanitize_owned(res, out)
+
+
+def sanitize_owned(res: Resource, item: dict) -> dict:
+    """`item` cleaned in place and returned: for an object nobody else holds (just decoded from a
+    list's answer), whose copy would cost as much as decoding it again (a third of a snapshot's
+    time at 2,000 VMs)."""
     cleaners = _CLEANERS.get(res.key, ())
-    _drop_last_applied(out, register=bool(cleaners))
+    _drop_last_applied(item, register=bool(cleaners))
     for fn in cleaners:
-        fn(out)
-    return out
+        fn(item)
+    return item
 
 
 # -- removing values ------------------------------------------------------------------------------

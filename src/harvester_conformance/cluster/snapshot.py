@@ -12,16 +12,18 @@ clusters of thousands of VMs.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import gc
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster, ClusterUnreachable
 from harvester_conformance.cluster.reads import HARVESTER, Read, union
-from harvester_conformance.cluster.sanitize import sanitize
+from harvester_conformance.cluster.sanitize import sanitize_owned
 from harvester_conformance.verdict import Broken
 
 FORMAT = 2
@@ -114,13 +116,14 @@ class Snapshot:
         lists: dict[str, list[dict] | str] = {}
         captured_at = dt.datetime.now(dt.UTC)
         pins: dict[str, str] = {}  # cluster role -> the resourceVersion every stored type is read at
-        for read in union(reads):
-            cluster = clusters.get(read.cluster)
-            if cluster is None:
-                continue  # that cluster was not given: its checks are skipped by their fixture
-            lists[read.key] = _fetch(cluster, read, pins, progress)
-            got = lists[read.key]
-            progress(f"{read}: {len(got) if isinstance(got, list) else got}")
+        with _kept_for_the_run():
+            for read in union(reads):
+                cluster = clusters.get(read.cluster)
+                if cluster is None:
+                    continue  # that cluster was not given: its checks are skipped by their fixture
+                lists[read.key] = _fetch(cluster, read, pins, progress)
+                got = lists[read.key]
+                progress(f"{read}: {len(got) if isinstance(got, list) else got}")
         return cls(lists, captured_at)
 
     # -- reading it ---------------------------------------------------------------------------
@@ -189,10 +192,28 @@ class Snapshot:
 
     @classmethod
     def load(cls, path: Path) -> Snapshot:
-        doc = json.loads(path.read_text())
+        with _kept_for_the_run():
+            doc = json.loads(path.read_text())
         if doc.get("format") != FORMAT:
             raise ValueError(f"{path}: snapshot format {doc.get('format')!r}, expected {FORMAT}")
         return cls(doc["lists"], dt.datetime.fromisoformat(doc["captured_at"]))
+
+
+@contextlib.contextmanager
+def _kept_for_the_run() -> Iterator[None]:
+    """Objects built by the million and kept until the run ends (a snapshot at 2,000 VMs): the cycle
+    collector is paused while they are built, since its passes would walk them again and again
+    (decoding took 2.5x as long), and they are then moved out of its reach (`gc.freeze`), so that
+    later collections (pytest forces several at its end) do not walk them either. They are freed
+    by reference counting as any object is."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
 
 
 def _fetch(cluster: Cluster, read: Read, pins: dict[str, str], progress: Callable[[str], None]) -> list[dict] | str:
@@ -212,7 +233,7 @@ def _fetch(cluster: Cluster, read: Read, pins: dict[str, str], progress: Callabl
             at = None
         if read.res.stored and at is None and version:
             pins[read.cluster] = version
-        return [sanitize(read.res, i) for i in items]
+        return [sanitize_owned(read.res, i) for i in items]  # decoded for this read alone
     except ApiError as exc:
         if exc.forbidden:
             return _FORBIDDEN

@@ -298,7 +298,7 @@ def pytest_configure(config: pytest.Config) -> None:
         distributing = getattr(config.option, "dist", "no") != "no"
         deadline = None if limit is None else time.time() + limit
         stopping.install(forward_to_workers=distributing, deadline=deadline, limit=limit, say=_terminal(config))
-        _connect(ctx, _declared_reads(config, profile))
+        _connect(ctx, _declared_reads(config, profile), checks_here=not distributing)
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistHooks(ctx), "harvester-conformance-xdist")
 
@@ -349,8 +349,9 @@ def _reach(ctx: RunContext, role: str) -> dict:
     raise AssertionError("unreachable")
 
 
-def _connect(ctx: RunContext, reads: list) -> None:
-    """Reachability, the snapshot of every declared read and the versions, once, in the controller."""
+def _connect(ctx: RunContext, reads: list, checks_here: bool) -> None:
+    """Reachability, the snapshot of every declared read and the versions, once, in the controller;
+    kept in memory only when this process runs the checks (workers load the file)."""
     versions = {role: _reach(ctx, role) for role in (HARVESTER, RANCHER, GUEST) if ctx.has(role)}
     clusters = {role: ctx.cluster_for(role) for role in versions}
     live = sys.stderr.isatty()
@@ -365,7 +366,8 @@ def _connect(ctx: RunContext, reads: list) -> None:
         sys.stderr.write("\n")
     ctx.snapshot_path = ctx.run_dir / "snapshot.json"
     snap.dump(ctx.snapshot_path)
-    ctx.use_snapshot(snap)  # a run without workers checks this one instead of reading the file again
+    if checks_here:  # a run without workers checks this one instead of reading the file again
+        ctx.use_snapshot(snap)
     ctx.versions = detect(snap, versions[HARVESTER].get("gitVersion"))
 
 

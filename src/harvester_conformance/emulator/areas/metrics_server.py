@@ -247,26 +247,11 @@ def _bytes(text: str | int | None) -> int:
 
 
 def pod_usage(pod: dict) -> tuple[int, int]:
-    """(nanocores, working-set bytes) of one pod: its share of its requests, as `kubelet_usage`.
-    Kept per pod version: a summary asks it of every pod of the node, three times."""
-    meta = pod.get("metadata") or {}
-    key = (meta.get("uid"), meta.get("resourceVersion"))
-    known = _USAGE.get(key) if all(key) else None
-    if known is not None:
-        return known
+    """(nanocores, working-set bytes) of one pod: its share of its requests, as `kubelet_usage`."""
     requests = json.loads(nodes_ctl.pod_resources([pod])[0])
     cpu = nodes_ctl.parse_quantity(requests.get("cpu", "0"))[0] * CPU_SHARE
     memory = nodes_ctl.parse_quantity(requests.get("memory", "0"))[0] * MEMORY_SHARE
-    usage = int(cpu * 10**9), int(memory)
-    if all(key):
-        if len(_USAGE) >= USAGE_KEPT:
-            _USAGE.clear()  # versions of pods long gone; the current ones are computed again once
-        _USAGE[key] = usage
-    return usage
-
-
-USAGE_KEPT = 50_000
-_USAGE: dict[tuple[str, str], tuple[int, int]] = {}
+    return int(cpu * 10**9), int(memory)
 
 
 def local_volume(volume: dict) -> bool:
@@ -288,11 +273,11 @@ def claim_stats(stamp: str, name: str, claim: dict, size: int, block: bool, actu
     return {**stats, "name": name, "pvcRef": claim}
 
 
-def pod_stats(pod: dict, stamp: str, nodefs: dict, claims: list[dict]) -> dict:
+def pod_stats(pod: dict, usage: tuple[int, int], stamp: str, nodefs: dict, claims: list[dict]) -> dict:
     """One running pod: containers, its share of CPU and memory, volumes and ephemeral storage."""
     meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
     started = status.get("startTime") or meta.get("creationTimestamp")
-    cpu, memory = pod_usage(pod)
+    cpu, memory = usage
     containers = spec.get("containers") or []
     shared = {k: nodefs[k] for k in ("time", "availableBytes", "capacityBytes", "inodesFree", "inodes")}
     locals_ = [
@@ -349,8 +334,9 @@ def summary(
         "pageFaults": 0,
         "majorPageFaults": 0,
     }
-    pods_cpu = sum(pod_usage(p)[0] for p in running)
-    pods_memory = sum(pod_usage(p)[1] for p in running)
+    usage = [pod_usage(p) for p in running]  # once per pod: the sums and each pod's stats share it
+    pods_cpu = sum(cpu for cpu, _ in usage)
+    pods_memory = sum(memory for _, memory in usage)
     allocatable_memory = _bytes((status.get("allocatable") or {}).get("memory"))
     system = [
         {"name": "kubelet", "startTime": started, "cpu": {"time": stamp, "usageNanoCores": 0}},
@@ -369,18 +355,25 @@ def summary(
     out: dict[str, Any] = {"node": {"nodeName": name, "systemContainers": system, "startTime": started}}
     out["node"] |= {"cpu": node_cpu, "memory": node_memory}
     if only_cpu_memory:
-        stats = [pod_stats(p, stamp, fs_stats(stamp, fs_capacity, 0, inodes_used=0), []) for p in running]
+        nodefs = fs_stats(stamp, fs_capacity, 0, inodes_used=0)
+        stats = [pod_stats(p, u, stamp, nodefs, []) for p, u in zip(running, usage, strict=True)]
         out["pods"] = [{k: ps[k] for k in ("podRef", "startTime", "containers", "cpu", "memory")} for ps in stats]
         for ps in out["pods"]:
             ps["containers"] = [{k: c[k] for k in ("name", "startTime", "cpu", "memory")} for c in ps["containers"]]
         return out
     reserved = int(fs_capacity * EXT4_RESERVED)
     draft = fs_stats(stamp, fs_capacity, 0, inodes_used=0, reserved=reserved)
-    stats = [pod_stats(p, stamp, draft, claims.get(p["metadata"].get("uid", ""), [])) for p in running]
+    stats = [
+        pod_stats(p, u, stamp, draft, claims.get(p["metadata"].get("uid", ""), []))
+        for p, u in zip(running, usage, strict=True)
+    ]
     used = SYSTEM_FS_USED + IMAGES_USED + sum(ps["ephemeral-storage"]["usedBytes"] for ps in stats)
     inodes_used = SYSTEM_INODES_USED + sum(ps["ephemeral-storage"]["inodesUsed"] for ps in stats)
     nodefs = fs_stats(stamp, fs_capacity, used, inodes_used=inodes_used, reserved=reserved)
-    stats = [pod_stats(p, stamp, nodefs, claims.get(p["metadata"].get("uid", ""), [])) for p in running]
+    stats = [
+        pod_stats(p, u, stamp, nodefs, claims.get(p["metadata"].get("uid", ""), []))
+        for p, u in zip(running, usage, strict=True)
+    ]
     out["node"]["fs"] = nodefs
     out["node"]["runtime"] = {"imageFs": {**nodefs, "usedBytes": IMAGES_USED, "inodesUsed": SYSTEM_INODES_USED // 2}}
     out["node"]["rlimit"] = {"time": stamp, "maxpid": MAX_PID, "curproc": 420 + 12 * len(running)}

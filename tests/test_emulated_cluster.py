@@ -144,6 +144,43 @@ def test_down_leaves_no_process_or_port(tmp_path, monkeypatch) -> None:
             s.bind(("127.0.0.1", port))  # free again
 
 
+def test_a_failed_start_up_shows_what_this_simulator_logged(tmp_path) -> None:
+    """Only this start-up's lines (a reused cluster directory keeps earlier ones), without the
+    interpreter's warnings and their source lines, the last ones kept."""
+    st = lifecycle.State(name="t", dir=tmp_path)
+    st.log("simulator").parent.mkdir(parents=True)
+    earlier = ["2026-12-05 09:00:00,000 simulator simulator running: ipam", "2026-12-05 09:00:01,000 old line"]
+    now = [f"2026-12-05 10:00:{i:02d},000 simulator.ipam loadbalancer default/vm-{i} not ready" for i in range(40)]
+    noise = ["/x/pki.py:127: CryptographyDeprecationWarning: Parsed a serial number", "  return x509.load(...)"]
+    text = [*earlier, "2026-12-05 10:00:00,000 simulator simulator running: ipam", *noise, *now]
+    st.log("simulator").write_text("\n".join(text) + "\n")
+    assert manage.simulator_log_tail(st) == now[-manage.LOG_TAIL :]
+    assert manage.simulator_log_tail(lifecycle.State(name="none", dir=tmp_path / "none")) == []
+
+
+def test_a_start_up_killed_mid_seed_is_not_taken_for_a_running_cluster(tmp_path, monkeypatch) -> None:
+    """Its processes run, but the process that seeded them died before the end: `up` must start
+    it anew, not report it running; one whose start-up is still going is left to it."""
+    monkeypatch.setenv("HC_STATE_DIR", str(tmp_path))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    st = lifecycle.State(name="half", dir=tmp_path / "half", pids={"kube-apiserver": os.getpid()})
+    st.dir.mkdir()
+    st.starter = dead.pid
+    st.save()
+    assert lifecycle.half_started(lifecycle.State.load("half"))
+    st.starter = os.getpid()  # still starting
+    st.save()
+    assert not lifecycle.half_started(lifecycle.State.load("half"))
+    st.starter, st.ready = dead.pid, True
+    st.save()
+    assert not lifecycle.half_started(lifecycle.State.load("half"))
+    legacy = json.loads(st.file.read_text())
+    del legacy["ready"]  # written before the field existed: its start-up had finished
+    st.file.write_text(json.dumps(legacy))
+    assert lifecycle.State.load("half").ready
+
+
 def test_ports_are_chosen_below_the_ephemeral_range_and_apart_from_other_clusters() -> None:
     """No outgoing connection can take a chosen port before its component binds it, and a
     cluster starting beside another never picks the ports that one holds."""

@@ -41,6 +41,10 @@ class State:
     pids: dict[str, int] = field(default_factory=dict)
     started: float = 0.0
     options: dict[str, Any] = field(default_factory=dict)
+    # The process running the start-up, and whether it finished: a cluster whose start-up was
+    # killed (SIGKILL, a lost terminal) runs half-seeded, and must not be reported as up.
+    starter: int = 0
+    ready: bool = False
 
     @property
     def file(self) -> Path:
@@ -64,6 +68,8 @@ class State:
                     "pids": self.pids,
                     "started": self.started,
                     "options": self.options,
+                    "starter": self.starter,
+                    "ready": self.ready,
                 },
                 indent=2,
             )
@@ -75,8 +81,9 @@ class State:
         st = cls(name=name, dir=d)
         if st.file.exists():
             raw = json.loads(st.file.read_text())
-            for key in ("profile", "pgid", "ports", "pids", "started", "options"):
+            for key in ("profile", "pgid", "ports", "pids", "started", "options", "starter"):
                 setattr(st, key, raw.get(key, getattr(st, key)))
+            st.ready = raw.get("ready", True)  # a state written before this field: its start-up finished
         return st
 
     @classmethod
@@ -137,6 +144,12 @@ def _referencing(state_dir: Path) -> list[int]:
 
 def running(st: State) -> bool:
     return bool(st.pids) and any(pid_alive(p) for p in st.pids.values())
+
+
+def half_started(st: State) -> bool:
+    """Running, but its start-up neither finished nor is still going: the process that ran it
+    died (killed mid-seed), so what runs is an unfinished cluster."""
+    return running(st) and not st.ready and not (st.starter and pid_alive(st.starter))
 
 
 def _http_ok(url: str, *, tls: bool, ctx: ssl.SSLContext | None = None) -> bool:
@@ -335,6 +348,8 @@ def status(st: State) -> dict[str, Any]:
     any_alive = any(c["alive"] for c in comps.values())
     all_healthy = all(c["healthy"] for c in comps.values())
     state = "running" if all_healthy else ("degraded" if any_alive else "stopped")
+    if any_alive and not st.ready:  # its start-up still going, or killed before it finished
+        state = "half-started" if half_started(st) else "starting"
     return {
         "name": st.name,
         "state": state,

@@ -42,23 +42,28 @@ def up(
     if profile not in PROFILES:
         raise UnknownProfile(profile)
     st = lifecycle.State.load(name)
-    if lifecycle.running(st):
-        progress(f"cluster {name!r} is already running (profile {st.profile}); kubeconfig: {st.kubeconfig}")
+    if lifecycle.half_started(st):
+        progress(f"cluster {name!r} was left half-started by a start-up that was killed; starting it anew")
+    elif lifecycle.running(st):
+        how = "already running" if st.ready else f"still being started (by pid {st.starter})"
+        progress(f"cluster {name!r} is {how} (profile {st.profile}); kubeconfig: {st.kubeconfig}")
         return st, False
     if st.pids:  # stale state from a crashed run: clear it before starting anew
         lifecycle.stop(st)
     spec = PROFILES[profile].with_size(nodes=nodes, vms=vms)
     bin_dir = build.ensure_binaries(progress)
-    st = lifecycle.State(name=name, dir=st.dir, profile=BARE if bare else profile)
+    st = lifecycle.State(name=name, dir=st.dir, profile=BARE if bare else profile, starter=os.getpid())
     st.dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
         lifecycle.start_processes(st, bin_dir, progress)
         if not bare:
             _install(st, spec, progress)
-    except BaseException:
-        _failed(st, progress)
+    except BaseException as exc:
+        _failed(st, progress, interrupted=not isinstance(exc, Exception))
         raise
+    st.ready = True
+    st.save()
     what = "bare control plane" if bare else "ready"
     progress(f"{what} in {time.monotonic() - started:.1f}s; kubeconfig: {st.kubeconfig}")
     return st, True
@@ -94,14 +99,16 @@ def emulate(
     if st.profile != BARE:
         raise NotEmulatable(f"cluster {st.name!r} at {server} already runs the emulated Harvester {st.profile}")
     spec = PROFILES[profile].with_size(nodes=nodes, vms=vms)
-    st.profile = profile
+    st.profile, st.starter, st.ready = profile, os.getpid(), False
     st.save()
     started = time.monotonic()
     try:
         _install(st, spec, progress)
-    except BaseException:
-        _failed(st, progress)
+    except BaseException as exc:
+        _failed(st, progress, interrupted=not isinstance(exc, Exception))
         raise
+    st.ready = True
+    st.save()
     progress(f"emulated Harvester {profile} ready in {time.monotonic() - started:.1f}s on {server}")
     return st
 
@@ -122,7 +129,28 @@ def _install(st: lifecycle.State, spec, progress: Progress) -> None:  # noqa: AN
         cl.close()
 
 
-def _failed(st: lifecycle.State, progress: Progress) -> None:
+LOG_TAIL = 30  # lines of the simulator's log shown when a start-up fails
+
+
+def simulator_log_tail(st: lifecycle.State, lines: int = LOG_TAIL) -> list[str]:
+    """The last lines this start-up's simulator logged (controllers' failures and what they
+    waited on), the interpreter's deprecation warnings left out: a start-up that fails in CI,
+    where the cluster's directory is gone afterwards, then says what its controllers saw."""
+    try:
+        text = st.log("simulator").read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    start = max((i for i, line in enumerate(text) if " simulator running: " in line), default=0)
+    mine = [line for line in text[start + 1 :] if line[:4].isdigit() and "DeprecationWarning" not in line]
+    return [line[:300] for line in mine[-lines:]]
+
+
+def _failed(st: lifecycle.State, progress: Progress, interrupted: bool = False) -> None:
+    tail = [] if interrupted else simulator_log_tail(st)
+    if tail:
+        progress(f"the simulator's last {len(tail)} log lines ({st.log('simulator')}):")
+        for line in tail:
+            progress(f"  {line}")
     if os.environ.get("HC_KEEP_ON_FAILURE"):
         progress(f"start-up failed; left running for inspection (HC_KEEP_ON_FAILURE): {st.dir}")
     else:

@@ -268,15 +268,31 @@ def _create_lbs(cl: Cluster) -> None:
         cl.create(R.LOADBALANCERS, lb, LB_NS)
 
 
+def _lb_seen(cl: Cluster, *names: str) -> dict:
+    """What a seeding wait on load balancers last saw: their status and the global pool's maps."""
+    seen: dict = {n: (cl.get(R.LOADBALANCERS, n, LB_NS) or {}).get("status") for n in names}
+    status = pool_status(cl, POOLS[0]["metadata"]["name"])
+    seen["pool"] = {k: status.get(k) for k in ("allocated", "allocatedHistory", "lastAllocated")}
+    return seen
+
+
 def _lb_history(cl: Cluster) -> None:
     """vm-temp was deleted for good; vm-web was deleted and created again, and got its IP back (IPP-07)."""
-    wait_for("cluster-seeded", lambda: lb_address(cl, "vm-temp") and lb_address(cl, "vm-web"))
+    wait_for(
+        "cluster-seeded",
+        lambda: lb_address(cl, "vm-temp") and lb_address(cl, "vm-web"),
+        describe=lambda: _lb_seen(cl, "vm-temp", "vm-web"),
+    )
     web_ip = lb_address(cl, "vm-web")
     cl.delete(R.LOADBALANCERS, "vm-temp", LB_NS)
     delete_lb(cl, "vm-web")
     wait_for("object-deleted", lambda: cl.get(R.LOADBALANCERS, "vm-temp", LB_NS) is None)
     cl.create(R.LOADBALANCERS, next(lb for lb in load_balancers() if lb["metadata"]["name"] == "vm-web"), LB_NS)
-    wait_for("cluster-seeded", lambda: lb_address(cl, "vm-web") == web_ip)
+    wait_for(
+        "cluster-seeded",
+        lambda: lb_address(cl, "vm-web") == web_ip,
+        describe=lambda: {"want": web_ip, **_lb_seen(cl, "vm-web")},
+    )
 
 
 KUBE_VIP_RULES = [{"apiGroups": [""], "resources": ["services/status"], "verbs": ["get", "update", "patch"]}]

@@ -573,6 +573,8 @@ class Ipam:
         except LbError as exc:
             status["conditions"] = _ready("False", f"load balancer {applicant}: {exc}")
         if status != (lb.get("status") or {}):  # a plain update: no status subresource upstream
+            if status["conditions"][0]["status"] != "True":
+                log.info("loadbalancer %s not ready: %s", applicant, status["conditions"][0].get("message", ""))
             lb = self.cl.replace(R.LOADBALANCERS, {**lb, "status": status})
         return lb["metadata"]["resourceVersion"] if status["conditions"][0]["status"] == "True" else None
 

@@ -60,7 +60,7 @@ def up(
         if not bare:
             _install(st, spec, progress)
     except BaseException as exc:
-        _failed(st, progress, interrupted=not isinstance(exc, Exception))
+        _failed(st, progress, exc)
         raise
     st.ready = True
     st.save()
@@ -105,7 +105,7 @@ def emulate(
     try:
         _install(st, spec, progress)
     except BaseException as exc:
-        _failed(st, progress, interrupted=not isinstance(exc, Exception))
+        _failed(st, progress, exc)
         raise
     st.ready = True
     st.save()
@@ -145,8 +145,8 @@ def simulator_log_tail(st: lifecycle.State, lines: int = LOG_TAIL) -> list[str]:
     return [line[:300] for line in mine[-lines:]]
 
 
-def _failed(st: lifecycle.State, progress: Progress, interrupted: bool = False) -> None:
-    tail = [] if interrupted else simulator_log_tail(st)
+def _failed(st: lifecycle.State, progress: Progress, exc: BaseException) -> None:
+    tail = simulator_log_tail(st) if isinstance(exc, Exception) else []  # none for Ctrl-C or SIGTERM
     if tail:
         progress(f"the simulator's last {len(tail)} log lines ({st.log('simulator')}):")
         for line in tail:

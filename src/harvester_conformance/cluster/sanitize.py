@@ -321,6 +321,7 @@ def _harvester_cloud_credential(data: dict[str, str]) -> Kept:
     except yaml.YAMLError:
         doc = None
     if not isinstance(doc, dict):
+        REDACT.add_shapes(text)  # the value is removed whole; a token in it may be quoted alone
         return Kept(CC_PUBLIC, {"kubeconfig": {"error": "the kubeconfig is not valid base64 YAML"}})
     return Kept(CC_PUBLIC, {"kubeconfig": kubeconfig_summary(doc)})
 

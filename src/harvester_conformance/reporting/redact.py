@@ -14,7 +14,8 @@ _PATTERNS = [
     re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}"),  # JWT
     re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}"),
     re.compile(r"(?i)((?:token|password|client-key-data|secret)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{8,}"),
-    re.compile(r"kubeconfig-u-[a-z0-9]+:[a-z0-9]{20,}"),  # Rancher API token name:secret
+    # Rancher API token `name:secret`: the name is the Token object's, public, and kept
+    re.compile(r"(kubeconfig-u-[a-z0-9]+:)[a-z0-9]{20,}"),
 ]
 
 
@@ -41,6 +42,13 @@ class Redactor:
                 self.add(base64.b64decode(encoded, validate=True))
             except ValueError:
                 pass
+
+    def add_shapes(self, text: str) -> None:
+        """Remember each credential-shaped part of `text` on its own, for text that cannot be parsed
+        into fields: the token it carries may later be quoted without the context that marked it."""
+        for pat in _PATTERNS:
+            for m in pat.finditer(text or ""):
+                self.add(m.group(0)[len(m.group(1)) :] if m.groups() else m.group(0))
 
     def __call__(self, text: str) -> str:
         if not text:

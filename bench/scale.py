@@ -198,6 +198,7 @@ def measure(nodes: int, vms: int, idle_seconds: float) -> dict:
     up = time.monotonic() - started
     try:
         figures: dict = {"nodes": nodes, "vms": vms, "up_s": round(up, 1)}
+        figures["watch_cache"] = st.options.get("watch_cache", True)  # the floor's cost depends on it
         figures["cluster_rss_mib"] = round(rss_mib(lifecycle._group_members(st.pgid)))
         figures["simulator_idle_pct"] = round(idle_cpu_pct(st, idle_seconds), 1)
         floor, objects = floor_seconds(st.kubeconfig)
@@ -216,6 +217,7 @@ def table(f: dict) -> str:
         (f"cluster up ({f['nodes']} nodes, {f['vms']} VMs)", f"{f['up_s']} s", f"< {t['up_s']} s"),
         ("running cluster memory", f"{f['cluster_rss_mib']} MiB", f"< {t['cluster_rss_mib']} MiB"),
         ("simulator idle CPU", f"{f['simulator_idle_pct']} % of a core", f"< {t['simulator_idle_pct']} %"),
+        ("kube-apiserver's watch cache", "on" if f.get("watch_cache", True) else "off (lists served by etcd)", ""),
         ("floor: one list of each declared type", f"{f['floor_s']} s ({f['floor_objects']} objects)", ""),
     ]
     for r in f["runs"]:

@@ -19,7 +19,7 @@ import time
 from harvester_conformance.changes import RUN_LABEL
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.emulator import controlplane, lifecycle, versions
+from harvester_conformance.emulator import lifecycle, versions
 from harvester_conformance.waits import wait_for
 
 from . import restore_state as S
@@ -35,7 +35,7 @@ ACTIVE = ("IPP-07", "SCH-05")
 def _restart_apiserver(st: lifecycle.State) -> None:
     """SIGKILL, as a crashed apiserver, then the same one started again (etcd keeps the state)."""
     os.kill(st.pids["kube-apiserver"], signal.SIGKILL)
-    argv = controlplane.component_argv(versions.bin_dir(), st.dir, st.ports)["kube-apiserver"]
+    argv = lifecycle.component_argv(st, versions.bin_dir())["kube-apiserver"]
     lifecycle.restart_component(st, "kube-apiserver", argv)
 
 

@@ -144,6 +144,32 @@ def test_down_leaves_no_process_or_port(tmp_path, monkeypatch) -> None:
             s.bind(("127.0.0.1", port))  # free again
 
 
+def _watch_cache_metrics(kubeconfig) -> list[str]:
+    cl = Cluster.from_kubeconfig(str(kubeconfig))
+    try:
+        text = cl.request("GET", "/metrics", text=True)
+    finally:
+        cl.close()
+    return [line for line in text.splitlines() if line.startswith("apiserver_watch_cache_initializations_total{")]
+
+
+def test_the_scale_profile_runs_its_apiserver_without_a_watch_cache(emulated, tmp_path, monkeypatch) -> None:
+    """A release profile keeps kube-apiserver's watch cache (each served type initialises one); the
+    scale profile's has none, and a restarted apiserver keeps the command line it started with."""
+    assert _watch_cache_metrics(emulated("v1.3.1").kubeconfig)
+    monkeypatch.setenv("HC_STATE_DIR", str(tmp_path))
+    st, _ = manage.up("scale", name="nocache", bare=True, progress=lambda _: None)
+    try:
+        assert lifecycle.State.load("nocache").options["watch_cache"] is False
+        assert _watch_cache_metrics(st.kubeconfig) == []
+        argv = lifecycle.component_argv(lifecycle.State.load("nocache"), versions.bin_dir())["kube-apiserver"]
+        os.kill(st.pids["kube-apiserver"], 9)  # as a crash would: SIGTERM takes 60 s to end it
+        lifecycle.restart_component(st, "kube-apiserver", argv)
+        assert "--watch-cache=false" in argv and _watch_cache_metrics(st.kubeconfig) == []
+    finally:
+        assert manage.down("nocache") == []
+
+
 def test_a_failed_start_up_shows_what_this_simulator_logged(tmp_path) -> None:
     """Only this start-up's lines (a reused cluster directory keeps earlier ones), without the
     interpreter's warnings and their source lines, the last ones kept."""

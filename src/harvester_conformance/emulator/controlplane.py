@@ -185,7 +185,9 @@ def write_kubeconfig(path: Path, server: str, pki_dir: Path, ident: str, context
     path.chmod(0o600)
 
 
-def component_argv(bin_dir: Path, state: Path, ports: dict[str, int]) -> dict[str, list[str]]:
+def component_argv(
+    bin_dir: Path, state: Path, ports: dict[str, int], *, watch_cache: bool = True
+) -> dict[str, list[str]]:
     p, k = state / "pki", state / "kubeconfigs"
     etcd_url = f"http://127.0.0.1:{ports['etcd']}"
     peer_url = f"http://127.0.0.1:{ports['etcd-peer']}"
@@ -239,6 +241,7 @@ def component_argv(bin_dir: Path, state: Path, ports: dict[str, int]) -> dict[st
             f"--kubelet-client-certificate={p / 'apiserver-kubelet-client.crt'}",
             f"--kubelet-client-key={p / 'apiserver-kubelet-client.key'}",
             f"--kubelet-preferred-address-types={KUBELET_ADDRESS_TYPES}",
+            *([] if watch_cache else ["--watch-cache=false"]),
             "--v=1",
         ],
         "kube-controller-manager": [

@@ -265,19 +265,23 @@ def start_processes(st: State, bin_dir: Path, progress) -> None:
     shutil.copy(st.dir / "kubeconfigs" / "admin.kubeconfig", st.kubeconfig)
     st.kubeconfig.chmod(0o600)
     st.started = time.time()
-    argvs = controlplane.component_argv(bin_dir, st.dir, st.ports)
+    argvs = component_argv(st, bin_dir)
     for component in ORDER[:-1]:
         progress(f"starting {component}")
         _spawn(st, component, argvs[component])
         _await_healthy(st, component, progress)
 
 
+def component_argv(st: State, bin_dir: Path) -> dict[str, list[str]]:
+    """The components' command lines as this cluster was started with them (a restart keeps them)."""
+    return controlplane.component_argv(bin_dir, st.dir, st.ports, watch_cache=st.options.get("watch_cache", True))
+
+
 def restart_component(st: State, component: str, argv: list[str], progress=lambda _msg: None) -> None:
     """Replace one running component with the same one started from `argv` (a reconfiguration)."""
     old = st.pids.get(component, 0)
     if pid_alive(old):
-        os.kill(old, signal.SIGTERM)
-        wait_for("process-exit", lambda: not pid_alive(old))
+        _end([old])
     try:
         _spawn(st, component, argv)
     except PermissionError:  # the group belongs to another session: a group of its own (stop finds it by path)
@@ -304,12 +308,10 @@ def start_simulator(st: State, progress) -> None:
     _await_healthy(st, "simulator", progress)
 
 
-def stop(st: State) -> list[str]:
-    """Signal the group, wait, then kill what is left. Returns what could not be stopped."""
-    pids = {p for p in st.pids.values() if pid_alive(p)} | set(_referencing(st.dir))
-    if st.pgid:
-        pids |= set(_group_members(st.pgid))
-    pids = sorted(pids)
+def _end(pids: list[int]) -> None:
+    """SIGTERM, then SIGKILL what outlives the process-exit timeout, then reap. An apiserver whose
+    clients are still connected takes 60 s to exit on SIGTERM (measured: it waits out their watches),
+    so a restart of one component would otherwise time out."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
         for pid in pids:
             try:
@@ -326,6 +328,15 @@ def stop(st: State) -> list[str]:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:
             pass
+
+
+def stop(st: State) -> list[str]:
+    """Signal the group, wait, then kill what is left. Returns what could not be stopped."""
+    pids = {p for p in st.pids.values() if pid_alive(p)} | set(_referencing(st.dir))
+    if st.pgid:
+        pids |= set(_group_members(st.pgid))
+    pids = sorted(pids)
+    _end(pids)
     left = [f"pid {p}" for p in pids if pid_alive(p)]
     st.pids, st.pgid = {}, 0
     if st.file.exists():

@@ -53,6 +53,7 @@ def up(
     spec = PROFILES[profile].with_size(nodes=nodes, vms=vms)
     bin_dir = build.ensure_binaries(progress)
     st = lifecycle.State(name=name, dir=st.dir, profile=BARE if bare else profile, starter=os.getpid())
+    st.options = {"watch_cache": spec.watch_cache}
     st.dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     try:
@@ -115,7 +116,7 @@ def emulate(
 
 def _install(st: lifecycle.State, spec, progress: Progress) -> None:  # noqa: ANN001 - a ProfileSpec
     """The emulated Harvester onto the running control plane of `st`."""
-    st.options = {"nodes": spec.nodes, "vms": spec.vms}
+    st.options |= {"nodes": spec.nodes, "vms": spec.vms}
     st.save()
     cl = Cluster.from_kubeconfig(str(st.kubeconfig))
     try:

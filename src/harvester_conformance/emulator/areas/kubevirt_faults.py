@@ -557,7 +557,7 @@ def _scheduler(bin_packing: bool) -> Callable[[Cluster], None]:
 
     def apply(cl: Cluster) -> None:
         st = lifecycle.State.serving(cl.host)
-        argv = controlplane.component_argv(versions.bin_dir(), st.dir, st.ports)["kube-scheduler"]
+        argv = lifecycle.component_argv(st, versions.bin_dir())["kube-scheduler"]
         if bin_packing:
             argv.append(f"--config={controlplane.bin_packing_scheduler_config(st.dir)}")
         lifecycle.restart_component(st, "kube-scheduler", argv)

@@ -23,6 +23,7 @@ import string
 import pytest
 import yaml
 
+from harvester_conformance import yamltext
 from harvester_conformance.changes import Changes
 from harvester_conformance.checks import cloud_credentials as cc
 from harvester_conformance.checks.findings import Finding
@@ -46,7 +47,7 @@ def _b64(text: str) -> str:
 
 def _kubeconfig(secret: dict) -> dict:
     try:
-        doc = yaml.safe_load(base64.b64decode(secret["data"][cc.KUBECONFIG_KEY]))
+        doc = yamltext.load(base64.b64decode(secret["data"][cc.KUBECONFIG_KEY]))
     except (KeyError, ValueError, yaml.YAMLError):
         doc = None
     if not isinstance(doc, dict):
@@ -61,7 +62,7 @@ def _with_token(doc: dict, bearer: str) -> dict:
     """The same kubeconfig with the current context's user carrying `bearer`."""
     ctx = next((c for c in doc.get("contexts") or [] if c.get("name") == doc.get("current-context")), None)
     user_name = ((ctx or {}).get("context") or {}).get("user")
-    out = yaml.safe_load(yaml.safe_dump(doc))
+    out = yamltext.load(yaml.safe_dump(doc))
     for user in out.get("users") or []:
         if user.get("name") == user_name:
             user.setdefault("user", {})

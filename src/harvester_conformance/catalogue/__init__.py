@@ -7,7 +7,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
+from harvester_conformance import yamltext
 
 HERE = Path(__file__).parent
 IMPACTS = ("disruptive", "active", "read_only")
@@ -66,7 +66,7 @@ class Entry:
 
 @functools.cache
 def entries() -> dict[str, Entry]:
-    raw = yaml.safe_load((HERE / "invariants.yaml").read_text())
+    raw = yamltext.load((HERE / "invariants.yaml").read_text())
     return {
         e["id"]: Entry(
             id=e["id"],
@@ -89,7 +89,7 @@ def entries() -> dict[str, Entry]:
 
 @functools.cache
 def articles() -> list[dict]:
-    return yaml.safe_load((HERE / "articles.yaml").read_text())
+    return yamltext.load((HERE / "articles.yaml").read_text())
 
 
 def article_title(entry: Entry) -> str:

@@ -9,8 +9,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-import yaml
-
+from harvester_conformance import yamltext
 from harvester_conformance.catalogue import HERE, parse_version, satisfies
 
 # The table's columns that version constraints can name; `kubernetes` is RKE2's Kubernetes.
@@ -85,7 +84,7 @@ def _row(raw: dict) -> Release:
 @functools.cache
 def releases() -> tuple[Release, ...]:
     """Every known release, oldest version first (version order, not tag-date order)."""
-    rows = sorted((_row(r) for r in yaml.safe_load((HERE / "releases.yaml").read_text())), key=lambda r: r.key)
+    rows = sorted((_row(r) for r in yamltext.load((HERE / "releases.yaml").read_text())), key=lambda r: r.key)
     keys = [r.key for r in rows]
     if len(set(keys)) != len(keys):
         raise ValueError("releases.yaml lists a release twice")

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from harvester_conformance import yamltext
 from harvester_conformance.checks.findings import Finding
 from harvester_conformance.checks.timestamps import parse_time
 from harvester_conformance.probes.parsers import parse_boot_time, parse_passwd_users
@@ -246,7 +247,7 @@ def check_rollouts(
 # -- CIN-02 ------------------------------------------------------------------------------------
 def _load(ci: dict) -> object:
     try:
-        return yaml.safe_load(str(spec_of(ci).get("contents") or ""))
+        return yamltext.load(str(spec_of(ci).get("contents") or ""))
     except yaml.YAMLError:
         return None
 

@@ -19,8 +19,7 @@ import functools
 from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
+from harvester_conformance import yamltext
 from harvester_conformance.checks.findings import Finding
 from harvester_conformance.checks.vm_scheduling import version_tuple
 
@@ -50,7 +49,7 @@ class TrimMatrix:
 
 @functools.cache
 def trim_matrix() -> TrimMatrix:
-    doc = yaml.safe_load(Path(__file__).with_suffix(".yaml").read_text())
+    doc = yamltext.load(Path(__file__).with_suffix(".yaml").read_text())
 
     def rows(key: str) -> dict[tuple[int, ...], str]:
         return {version_tuple(r["harvester"]): r["longhorn"] for r in doc[key]}

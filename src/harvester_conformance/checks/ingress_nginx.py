@@ -28,6 +28,7 @@ from typing import Any
 
 import yaml
 
+from harvester_conformance import yamltext
 from harvester_conformance.checks.findings import Finding
 
 NAMESPACE = "kube-system"
@@ -98,7 +99,7 @@ def values(hcc: dict | None) -> dict:
         return {}
     spec = hcc.get("spec") or {}
     try:
-        parsed = yaml.safe_load(spec.get("valuesContent") or "") or {}
+        parsed = yamltext.load(spec.get("valuesContent") or "") or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"valuesContent is not YAML: {str(exc).splitlines()[0]}") from None
     if not isinstance(parsed, dict):

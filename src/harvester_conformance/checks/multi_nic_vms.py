@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import yaml
 
+from harvester_conformance import yamltext
 from harvester_conformance.checks.findings import Finding
 
 SOURCES = ("cloudInitNoCloud", "cloudInitConfigDrive")
@@ -71,7 +72,7 @@ def default_route_nics(text: str) -> list[str]:
     """NICs that get a default route (DHCPv4 unless its routes are refused; a static gateway or a
     default route); ValueError when the text is not network config version 1 or 2."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yamltext.load(text)
     except yaml.YAMLError as exc:
         raise ValueError(f"network data is not YAML ({type(exc).__name__})") from None
     if isinstance(doc, dict) and isinstance(doc.get("network"), dict):

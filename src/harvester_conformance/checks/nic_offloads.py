@@ -77,8 +77,10 @@ def offload_settings(contents: str) -> dict[str, dict[str, bool]]:
     """NIC -> {ethtool -k feature name: on?} that the contents' ethtool -K commands set."""
     import yaml
 
+    from harvester_conformance import yamltext
+
     try:
-        doc = yaml.safe_load(contents)
+        doc = yamltext.load(contents)
     except yaml.YAMLError:
         doc = contents
     out: dict[str, dict[str, bool]] = {}

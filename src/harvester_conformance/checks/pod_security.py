@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
+from harvester_conformance import yamltext
 from harvester_conformance.checks.findings import Finding
 
 ENFORCE = "pod-security.kubernetes.io/enforce"
@@ -156,14 +157,14 @@ def parse_cluster_wide(cloud_init: dict) -> ClusterWide | None:
     configuration file for kube-apiserver. ValueError when its contents do not parse."""
     spec = cloud_init.get("spec") or {}
     try:
-        contents = yaml.safe_load(spec.get("contents") or "") or {}
+        contents = yamltext.load(spec.get("contents") or "") or {}
     except yaml.YAMLError as exc:
         raise ValueError(f"spec.contents is not YAML: {exc}") from None
     files = _stage_files(contents)
     parsed: dict[str, object] = {}
     for f in files:
         try:
-            parsed[str(f.get("path"))] = yaml.safe_load(str(f.get("content") or ""))
+            parsed[str(f.get("path"))] = yamltext.load(str(f.get("content") or ""))
         except yaml.YAMLError:
             parsed[str(f.get("path"))] = None
     drop_in, config_path = next(((p, _config_arg(d)) for p, d in parsed.items() if _config_arg(d)), ("", None))

@@ -33,6 +33,7 @@ from urllib.parse import unquote
 
 import yaml
 
+from harvester_conformance import yamltext
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.resources import Resource
 from harvester_conformance.reporting.redact import MASK, REDACT
@@ -317,7 +318,7 @@ def _harvester_cloud_credential(data: dict[str, str]) -> Kept:
     token before the colon, the name of its Token object) and expiry (a JWT's exp claim)."""
     text = _b64decode(data.get(CC_KUBECONFIG) or "")
     try:
-        doc = yaml.safe_load(text) if text else None
+        doc = yamltext.load(text) if text else None
     except yaml.YAMLError:
         doc = None
     if not isinstance(doc, dict):
@@ -408,7 +409,7 @@ def register_user_data(text: str) -> None:
     `chpasswd`, `hashed_passwd`...), so that a password quoted alone is masked too."""
     take(text)
     try:
-        doc = yaml.safe_load(text)
+        doc = yamltext.load(text)
     except yaml.YAMLError:
         return
     mask_secret_keys(doc)

@@ -463,8 +463,10 @@ def parse_cloud_config(data: str | bytes) -> CloudConfig:
     """
     import yaml  # local: only the cloud-config parser needs it
 
+    from harvester_conformance import yamltext
+
     try:
-        doc = yaml.safe_load(_text(data, "cloud-config"))
+        doc = yamltext.load(_text(data, "cloud-config"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -21,6 +21,7 @@ from pathlib import Path
 import paramiko
 import yaml
 
+from harvester_conformance import yamltext
 from harvester_conformance.probes.base import (
     HostProbe,
     HostRead,
@@ -75,7 +76,7 @@ def parse_address(text: str, where: str = "address") -> SshTarget:
 def parse_host_map(text: str, source: str) -> dict[str, SshTarget]:
     """A node-name -> address map, YAML or JSON (`node-1: 192.0.2.11`, `node-2: "host:2222"`)."""
     try:
-        doc = yaml.safe_load(text)
+        doc = yamltext.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark else ""

@@ -526,13 +526,18 @@ def vms_per_node(cl: Cluster) -> dict[str, int]:
 
 
 def test_sch04_pinned_vms_skew_the_spread_both_ways(cl):
+    """The fault adds its six VMs to harvester-node-0 and moves no other VM. Whether that widens the
+    spread depends on where the VMs ran before, which other tests on this shared cluster may have
+    changed: CI saw 8/8/4 before and 10/8/8 during, a narrower spread. The check's verdict on the
+    skew is proven both ways by the fault matrix."""
     before = vms_per_node(cl)
     f = fault("SCH-04")
     f.inject(cl)
     try:
         during = vms_per_node(cl)
         assert during["harvester-node-0"] - before.get("harvester-node-0", 0) == 6
-        assert max(during.values()) - min(during.values()) > max(before.values()) - min(before.values())
+        others = {n: c for n, c in during.items() if n != "harvester-node-0"}
+        assert others == {n: c for n, c in before.items() if n != "harvester-node-0"}
     finally:
         f.revert(cl)
     assert vms_per_node(cl) == before

@@ -19,6 +19,11 @@ _PATTERNS = [
 ]
 
 
+def _context(m: re.Match[str]) -> str:
+    """What a shape keeps before its secret (its group 1: `Bearer `, `password: `, a token's name)."""
+    return m.group(1) if m.groups() else ""
+
+
 class Redactor:
     def __init__(self) -> None:
         self._values: set[str] = set()
@@ -48,7 +53,7 @@ class Redactor:
         into fields: the token it carries may later be quoted without the context that marked it."""
         for pat in _PATTERNS:
             for m in pat.finditer(text or ""):
-                self.add(m.group(0)[len(m.group(1)) :] if m.groups() else m.group(0))
+                self.add(m.group(0)[len(_context(m)) :])
 
     def __call__(self, text: str) -> str:
         if not text:
@@ -59,7 +64,7 @@ class Redactor:
             if v in text:
                 text = text.replace(v, MASK)
         for pat in _PATTERNS:
-            text = pat.sub(lambda m: (m.group(1) if m.groups() else "") + MASK, text)
+            text = pat.sub(lambda m: _context(m) + MASK, text)
         return text
 
 

@@ -220,3 +220,33 @@ def readable(cached: CachedCluster, res: R.Resource, ns: str) -> bool:
         if exc.forbidden:  # the binding has not reached the apiserver's authorizer yet
             return False
         raise
+
+
+def test_a_closed_reader_leaves_no_watch_open(emulated) -> None:
+    """`cluster up` reads its readiness through informers and closes them once settled: a watch
+    left open would hold the apiserver a minute when the cluster is stopped."""
+    direct = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
+    cached = CachedCluster(direct, threading.Event())
+    try:
+        assert cached.list(R.NODES)
+        watching = [t for t in threading.enumerate() if t.name == f"informer-{R.NODES.key}"]
+        assert watching
+        wait_for("informer-started", lambda: cached._informers[R.NODES].stream is not None)
+        cached.close()
+        wait_for("watch-closed", lambda: not any(t.is_alive() for t in watching))
+    finally:
+        direct.close()
+
+
+def test_an_aggregated_api_is_read_from_the_apiserver_not_watched() -> None:
+    """metrics.k8s.io answers a watch with a list, not events: an informer on it would re-request
+    it in a loop and never see a change. Its reads go to the apiserver and count as blind."""
+    from kubernetes import client
+
+    cfg = client.Configuration()
+    cfg.host = "https://127.0.0.1:9"  # nothing is requested
+    cached = CachedCluster(Cluster(cfg), threading.Event())
+    assert cached._informer(R.NODE_METRICS) is None
+    with cached.recording() as reads:
+        cached._note(R.NODE_METRICS, cached._informer(R.NODE_METRICS))
+    assert reads.blind

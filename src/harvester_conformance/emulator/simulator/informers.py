@@ -105,6 +105,7 @@ class Informer:
         self.gone: dict[Key, int] = {}  # resourceVersion at which an object was seen deleted
         self.rv = ""
         self.changes = 0  # bumped by every change to the cache: what `derived` values are keyed on
+        self.stream: Any = None  # the watch's response while it streams, for `close` to end it
 
     def start(self) -> None:
         """List once (raising if the type cannot be listed cluster-wide), then watch in a thread."""
@@ -196,12 +197,14 @@ class Informer:
             resp = api.call_api(method, url, header_params=headers, body=body, _request_timeout=timeout)
         except Exception as exc:  # noqa: BLE001 - the generated client raises its own types
             raise OSError(f"watch request failed: {exc}") from None
-        raw = resp.response
+        raw = self.stream = resp.response
         try:
             if resp.status == 410:
                 raise _Expired
             if resp.status != 200:
                 raise OSError(f"watch answered {resp.status}")
+            if self.stop.is_set():  # closed while this watch was being opened
+                return
             for line in raw:
                 if self.stop.is_set():
                     return
@@ -212,7 +215,15 @@ class Informer:
             # Reflector.Run retries ListAndWatch after any error (tools/cache/reflector.go).
             raise OSError(f"watch stream broke: {exc}") from None
         finally:
+            self.stream = None
             raw.release_conn()
+
+    def close(self) -> None:
+        """End the watch now: its thread may be blocked reading a quiet stream for minutes."""
+        raw = self.stream
+        if raw is not None:
+            with contextlib.suppress(Exception):  # already ended: nothing to do
+                raw.shutdown()
 
     # -- the cache, under self.lock --------------------------------------------------------
     def _store(self, obj: dict) -> None:
@@ -309,6 +320,22 @@ class Reads:
 _reading = threading.local()
 
 
+def current_reads() -> Reads | None:
+    """The record of the reconcile running on this thread, if one is being recorded."""
+    return getattr(_reading, "reads", None)
+
+
+@contextlib.contextmanager
+def reading_into(reads: Reads | None) -> Iterator[None]:
+    """Count this thread's reads and failures in `reads`: a worker's, in its reconcile's record."""
+    before = current_reads()
+    _reading.reads = reads
+    try:
+        yield
+    finally:
+        _reading.reads = before
+
+
 class CachedCluster(Cluster):
     """The controllers' client: reads from the shared informers, writes through the apiserver."""
 
@@ -332,6 +359,8 @@ class CachedCluster(Cluster):
         as client-go's reflector retries a failed list: a role granted or a CRD established later
         in the seeding must not leave the type uncached (every reconcile reading it would then
         count as blind and run on every tick)."""
+        if not res.stored:  # served by an aggregated API (metrics): listed, never watched
+            return None
         known = self._informers.get(res, _UNKNOWN)  # every read asks: no lock once a type is known
         if known is not _UNKNOWN and (known is not None or time.monotonic() < self._retry_at[res]):
             return known
@@ -350,6 +379,16 @@ class CachedCluster(Cluster):
                         log.info("informer for %s started", res.key)
                     self._informers[res] = inf
             return self._informers[res]
+
+    def close(self) -> None:
+        """Stop every informer and drop its watch: a reader that is done (`cluster up` once the
+        cluster has settled) leaves no watch open on the apiserver, which would otherwise hold
+        an apiserver that is told to stop for a minute."""
+        self._stop.set()
+        for inf in list(self._informers.values()):
+            if inf is not None:
+                inf.close()
+        self.watch_api.close()
 
     def derived(self, key: str, sources: tuple[Resource, ...], compute: Callable[[], T]) -> T:
         """`compute()`, kept until an object of one of `sources` changes: a kubelet's view of its pods

@@ -45,6 +45,7 @@ from harvester_conformance.emulator.clock import now, parse_stamp, stamp
 from harvester_conformance.emulator.faults import fault_of
 from harvester_conformance.emulator.profiles import suse_repository
 from harvester_conformance.emulator.simulator.informers import removed
+from harvester_conformance.emulator.simulator.workers import each
 
 log = logging.getLogger("virt-controller")
 KV_NS = "harvester-system"
@@ -340,28 +341,37 @@ class VirtController:
         for pvc in self.cl.list(R.PVCS):
             claims[pvc["metadata"]["namespace"]][pvc["metadata"]["name"]] = pvc
         vms = self.cl.list(R.VMS)
-        # In one tick: VM -> VMI (and its pod), VMI status from the pod, VM status from the VMI.
-        for vm in vms:
+
+        # In one tick: VM -> VMI (and its pod), VMI status from the pod, VM status from the VMI;
+        # each step for every object on the workers (one object's writes touch no other's).
+        def ensure(vm: dict) -> None:
             key = (vm["metadata"]["namespace"], vm["metadata"]["name"])
             try:
                 vmis[key] = self._ensure_vmi(vm, vmis.get(key))
             except ApiError as exc:
                 log.warning("vm %s/%s: %s", *key, exc)
-        for key, vmi in list(vmis.items()):
+
+        def sync(item: tuple[tuple[str, str], dict | None]) -> None:
+            key, vmi = item
             if vmi is None:
-                continue
+                return
             try:
                 uid, ns = vmi["metadata"]["uid"], vmi["metadata"]["namespace"]
                 vmis[key] = self._sync_vmi(vmi, pods.get(uid, []), claims.get(ns, {}), kubevirt, tag, ratio)
             except ApiError as exc:
                 log.warning("vmi %s/%s: %s", *key, exc)
-        for vm in vms:
+
+        def report(vm: dict) -> None:
             key = (vm["metadata"]["namespace"], vm["metadata"]["name"])
             try:
                 self._vm_status(vm, vmis.get(key))
                 self._vm_finalizer(vm, vmis.get(key))
             except ApiError as exc:
                 log.warning("vm %s/%s: %s", *key, exc)
+
+        each(self.cl, ensure, vms)
+        each(self.cl, sync, list(vmis.items()))
+        each(self.cl, report, vms)
 
     # -- Harvester's setting controller for additional-guest-memory-overhead-ratio (v1.4.0+) --------
     def _guest_overhead_ratio(self, kv: dict, ratio: str, harvester: tuple[int, ...]) -> str:

@@ -35,6 +35,7 @@ from harvester_conformance.emulator.areas import csi_provisioner as csi
 from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas.longhorn_settings import engine_value
 from harvester_conformance.emulator.faults import fault_of
+from harvester_conformance.emulator.simulator.workers import each
 
 log = logging.getLogger("longhorn-manager")
 EVICTIONS_PER_TICK = 5
@@ -83,6 +84,11 @@ def _node_ready(node: dict) -> bool:
 
 def _deleting(obj: dict) -> bool:
     return bool((obj.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def _stored(obj: dict) -> bool:
+    """Created already (a replica placed this tick is a body until its volume's worker creates it)."""
+    return bool((obj.get("metadata") or {}).get("resourceVersion"))
 
 
 def _instance_manager_pods(pods: list[dict]) -> list[dict]:
@@ -307,7 +313,7 @@ class LonghornManager:
             "actualSize": 0,
             "currentImage": image,
         }
-        return self._write_status(R.LONGHORN_VOLUMES, vol, vol["status"]) or vol
+        return vol  # the status above is written once, merged into the one _volume_status writes this tick
 
     # -- volumes and replicas -----------------------------------------------------------------
     def _volumes(
@@ -320,7 +326,8 @@ class LonghornManager:
         users = self._users(pods)
         budget = [EVICTIONS_PER_TICK]
         engines = {e["metadata"]["name"]: e for e in self.cl.list(R.LONGHORN_ENGINES, M.NS)}
-        for vol in volumes:
+        placed: list[tuple[dict, list[dict], dict | None, int]] = []
+        for vol in volumes:  # one at a time: placing a replica takes from a disk the next one sees
             if _deleting(vol) or fault_of(vol) == M.MANAGER_STUCK:
                 continue
             name = vol["metadata"]["name"]
@@ -330,8 +337,15 @@ class LonghornManager:
             size = _int((vol.get("spec") or {}).get("size"), 0)
             reps = self._replica_set(vol, reps, disks, size, over)
             self._evict(reps, disks, size, over, budget)
+            placed.append((vol, reps, pod, size))
+
+        def report(item: tuple[dict, list[dict], dict | None, int]) -> None:
+            vol, reps, pod, size = item  # this volume's own objects only: on the workers
+            reps = self._created(reps)
             self._volume_status(vol, reps, pod, size)
-            self._engine(vol, reps, pod, engines.get(M.engine_name(name)))
+            self._engine(vol, reps, pod, engines.get(M.engine_name(vol["metadata"]["name"])))
+
+        each(self.cl, report, placed)
 
     def _engine(self, vol: dict, reps: list[dict], pod: dict | None, engine: dict | None) -> None:
         """The volume's engine: created with the volume, running where it is attached, one mode per
@@ -422,7 +436,7 @@ class LonghornManager:
             target = self._pick_disk(disks, used, size, over)
             if target is None:
                 break
-            reps.append(self._create_replica(vol, target, size))
+            reps.append(self._place_replica(vol, target, size))
         return reps
 
     @staticmethod
@@ -435,7 +449,9 @@ class LonghornManager:
             per_node[d.node] = per_node.get(d.node, 0) + d.scheduled
         return min(candidates, key=lambda d: (per_node[d.node], d.scheduled, d.node, d.name))
 
-    def _create_replica(self, vol: dict, disk: Disk, size: int) -> dict:
+    def _place_replica(self, vol: dict, disk: Disk, size: int) -> dict:
+        """A new replica of `vol` on `disk`, counted against the disk at once (the next volume's
+        placement sees it); its body is created by the volume's worker (`_created`)."""
         vname = vol["metadata"]["name"]
         rname = f"{vname}-r-{M.hexdigest(vname, disk.node, disk.uuid, clock.stamp())}"
         image = M.engine_image(self.longhorn)
@@ -473,11 +489,14 @@ class LonghornManager:
             },
             "spec": spec,
         }
-        rep = self.cl.create(R.LONGHORN_REPLICAS, body, M.NS)
         disk.replicas[rname] = size
         disk.usage += size // 8
-        rep["status"] = {"currentState": "stopped", "ownerID": disk.node, "currentImage": image, "started": False}
-        return self._write_status(R.LONGHORN_REPLICAS, rep, rep["status"]) or rep
+        return body
+
+    def _created(self, reps: list[dict]) -> list[dict]:
+        """The volume's replicas with those placed this tick created; a new one's status is written
+        once, by `_volume_status` right after."""
+        return [r if _stored(r) else self.cl.create(R.LONGHORN_REPLICAS, r, M.NS) for r in reps]
 
     def _evict(self, reps: list[dict], disks: dict, size: int, over: int, budget: list[int]) -> None:
         """Move replicas off disks that request eviction and no longer allow scheduling (facts §9)."""
@@ -486,7 +505,7 @@ class LonghornManager:
                 return
             spec = r.get("spec") or {}
             source = disks.get((spec.get("nodeID", ""), spec.get("diskID", "")))
-            if source is None or not source.evicting or source.stuck:
+            if source is None or not source.evicting or source.stuck or not _stored(r):
                 continue
             others = {(o.get("spec") or {}).get("nodeID") for j, o in enumerate(reps) if j != i}
             target = self._pick_disk(disks, others, size, over)

@@ -42,6 +42,7 @@ from harvester_conformance.emulator.faults import FAULT_ANNOTATION, Fault, fault
 from harvester_conformance.emulator.profiles import ProfileSpec
 from harvester_conformance.emulator.seed import grant_simulator
 from harvester_conformance.emulator.simulator.informers import ON_CHANGE
+from harvester_conformance.emulator.simulator.workers import each
 from harvester_conformance.waits import wait_for
 
 DRIVER = "driver.longhorn.io"
@@ -124,9 +125,11 @@ class Attacher:
             if spec.get("attacher") == DRIVER:
                 pv = (spec.get("source") or {}).get("persistentVolumeName") or ""
                 by_pv.setdefault(pv, []).append(va["metadata"]["name"])
-        for name, vol in volumes.items():
+
+        def attach(item: tuple[str, dict]) -> None:  # one volume's objects, in upstream's order: on the workers
+            name, vol = item
             if _rwx_filesystem(vol) or (vol.get("metadata") or {}).get("deletionTimestamp"):
-                continue
+                return
             st = vol.get("status") or {}
             node = st.get("currentNodeID") if st.get("state") == "attached" else ""
             wanted = attachment_name(name, node) if node else ""
@@ -139,6 +142,8 @@ class Attacher:
                     self._patch(R.LONGHORN_VOLUMES, name, {"spec": {"nodeID": node or ""}}, M.NS)
             if node:
                 self._k8s_attachment(name, node)
+
+        each(self.cl, attach, list(volumes.items()))
         for pv, names in by_pv.items():  # volumes gone or being deleted; RWX filesystem ones left alone
             if pv not in volumes or not _rwx_filesystem(volumes[pv]):
                 for name in names:

@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from harvester_conformance.cluster import resources as R
-from harvester_conformance.cluster.client import Cluster
+from harvester_conformance.cluster.client import Cluster, load_configuration
 from harvester_conformance.emulator import controlplane, pki
 from harvester_conformance.emulator.areas import AREAS, metrics_server
 from harvester_conformance.emulator.simulator import webhooks
@@ -228,6 +228,7 @@ def serve_kubelets(state_dir: Path, port: int, cluster: Cluster) -> ThreadingHTT
 
 RESYNC_SECONDS = 30.0  # an on-change controller reconciles at least this often, as on an informer resync
 SLOW_RECONCILE_SECONDS = 10.0
+CONNECTIONS = 128  # the direct client's pool: every controller thread, and workers.WORKERS for each that fans out
 
 
 def run_controller(
@@ -262,7 +263,11 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s", stream=sys.stdout)
     state = json.loads((args.state_dir / "state.json").read_text())
-    cluster = Cluster.from_kubeconfig(str(args.state_dir / "kubeconfigs" / "simulator.kubeconfig"))
+    cfg = load_configuration(str(args.state_dir / "kubeconfigs" / "simulator.kubeconfig"), None)
+    # A connection for each controller thread and each worker: a smaller pool discards connections
+    # under load, and every new one costs a TLS handshake on both ends.
+    cfg.connection_pool_maxsize = CONNECTIONS
+    cluster = Cluster(cfg)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -273,7 +273,7 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Callable[[str], None
             wait_for("cluster-seeded", lambda: _create_vm(cl, vm))
 
     # A few requests in flight: the apiserver and the webhook serve them concurrently.
-    with ThreadPoolExecutor(max_workers=4) as pool:
+    with ThreadPoolExecutor(max_workers=8) as pool:
         list(pool.map(one, range(spec.vms)))
     progress(f"{spec.vms} VMs with their PVCs seeded")
 
@@ -297,7 +297,7 @@ def ready(cl: Cluster, spec: Any) -> bool:
     names = {vm_name(i) for i in range(spec.vms)}
     settled = {v["metadata"]["name"] for v in cl.list(R.VMIS, NS) if vmi_settled(v)}
     if not names <= settled:
-        return False  # the VMs are not listed while their VMIs are not all there (2,000 objects a poll)
+        return False
     ready_vms = {v["metadata"]["name"] for v in cl.list(R.VMS, NS) if (v.get("status") or {}).get("ready") is True}
     return names <= ready_vms
 

@@ -6,6 +6,7 @@ import base64
 import json
 import string
 import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -433,11 +434,13 @@ def await_ready(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType], pro
     every area in one pass, since a later area's work can unsettle an earlier one.
 
     The areas' `ready()` read through watch-fed caches, as a controller waits: each type is listed
-    once and then watched, and a `ready()` runs again only when something it read has changed.
+    once and then watched, and a `ready()` runs again when something it read has changed (or after
+    RECHECK_SECONDS).
     Polling lists instead cost a third of the apiserver's CPU while the cluster settled (at 500 VMs
     a list of every VMI every 2 s, decoded from etcd each time), which delayed the settling it
     waited for."""
-    reader = CachedCluster(cl, threading.Event())
+    # A stand-in for a cluster (a unit test's) has no connection to watch through: read as given.
+    reader = CachedCluster(cl, threading.Event()) if isinstance(cl, Cluster) else cl
     try:
         progress(f"waiting for {spec.nodes} nodes to report Ready")
         _settle(reader, spec, [_NODES])
@@ -450,7 +453,8 @@ def await_ready(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType], pro
         _settle(reader, spec, areas)
         progress("every area settled")
     finally:
-        reader.close()
+        if isinstance(reader, CachedCluster):
+            reader.close()
 
 
 class _NODES:  # noqa: N801 - read as an area by _settle
@@ -477,25 +481,30 @@ def readiness(area: ModuleType) -> str:
     return f"{area_name(area)}: {doc[:1].lower() + doc[1:]}" if doc else f"{area_name(area)} to settle"
 
 
-def _settle(cl: CachedCluster, spec: ProfileSpec, areas: Sequence[ModuleType]) -> None:
+def _settle(cl: Cluster, spec: ProfileSpec, areas: Sequence[ModuleType]) -> None:
     """Wait until every one of `areas` is ready in the same pass; a timeout names those that are not.
 
-    An area is asked again only once something it read has changed in the caches (or it read
-    past them: a TLS probe, a subresource), so waiting costs the apiserver nothing but the watches."""
+    Through the watch-fed reader, an area that was not ready is asked again once something it read
+    has changed in the caches (at once when it read past them: a TLS probe, a subresource), and
+    at least every RECHECK_SECONDS regardless, as an informer resyncs: a `ready()` may also look
+    at what no cache holds. Waiting then costs the apiserver little more than the watches."""
     pending: list[str] = []
-    last: dict[str, Reads] = {}
+    last: dict[str, tuple[Reads, float]] = {}
+    cached = isinstance(cl, CachedCluster)
 
     def ready(area: ModuleType) -> bool:
         name = area_name(area)
         seen = last.get(name)
-        if seen is not None and cl.unchanged(seen):
+        if seen is not None and time.monotonic() - seen[1] < RECHECK_SECONDS and cl.unchanged(seen[0]):
             return False  # what made it not ready is still so
+        if not cached:
+            return area.ready(cl, spec)
         with cl.recording() as reads:
             ok = area.ready(cl, spec)
         if ok:
             last.pop(name, None)
         else:
-            last[name] = reads
+            last[name] = (reads, time.monotonic())
         return ok
 
     def settled() -> bool:
@@ -513,6 +522,7 @@ def _settle(cl: CachedCluster, spec: ProfileSpec, areas: Sequence[ModuleType]) -
 
 # The longest pause between two looks at the caches: a look that finds nothing changed is free.
 SETTLE_INTERVAL = 0.5
+RECHECK_SECONDS = 2.0  # an area not ready is asked again at least this often, changes or not
 
 
 def seeding_timeout(spec: ProfileSpec) -> float:

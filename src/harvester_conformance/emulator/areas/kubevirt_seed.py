@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import zlib
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ import yaml
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import kubevirt_model as m
+from harvester_conformance.emulator.seed import concurrently
 from harvester_conformance.waits import wait_for
 
 MANAGER = "harvester-conformance-kubevirt"
@@ -272,9 +272,7 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Callable[[str], None
         if vm["metadata"]["name"] not in existing:
             wait_for("cluster-seeded", lambda: _create_vm(cl, vm))
 
-    # A few requests in flight: the apiserver and the webhook serve them concurrently.
-    with ThreadPoolExecutor(max_workers=8) as pool:
-        list(pool.map(one, range(spec.vms)))
+    concurrently(one, range(spec.vms))  # the apiserver and the webhooks serve them concurrently
     progress(f"{spec.vms} VMs with their PVCs seeded")
 
 

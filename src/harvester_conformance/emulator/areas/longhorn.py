@@ -11,7 +11,6 @@ longhorn_conversion converts Node, Volume, EngineImage and BackingImage between 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from harvester_conformance.emulator.areas import longhorn_model as M
 from harvester_conformance.emulator.areas.harvester_hosts_rancher import TRIDENT_CLASS
 from harvester_conformance.emulator.areas.longhorn_faults import FAULTS
 from harvester_conformance.emulator.areas.longhorn_manager import create_instance_manager, factory
-from harvester_conformance.emulator.seed import grant_simulator, node_names
+from harvester_conformance.emulator.seed import concurrently, grant_simulator, node_names
 from harvester_conformance.emulator.simulator.informers import ON_CHANGE
 
 CONTROLLERS: list[Any] = [("longhorn-manager", factory, 2.0, ON_CHANGE)]
@@ -113,7 +112,7 @@ def seed(cl: Cluster, spec: Any, state_dir: Path, progress: Any) -> None:
         for name, im_type in M.instance_manager_pods(node, spec.longhorn):
             create_instance_manager(cl, name, im_type, node, spec.longhorn, priority)
 
-    _per_node(register, list(enumerate(nodes)))
+    concurrently(register, list(enumerate(nodes)))
     _seed_recurring_backup(cl, spec)
     _seed_image(cl, spec, nodes, progress)
     progress(f"Longhorn {spec.longhorn}: settings, {len(nodes)} nodes, components and classes seeded")
@@ -154,7 +153,7 @@ def _seed_image(cl: Cluster, spec: Any, nodes: list[str], progress: Any) -> None
         )
         _apply_with_status(cl, M.BACKING_IMAGE_MANAGERS, bim, bim_status)
 
-    _per_node(manager, disks)
+    concurrently(manager, disks)
     if M.version(spec.harvester) >= M.CDI_IMAGE_FROM:
         _seed_cdi_image(cl)
 
@@ -168,16 +167,6 @@ def _seed_cdi_image(cl: Cluster) -> None:
     _apply_with_status(cl, R.DATA_VOLUMES, body, status)
     dv = cl.get(R.DATA_VOLUMES, M.CDI_IMAGE, M.IMAGE_NS) or {}
     cl.apply(R.PVCS, M.cdi_claim(dv["metadata"]["uid"], TRIDENT_CLASS), manager=M.MANAGER)
-
-
-SEED_WORKERS = 8  # nodes seeded at once: each node's objects are a few writes in a row
-
-
-def _per_node(step: Any, items: list) -> None:
-    """`step` for every node's item, several at once: one node after another, at 100 nodes the
-    per-node objects took half a minute of waiting on answers."""
-    with ThreadPoolExecutor(max_workers=SEED_WORKERS) as pool:
-        list(pool.map(step, items))
 
 
 def _apply_with_status(cl: Cluster, res: Any, body: dict, status: dict) -> None:

@@ -541,6 +541,9 @@ def test_sch04_pinned_vms_skew_the_spread_both_ways(cl):
     finally:
         f.revert(cl)
     assert vms_per_node(cl) == before
+    # The revert returns only once the VMs are gone too, not just their VMIs: the next test on this
+    # cluster would read a disk-less VM still being deleted (CI, stop 33).
+    assert not [v for v in cl.list(R.VMS, NS) if v["metadata"]["name"].startswith("emulator-pinned-")]
 
 
 def running_vm_names(cl: Cluster) -> set[str]:

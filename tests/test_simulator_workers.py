@@ -9,7 +9,7 @@ import pytest
 from kubernetes import client
 
 from harvester_conformance.cluster.client import Cluster
-from harvester_conformance.emulator.simulator import informers
+from harvester_conformance.emulator.simulator import informers, workers
 from harvester_conformance.emulator.simulator.informers import CachedCluster
 from harvester_conformance.emulator.simulator.workers import each
 
@@ -68,3 +68,9 @@ def test_a_step_that_fans_out_again_runs_that_serially(cached: CachedCluster) ->
 
     each(cached, step, range(2))
     assert len(inner) == 4
+
+
+def test_many_steps_share_the_controllers_workers(cached: CachedCluster) -> None:
+    threads: set[str] = set()
+    each(cached, lambda _: threads.add(threading.current_thread().name), range(200))
+    assert 1 <= len(threads) <= workers.WORKERS

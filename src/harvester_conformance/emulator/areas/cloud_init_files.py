@@ -38,11 +38,13 @@ its network stage's ethtool commands failing: GRO/GSO on for eno2).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import hashlib
 import json
 import os
 import shlex
+import stat
 import threading
 import time
 from collections.abc import Callable
@@ -132,6 +134,33 @@ def checksum(data: bytes | str) -> str:
     return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
 
 
+RACY_SECONDS = 1.0
+_digests: dict[Path, tuple[tuple[int, ...], str]] = {}
+_digests_lock = threading.Lock()
+
+
+def file_digest(path: Path) -> tuple[os.stat_result, str] | None:
+    """(stat, checksum) of a host file, None when absent; the file is read again only when its
+    stat changed, as node-manager reads a file on fsnotify's word rather than on every pass."""
+    try:
+        st = path.stat()
+        if not stat.S_ISREG(st.st_mode):
+            return None
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with _digests_lock:
+            known = _digests.get(path)
+        # A file changed within the last few ms may change again with the same size and mtime
+        # (timestamps are coarse): as git's racy-clean rule, it is read until its mtime has aged.
+        if known is not None and known[0] == key and time.time() - st.st_mtime > RACY_SECONDS:
+            return st, known[1]
+        digest = checksum(path.read_bytes())
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    with _digests_lock:
+        _digests[path] = (key, digest)
+    return st, digest
+
+
 def selects(ci: dict, labels: dict[str, str]) -> bool:
     return all(labels.get(k) == v for k, v in ((ci.get("spec") or {}).get("matchSelector") or {}).items())
 
@@ -174,28 +203,26 @@ def conditions(ci: dict, node: str, labels: dict[str, str], state_dir: Path, pre
     filename = ci["spec"]["filename"]
     path = _file(state_dir, node, filename)
     now = clock.now()
-    try:
-        st = path.stat()
-        created = dt.datetime.fromtimestamp(st.st_ctime, dt.UTC)
-        modified = dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)
-        data: bytes | None = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
+    found = file_digest(path)
+    if found is not None:
+        created = dt.datetime.fromtimestamp(found[0].st_ctime, dt.UTC)
+        modified = dt.datetime.fromtimestamp(found[0].st_mtime, dt.UTC)
+    else:
         created = modified = now
-        data = None
     if selects(ci, labels):
         applicable = _condition("Applicable", "True", "CloudInitApplicable", "")
     else:
         applicable = _condition(
             "Applicable", "False", "CloudInitNotApplicable", "MatchSelector does not match Node labels"
         )
-    if data is None:
+    if found is None:
         out_of_sync = _condition(
             "OutOfSync", "Unknown", "CloudInitError", f"Open file: open /host/oem/{filename}: no such file or directory"
         )
         present = _condition("Present", "False", "CloudInitAbsentFromDisk", f"{filename} is absent from /oem")
     else:
         annotated = (ci["metadata"].get("annotations") or {}).get(HASH_ANNOTATION)
-        if checksum(data) == annotated:
+        if found[1] == annotated:
             out_of_sync = _condition(
                 "OutOfSync",
                 "False",
@@ -271,8 +298,8 @@ def _render(cl: Cluster, ci: dict, node: str, labels: dict[str, str], state_dir:
         return
     path = _file(state_dir, node, filename)
     if selects(ci, labels):
-        current = path.read_bytes() if path.is_file() else b""
-        if checksum(current) != ci["metadata"]["annotations"][HASH_ANNOTATION]:
+        current = file_digest(path)
+        if (current[1] if current else checksum(b"")) != ci["metadata"]["annotations"][HASH_ANNOTATION]:
             hostfs.write(state_dir, node, f"oem/{filename}", contents, 0o600)
             _event(cl, ci, node, remove=False)
         mine[filename] = ci["metadata"]["name"]
@@ -293,6 +320,7 @@ def reconcile(cl: Cluster, state_dir: Path) -> None:
     nodes = {n["metadata"]["name"]: n["metadata"].get("labels") or {} for n in cl.list(R.NODES)}
     down = agent_down(state_dir)
     rendered = _json(state_dir, RENDERED) or {}
+    before = copy.deepcopy(rendered)
     names = {ci["metadata"]["name"] for ci in items}
     for node in nodes:  # OnCloudInitRemove: files of deleted CloudInits
         if node in down:
@@ -326,7 +354,8 @@ def reconcile(cl: Cluster, state_dir: Path) -> None:
         except ApiError as exc:
             if exc.status not in (403, 404, 409):
                 raise
-    _write_json(state_dir, RENDERED, rendered)
+    if rendered != before:  # written on a change only: a pass every 2 s rewrote the same file
+        _write_json(state_dir, RENDERED, rendered)
 
 
 def in_sync(cl: Cluster, state_dir: Path) -> bool:

@@ -53,16 +53,32 @@ def each(cl: Cluster, fn: Callable[[T], object], items: Iterable[T]) -> None:
             fn(item)
         return
     reads = current_reads()
+    queue = iter(todo)
+    taking = threading.Lock()
+    failures: list[BaseException] = []
 
-    def run(item: T) -> object:
+    def work() -> None:
+        # Workers take the next item off one queue, as client-go's take keys off a work queue:
+        # a future per item cost more than the step itself on a resync where nothing changed.
         _worker.active = True
         try:
             with reading_into(reads):
-                return fn(item)
+                while True:
+                    with taking:
+                        item = next(queue, _DONE)
+                    if item is _DONE:
+                        return
+                    try:
+                        fn(item)  # type: ignore[arg-type]
+                    except Exception as exc:  # noqa: BLE001 - raised in the caller once all ended
+                        failures.append(exc)
         finally:
             _worker.active = False
 
-    futures = [_executor().submit(run, item) for item in todo]
-    wait(futures)
-    for future in futures:
-        future.result()
+    pool = _executor()
+    wait([pool.submit(work) for _ in range(min(WORKERS, len(todo)))])
+    if failures:
+        raise failures[0]
+
+
+_DONE = object()

@@ -49,11 +49,13 @@ from harvester_conformance.emulator.faults import Fault
 
 # kubevirt_certificates first: its seed waits for virt-api, whose webhooks the apiserver calls for
 # every KubeVirt object the later seeds write.
+# Longhorn before the VMs, as on a real cluster: its manager provisions each VM's volume while
+# the rest are still being created, where seeded after them it began on 2,000 volumes at once.
 AREAS = (
     kubevirt_certificates,
     harvester_settings,
-    kubevirt_workloads,
     longhorn,
+    kubevirt_workloads,
     harvester_hosts,
     metrics_server,
     trident,

@@ -13,7 +13,7 @@ import yaml
 
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
-from harvester_conformance.emulator.areas import all_faults
+from harvester_conformance.emulator.areas import all_faults, kubevirt_faults
 from harvester_conformance.waits import wait_for
 
 from .conftest import injected, stays, stopped_vm
@@ -543,7 +543,7 @@ def test_sch04_pinned_vms_skew_the_spread_both_ways(cl):
     assert vms_per_node(cl) == before
     # The revert returns only once the VMs are gone too, not just their VMIs: the next test on this
     # cluster would read a disk-less VM still being deleted (CI, stop 33).
-    assert not [v for v in cl.list(R.VMS, NS) if v["metadata"]["name"].startswith("emulator-pinned-")]
+    assert not [v for v in cl.list(R.VMS, NS) if v["metadata"]["name"].startswith(kubevirt_faults.SCH04_PREFIX)]
 
 
 def running_vm_names(cl: Cluster) -> set[str]:

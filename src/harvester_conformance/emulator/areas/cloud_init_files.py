@@ -376,7 +376,8 @@ def in_sync(cl: Cluster, state_dir: Path) -> bool:
             path = _file(state_dir, node, ci["spec"]["filename"])
             conds = {c["type"]: c["status"] for c in (rollouts.get(node) or {}).get("conditions") or []}
             if selects(ci, labels):
-                if not path.is_file() or checksum(path.read_bytes()) != want:
+                found = file_digest(path)
+                if found is None or found[1] != want:
                     return False
                 if conds.get("Present") != "True" or conds.get("OutOfSync") != "False":
                     return False

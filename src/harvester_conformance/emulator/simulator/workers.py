@@ -76,9 +76,12 @@ def each(cl: Cluster, fn: Callable[[T], object], items: Iterable[T]) -> None:
             _worker.active = False
 
     pool = _executor()
-    wait([pool.submit(work) for _ in range(min(WORKERS, len(todo)))])
+    futures = [pool.submit(work) for _ in range(min(WORKERS, len(todo)))]
+    wait(futures)
     if failures:
         raise failures[0]
+    for future in futures:
+        future.result()  # a worker that failed outside its steps is not lost either
 
 
 _DONE = object()

@@ -250,3 +250,41 @@ def test_an_aggregated_api_is_read_from_the_apiserver_not_watched() -> None:
     with cached.recording() as reads:
         cached._note(R.NODE_METRICS, cached._informer(R.NODE_METRICS))
     assert reads.blind
+
+
+def test_drift_names_what_the_cache_missed_and_leaves_what_is_in_flight() -> None:
+    """The diagnosis's comparison: an object the watch went past but the cache lacks or holds
+    older, and one kept after a deletion the watch went past, are drift; anything newer than the
+    watch's position is in flight."""
+    listed = {("default", "a"): 5, ("default", "b"): 8, ("default", "new"): 12}
+    cached = {("default", "a"): 5, ("default", "b"): 6, ("default", "gone"): 3, ("default", "late"): 11}
+    assert informers.drift(10, cached, 12, listed) == [
+        "stale default/b (cached 6, current 8)",
+    ]
+    assert informers.drift(12, cached, 12, listed) == [
+        "stale default/b (cached 6, current 8)",
+        "missing default/new (resourceVersion 12)",
+        "kept default/gone (resourceVersion 3), deleted since",
+        "kept default/late (resourceVersion 11), deleted since",
+    ]
+    assert informers.drift(12, dict(listed), 12, listed) == []
+
+
+def test_a_cache_that_lost_an_object_is_found_against_the_apiserver(emulated) -> None:
+    """On a live watch: an object dropped from the cache (as a lost event would) is named, and a
+    cache that agrees has nothing to say."""
+    direct = Cluster.from_kubeconfig(str(emulated("v1.3.1").kubeconfig))
+    cached = CachedCluster(direct, threading.Event())
+    try:
+        page = direct.request("GET", R.NODES.path())
+        assert cached.list(R.NODES)  # listed after the page: it holds at least what the page does
+        inf = cached._informers[R.NODES]
+        assert inf.compare(page)[2] == []
+        victim = page["items"][0]["metadata"]["name"]
+        with inf.lock:
+            inf.objects.pop(("", victim))
+        found = inf.compare(page)[2]
+        assert [line for line in found if line.startswith(f"missing {victim} ")], found
+    finally:
+        cached.close()
+        direct.close()

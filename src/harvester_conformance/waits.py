@@ -24,6 +24,7 @@ TIMEOUTS: dict[str, float] = {
     "rbac-granted": 30,  # a role binding takes effect through the apiserver's informers
     "informer-started": 30,  # the simulator lists a type again once it may
     "watch-closed": 10,  # a closed informer's watch ends at once (its stream shut down)
+    "simulator-diagnosed": 30,  # it lists every type it caches, against its caches
     # Operations of active and disruptive tests and of the node probe.
     "namespace-created": 30,
     "namespace-deleted": 120,

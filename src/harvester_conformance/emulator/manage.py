@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import re
+import signal
 import sys
 import time
 from collections.abc import Callable
@@ -13,6 +15,7 @@ from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import build, lifecycle, seed
 from harvester_conformance.emulator.areas import AREAS
 from harvester_conformance.emulator.profiles import PROFILES, UnknownProfile
+from harvester_conformance.waits import WaitTimeout, wait_for
 
 DEFAULT_NAME = "default"
 Progress = Callable[[str], None]
@@ -130,28 +133,62 @@ def _install(st: lifecycle.State, spec, progress: Progress) -> None:  # noqa: AN
         cl.close()
 
 
-LOG_TAIL = 30  # lines of the simulator's log shown when a start-up fails
+LOG_TAIL = 30  # distinct lines of the simulator's log shown when a start-up fails
+_STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
+DIAGNOSIS = "simulator-diagnosis.txt"  # simulator/diagnosis.py REPORT
 
 
 def simulator_log_tail(st: lifecycle.State, lines: int = LOG_TAIL) -> list[str]:
-    """The last lines this start-up's simulator logged (controllers' failures and what they
-    waited on), the interpreter's deprecation warnings left out: a start-up that fails in CI,
-    where the cluster's directory is gone afterwards, then says what its controllers saw."""
+    """The last distinct lines this start-up's simulator logged (controllers' failures and what
+    they waited on), the interpreter's deprecation warnings left out: a start-up that fails in CI,
+    where the cluster's directory is gone afterwards, then says what its controllers saw. A line
+    repeated (one controller failing on every tick) is shown once, at its last time, with its
+    count: repeated, it would push every other controller's lines out of the tail."""
     try:
         text = st.log("simulator").read_text(errors="replace").splitlines()
     except OSError:
         return []
     start = max((i for i, line in enumerate(text) if " simulator running: " in line), default=0)
-    mine = [line for line in text[start + 1 :] if line[:4].isdigit() and "DeprecationWarning" not in line]
-    return [line[:300] for line in mine[-lines:]]
+    mine = [line[:300] for line in text[start + 1 :] if line[:4].isdigit() and "DeprecationWarning" not in line]
+    counts: dict[str, int] = {}
+    last: dict[str, str] = {}
+    for line in mine:
+        message = _STAMP.sub("", line)
+        counts[message] = counts.get(message, 0) + 1
+        last.pop(message, None)  # re-inserted: the dict keeps the order of last occurrences
+        last[message] = line
+    shown = list(last.items())[-lines:]
+    return [line if counts[m] == 1 else f"{line} (x{counts[m]})" for m, line in shown]
+
+
+def simulator_diagnosis(st: lifecycle.State) -> list[str]:
+    """What the running simulator says it is doing (simulator/diagnosis.py): asked by SIGUSR1,
+    written to a file beside its log. Nothing when it is not running or does not answer."""
+    pid = st.pids.get("simulator")
+    if not pid or not lifecycle.pid_alive(pid):
+        return []
+    path = st.log("simulator").parent / DIAGNOSIS
+    try:
+        path.unlink(missing_ok=True)  # an earlier start-up's
+        os.kill(pid, signal.SIGUSR1)
+        wait_for("simulator-diagnosed", path.exists)
+        return path.read_text(errors="replace").splitlines()
+    except (OSError, WaitTimeout):
+        return []
 
 
 def _failed(st: lifecycle.State, progress: Progress, exc: BaseException) -> None:
-    tail = simulator_log_tail(st) if isinstance(exc, Exception) else []  # none for Ctrl-C or SIGTERM
-    if tail:
-        progress(f"the simulator's last {len(tail)} log lines ({st.log('simulator')}):")
-        for line in tail:
-            progress(f"  {line}")
+    if isinstance(exc, Exception):  # none of this for Ctrl-C or SIGTERM
+        report = simulator_diagnosis(st)
+        if report:
+            progress("what the simulator says it is doing:")
+            for line in report:
+                progress(f"  {line}")
+        tail = simulator_log_tail(st)
+        if tail:
+            progress(f"the simulator's last {len(tail)} distinct log lines ({st.log('simulator')}):")
+            for line in tail:
+                progress(f"  {line}")
     if os.environ.get("HC_KEEP_ON_FAILURE"):
         progress(f"start-up failed; left running for inspection (HC_KEEP_ON_FAILURE): {st.dir}")
     else:

@@ -51,9 +51,12 @@ from harvester_conformance.emulator.faults import Fault
 # every KubeVirt object the later seeds write.
 # Longhorn before the VMs, as on a real cluster: its manager provisions each VM's volume while
 # the rest are still being created, where seeded after them it began on 2,000 volumes at once.
+# volume_attachments before both: its seed is the external-attacher's role, which the attach flow
+# needs from the first volume attached (granted later, the flow failed with 403 on every tick).
 AREAS = (
     kubevirt_certificates,
     harvester_settings,
+    volume_attachments,
     longhorn,
     kubevirt_workloads,
     harvester_hosts,
@@ -66,7 +69,6 @@ AREAS = (
     disks_without_wwn,
     cloud_init_files,
     cpu_models,
-    volume_attachments,
     velero_backups,
     csi_snapshots,
 )

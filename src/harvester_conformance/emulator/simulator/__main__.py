@@ -23,7 +23,7 @@ from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import Cluster, load_configuration
 from harvester_conformance.emulator import controlplane, pki
 from harvester_conformance.emulator.areas import AREAS, metrics_server
-from harvester_conformance.emulator.simulator import webhooks
+from harvester_conformance.emulator.simulator import diagnosis, webhooks
 from harvester_conformance.emulator.simulator.informers import CachedCluster, Reads
 
 log = logging.getLogger("simulator")
@@ -229,6 +229,7 @@ def serve_kubelets(state_dir: Path, port: int, cluster: Cluster) -> ThreadingHTT
 RESYNC_SECONDS = 30.0  # an on-change controller reconciles at least this often, as on an informer resync
 SLOW_RECONCILE_SECONDS = 10.0
 CONNECTIONS = 128  # the direct client's pool: every controller thread, and workers.WORKERS for each that fans out
+CONTROLLERS = diagnosis.Controllers()  # what each controller is doing, for a diagnosis
 
 
 def run_controller(
@@ -245,12 +246,16 @@ def run_controller(
             stop.wait(period)
             continue
         ran = time.monotonic()
+        CONTROLLERS.begin(name)
         try:
             with cached.recording() as last:
                 reconcile()
         except Exception as exc:  # noqa: BLE001 - a controller logs and retries on the next tick
             log.warning("%s reconcile failed: %s: %s", name, type(exc).__name__, exc)
+            CONTROLLERS.end(name, f"{type(exc).__name__}: {exc}")
             last = None
+        else:
+            CONTROLLERS.end(name)
         took = time.monotonic() - ran
         if took > SLOW_RECONCILE_SECONDS:  # what a seeding that drags is waiting for
             log.info("%s reconcile took %.1fs", name, took)
@@ -271,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    asked = threading.Event()
+    signal.signal(signal.SIGUSR1, lambda *_: asked.set())  # `manage` asks for a diagnosis
     # Controllers and kubelets read through shared informers (a kubelet answers from what it
     # knows, not from a list of every pod in the cluster per request); webhooks answer from the
     # apiserver, as an admission decision must see the object's current state.
@@ -286,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
     ]
     for t in threads:
         t.start()
+    diagnosis.serve(args.state_dir, CONTROLLERS, cached, asked, stop)
     log.info("simulator running: %s", ", ".join(c[0] for c in controllers))
     stop.wait()
     server.shutdown()

@@ -106,6 +106,8 @@ class Informer:
         self.rv = ""
         self.changes = 0  # bumped by every change to the cache: what `derived` values are keyed on
         self.stream: Any = None  # the watch's response while it streams, for `close` to end it
+        self.last_event = time.monotonic()  # when the watch last said anything (diagnosis)
+        self.restarts = 0  # watches ended and resumed, relists included (diagnosis)
 
     def start(self) -> None:
         """List once (raising if the type cannot be listed cluster-wide), then watch in a thread."""
@@ -141,7 +143,9 @@ class Informer:
         while not self.stop.is_set():
             try:
                 self._watch()
+                self.restarts += 1
             except _Expired:
+                self.restarts += 1
                 self._retry(self._relist)
             except (ApiError, ClusterUnreachable, OSError, ValueError) as exc:
                 log.info("watch of %s ended (%s); resuming", self.res.key, exc)
@@ -171,6 +175,7 @@ class Informer:
         }
         for event in self._stream(query):
             kind, obj = event.get("type"), event.get("object") or {}
+            self.last_event = time.monotonic()
             if kind == "ERROR":
                 if obj.get("code") == 410:
                     raise _Expired
@@ -259,6 +264,16 @@ class Informer:
             obj = self.objects.get((namespace or "", name))
         return thaw(obj) if obj is not None else None
 
+    def compare(self, page: dict) -> tuple[int, int, list[str]]:
+        """The cache against a list of its type taken a while ago, time enough for its events to
+        have arrived (diagnosis): the cache's resourceVersion, the list's, and what the cache
+        missed (`drift`, the watch taken to have reached the list's position)."""
+        with self.lock:
+            cached_rv, cached = int(self.rv or 0), {k: _rv(o) for k, o in self.objects.items()}
+        listed = {_key(o): _rv(o) for o in page.get("items", [])}
+        listed_rv = int((page.get("metadata") or {}).get("resourceVersion") or 0)
+        return cached_rv, listed_rv, drift(max(cached_rv, listed_rv), cached, listed_rv, listed)
+
     def wrote(self, obj: dict) -> None:
         typed = self._typed(obj)
         with self.lock:
@@ -272,6 +287,28 @@ class Informer:
             if obj is not None:
                 self.gone[(namespace or "", name)] = _rv(obj)
                 self.changes += 1
+
+
+def drift(cached_rv: int, cached: dict[Key, int], listed_rv: int, listed: dict[Key, int]) -> list[str]:
+    """How a cache differs from a list of the same type that it should agree with: objects it
+    missed or holds in an older version although its watch went past them, objects it keeps that
+    the list shows deleted, and a watch behind the list. Differences the watch has not reached
+    yet are in flight, not drift."""
+    found: list[str] = []
+    for key, rv in sorted(listed.items()):
+        if rv > cached_rv:
+            continue  # written after the watch's position: in flight
+        have = cached.get(key)
+        name = "/".join(k for k in key if k)
+        if have is None:
+            found.append(f"missing {name} (resourceVersion {rv})")
+        elif have < rv:
+            found.append(f"stale {name} (cached {have}, current {rv})")
+    if cached_rv >= listed_rv:
+        for key, rv in sorted(cached.items()):
+            if key not in listed and rv <= listed_rv:
+                found.append(f"kept {'/'.join(k for k in key if k)} (resourceVersion {rv}), deleted since")
+    return found
 
 
 _UNKNOWN: Any = object()
@@ -379,6 +416,11 @@ class CachedCluster(Cluster):
                         log.info("informer for %s started", res.key)
                     self._informers[res] = inf
             return self._informers[res]
+
+    def started(self) -> list[Informer]:
+        """The informers running now (diagnosis)."""
+        with self._start_lock:
+            return [inf for inf in self._informers.values() if inf is not None]
 
     def close(self) -> None:
         """Stop every informer and drop its watch: a reader that is done (`cluster up` once the

@@ -15,6 +15,7 @@ from harvester_conformance.cluster.client import Cluster
 from harvester_conformance.emulator import build, lifecycle, seed
 from harvester_conformance.emulator.areas import AREAS
 from harvester_conformance.emulator.profiles import PROFILES, UnknownProfile
+from harvester_conformance.emulator.simulator import diagnosis
 from harvester_conformance.waits import WaitTimeout, wait_for
 
 DEFAULT_NAME = "default"
@@ -135,7 +136,6 @@ def _install(st: lifecycle.State, spec, progress: Progress) -> None:  # noqa: AN
 
 LOG_TAIL = 30  # distinct lines of the simulator's log shown when a start-up fails
 _STAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ")
-DIAGNOSIS = "simulator-diagnosis.txt"  # simulator/diagnosis.py REPORT
 
 
 def simulator_log_tail(st: lifecycle.State, lines: int = LOG_TAIL) -> list[str]:
@@ -167,7 +167,7 @@ def simulator_diagnosis(st: lifecycle.State) -> list[str]:
     pid = st.pids.get("simulator")
     if not pid or not lifecycle.pid_alive(pid):
         return []
-    path = st.log("simulator").parent / DIAGNOSIS
+    path = st.log("simulator").parent / diagnosis.REPORT
     try:
         path.unlink(missing_ok=True)  # an earlier start-up's
         os.kill(pid, signal.SIGUSR1)

@@ -247,15 +247,15 @@ def run_controller(
             continue
         ran = time.monotonic()
         CONTROLLERS.begin(name)
+        failure = None
         try:
             with cached.recording() as last:
                 reconcile()
         except Exception as exc:  # noqa: BLE001 - a controller logs and retries on the next tick
-            log.warning("%s reconcile failed: %s: %s", name, type(exc).__name__, exc)
-            CONTROLLERS.end(name, f"{type(exc).__name__}: {exc}")
+            failure = f"{type(exc).__name__}: {exc}"
+            log.warning("%s reconcile failed: %s", name, failure)
             last = None
-        else:
-            CONTROLLERS.end(name)
+        CONTROLLERS.end(name, failure)
         took = time.monotonic() - ran
         if took > SLOW_RECONCILE_SECONDS:  # what a seeding that drags is waiting for
             log.info("%s reconcile took %.1fs", name, took)

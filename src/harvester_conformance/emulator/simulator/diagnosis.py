@@ -19,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from harvester_conformance.cluster.client import ApiError, ClusterUnreachable
-from harvester_conformance.emulator.simulator.informers import CachedCluster
+from harvester_conformance.emulator.simulator.informers import CachedCluster, Informer
 
 log = logging.getLogger("simulator.diagnosis")
 
@@ -56,15 +56,15 @@ class Controllers:
         out: list[str] = []
         for name in sorted(set(runs) | set(failed)):
             parts = [f"{runs.get(name, 0)} runs"]
-            if name in running:
-                since, ident = running[name]
+            since, ident = running.get(name, (None, None))
+            if since is not None:
                 parts.append(f"reconciling for {now - since:.1f}s")
             if name in failed:
                 at, error = failed[name]
                 parts.append(f"last failure {now - at:.0f}s ago: {error[:200]}")
             out.append(f"  {name}: " + "; ".join(parts))
-            if name in running and now - running[name][0] >= BUSY_SECONDS and running[name][1] in frames:
-                stack = traceback.extract_stack(frames[running[name][1]])[-STACK_FRAMES:]  # type: ignore[arg-type]
+            if since is not None and now - since >= BUSY_SECONDS and ident in frames:
+                stack = traceback.extract_stack(frames[ident])[-STACK_FRAMES:]  # type: ignore[arg-type]
                 out += [f"      at {Path(f.filename).name}:{f.lineno} {f.name}" for f in stack]
         return out
 
@@ -72,20 +72,20 @@ class Controllers:
 def informer_lines(cached: CachedCluster, stop: threading.Event) -> list[str]:
     """Each informer against a list of its type taken SETTLE_SECONDS before: what the list held
     then, a working watch has delivered since. Only informers that missed something are shown."""
-    pages = []
+    lists: list[tuple[Informer, tuple[list[dict], str] | str]] = []
     for inf in cached.started():
         try:
-            pages.append((inf, cached.request("GET", inf.res.path())))  # unpaged: every object at once
+            lists.append((inf, cached.list_at(inf.res, None, None)))
         except (ApiError, ClusterUnreachable) as exc:
-            pages.append((inf, {"error": str(exc)}))
+            lists.append((inf, str(exc)))
     stop.wait(SETTLE_SECONDS)
     out: list[str] = []
     now = time.monotonic()
-    for inf, page in pages:
-        if "error" in page:
-            out.append(f"  {inf.res.key}: could not list: {page['error']}")
+    for inf, listed in lists:
+        if isinstance(listed, str):
+            out.append(f"  {inf.res.key}: could not list: {listed}")
             continue
-        cached_rv, listed_rv, found = inf.compare(page)
+        cached_rv, listed_rv, found = inf.compare(*listed)
         if found:
             quiet = now - inf.last_event
             head = f"  {inf.res.key}: cache at {cached_rv}, listed at {listed_rv}, watch quiet for {quiet:.0f}s"

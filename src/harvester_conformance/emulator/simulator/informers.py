@@ -143,9 +143,7 @@ class Informer:
         while not self.stop.is_set():
             try:
                 self._watch()
-                self.restarts += 1
             except _Expired:
-                self.restarts += 1
                 self._retry(self._relist)
             except (ApiError, ClusterUnreachable, OSError, ValueError) as exc:
                 log.info("watch of %s ended (%s); resuming", self.res.key, exc)
@@ -153,6 +151,7 @@ class Informer:
             except Exception:  # noqa: BLE001 - a dead informer thread would freeze every controller on it
                 log.exception("watch of %s failed; resuming", self.res.key)
                 self.stop.wait(RETRY_SECONDS)
+            self.restarts += 1
 
     def _retry(self, fn) -> None:
         while not self.stop.is_set():
@@ -264,14 +263,14 @@ class Informer:
             obj = self.objects.get((namespace or "", name))
         return thaw(obj) if obj is not None else None
 
-    def compare(self, page: dict) -> tuple[int, int, list[str]]:
-        """The cache against a list of its type taken a while ago, time enough for its events to
-        have arrived (diagnosis): the cache's resourceVersion, the list's, and what the cache
-        missed (`drift`, the watch taken to have reached the list's position)."""
+    def compare(self, items: list[dict], version: str) -> tuple[int, int, list[str]]:
+        """The cache against a list of its type (`Cluster.list_at`) taken a while ago, time enough
+        for its events to have arrived (diagnosis): the cache's resourceVersion, the list's, and
+        what the cache missed (`drift`, the watch taken to have reached the list's position)."""
         with self.lock:
             cached_rv, cached = int(self.rv or 0), {k: _rv(o) for k, o in self.objects.items()}
-        listed = {_key(o): _rv(o) for o in page.get("items", [])}
-        listed_rv = int((page.get("metadata") or {}).get("resourceVersion") or 0)
+        listed = {_key(o): _rv(o) for o in items}
+        listed_rv = int(version or 0)
         return cached_rv, listed_rv, drift(max(cached_rv, listed_rv), cached, listed_rv, listed)
 
     def wrote(self, obj: dict) -> None:
@@ -291,9 +290,9 @@ class Informer:
 
 def drift(cached_rv: int, cached: dict[Key, int], listed_rv: int, listed: dict[Key, int]) -> list[str]:
     """How a cache differs from a list of the same type that it should agree with: objects it
-    missed or holds in an older version although its watch went past them, objects it keeps that
-    the list shows deleted, and a watch behind the list. Differences the watch has not reached
-    yet are in flight, not drift."""
+    missed or holds in an older version although its watch went past them, and objects it keeps
+    that the list shows deleted. Differences the watch has not reached yet are in flight, not
+    drift."""
     found: list[str] = []
     for key, rv in sorted(listed.items()):
         if rv > cached_rv:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import ipaddress
 import json
 import secrets
 import socket
@@ -19,6 +20,7 @@ from cryptography import x509
 from harvester_conformance.cluster import resources as R
 from harvester_conformance.cluster.client import ApiError, Cluster
 from harvester_conformance.emulator.areas import all_faults
+from harvester_conformance.emulator.areas import harvester_hosts as hosts
 from harvester_conformance.emulator.areas import harvester_hosts_fs as hostfs
 from harvester_conformance.emulator.areas import harvester_hosts_rancher as rancher
 from harvester_conformance.waits import wait_for
@@ -119,6 +121,28 @@ def test_ipp06_lb_ip_changed_across_upgrade(cl):
 
     with injected(cl, "IPP-06", problems) as found:
         assert found == ["vm-web"], found
+
+
+def test_ipp06_revert_gives_back_the_history_entry_its_allocation_took(cl):
+    """vm-web, re-created without history, takes the next free IP after lastAllocated; when that is
+    the IP a deleted load balancer left in the history (vm-temp's, as when the seeding allocated
+    vm-web first), the allocation overwrites its entry: the revert gives it back (CI, stop 35)."""
+    pool = "default-pool"
+    before = hosts.pool_status(cl, pool)
+    temp_ip = next(ip for ip, who in before["allocatedHistory"].items() if who == "default/vm-temp")
+    just_before = str(ipaddress.ip_address(temp_ip) - 1)
+    hosts.replace_pool_status(cl, pool, lambda s: s.__setitem__("lastAllocated", just_before))
+    try:
+        fault = all_faults()["IPP-06"]
+        fault.inject(cl)
+        try:
+            assert hosts.pool_status(cl, pool).get("allocatedHistory", {}).get(temp_ip) != "default/vm-temp"
+        finally:
+            fault.revert(cl)
+        assert hosts.pool_status(cl, pool)["allocatedHistory"] == before["allocatedHistory"]
+    finally:
+        last = before.get("lastAllocated")
+        hosts.replace_pool_status(cl, pool, lambda s: s.__setitem__("lastAllocated", last))
 
 
 def _recreated_ip(cl: Cluster, name: str) -> str:

@@ -193,17 +193,22 @@ IPP06_LB = "vm-web"
 
 def _ipp06(cl: Cluster) -> None:
     # The upgrade's load-balancer controller re-created vm-web's LB before the history was back.
+    # Saved for the revert: its address, and the pool's history, of which the new allocation may
+    # overwrite another load balancer's entry (the next free IP can be one a deleted LB left).
     old_ip = hosts.lb_address(cl, IPP06_LB)
+    pool, _ = hosts.pool_of(cl, f"{hosts.LB_NS}/{IPP06_LB}")
+    history = hosts.pool_status(cl, pool).get("allocatedHistory") or {}
     _mark_pools(cl, ipam.NO_HISTORY)
     try:
-        _recreate_lb(cl, IPP06_LB, {ORIGINAL: old_ip or ""})
+        _recreate_lb(cl, IPP06_LB, {ORIGINAL: json.dumps({"ip": old_ip or "", "history": history})})
     finally:
         _mark_pools(cl, None)
 
 
 def _ipp06_revert(cl: Cluster) -> None:
     lb = cl.get(R.LOADBALANCERS, IPP06_LB, hosts.LB_NS) or {}
-    old_ip = (lb.get("metadata", {}).get("annotations") or {}).get(ORIGINAL)
+    saved = json.loads((lb.get("metadata", {}).get("annotations") or {}).get(ORIGINAL) or "{}")
+    old_ip = saved.get("ip")
     if not old_ip:
         return
     applicant = f"{hosts.LB_NS}/{IPP06_LB}"
@@ -212,9 +217,12 @@ def _ipp06_revert(cl: Cluster) -> None:
 
     def keep_ip(status: dict) -> None:
         # The article's keep-IP step: the old IP as the load balancer's only history entry (the
-        # new IP's entry, left by the delete, would contradict it: IPP-03).
+        # new IP's entry, left by the delete, would contradict it: IPP-03). The other load
+        # balancers' entries the fault's allocation overwrote come back as they were.
         history = {ip: who for ip, who in (status.get("allocatedHistory") or {}).items() if who != applicant}
-        status["allocatedHistory"] = {**history, old_ip: applicant}
+        taken = set(history) | set(status.get("allocated") or {})
+        lost = {ip: who for ip, who in saved["history"].items() if who != applicant and ip not in taken}
+        status["allocatedHistory"] = {**history, **lost, old_ip: applicant}
 
     hosts.replace_pool_status(cl, pool, keep_ip)
     ip = _recreate_lb(cl, IPP06_LB, {})
